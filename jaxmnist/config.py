@@ -1,0 +1,121 @@
+"""Static training config (a frozen dataclass) and vmappable hyperparameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmnist.activations import ACTIVATIONS, activation_index
+from jaxmnist.model import DEFAULT_SIZES
+from jaxmnist.optim.registry import (IMPLEMENTATIONS, get_spec,
+                                     option_names)
+from jaxmnist.optim.schedules import SCHEDULES
+from jaxmnist.activations import unknown_name_message
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything structural about a training run: ``make_train`` compiles it.
+
+    Attributes:
+      optimizer: a sweep optimizer name (see ``jaxmnist.optim.OPTIMIZERS``).
+      epochs: passes over the training split.
+      batch_size: examples per step; ``None`` takes the optimizer's default
+        (1 for ``sgd``, 128 otherwise). The last partial batch of each
+        (reshuffled) epoch is dropped.
+      sizes: layer widths, input first, classes last.
+      implementation: ``"ours"`` or ``"optax"`` (optax's built-in).
+      schedule: learning-rate schedule kind (see ``jaxmnist.optim.SCHEDULES``).
+      warmup_epochs: warm-up length for ``warmup_cosine``.
+      decay_rate: per-epoch factor for ``exponential``.
+      optimizer_options: other hyperparameters of the optimizer, as
+        ``(("b1", 0.95),)`` pairs (hashable, so the config stays static).
+    """
+    optimizer: str = "adam"
+    epochs: int = 10
+    batch_size: int | None = None
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    implementation: str = "ours"
+    schedule: str = "constant"
+    warmup_epochs: float = 1.0
+    decay_rate: float = 0.8
+    optimizer_options: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        spec = get_spec(self.optimizer)  # raises for an unknown name
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", spec.batch_size)
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        object.__setattr__(self, "optimizer_options",
+                           tuple((str(k), v) for k, v in
+                                 dict(self.optimizer_options).items()))
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        if len(self.sizes) < 2 or min(self.sizes) < 1:
+            raise ValueError(f"sizes must be two or more positive widths, got "
+                             f"{self.sizes}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(unknown_name_message(
+                "implementation", self.implementation, IMPLEMENTATIONS))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(unknown_name_message("schedule", self.schedule,
+                                                  SCHEDULES))
+        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
+            raise ValueError(f"warmup_epochs must be >= 0, got "
+                             f"{self.warmup_epochs}")
+        if not (0 < self.decay_rate <= 1):
+            raise ValueError(f"decay_rate must be in (0, 1], got "
+                             f"{self.decay_rate}")
+        valid = option_names(self.optimizer)
+        for key, _ in self.optimizer_options:
+            if key not in valid:
+                raise ValueError(
+                    f"optimizer {self.optimizer!r} has no option {key!r}; "
+                    f"choose from: {', '.join(valid) or '(none)'}")
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class HParams(NamedTuple):
+    """The numeric hyperparameters a sweep varies: arrays, so vmappable.
+
+    Stack several with :func:`stack_hparams` (or ``jax.tree.map(jnp.stack``)
+    to get a leading member axis.
+    """
+    activation: jax.typing.ArrayLike  # int32 index into ACTIVATIONS
+    learning_rate: jax.typing.ArrayLike  # float32, > 0
+
+
+def make_hparams(activation: str | int, learning_rate: float) -> HParams:
+    """HParams from an activation name (or index) and a learning rate."""
+    idx = activation_index(activation) if isinstance(activation, str) \
+        else int(activation)
+    if not 0 <= idx < len(ACTIVATIONS):
+        raise ValueError(f"activation index {idx} is outside 0.."
+                         f"{len(ACTIVATIONS) - 1}")
+    check_learning_rate(learning_rate)
+    return HParams(jnp.asarray(idx, jnp.int32),
+                   jnp.asarray(learning_rate, jnp.float32))
+
+
+def check_learning_rate(learning_rate: float) -> None:
+    lr = float(learning_rate)
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be positive and finite, got "
+                         f"{learning_rate!r}")
+
+
+def stack_hparams(members: Sequence[HParams]) -> HParams:
+    """Stack HParams along a new leading (member) axis."""
+    return HParams(
+        jnp.asarray([m.activation for m in members], jnp.int32),
+        jnp.asarray([m.learning_rate for m in members], jnp.float32))

@@ -1,0 +1,163 @@
+"""``make_train(config)``: a pure ``train(key, hparams, data)`` of ``lax.scan``s.
+
+The run is one scan over epochs of :func:`make_epoch`'s ``epoch`` function,
+which is itself a scan over shuffled mini-batches followed by a full
+evaluation on the validation and test splits. The sweep drives the same
+``init`` and ``epoch`` functions from Python, one call per epoch, to show
+progress: one code path, two drivers.
+
+``train`` composes with ``jax.jit`` and ``jax.vmap``: vmap over keys (seeds),
+over stacked :class:`~jaxmnist.config.HParams` (activations, learning rates),
+or both; the data is shared (``in_axes=None``) and stays uint8 on the device.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxmnist import model
+from jaxmnist.config import HParams, TrainConfig
+from jaxmnist.dataset import Dataset, check_dataset
+from jaxmnist.optim.registry import make_optimizer
+from jaxmnist.optim.schedules import scaled_schedule, schedule_multiplier
+
+
+class Metrics(NamedTuple):
+    """Per-epoch metrics; each field is ``[epochs]`` (``[members, epochs]``
+    when vmapped). Train figures are running means over the epoch's batches;
+    val and test are full evaluations at the end of the epoch."""
+    train_loss: jax.Array
+    train_accuracy: jax.Array
+    val_loss: jax.Array
+    val_accuracy: jax.Array
+    test_loss: jax.Array
+    test_accuracy: jax.Array
+
+
+class TrainState(NamedTuple):
+    params: model.Params
+    opt_state: optax.OptState
+    key: jax.Array  # the shuffling key, split once per epoch
+    epoch: jax.Array  # int32, epochs finished
+
+
+class TrainResult(NamedTuple):
+    params: model.Params
+    metrics: Metrics
+
+
+def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
+    """Full batches per epoch (the last partial batch is dropped)."""
+    if config.batch_size > num_train:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the "
+                         f"{num_train} training images")
+    return num_train // config.batch_size
+
+
+def make_optimizer_for(config: TrainConfig, learning_rate,
+                       num_train: int) -> optax.GradientTransformation:
+    """The configured optimizer with this member's (traced) learning rate."""
+    steps = steps_per_epoch(config, num_train)
+    if config.schedule != "constant":
+        multiplier = schedule_multiplier(
+            config.schedule, total_steps=steps * config.epochs,
+            steps_per_epoch=steps,
+            warmup_steps=round(config.warmup_epochs * steps),
+            decay_rate=config.decay_rate)
+        learning_rate = scaled_schedule(learning_rate, multiplier)
+    return make_optimizer(config.optimizer, learning_rate,
+                          config.implementation,
+                          **dict(config.optimizer_options))
+
+
+def evaluate(params: model.Params, activation, images: jax.Array,
+             labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(mean loss, accuracy) of the model on a whole split."""
+    out = model.logits(params, activation, images)
+    return model.loss_from_logits(out, labels), \
+        model.accuracy_from_logits(out, labels)
+
+
+def make_init(config: TrainConfig
+              ) -> Callable[[jax.Array, HParams, Dataset], TrainState]:
+    """``init(key, hparams, data) -> TrainState`` for ``config``."""
+
+    def init(key: jax.Array, hparams: HParams, data: Dataset) -> TrainState:
+        check_dataset(data, config.sizes[0])
+        init_key, shuffle_key = jax.random.split(key)
+        params = model.init_mlp(init_key, config.sizes, hparams.activation)
+        tx = make_optimizer_for(config, hparams.learning_rate,
+                                data.train_images.shape[0])
+        return TrainState(params, tx.init(params), shuffle_key,
+                          jnp.zeros([], jnp.int32))
+
+    return init
+
+
+def make_epoch(config: TrainConfig
+               ) -> Callable[[TrainState, HParams, Dataset],
+                             tuple[TrainState, Metrics]]:
+    """``epoch(state, hparams, data) -> (state, metrics)``: one pass.
+
+    Shuffles with ``jax.random.permutation``, scans over the batches (each
+    batch gathered from the uint8 images and converted to float inside the
+    step), then evaluates on the validation and test splits.
+    """
+
+    def epoch(state: TrainState, hparams: HParams,
+              data: Dataset) -> tuple[TrainState, Metrics]:
+        check_dataset(data, config.sizes[0])
+        n = data.train_images.shape[0]
+        steps = steps_per_epoch(config, n)
+        tx = make_optimizer_for(config, hparams.learning_rate, n)
+        act = hparams.activation
+
+        def loss_fn(params, x, y):
+            out = model.logits(params, act, x)
+            return model.loss_from_logits(out, y), out
+
+        def step(carry, idx):
+            params, opt_state = carry
+            x, y = data.train_images[idx], data.train_labels[idx]
+            (loss, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                params, x, y)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state), (loss, model.accuracy_from_logits(out, y))
+
+        key, perm_key = jax.random.split(state.key)
+        perm = jax.random.permutation(perm_key, n)[:steps * config.batch_size]
+        batches = perm.reshape(steps, config.batch_size)
+        (params, opt_state), (losses, accs) = lax.scan(
+            step, (state.params, state.opt_state), batches)
+        val = evaluate(params, act, data.val_images, data.val_labels)
+        test = evaluate(params, act, data.test_images, data.test_labels)
+        metrics = Metrics(losses.mean(), accs.mean(), *val, *test)
+        return TrainState(params, opt_state, key, state.epoch + 1), metrics
+
+    return epoch
+
+
+def make_train(config: TrainConfig
+               ) -> Callable[[jax.Array, HParams, Dataset], TrainResult]:
+    """A pure ``train(key, hparams, data) -> TrainResult`` for ``config``.
+
+    ``key`` is a ``jax.random.key`` (it seeds the initial weights and the
+    shuffling); ``hparams`` holds the activation index and learning rate as
+    arrays; ``data`` is a :class:`~jaxmnist.dataset.Dataset`. ``jax.jit`` it,
+    and ``jax.vmap`` it over keys and/or stacked hparams.
+    """
+    init, epoch = make_init(config), make_epoch(config)
+
+    def train(key: jax.Array, hparams: HParams, data: Dataset) -> TrainResult:
+        state = init(key, hparams, data)
+        state, metrics = lax.scan(lambda s, _: epoch(s, hparams, data),
+                                  state, None, length=config.epochs)
+        return TrainResult(state.params, metrics)
+
+    return train

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable, NamedTuple
 
+import jax
 import optax
 
 from jaxmnist.activations import unknown_name_message
@@ -81,19 +82,45 @@ def option_names(name: str) -> tuple[str, ...]:
     return tuple(p for p in params if p != "learning_rate")
 
 
+def _standard_promotion(tx: optax.GradientTransformation
+                        ) -> optax.GradientTransformation:
+    """Run ``tx`` under standard dtype promotion.
+
+    optax 0.2.8's ``scale_by_adam`` computes ``b1 ** count`` (a Python float
+    to an int32 power), which ``jax_numpy_dtype_promotion="strict"`` rejects;
+    promotion is decided at trace time, so a context around ``init`` and
+    ``update`` lets the built-ins run inside strict code.
+    """
+    def init_fn(params):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.init(params)
+
+    def update_fn(updates, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.update(updates, state, params)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
 def make_optimizer(name: str, learning_rate, implementation: str = "ours",
                    **options) -> optax.GradientTransformation:
     """The optimizer ``name`` with ``learning_rate`` (float, array, schedule).
 
     ``implementation="ours"`` uses our transforms; ``"optax"`` the built-in,
     wrapped in ``optax.inject_hyperparams`` so a traced (vmapped) learning
-    rate lives in the optimizer state like any other array.
+    rate lives in the optimizer state like any other array. Only the
+    learning rate is injected; the other hyperparameters stay Python numbers,
+    as in the plain built-in (injecting ``b1`` would make optax compute
+    ``float32 ** int32``, which strict dtype promotion rejects).
     """
     spec = get_spec(name)
     if implementation == "ours":
         return spec.ours(learning_rate, **options)
     if implementation == "optax":
-        return optax.inject_hyperparams(spec.builtin)(
-            learning_rate=learning_rate, **options)
+        static = tuple(p for p in inspect.signature(spec.builtin).parameters
+                       if p != "learning_rate")
+        return _standard_promotion(optax.inject_hyperparams(
+            spec.builtin, static_args=static)(learning_rate=learning_rate,
+                                              **options))
     raise ValueError(unknown_name_message("implementation", implementation,
                                           IMPLEMENTATIONS))

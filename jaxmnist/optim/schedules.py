@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxmnist.activations import unknown_name_message
@@ -41,5 +42,15 @@ def schedule_multiplier(kind: str, total_steps: int, steps_per_epoch: int,
 
 
 def scaled_schedule(learning_rate, multiplier):
-    """``count -> learning_rate * multiplier(count)``."""
-    return lambda count: learning_rate * multiplier(count)
+    """``count -> learning_rate * multiplier(count)`` (float32).
+
+    optax's schedules mix int32 counts with Python floats, which strict dtype
+    promotion rejects, so the multiplier is evaluated under standard
+    promotion.
+    """
+    def schedule(count):
+        with jax.numpy_dtype_promotion("standard"):
+            m = jnp.asarray(multiplier(count), jnp.float32)
+        return learning_rate * m
+
+    return schedule

@@ -37,3 +37,23 @@ def write_csv(path: str | os.PathLike, columns: Sequence[str],
     for row in rows:
         writer.writerow({c: row.get(c, "") for c in columns})
     write_text(path, buf.getvalue())
+
+
+def json_safe(obj):
+    """``obj`` with every non-finite float replaced by None (valid JSON)."""
+    import math  # noqa: PLC0415
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    import json  # noqa: PLC0415
+
+    write_text(path, json.dumps(json_safe(obj), indent=1, allow_nan=False)
+               + "\n")

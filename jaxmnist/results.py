@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable
@@ -14,11 +13,11 @@ from jaxmnist.runner import GroupResult
 from jaxmnist.train import Metrics
 
 KEY_COLUMNS = ("optimizer", "activation", "learning_rate", "seed")
-METRIC_COLUMNS = Metrics._fields
+METRIC_COLUMNS = tuple(f for f in Metrics._fields if f != "diverged")
 RESULT_COLUMNS = (*KEY_COLUMNS, "train_accuracy", "val_accuracy",
                   "test_accuracy", "train_loss", "val_loss", "test_loss",
-                  "epochs_to_best_val", "seconds")
-HISTORY_COLUMNS = (*KEY_COLUMNS, "epoch", *METRIC_COLUMNS)
+                  "epochs_to_best_val", "diverged_epoch", "seconds")
+HISTORY_COLUMNS = (*KEY_COLUMNS, "epoch", *METRIC_COLUMNS, "diverged")
 
 
 def _f(x) -> float:
@@ -31,16 +30,19 @@ def result_rows(group: GroupResult) -> list[dict]:
     ``seconds`` is the wall time of the member's whole vmapped group
     (compilation included): members of a group train simultaneously.
     ``epochs_to_best_val`` is the (1-based) epoch of the best validation
-    accuracy.
+    accuracy; ``diverged_epoch`` the (1-based) epoch in which the training
+    loss first became non-finite, empty when it never did.
     """
     rows = []
     h = group.history
     for i, m in enumerate(group.members):
         val = np.asarray(h.val_accuracy[i])
         best = int(np.nanargmax(val)) + 1 if np.isfinite(val).any() else 0
+        div = np.flatnonzero(h.diverged[i])
         rows.append({**m._asdict(),
                      **{f: _f(getattr(h, f)[i, -1]) for f in METRIC_COLUMNS},
                      "epochs_to_best_val": best,
+                     "diverged_epoch": int(div[0]) + 1 if div.size else "",
                      "seconds": round(group.seconds, 3)})
     return rows
 
@@ -51,7 +53,8 @@ def history_rows(group: GroupResult) -> list[dict]:
         for e in range(group.history.train_loss.shape[1]):
             rows.append({**m._asdict(), "epoch": e + 1,
                          **{f: _f(getattr(group.history, f)[i, e])
-                            for f in METRIC_COLUMNS}})
+                            for f in METRIC_COLUMNS},
+                         "diverged": bool(group.history.diverged[i, e])})
     return rows
 
 
@@ -98,8 +101,4 @@ def write_results(out: Path, rows: list[dict], history: list[dict],
     """results.csv, history.csv and results.json, each written atomically."""
     files.write_csv(out / "results.csv", RESULT_COLUMNS, rows)
     files.write_csv(out / "history.csv", HISTORY_COLUMNS, history)
-    clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) \
-        else v
-    payload = {**meta, "results": [{k: clean(v) for k, v in r.items()}
-                                   for r in rows]}
-    files.write_text(out / "results.json", json.dumps(payload, indent=1) + "\n")
+    files.write_json(out / "results.json", {**meta, "results": rows})

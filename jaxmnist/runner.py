@@ -18,7 +18,8 @@ import numpy as np
 from jaxmnist.config import HParams, TrainConfig, stack_hparams, make_hparams
 from jaxmnist.dataset import Dataset
 from jaxmnist.sweep_config import SweepConfig
-from jaxmnist.train import Metrics, make_epoch, make_init, steps_per_epoch
+from jaxmnist.train import (Metrics, epoch_key, make_epoch, make_init,
+                            steps_per_epoch)
 
 
 class Member(NamedTuple):
@@ -53,46 +54,66 @@ def train_config(cfg: SweepConfig, optimizer: str) -> TrainConfig:
 
 
 def group_members(cfg: SweepConfig, optimizer: str) -> list[Member]:
-    return [Member(optimizer, act, lr, seed) for act, lr, seed in
-            itertools.product(cfg.activations, cfg.lrs_for(optimizer),
-                              range(cfg.seeds))]
+    """Seed-major: members ``s * M + m`` for seed ``s`` and cell ``m``."""
+    return [Member(optimizer, act, lr, seed) for seed, act, lr in
+            itertools.product(range(cfg.seeds), cfg.activations,
+                              cfg.lrs_for(optimizer))]
+
+
+def group_programs(tcfg: TrainConfig):
+    """The group's compiled ``init`` and ``epoch``: vmapped over seeds
+    (outer: key batched) and over cells (inner: hparams batched, key shared,
+    so one seed's members share each batch gather and first-layer matmul).
+    """
+    init = jax.vmap(jax.vmap(make_init(tcfg), in_axes=(None, 0, None)),
+                    in_axes=(0, None, None))
+    epoch = jax.vmap(jax.vmap(make_epoch(tcfg), in_axes=(0, 0, None, None)),
+                     in_axes=(0, None, None, 0))
+    return jax.jit(init), jax.jit(epoch, donate_argnums=(0,))
 
 
 def train_group(cfg: SweepConfig, optimizer: str, data: Dataset,
                 progress: bool = True) -> GroupResult:
-    """Train every member of ``optimizer``'s group in one vmapped program."""
+    """Train every member of ``optimizer``'s group in one vmapped program.
+
+    Runs exactly what ``make_train(config)`` scans over (``init``, then
+    ``epoch`` with :func:`~jaxmnist.train.epoch_key`), driven from Python
+    once per epoch for the progress bar.
+    """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     tcfg = train_config(cfg, optimizer)
     steps_per_epoch(tcfg, data.num_train)  # fail early on a too-large batch
     members = group_members(cfg, optimizer)
+    cells = members[:len(members) // cfg.seeds]
     hp: HParams = stack_hparams([make_hparams(m.activation, m.learning_rate)
-                                 for m in members])
+                                 for m in cells])
     keys = jax.vmap(member_key, in_axes=(None, 0))(
-        cfg.seed, np.asarray([m.seed for m in members]))
-    init = jax.jit(jax.vmap(make_init(tcfg), in_axes=(0, 0, None)))
-    epoch = jax.jit(jax.vmap(make_epoch(tcfg), in_axes=(0, 0, None)),
-                    donate_argnums=(0,))
+        cfg.seed, np.arange(cfg.seeds))
+    init, epoch = group_programs(tcfg)
 
     start = time.perf_counter()
-    state = init(keys, hp, data)
+    state = init(jax.vmap(lambda k: jax.random.split(k)[0])(keys), hp, data)
     history, best = [], float("nan")
     bar = tqdm(total=cfg.epochs, desc=f"{optimizer} ({len(members)} members)",
                unit="epoch", disable=not progress, leave=True)
     epoch_times = []
-    for _ in range(cfg.epochs):
+    for e in range(cfg.epochs):
         t = time.perf_counter()
-        state, metrics = epoch(state, hp, data)
+        ekeys = jax.vmap(epoch_key, in_axes=(0, None))(keys, e)
+        state, metrics = epoch(state, hp, data, ekeys)
         metrics = jax.device_get(metrics)  # the one host sync per epoch
         epoch_times.append(time.perf_counter() - t)
-        history.append(metrics)
-        val = np.asarray(metrics.val_accuracy)
+        history.append(jax.tree.map(lambda x: x.reshape(len(members)), metrics))
+        val = np.where(history[-1].diverged, np.nan, history[-1].val_accuracy)
         if np.isfinite(val).any():
             best = float(np.nanmax([best, np.nanmax(val)]))
         bar.set_postfix(best_val=f"{best:.4f}")
         bar.update(1)
     bar.close()
-    params = jax.device_get(state.params)
+    params = jax.tree.map(
+        lambda x: x.reshape(len(members), *x.shape[2:]),
+        jax.device_get(state.params))
     seconds = time.perf_counter() - start
     compile_s = (epoch_times[0] - float(np.median(epoch_times[1:]))
                  if len(epoch_times) > 1 else 0.0)

@@ -30,20 +30,22 @@ from jaxmnist.optim.schedules import scaled_schedule, schedule_multiplier
 class Metrics(NamedTuple):
     """Per-epoch metrics; each field is ``[epochs]`` (``[members, epochs]``
     when vmapped). Train figures are running means over the epoch's batches;
-    val and test are full evaluations at the end of the epoch."""
+    val and test are full evaluations at the end of the epoch. ``diverged``
+    is True from the epoch in which the training loss first became NaN or
+    infinite; from that step on the member's parameters are frozen."""
     train_loss: jax.Array
     train_accuracy: jax.Array
     val_loss: jax.Array
     val_accuracy: jax.Array
     test_loss: jax.Array
     test_accuracy: jax.Array
+    diverged: jax.Array
 
 
 class TrainState(NamedTuple):
     params: model.Params
     opt_state: optax.OptState
-    key: jax.Array  # the shuffling key, split once per epoch
-    epoch: jax.Array  # int32, epochs finished
+    diverged: jax.Array  # bool: a non-finite loss was seen; params frozen
 
 
 class TrainResult(NamedTuple):
@@ -89,28 +91,35 @@ def make_init(config: TrainConfig
 
     def init(key: jax.Array, hparams: HParams, data: Dataset) -> TrainState:
         check_dataset(data, config.sizes[0])
-        init_key, shuffle_key = jax.random.split(key)
-        params = model.init_mlp(init_key, config.sizes, hparams.activation)
+        params = model.init_mlp(key, config.sizes, hparams.activation)
         tx = make_optimizer_for(config, hparams.learning_rate,
                                 data.train_images.shape[0])
-        return TrainState(params, tx.init(params), shuffle_key,
-                          jnp.zeros([], jnp.int32))
+        return TrainState(params, tx.init(params), jnp.zeros([], bool))
 
     return init
 
 
-def make_epoch(config: TrainConfig
-               ) -> Callable[[TrainState, HParams, Dataset],
-                             tuple[TrainState, Metrics]]:
-    """``epoch(state, hparams, data) -> (state, metrics)``: one pass.
+def _keep_where(ok: jax.Array, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
-    Shuffles with ``jax.random.permutation``, scans over the batches (each
-    batch gathered from the uint8 images and converted to float inside the
-    step), then evaluates on the validation and test splits.
+
+def make_epoch(config: TrainConfig
+               ) -> Callable[[TrainState, HParams, Dataset, jax.Array],
+                             tuple[TrainState, Metrics]]:
+    """``epoch(state, hparams, data, key) -> (state, metrics)``: one pass.
+
+    ``key`` orders this epoch's data (``jax.random.permutation``). When it is
+    shared by vmapped members (not batched), JAX gathers each batch once for
+    all of them and fuses their first-layer matmuls into one wide matmul.
+    Each step gathers a batch of uint8 images and converts it to float
+    inside the step. A step whose loss is not finite marks the member
+    diverged and leaves its parameters and optimizer state as they were, so
+    the rest of a vmapped group trains on unaffected. After the batches, the
+    model is evaluated on the validation and test splits.
     """
 
-    def epoch(state: TrainState, hparams: HParams,
-              data: Dataset) -> tuple[TrainState, Metrics]:
+    def epoch(state: TrainState, hparams: HParams, data: Dataset,
+              key: jax.Array) -> tuple[TrainState, Metrics]:
         check_dataset(data, config.sizes[0])
         n = data.train_images.shape[0]
         steps = steps_per_epoch(config, n)
@@ -122,42 +131,54 @@ def make_epoch(config: TrainConfig
             return model.loss_from_logits(out, y), out
 
         def step(carry, idx):
-            params, opt_state = carry
+            params, opt_state, diverged = carry
             x, y = data.train_images[idx], data.train_labels[idx]
             (loss, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(
                 params, x, y)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state), (loss, model.accuracy_from_logits(out, y))
+            updates, new_opt_state = tx.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            ok = jnp.isfinite(loss) & ~diverged
+            carry = (_keep_where(ok, new_params, params),
+                     _keep_where(ok, new_opt_state, opt_state),
+                     diverged | ~jnp.isfinite(loss))
+            return carry, (loss, model.accuracy_from_logits(out, y))
 
-        key, perm_key = jax.random.split(state.key)
-        perm = jax.random.permutation(perm_key, n)[:steps * config.batch_size]
+        perm = jax.random.permutation(key, n)[:steps * config.batch_size]
         batches = perm.reshape(steps, config.batch_size)
-        (params, opt_state), (losses, accs) = lax.scan(
-            step, (state.params, state.opt_state), batches)
+        (params, opt_state, diverged), (losses, accs) = lax.scan(
+            step, tuple(state), batches)
         val = evaluate(params, act, data.val_images, data.val_labels)
         test = evaluate(params, act, data.test_images, data.test_labels)
-        metrics = Metrics(losses.mean(), accs.mean(), *val, *test)
-        return TrainState(params, opt_state, key, state.epoch + 1), metrics
+        metrics = Metrics(losses.mean(), accs.mean(), *val, *test, diverged)
+        return TrainState(params, opt_state, diverged), metrics
 
     return epoch
+
+
+def epoch_key(key: jax.Array, epoch: jax.typing.ArrayLike) -> jax.Array:
+    """The data-order key of epoch number ``epoch`` (0-based) of a run."""
+    return jax.random.fold_in(jax.random.split(key)[1], epoch)
 
 
 def make_train(config: TrainConfig
                ) -> Callable[[jax.Array, HParams, Dataset], TrainResult]:
     """A pure ``train(key, hparams, data) -> TrainResult`` for ``config``.
 
-    ``key`` is a ``jax.random.key`` (it seeds the initial weights and the
-    shuffling); ``hparams`` holds the activation index and learning rate as
-    arrays; ``data`` is a :class:`~jaxmnist.dataset.Dataset`. ``jax.jit`` it,
-    and ``jax.vmap`` it over keys and/or stacked hparams.
+    ``key`` is a ``jax.random.key``: it seeds the initial weights and, through
+    :func:`epoch_key`, the order of every epoch's batches. ``hparams`` holds
+    the activation index and learning rate as arrays; ``data`` is a
+    :class:`~jaxmnist.dataset.Dataset`. ``jax.jit`` it, and ``jax.vmap`` it
+    over keys (seeds) and/or stacked hparams. Members vmapped over hparams
+    with one key share their initial draws and data order (common random
+    numbers: the comparison isolates the hyperparameters).
     """
     init, epoch = make_init(config), make_epoch(config)
 
     def train(key: jax.Array, hparams: HParams, data: Dataset) -> TrainResult:
-        state = init(key, hparams, data)
-        state, metrics = lax.scan(lambda s, _: epoch(s, hparams, data),
-                                  state, None, length=config.epochs)
+        state = init(jax.random.split(key)[0], hparams, data)
+        state, metrics = lax.scan(
+            lambda s, e: epoch(s, hparams, data, epoch_key(key, e)),
+            state, jnp.arange(config.epochs, dtype=jnp.int32))
         return TrainResult(state.params, metrics)
 
     return train

@@ -57,7 +57,8 @@ def test_cli_smoke_sweep_writes_results(mnist_dirs, tmp_path):
     assert list(rows[0]) == ["optimizer", "activation", "learning_rate", "seed",
                              "train_accuracy", "val_accuracy", "test_accuracy",
                              "train_loss", "val_loss", "test_loss",
-                             "epochs_to_best_val", "seconds"]
+                             "epochs_to_best_val", "diverged_epoch",
+                             "seconds"]
     assert len(rows) == 4  # 2 activations x 2 optimizers
     assert all(0.1 < float(r["test_accuracy"]) <= 1 for r in rows)
     assert (out / "history.csv").is_file() and (out / "config.toml").is_file()

@@ -1,0 +1,113 @@
+"""A whole sweep, end to end: data, groups, results, models, figures.
+
+``python -m jaxmnist.sweep`` parses its options and calls :func:`run_sweep`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxmnist import files, models, report, results, runner
+from jaxmnist.activations import activation_index
+from jaxmnist.errors import UsageError
+from jaxmnist.model import DEFAULT_SIZES, predict
+from jaxmnist.sweep_config import SweepConfig, to_toml
+
+
+def load_data(cfg: SweepConfig):
+    """The sweep's dataset; bad sizes become one-line UsageErrors."""
+    from jaxmnist.data import load_dataset  # noqa: PLC0415
+
+    try:
+        return load_dataset(cfg.dataset, manual_dir=cfg.manual_dir,
+                            data_dir=cfg.data_dir, val_size=cfg.val_size,
+                            seed=0, train_subset=cfg.train_subset)
+    except ValueError as e:  # train_subset or val_size out of range
+        raise UsageError(str(e)) from None
+
+
+def check_groups(cfg: SweepConfig, num_train: int) -> None:
+    """Every group's config against the data, before anything trains."""
+    for opt in cfg.optimizers:
+        try:
+            runner.steps_per_epoch(runner.train_config(cfg, opt), num_train)
+        except ValueError as e:
+            raise UsageError(f"{opt}: {e}") from None
+
+
+def model_metadata(cfg: SweepConfig, row: dict) -> dict:
+    from jaxmnist import __version__  # noqa: PLC0415
+
+    return {"dataset": cfg.dataset, "sizes": list(DEFAULT_SIZES),
+            "activation": row["activation"],
+            "activation_index": activation_index(row["activation"]),
+            "optimizer": row["optimizer"],
+            "implementation": cfg.implementation,
+            "learning_rate": row["learning_rate"], "seed": row["seed"],
+            "root_seed": cfg.seed, "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size_for(row["optimizer"]),
+            "schedule": cfg.schedule, "val_size": cfg.val_size,
+            "metrics": {k: row[k] for k in results.RESULT_COLUMNS
+                        if k not in results.KEY_COLUMNS},
+            "jaxmnist_version": __version__}
+
+
+def save_group_models(cfg: SweepConfig, out: Path, group: runner.GroupResult,
+                      rows: list[dict]) -> None:
+    for i, row in enumerate(rows):
+        params = jax.tree.map(lambda x: np.asarray(x[i]), group.params)
+        path = models.member_path(out, row["optimizer"], row["activation"],
+                                  row["learning_rate"], row["seed"])
+        models.save_model(path, params, model_metadata(cfg, row))
+
+
+def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
+    """Train the sweep ``cfg`` and write everything into ``out``."""
+    t = time.perf_counter()
+    data = load_data(cfg)
+    load_s = time.perf_counter() - t
+    check_groups(cfg, data.num_train)
+    host_test = (np.asarray(data.test_images), np.asarray(data.test_labels))
+    data = jax.device_put(data)
+    print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
+          f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
+          f" device {jax.devices()[0]}; output {out}", flush=True)
+    files.write_text(out / "config.toml", to_toml(cfg))
+
+    rows, history, groups, best = [], [], [], None
+    start = time.perf_counter()
+    for opt in cfg.optimizers:
+        group = runner.train_group(cfg, opt, data, progress=progress)
+        group_rows = results.result_rows(group)
+        save_group_models(cfg, out, group, group_rows)
+        rows += group_rows
+        history += results.history_rows(group)
+        groups.append({"optimizer": opt, "members": len(group.members),
+                       "seconds": round(group.seconds, 3),
+                       "compile_seconds": round(group.compile_seconds, 3)})
+        meta = {"device": str(jax.devices()[0]),
+                "data_load_seconds": round(load_s, 3),
+                "train_seconds": round(time.perf_counter() - start, 3),
+                "groups": groups}
+        results.write_results(out, rows, history, meta)  # after every group
+        try:
+            champion = report.best_member(group_rows)
+        except UsageError:
+            continue  # the whole group diverged
+        if best is None or champion["val_accuracy"] > best[0]["val_accuracy"]:
+            i = group_rows.index(champion)
+            params = jax.tree.map(lambda x: x[i], group.params)
+            best = (champion, params)
+    if best is not None:
+        member, params = best
+        probs = np.asarray(predict(params, activation_index(
+            member["activation"]), host_test[0]))
+        report.save_best_predictions(out, member, probs, *host_test)
+    report.write_figures(out)
+    files.write_text(out / "summary.md", report.summary_markdown(
+        rows, report.read_run(out)[2], meta))
+    return rows

@@ -95,3 +95,11 @@ def cells(rows: Iterable[dict]) -> list[Cell]:
 def chosen_cells(rows: Iterable[dict]) -> list[Cell]:
     """The chosen learning rate's cell of every (optimizer, activation)."""
     return [c for c in cells(rows) if c.chosen]
+
+
+def has_lr_grid(rows: Iterable[dict]) -> bool:
+    """True when some (optimizer, activation) trained several learning rates."""
+    seen: dict[tuple, set] = defaultdict(set)
+    for r in rows:
+        seen[(r["optimizer"], r["activation"])].add(float(r["learning_rate"]))
+    return any(len(v) > 1 for v in seen.values())

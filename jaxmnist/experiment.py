@@ -82,7 +82,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
     start = time.perf_counter()
     for opt in cfg.optimizers:
         group = runner.train_group(cfg, opt, data, progress=progress)
-        group_rows = results.result_rows(group)
+        group_rows = results.result_rows(group, cfg.target)
         save_group_models(cfg, out, group, group_rows)
         rows += group_rows
         history += results.history_rows(group)

@@ -18,7 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import (FormatStrFormatter, LogLocator,  # noqa: E402
+                               MaxNLocator, NullFormatter)
 
 from jaxmnist import files  # noqa: E402
 from jaxmnist.cells import chosen_cells, is_diverged  # noqa: E402
@@ -101,8 +102,8 @@ def plot_curves(history: list[dict], results: list[dict], path, by: str,
     val = mean_curves(history, results, "val_accuracy")
     train = mean_curves(history, results, "train_accuracy")
     rows, cols = _grid(len(panels))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.8),
+                             sharey=True, squeeze=False, layout="constrained")
     colors = _colors(lines)
     for ax, panel in zip(axes.flat, panels):
         for line in lines:
@@ -123,12 +124,11 @@ def plot_curves(history: list[dict], results: list[dict], path, by: str,
     handles = [plt.Line2D([], [], color=colors[l], lw=2) for l in lines]
     handles += [plt.Line2D([], [], color="k", ls="-"),
                 plt.Line2D([], [], color="k", ls="--")]
-    fig.legend(handles, [*lines, "validation", "training"], loc="lower center",
-               ncol=min(len(lines) + 2, 6), bbox_to_anchor=(0.5, -0.02),
+    fig.legend(handles, [*lines, "validation", "training"],
+               loc="outside lower center", ncol=min(len(lines) + 2, 6),
                frameon=False, fontsize=9)
     other = "optimizer" if by == "activation" else "activation"
     fig.suptitle(f"Accuracy by {by} (one line per {other})", fontsize=12)
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(lines) > 6), 1, 0.97))
     _save(fig, path)
 
 
@@ -142,7 +142,8 @@ def plot_loss_curves(history: list[dict], results: list[dict], path,
     train = mean_curves(history, results, "train_loss")
     fig, axes = plt.subplots(len(opts), len(acts),
                              figsize=(2.5 * len(acts) + 1, 1.9 * len(opts) + 1),
-                             sharex=True, sharey=True, squeeze=False)
+                             sharex=True, sharey=True, squeeze=False,
+                             layout="constrained")
     for i, opt in enumerate(opts):
         for j, act in enumerate(acts):
             ax = axes[i, j]
@@ -160,8 +161,9 @@ def plot_loss_curves(history: list[dict], results: list[dict], path,
                         va="center", transform=ax.transAxes, color="C3")
             ax.set_yscale("log")
             ax.margins(y=0.15)
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
-            ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.tick_params(axis="y", which="both", labelsize=7)
             _epoch_axis(ax, history)
             ax.grid(alpha=0.3, which="both")
@@ -173,10 +175,9 @@ def plot_loss_curves(history: list[dict], results: list[dict], path,
                 ax.set_xlabel("epoch")
     fig.legend([plt.Line2D([], [], color="C0"),
                 plt.Line2D([], [], color="C1", ls="--")],
-               ["validation loss", "training loss"], loc="lower center",
-               ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.01))
+               ["validation loss", "training loss"],
+               loc="outside lower center", ncol=2, frameon=False)
     fig.suptitle("Cross-entropy loss per cell (log scale)", fontsize=12)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     _save(fig, path)
 
 

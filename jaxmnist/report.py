@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.cells import chosen_cells, is_diverged
+from jaxmnist.cells import chosen_cells, has_lr_grid, is_diverged
 from jaxmnist.errors import UsageError
 
 FIGURES = ("curves_by_activation.png", "curves_by_optimizer.png",
            "loss_curves.png", "test_accuracy_bar.png", "heatmap.png",
-           "confusion_matrix.png", "misclassified.png")
-_INT = ("seed", "epoch", "epochs_to_best_val")
+           "confusion_matrix.png", "misclassified.png",
+           "time_to_target.png", "lr_sensitivity.png")
+_INT = ("seed", "epoch", "epochs_to_best_val", "target_epoch", "target_steps")
 _STR = ("optimizer", "activation", "diverged_epoch", "diverged")
 
 
@@ -30,7 +31,9 @@ def _typed(row: dict) -> dict:
         if k in _STR:
             out[k] = v if k != "diverged" else v == "True"
         elif k in _INT:
-            out[k] = int(v)
+            out[k] = int(v) if v != "" else ""
+        elif k == "target_seconds":
+            out[k] = float(v) if v != "" else ""
         else:
             out[k] = float(v) if v not in ("", None) else math.nan
     if out.get("diverged_epoch", "") != "":
@@ -90,7 +93,7 @@ def save_best_predictions(run_dir: Path, member: dict, probs: np.ndarray,
 
 def write_figures(run_dir: str | Path) -> list[Path]:
     """Draw every figure of the run into ``<run>/figures/``."""
-    from jaxmnist import plots  # noqa: PLC0415  (matplotlib is slow to import)
+    from jaxmnist import plots, plots_tuning  # noqa: PLC0415  (slow import)
 
     run = Path(run_dir)
     rows, history, cfg = read_run(run)
@@ -117,6 +120,12 @@ def write_figures(run_dir: str | Path) -> list[Path]:
                 f"{who}: misclassified test images, true→predicted "
                 f"(probability)")
         written += [out / FIGURES[5], out / FIGURES[6]]
+    plots_tuning.plot_time_to_target(rows, out / FIGURES[7],
+                                     float(cfg.get("target", 0.97)))
+    written.append(out / FIGURES[7])
+    if has_lr_grid(rows):
+        plots_tuning.plot_lr_sensitivity(rows, out / FIGURES[8], **order)
+        written.append(out / FIGURES[8])
     return written
 
 
@@ -131,7 +140,8 @@ def summary_markdown(rows: list[dict], cfg: dict, meta: dict) -> str:
              f"- device: {meta.get('device', '?')}; training wall time "
              f"{meta.get('train_seconds', float('nan')):.1f} s", ""]
     cs = chosen_cells(rows)
-    if any(c.seeds > 1 for c in cs):
+    multi_lr = has_lr_grid(rows)
+    if any(c.seeds > 1 for c in cs) or multi_lr:
         lines += ["## Cells (chosen learning rate, mean over seeds)", "",
                   "| optimizer | activation | lr | seeds | diverged | val acc "
                   "| test acc | 95% CI |", "|---|---|---|---|---|---|---|---|"]
@@ -143,5 +153,6 @@ def summary_markdown(rows: list[dict], cfg: dict, meta: dict) -> str:
         lines.append("")
     lines += ["## Members, sorted by test accuracy", "", markdown_table(rows),
               "", "## Figures", ""]
-    lines += [f"![{f[:-4]}](figures/{f})" for f in FIGURES]
+    lines += [f"![{f[:-4]}](figures/{f})" for f in FIGURES
+              if f != "lr_sensitivity.png" or multi_lr]
     return "\n".join(lines) + "\n"

@@ -35,6 +35,8 @@ class GroupResult(NamedTuple):
     params: list  # host params pytree with a leading member axis
     seconds: float  # wall time of the whole group (compile included)
     compile_seconds: float  # first epoch's extra time: tracing + compiling
+    epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
+    steps_per_epoch: int
 
 
 def member_key(root_seed: int, seed: int) -> jax.Array:
@@ -115,8 +117,10 @@ def train_group(cfg: SweepConfig, optimizer: str, data: Dataset,
         lambda x: x.reshape(len(members), *x.shape[2:]),
         jax.device_get(state.params))
     seconds = time.perf_counter() - start
-    compile_s = (epoch_times[0] - float(np.median(epoch_times[1:]))
-                 if len(epoch_times) > 1 else 0.0)
+    compile_s = max(epoch_times[0] - float(np.median(epoch_times[1:]))
+                    if len(epoch_times) > 1 else 0.0, 0.0)
+    epoch_times[0] -= compile_s
     stacked = Metrics(*(np.stack([np.asarray(getattr(h, f)) for h in history],
                                  axis=1) for f in Metrics._fields))
-    return GroupResult(members, stacked, params, seconds, max(compile_s, 0.0))
+    return GroupResult(members, stacked, params, seconds, compile_s,
+                       epoch_times, steps_per_epoch(tcfg, data.num_train))

@@ -38,12 +38,15 @@ def run(argv: list[str] | None = None) -> int:
     out = out_dir(cfg)
     prepare_out(out)
     from jaxmnist.experiment import run_sweep  # noqa: PLC0415  (imports jax)
-    from jaxmnist.results import summary_table  # noqa: PLC0415
+    from jaxmnist import results  # noqa: PLC0415
 
     start = time.perf_counter()
     rows = run_sweep(cfg, out, progress=args.progress)
     print()
-    print(summary_table(rows))
+    if len(rows) > len(cfg.optimizers) * len(cfg.activations):
+        print(results.cells_table(results.cell_rows(rows), cfg.target))
+    else:
+        print(results.summary_table(rows))
     print(f"\n{len(rows)} models trained in {time.perf_counter() - start:.1f} s"
           f"; results, models, figures and summary.md in {out}")
     return 0

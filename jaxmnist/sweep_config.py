@@ -48,13 +48,29 @@ class SweepConfig:
     val_size: int = 5000
     implementation: str = "ours"
     schedule: str = "constant"
+    tune_lr: bool = False
+    tune_points: int = 5
+    tune_factor: float = 3.0
+    target: float = 0.97
     out: str | None = None
     name: str | None = None
 
     def lrs_for(self, optimizer: str) -> tuple[float, ...]:
-        """The learning rates the group of ``optimizer`` trains."""
-        return dict(self.learning_rates).get(
-            optimizer, (get_spec(optimizer).learning_rate,))
+        """The learning rates the group of ``optimizer`` trains.
+
+        Explicit ``learning_rates`` win. Otherwise the registry default, or,
+        with ``tune_lr``, ``tune_points`` log-spaced rates around it, a factor
+        ``tune_factor`` apart (5 points, factor 3: default x 1/9 .. 9).
+        """
+        explicit = dict(self.learning_rates).get(optimizer)
+        if explicit:
+            return explicit
+        default = get_spec(optimizer).learning_rate
+        if not self.tune_lr:
+            return (default,)
+        mid = (self.tune_points - 1) / 2
+        return tuple(float(f"{default * self.tune_factor ** (k - mid):.6g}")
+                     for k in range(self.tune_points))
 
     def batch_size_for(self, optimizer: str) -> int:
         if optimizer == "sgd" or self.batch_size is None:
@@ -64,7 +80,11 @@ class SweepConfig:
 
 FIELDS = {f.name: f for f in dataclasses.fields(SweepConfig)}
 _INT_FIELDS = ("epochs", "seeds", "seed", "batch_size", "train_subset",
-               "val_size")
+               "val_size", "tune_points")
+_FLOAT_FIELDS = ("tune_factor", "target")
+#: the keys of a TOML ``[tuning]`` table and the fields they set
+TUNING_KEYS = {"enabled": "tune_lr", "points": "tune_points",
+               "factor": "tune_factor"}
 _STR_FIELDS = ("dataset", "manual_dir", "data_dir", "implementation",
                "schedule", "out", "name")
 
@@ -116,6 +136,14 @@ def coerce(key: str, value: Any) -> Any:
         return _names(value, key)
     if key == "learning_rates":
         return _parse_lrs(value)
+    if key == "tune_lr":
+        if not isinstance(value, bool):
+            raise UsageError(f"{key} must be true or false, got {value!r}")
+        return value
+    if key in _FLOAT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{key} must be a number, got {value!r}")
+        return float(value)
     if key in _INT_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{key} must be an integer, got {value!r}")
@@ -142,7 +170,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {str(p)!r} is not valid TOML: {e}") \
             from None
-    return {k: coerce(k, v) for k, v in raw.items()}
+    tuning = raw.pop("tuning", {})
+    if not isinstance(tuning, dict):
+        raise UsageError(f"[tuning] must be a table, got {tuning!r}")
+    values = {k: coerce(k, v) for k, v in raw.items()}
+    for k, v in tuning.items():
+        if k not in TUNING_KEYS:
+            raise UsageError(f"unknown [tuning] key {k!r}{closest(k, list(TUNING_KEYS))}"
+                             f"; valid keys: {', '.join(TUNING_KEYS)}")
+        values[TUNING_KEYS[k]] = coerce(TUNING_KEYS[k], v)
+    return values
 
 
 def validate(cfg: SweepConfig) -> SweepConfig:
@@ -168,6 +205,14 @@ def validate(cfg: SweepConfig) -> SweepConfig:
         value = getattr(cfg, key)
         if value is not None and value < 1:
             raise UsageError(f"{key} must be a positive integer, got {value}")
+    if cfg.tune_points < 1:
+        raise UsageError(f"tuning points must be a positive integer, got "
+                         f"{cfg.tune_points}")
+    if not (math.isfinite(cfg.tune_factor) and cfg.tune_factor > 1):
+        raise UsageError(f"tuning factor must be > 1, got {cfg.tune_factor}")
+    if not (0 < cfg.target <= 1):
+        raise UsageError(f"target must be an accuracy in (0, 1], got "
+                         f"{cfg.target}")
     if cfg.seed < 0 or cfg.val_size < 0:
         raise UsageError(f"seed and val_size must be >= 0, got {cfg.seed} and "
                          f"{cfg.val_size}")
@@ -209,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training images held out for validation (5000)")
     p.add_argument("--implementation", help="ours (default) or optax")
     p.add_argument("--schedule", help=f"one of {', '.join(SCHEDULES)}")
+    p.add_argument("--tune-lr", dest="tune_lr", action="store_const",
+                   const=True, help="train a log-spaced grid of learning "
+                   "rates per optimizer and report the best on validation")
+    p.add_argument("--target", type=float,
+                   help="validation accuracy for time-to-target (0.97)")
     p.add_argument("--out", help="output dir (default runs/<name-or-time>)")
     p.add_argument("--name", help="run name, used for the default --out")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -242,14 +292,19 @@ def to_toml(cfg: SweepConfig) -> str:
             return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, bool):
+            return "true" if v else "false"
         return repr(v)
 
     lines, table = [], []
+    tuning = {v: k for k, v in TUNING_KEYS.items()}
     for key, value in dataclasses.asdict(cfg).items():
         if key == "learning_rates":
             table = [f"{opt} = {fmt(list(lrs))}" for opt, lrs in value]
-        elif value is not None:
+        elif value is not None and key not in tuning:
             lines.append(f"{key} = {fmt(value)}")
     if table:
         lines += ["", "[learning_rates]", *table]
+    lines += ["", "[tuning]", *(f"{tuning[f]} = {fmt(getattr(cfg, f))}"
+                                for f in TUNING_KEYS.values())]
     return "\n".join(lines) + "\n"

@@ -44,21 +44,27 @@ def test_one_epoch_relu_adam_reaches_95_percent(mnist):
     assert float(res.metrics.test_accuracy[-1]) >= 0.95
 
 
-def test_cli_smoke_sweep_writes_results(mnist_dirs, tmp_path):
+@pytest.fixture(scope="module")
+def smoke_run(mnist_dirs, tmp_path_factory):
     manual, data_dir = mnist_dirs
-    out = tmp_path / "run"
+    out = tmp_path_factory.mktemp("smoke") / "run"
     proc = subprocess.run(
         [sys.executable, "-m", "jaxmnist.sweep", str(ROOT / "sweeps/smoke.toml"),
          "--manual-dir", manual, "--data-dir", data_dir, "--out", str(out),
-         "--no-progress"], capture_output=True, text=True, cwd=tmp_path)
+         "--no-progress"], capture_output=True, text=True, cwd=out.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, proc
+
+
+def test_cli_smoke_sweep_writes_results(smoke_run):
+    out, proc = smoke_run
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["optimizer", "activation", "learning_rate", "seed",
-                             "train_accuracy", "val_accuracy", "test_accuracy",
-                             "train_loss", "val_loss", "test_loss",
-                             "epochs_to_best_val", "diverged_epoch",
-                             "seconds"]
+    required = ["optimizer", "activation", "learning_rate", "seed",
+                "train_accuracy", "val_accuracy", "test_accuracy",
+                "train_loss", "val_loss", "test_loss", "seconds",
+                "epochs_to_best_val", "target_epoch"]
+    assert set(required) <= set(rows[0]), set(required) - set(rows[0])
     assert len(rows) == 4  # 2 activations x 2 optimizers
     assert all(0.1 < float(r["test_accuracy"]) <= 1 for r in rows)
     assert (out / "history.csv").is_file() and (out / "config.toml").is_file()
@@ -75,3 +81,65 @@ def test_missing_files_in_manual_dir_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "lacks train-images-idx3-ubyte.gz" in proc.stderr
+
+
+def test_smoke_run_leaves_figures_models_and_summary(smoke_run):
+    from jaxmnist.report import FIGURES
+    out, _ = smoke_run
+    for f in FIGURES[:-1]:  # no learning-rate grid: no lr_sensitivity.png
+        assert (out / "figures" / f).stat().st_size > 1000, f
+    models = list((out / "models").glob("*/*/*/metadata.json"))
+    assert len(models) == 4
+    assert "![heatmap](figures/heatmap.png)" in (out / "summary.md").read_text()
+    assert (out / "cells.csv").is_file()
+
+
+def test_evaluate_reproduces_results_csv(smoke_run, mnist_dirs):
+    out, _ = smoke_run
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.evaluate", str(out), "--member",
+         "adam/relu/0"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first = proc.stdout.splitlines()[0]
+    got, want = first.split("test accuracy ")[1].split(" (results.csv: ")
+    assert got == want.rstrip(")")
+    assert "precision" in proc.stdout and "recall" in proc.stdout
+    assert list((out / "evaluation").glob("adam-relu-0-confusion.png"))
+    best = subprocess.run([sys.executable, "-m", "jaxmnist.evaluate", str(out),
+                           "--best"], capture_output=True, text=True)
+    assert best.returncode == 0, best.stderr[-2000:]
+
+
+def test_predict_classifies_test_images_written_as_png(smoke_run, mnist,
+                                                       tmp_path):
+    from PIL import Image
+    out, _ = smoke_run
+    model = next((out / "models" / "adam" / "tanh").glob("*"))
+    paths, labels = [], []
+    for i in range(20):
+        img = mnist.test_images[i].reshape(28, 28)
+        if i % 2:  # half of them black ink on white paper, and larger
+            img = 255 - np.kron(img, np.ones((3, 3), np.uint8))
+        p = tmp_path / f"digit{i}.png"
+        Image.fromarray(img).save(p)
+        paths.append(str(p))
+        labels.append(int(mnist.test_labels[i]))
+    proc = subprocess.run([sys.executable, "-m", "jaxmnist.predict",
+                           str(model), *paths], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    predicted = [int(line.split(": ")[1].split()[0])
+                 for line in proc.stdout.splitlines()]
+    hits = sum(p == y for p, y in zip(predicted, labels))
+    assert hits >= 14, (hits, predicted, labels)  # a 1-epoch 2k-image model
+
+
+def test_predict_rejects_a_non_image(smoke_run, tmp_path):
+    out, _ = smoke_run
+    model = next((out / "models" / "adam" / "tanh").glob("*"))
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    proc = subprocess.run([sys.executable, "-m", "jaxmnist.predict",
+                           str(model), str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "is not a readable image" in proc.stderr
+    assert proc.stderr.count("\n") == 1

@@ -10,7 +10,9 @@ well under a second and do not import TensorFlow at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,6 +51,28 @@ def check_manual_dir(manual_dir: str | os.PathLike) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_output():
+    """Send what TensorFlow and tfds print (C++ logs, progress bars) to a
+    temporary file: file descriptors 1 and 2 are redirected, so the C++
+    messages are caught too."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def _import_tfds():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf  # noqa: PLC0415  (lazy on purpose)
@@ -60,12 +84,23 @@ def _import_tfds():
 def _prepare_and_read(name: str, data_dir: Path,
                       manual_dir: Path | None) -> dict[str, np.ndarray]:
     """download_and_prepare with tfds, then read both splits as uint8."""
-    tfds = _import_tfds()
-    builder = tfds.builder(name, data_dir=str(data_dir))
-    config = (tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-              if manual_dir is not None else None)
+    print(f"jaxmnist: preparing {name} with tensorflow-datasets in "
+          f"{data_dir} (first use only)", file=sys.stderr, flush=True)
     try:
-        builder.download_and_prepare(download_config=config)
+        with _quiet_output():
+            tfds = _import_tfds()
+            builder = tfds.builder(name, data_dir=str(data_dir))
+            config = (tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+                      if manual_dir is not None else None)
+            builder.download_and_prepare(download_config=config)
+            arrays = {}
+            for split in ("train", "test"):
+                d = tfds.as_numpy(builder.as_dataset(split=split,
+                                                     batch_size=-1))
+                arrays[f"{split}_images"] = d["image"].reshape(
+                    -1, 784).astype(np.uint8)
+                arrays[f"{split}_labels"] = d["label"].astype(np.int32)
+            arrays["version"] = np.asarray(str(builder.version))
     except Exception as e:  # tfds raises many kinds; all mean the same to us
         kind = type(e).__name__
         if "Checksum" in kind:
@@ -80,12 +115,6 @@ def _prepare_and_read(name: str, data_dir: Path,
             f"{str(e).splitlines()[0][:160]}); give --manual-dir (or "
             f"${MANUAL_DIR_ENV}) a folder with the four official IDX gz "
             f"files, or allow the download") from None
-    arrays = {}
-    for split in ("train", "test"):
-        d = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-        arrays[f"{split}_images"] = d["image"].reshape(-1, 784).astype(np.uint8)
-        arrays[f"{split}_labels"] = d["label"].astype(np.int32)
-    arrays["version"] = np.asarray(str(builder.version))
     return arrays
 
 
@@ -100,6 +129,7 @@ def load_arrays(name: str = "mnist", manual_dir: str | None = None,
         raise DataError(unknown_name_message("dataset", name, DATASETS))
     manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
     data_path = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    manual = check_manual_dir(manual_dir) if manual_dir else None
     cache = _cache_path(name, data_path)
     if cache.is_file():
         try:
@@ -107,7 +137,6 @@ def load_arrays(name: str = "mnist", manual_dir: str | None = None,
                 return {k: f[k] for k in f.files}
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache: rebuild it from tfds below
-    manual = check_manual_dir(manual_dir) if manual_dir else None
     arrays = _prepare_and_read(name, data_path, manual)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from jaxmnist import files, models, report, results, runner
+from jaxmnist import checkpoints, files, models, report, results, runner
 from jaxmnist.activations import activation_index
 from jaxmnist.errors import UsageError
 from jaxmnist.model import DEFAULT_SIZES, predict
@@ -58,15 +59,59 @@ def model_metadata(cfg: SweepConfig, row: dict) -> dict:
 
 def save_group_models(cfg: SweepConfig, out: Path, group: runner.GroupResult,
                       rows: list[dict]) -> None:
+    """Each process saves its share: members ``i`` with
+    ``i * process_count // len(rows) == process_index``."""
+    n, me = jax.process_count(), jax.process_index()
     for i, row in enumerate(rows):
+        if i * n // len(rows) != me:
+            continue
         params = jax.tree.map(lambda x: np.asarray(x[i]), group.params)
         path = models.member_path(out, row["optimizer"], row["activation"],
                                   row["learning_rate"], row["seed"])
         models.save_model(path, params, model_metadata(cfg, row))
 
 
+#: config keys that do not change a run's numbers (where data and output live)
+_LOCATION_KEYS = ("manual_dir", "data_dir", "out", "name")
+
+
+def check_run_dir(cfg: SweepConfig, out: Path, overwrite: bool) -> None:
+    """Refuse to mix two sweeps in one run dir; ``overwrite`` starts over.
+
+    A run dir with the same config is resumed: finished groups are kept,
+    an interrupted one continues from its last checkpoint.
+    """
+    from jaxmnist.sweep_config import read_toml  # noqa: PLC0415
+
+    old_file = out / "config.toml"
+    if not old_file.is_file():
+        return
+    if overwrite:
+        for name in ("checkpoints", "models", "figures", "evaluation"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("config.toml", "results.csv", "cells.csv", "history.csv",
+                     "results.json", "summary.md", "best_predictions.npz"):
+            (out / name).unlink(missing_ok=True)
+        return
+    try:
+        old = SweepConfig(**read_toml(old_file))
+    except UsageError:
+        raise UsageError(f"{str(out)!r} holds an unreadable config.toml; use "
+                         f"--overwrite to start over") from None
+    diff = [f"{k}: {getattr(old, k)!r} -> {getattr(cfg, k)!r}"
+            for k in cfg.__dataclass_fields__ if k not in _LOCATION_KEYS
+            and getattr(old, k) != getattr(cfg, k)]
+    if diff:
+        raise UsageError(f"{str(out)!r} holds a different sweep ({diff[0]}"
+                         f"{'; ...' if len(diff) > 1 else ''}); use "
+                         f"--overwrite to start over, or another --out")
+
+
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
-    """Train the sweep ``cfg`` and write everything into ``out``."""
+    """Train the sweep ``cfg`` and write everything into ``out``.
+
+    Re-running it on the same ``out`` resumes (see :func:`check_run_dir`).
+    """
     t = time.perf_counter()
     data = load_data(cfg)
     load_s = time.perf_counter() - t
@@ -76,12 +121,16 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
           f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
           f" device {jax.devices()[0]}; output {out}", flush=True)
-    files.write_text(out / "config.toml", to_toml(cfg))
+    writer = jax.process_index() == 0  # process 0 writes the combined files
+    if writer:
+        files.write_text(out / "config.toml", to_toml(cfg))
 
     rows, history, groups, best = [], [], [], None
     start = time.perf_counter()
     for opt in cfg.optimizers:
-        group = runner.train_group(cfg, opt, data, progress=progress)
+        group = runner.train_group(cfg, opt, data, progress=progress,
+                                   checkpoint_dir=checkpoints.group_dir(out,
+                                                                        opt))
         group_rows = results.result_rows(group, cfg.target)
         save_group_models(cfg, out, group, group_rows)
         rows += group_rows
@@ -93,7 +142,8 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
                 "data_load_seconds": round(load_s, 3),
                 "train_seconds": round(time.perf_counter() - start, 3),
                 "groups": groups}
-        results.write_results(out, rows, history, meta)  # after every group
+        if writer:
+            results.write_results(out, rows, history, meta)  # every group
         try:
             champion = report.best_member(group_rows)
         except UsageError:
@@ -102,6 +152,8 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
             i = group_rows.index(champion)
             params = jax.tree.map(lambda x: x[i], group.params)
             best = (champion, params)
+    if not writer:
+        return rows
     if best is not None:
         member, params = best
         probs = np.asarray(predict(params, activation_index(

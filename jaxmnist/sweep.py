@@ -6,6 +6,7 @@ Thin entry point: parse the options, hand them to
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from datetime import datetime
@@ -33,15 +34,38 @@ def prepare_out(path: Path) -> None:
                          f"({e.strerror or type(e).__name__})") from None
 
 
+def init_distributed(args) -> None:
+    """jax.distributed.initialize() from the flags, else the environment."""
+    import jax  # noqa: PLC0415
+
+    kwargs = {k: v for k, v in (("coordinator_address", args.coordinator),
+                                ("num_processes", args.num_processes),
+                                ("process_id", args.process_id))
+              if v is not None}
+    jax.distributed.initialize(**kwargs)
+
+
 def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
+    if args.distributed:
+        init_distributed(args)
     out = out_dir(cfg)
-    prepare_out(out)
-    from jaxmnist.experiment import run_sweep  # noqa: PLC0415  (imports jax)
-    from jaxmnist import results  # noqa: PLC0415
+    from jaxmnist.experiment import check_run_dir, run_sweep  # noqa: PLC0415
+    from jaxmnist import results, runner  # noqa: PLC0415
 
+    check_run_dir(cfg, out, args.overwrite)
+    prepare_out(out)
     start = time.perf_counter()
-    rows = run_sweep(cfg, out, progress=args.progress)
+    try:
+        rows = run_sweep(cfg, out, progress=args.progress)
+    except runner.Interrupted as e:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if "--out" not in argv:
+            argv += ["--out", str(out)]
+        print(f"\ninterrupted: {e}; finished epochs and groups are saved in "
+              f"{out}.\nresume with: python -m jaxmnist.sweep "
+              f"{shlex.join(argv)}", file=sys.stderr)
+        return 130
     print()
     if len(rows) > len(cfg.optimizers) * len(cfg.activations):
         print(results.cells_table(results.cell_rows(rows), cfg.target))

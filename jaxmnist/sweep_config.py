@@ -263,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name, used for the default --out")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="hide the progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an --out that holds another sweep")
+    p.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (multi-host)")
+    p.add_argument("--coordinator", help="HOST:PORT of process 0 "
+                   "(default: from the cluster environment)")
+    p.add_argument("--num-processes", dest="num_processes", type=int)
+    p.add_argument("--process-id", dest="process_id", type=int)
     return p
 
 

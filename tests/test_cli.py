@@ -22,6 +22,10 @@ BAD = [
     (["--learning-rates", "adma=0.1"], "unknown optimizer 'adma'"),
     (["--learning-rates", "adam"], "must look like OPTIMIZER=RATE"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--target", "1.5"], "target must be an accuracy in (0, 1], got 1.5"),
+    (["--seeds", "0"], "seeds must be a positive integer, got 0"),
+    (["--manual-dir", "/nonexistent/mnist"],
+     "manual dir '/nonexistent/mnist' does not exist"),
 ]
 
 
@@ -42,6 +46,9 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     ('activations = "relu"\nepochs = [\n', "is not valid TOML"),
     ('activations = [1, 2]\n', "activations must be a list of names"),
     ('[learning_rates]\nadam = "fast"\n', "learning rate 'fast' for adam"),
+    ('[tuning]\npoints = 5\nspan = 3\n', "unknown [tuning] key 'span'"),
+    ('[tuning]\nfactor = 0.5\n', "tuning factor must be > 1, got 0.5"),
+    ('[tuning]\nenabled = "yes"\n', "tune_lr must be true or false"),
 ])
 def test_bad_toml(text, message, tmp_path, capsys):
     path = tmp_path / "bad.toml"
@@ -100,3 +107,25 @@ def test_shipped_sweeps_parse(name):
     from conftest import ROOT
     cfg, _ = config_from_args([str(ROOT / "sweeps" / f"{name}.toml")])
     assert cfg.optimizers and cfg.activations
+
+
+def test_unreadable_toml(tmp_path, capsys):
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    assert sweep.main([str(folder)]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module,argv,message", [
+    ("evaluate", ["{tmp}/nothing"], "is not a finished run dir"),
+    ("predict", ["{tmp}/nothing", "x.png"], "no model at"),
+])
+def test_evaluate_and_predict_bad_paths(module, argv, message, tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, "-m", f"jaxmnist.{module}",
+         *[a.format(tmp=tmp_path) for a in argv]],
+        capture_output=True, text=True)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.stderr.count("\n") == 1

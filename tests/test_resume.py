@@ -1,0 +1,143 @@
+"""A killed sweep resumes with identical results; Ctrl-C says how to resume;
+bad data is refused in one line. Real MNIST (skipped when absent)."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
+ARGS = ["--optimizers", "minibatch_sgd,adam", "--activations", "relu,tanh",
+        "--epochs", "4", "--train-subset", "6000", "--seeds", "2",
+        "--no-progress"]
+
+
+def sweep(out, manual, data_dir, *extra, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmnist.sweep", *ARGS, "--out", str(out),
+         "--manual-dir", manual, "--data-dir", data_dir, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def table(path):
+    with open(path) as f:
+        return [{k: v for k, v in r.items() if k not in TIMING}
+                for r in csv.DictReader(f)]
+
+
+def wait_for(path, proc, timeout=300):
+    t = time.time()
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t < timeout
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(mnist_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full") / "run"
+    proc = sweep(out, *mnist_dirs)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    return out
+
+
+def compare_runs(a, b):
+    for name in ("results.csv", "cells.csv", "history.csv"):
+        assert table(a / name) == table(b / name), name
+    with np.load(a / "best_predictions.npz") as x, \
+            np.load(b / "best_predictions.npz") as y:
+        for k in x.files:
+            np.testing.assert_array_equal(x[k], y[k])
+    from jaxmnist.models import load_model
+    metas = sorted((a / "models").glob("*/*/*/metadata.json"))
+    assert len(metas) == 8
+    for meta in metas:
+        rel = meta.parent.relative_to(a)
+        pa, ma = load_model(a / rel)
+        pb, mb = load_model(b / rel)
+        for la, lb in zip(pa, pb):
+            for k in la:
+                np.testing.assert_array_equal(np.asarray(la[k]),
+                                              np.asarray(lb[k]))  # bitwise
+        for m in (ma, mb):
+            for k in TIMING:
+                m["metrics"].pop(k, None)
+        assert ma == mb
+    assert not list(b.rglob("*.tmp")), "half-written files left behind"
+
+
+def test_sigkill_then_resume_is_identical(uninterrupted, mnist_dirs,
+                                          tmp_path):
+    out = tmp_path / "run"
+    proc = sweep(out, *mnist_dirs)
+    # kill it once the second group has checkpointed its first epoch
+    wait_for(out / "checkpoints" / "adam" / "epochs" / "1", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / "checkpoints" / "minibatch_sgd" / "done.json").is_file()
+    assert not (out / "checkpoints" / "adam" / "done.json").exists()
+    again = sweep(out, *mnist_dirs)
+    _, err = again.communicate()
+    assert again.returncode == 0, err[-2000:]
+    compare_runs(uninterrupted, out)
+
+
+def test_ctrl_c_says_how_to_resume(mnist_dirs, tmp_path):
+    out = tmp_path / "run"
+    proc = sweep(out, *mnist_dirs)
+    wait_for(out / "checkpoints" / "minibatch_sgd" / "epochs" / "1", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130
+    assert "interrupted: group minibatch_sgd stopped after epoch" in err
+    assert "resume with: python -m jaxmnist.sweep" in err
+    assert "Traceback" not in err
+
+
+def test_a_corrupted_data_file_is_refused(tmp_path, mnist_dirs):
+    manual = tmp_path / "manual"
+    shutil.copytree(mnist_dirs[0], manual)
+    f = manual / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.sweep", "--manual-dir", str(manual),
+         "--data-dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    # one progress line ("preparing mnist ..."), then the one error line
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("jaxmnist: preparing mnist")
+    assert len(lines) == 2 and "Traceback" not in proc.stderr
+    assert "does not match the official mnist download" in lines[1]
+    assert not (tmp_path / "o" / "results.csv").exists()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--train-subset", "60000"], "train_subset 60000 is outside 1..55000"),
+    (["--train-subset", "100", "--batch-size", "128"],
+     "batch_size 128 is larger than the 100 training images"),
+])
+def test_sizes_checked_against_the_data(extra, message, mnist_dirs, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.sweep", "--manual-dir", mnist_dirs[0],
+         "--data-dir", mnist_dirs[1], "--out", str(tmp_path / "o"), *extra],
+        capture_output=True, text=True)
+    assert proc.returncode == 2 and message in proc.stderr
+    errors = [line for line in proc.stderr.splitlines()
+              if not line.startswith("jaxmnist: preparing")]  # first use
+    assert len(errors) == 1
+    assert not (tmp_path / "o" / "results.csv").exists()

@@ -15,7 +15,6 @@ model) is compared with matmul rooflines measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time

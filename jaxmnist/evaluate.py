@@ -7,13 +7,13 @@ to ``RUN_DIR/evaluation/<member>-confusion.png``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from jaxmnist.errors import DataError, UsageError
+from jaxmnist.cli import OneLineParser, run_main
+from jaxmnist.errors import UsageError
 
 
 def per_class_table(y_true: np.ndarray, y_pred: np.ndarray,
@@ -44,7 +44,7 @@ def pick_member(rows: list[dict], member: str | None) -> dict:
 
 
 def run(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxmnist.evaluate",
+    parser = OneLineParser(prog="python -m jaxmnist.evaluate",
                                      description=__doc__)
     parser.add_argument("run_dir")
     which = parser.add_mutually_exclusive_group()
@@ -83,11 +83,7 @@ def run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except (UsageError, DataError) as e:
-        print(f"jaxmnist.evaluate: error: {e}", file=sys.stderr)
-        return 2
+    return run_main("jaxmnist.evaluate", run, argv)
 
 
 if __name__ == "__main__":

@@ -7,20 +7,19 @@ converted to an MNIST-style 28x28 image first.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import types
 
 import numpy as np
 
-from jaxmnist.errors import UsageError
+from jaxmnist.cli import OneLineParser, run_main
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
            "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 def run(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxmnist.predict",
+    parser = OneLineParser(prog="python -m jaxmnist.predict",
                                      description=__doc__)
     parser.add_argument("model")
     parser.add_argument("images", nargs="+")
@@ -40,11 +39,7 @@ def run(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except UsageError as e:
-        print(f"jaxmnist.predict: error: {e}", file=sys.stderr)
-        return 2
+    return run_main("jaxmnist.predict", run, argv)
 
 
 class _CallableModule(types.ModuleType):

@@ -12,7 +12,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from jaxmnist.errors import DataError, UsageError
+from jaxmnist.cli import run_main
+from jaxmnist.errors import UsageError
 from jaxmnist.sweep_config import SweepConfig, config_from_args
 
 
@@ -77,11 +78,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(argv)
-    except (UsageError, DataError) as e:
-        print(f"jaxmnist.sweep: error: {e}", file=sys.stderr)
-        return 2
+    return run_main("jaxmnist.sweep", run, argv)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxmnist.activations import ACTIVATIONS, closest, unknown_name_message
+from jaxmnist.cli import OneLineParser
 from jaxmnist.data import DATASETS
 from jaxmnist.errors import UsageError
 from jaxmnist.optim.registry import IMPLEMENTATIONS, OPTIMIZERS, get_spec
@@ -272,13 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-processes", dest="num_processes", type=int)
     p.add_argument("--process-id", dest="process_id", type=int)
     return p
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr and exit 2."""
-
-    def error(self, message: str):
-        raise UsageError(message)
 
 
 def config_from_args(argv: list[str] | None = None

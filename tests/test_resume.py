@@ -2,8 +2,6 @@
 bad data is refused in one line. Real MNIST (skipped when absent)."""
 
 import csv
-import json
-import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT
 
 pytestmark = pytest.mark.integration
 

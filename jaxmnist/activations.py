@@ -13,10 +13,12 @@ zero-centred ones.
 from __future__ import annotations
 
 import difflib
+import functools
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 
@@ -142,24 +144,44 @@ def _value_and_derivative(name: str):
 _VALUE_AND_DERIVATIVE = tuple(_value_and_derivative(n) for n in ACTIVATIONS)
 
 
-@jax.custom_jvp
-def apply_activation(index: jax.typing.ArrayLike, x: jax.Array) -> jax.Array:
+def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,
+                     choices: tuple[int, ...] | None = None) -> jax.Array:
     """Apply the activation number ``index`` (an int or int32 array) to ``x``.
 
     Uses ``lax.switch``: one branch runs for a single index; under ``vmap``
     over ``index`` every branch is computed and the right one selected, so
-    members with different activations share one compiled program. The
-    derivative is given in closed form (a custom JVP) so that, under
-    ``vmap``, the backward pass is one fused select instead of seven
+    members with different activations share one compiled program.
+    ``choices`` (static: a tuple of activation indices, default all) limits
+    the branches compiled to those a group uses; ``index`` must be one of
+    them. The derivative is given in closed form (a custom JVP) so that,
+    under ``vmap``, the backward pass is one fused select instead of
     differentiated branches (measured: 4x faster per-sample SGD).
     """
-    return lax.switch(jnp.asarray(index, jnp.int32), [a.fn for a in _REGISTRY],
-                      x)
+    choices = tuple(range(len(_REGISTRY))) if choices is None \
+        else tuple(int(c) for c in choices)
+    return _apply(choices, index, x)
 
 
-@apply_activation.defjvp
-def _apply_activation_jvp(primals, tangents):
+def _local_index(choices: tuple[int, ...], index) -> jax.Array:
+    """The position of activation ``index`` among ``choices``."""
+    index = jnp.asarray(index, jnp.int32)
+    if choices == tuple(range(len(_REGISTRY))):
+        return index
+    table = np.zeros(len(_REGISTRY), np.int32)
+    table[list(choices)] = np.arange(len(choices), dtype=np.int32)
+    return jnp.asarray(table)[index]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _apply(choices, index, x):
+    return lax.switch(_local_index(choices, index),
+                      [_REGISTRY[c].fn for c in choices], x)
+
+
+@_apply.defjvp
+def _apply_jvp(choices, primals, tangents):
     index, x = primals
     _, x_dot = tangents
-    y, dy = lax.switch(jnp.asarray(index, jnp.int32), _VALUE_AND_DERIVATIVE, x)
+    y, dy = lax.switch(_local_index(choices, index),
+                       [_VALUE_AND_DERIVATIVE[c] for c in choices], x)
     return y, dy * x_dot

@@ -82,11 +82,16 @@ def to_float(images: jax.Array) -> jax.Array:
 
 
 def logits(params: Params, activation: jax.typing.ArrayLike,
-           images: jax.Array) -> jax.Array:
-    """Class logits ``[n, classes]`` for ``images`` ``[n, 784]``."""
+           images: jax.Array,
+           choices: tuple[int, ...] | None = None) -> jax.Array:
+    """Class logits ``[n, classes]`` for ``images`` ``[n, 784]``.
+
+    ``choices``: the activation indices to compile branches for (static;
+    default all), see :func:`~jaxmnist.activations.apply_activation`.
+    """
     x = to_float(images)
     for layer in params[:-1]:
-        x = apply_activation(activation, x @ layer["w"] + layer["b"])
+        x = apply_activation(activation, x @ layer["w"] + layer["b"], choices)
     return x @ params[-1]["w"] + params[-1]["b"]
 
 

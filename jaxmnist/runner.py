@@ -54,7 +54,7 @@ def train_config(cfg: SweepConfig, optimizer: str) -> TrainConfig:
     return TrainConfig(optimizer=optimizer, epochs=cfg.epochs,
                        batch_size=cfg.batch_size_for(optimizer),
                        implementation=cfg.implementation,
-                       schedule=cfg.schedule)
+                       schedule=cfg.schedule, activations=cfg.activations)
 
 
 def group_members(cfg: SweepConfig, optimizer: str) -> list[Member]:

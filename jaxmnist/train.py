@@ -78,9 +78,10 @@ def make_optimizer_for(config: TrainConfig, learning_rate,
 
 
 def evaluate(params: model.Params, activation, images: jax.Array,
-             labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+             labels: jax.Array, choices: tuple[int, ...] | None = None
+             ) -> tuple[jax.Array, jax.Array]:
     """(mean loss, accuracy) of the model on a whole split."""
-    out = model.logits(params, activation, images)
+    out = model.logits(params, activation, images, choices)
     return model.loss_from_logits(out, labels), \
         model.accuracy_from_logits(out, labels)
 
@@ -124,10 +125,10 @@ def make_epoch(config: TrainConfig
         n = data.train_images.shape[0]
         steps = steps_per_epoch(config, n)
         tx = make_optimizer_for(config, hparams.learning_rate, n)
-        act = hparams.activation
+        act, choices = hparams.activation, config.activation_choices
 
         def loss_fn(params, x, y):
-            out = model.logits(params, act, x)
+            out = model.logits(params, act, x, choices)
             return model.loss_from_logits(out, y), out
 
         def step(carry, idx):
@@ -147,8 +148,9 @@ def make_epoch(config: TrainConfig
         batches = perm.reshape(steps, config.batch_size)
         (params, opt_state, diverged), (losses, accs) = lax.scan(
             step, tuple(state), batches)
-        val = evaluate(params, act, data.val_images, data.val_labels)
-        test = evaluate(params, act, data.test_images, data.test_labels)
+        val = evaluate(params, act, data.val_images, data.val_labels, choices)
+        test = evaluate(params, act, data.test_images, data.test_labels,
+                        choices)
         metrics = Metrics(losses.mean(), accs.mean(), *val, *test, diverged)
         return TrainState(params, opt_state, diverged), metrics
 

@@ -116,3 +116,15 @@ def test_closed_form_derivative_matches_autodiff(name):
                     in_axes=(0, None))(jnp.asarray([idx, 0], jnp.int32),
                                        jnp.float32(1.5))
     assert float(both[0]) == pytest.approx(float(jax.grad(fn)(1.5)), rel=1e-5)
+
+
+def test_choices_limit_the_branches_not_the_result():
+    idx = jnp.asarray([0, 2, 3, 0], jnp.int32)  # relu, tanh, leaky_relu
+    full = jax.vmap(A.apply_activation, in_axes=(0, None))(idx, jnp.asarray(XS))
+    some = jax.vmap(lambda i, x: A.apply_activation(i, x, (0, 2, 3)),
+                    in_axes=(0, None))(idx, jnp.asarray(XS))
+    np.testing.assert_allclose(full, some, rtol=1e-6, atol=1e-7)
+    g_full = jax.grad(lambda x: A.apply_activation(2, x).sum())(jnp.asarray(XS))
+    g_some = jax.grad(lambda x: A.apply_activation(2, x, (2,)).sum())(
+        jnp.asarray(XS))
+    np.testing.assert_allclose(g_full, g_some, rtol=1e-5, atol=1e-7)

@@ -163,3 +163,20 @@ def test_make_dataset_holds_out_validation():
     assert sub.num_train == 30
     with pytest.raises(ValueError, match="train_subset 81 is outside 1..80"):
         jm.make_dataset(x, y, x[:10], y[:10], val_size=20, train_subset=81)
+
+
+def test_config_activations_compile_only_those(tiny_data):
+    hp = jm.stack_hparams([jm.make_hparams("tanh", 1e-2),
+                           jm.make_hparams("silu", 1e-2)])
+    out = []
+    for acts in (None, ("silu", "tanh")):
+        cfg = jm.TrainConfig(optimizer="adam", epochs=1, batch_size=64,
+                             sizes=(784, 16, 10), activations=acts)
+        out.append(jax.jit(jax.vmap(jm.make_train(cfg), in_axes=(None, 0, None)))(
+            jax.random.key(0), hp, tiny_data))
+    for u, v in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1])):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+    assert jm.TrainConfig(activations=("tanh", "relu")).activation_choices \
+        == (0, 2)
+    with pytest.raises(ValueError, match="unknown activation 'rellu'"):
+        jm.TrainConfig(activations=("rellu",))

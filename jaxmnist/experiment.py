@@ -31,6 +31,15 @@ def load_data(cfg: SweepConfig):
         raise UsageError(str(e)) from None
 
 
+def prepare_out(path: Path) -> None:
+    """Create the output dir or fail with one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"output dir {str(path)!r} cannot be written "
+                         f"({e.strerror or type(e).__name__})") from None
+
+
 def check_groups(cfg: SweepConfig, num_train: int) -> None:
     """Every group's config against the data, before anything trains."""
     for opt in cfg.optimizers:
@@ -116,6 +125,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True) -> list[dict]:
     data = load_data(cfg)
     load_s = time.perf_counter() - t
     check_groups(cfg, data.num_train)
+    prepare_out(out)
     host_test = (np.asarray(data.test_images), np.asarray(data.test_labels))
     data = jax.device_put(data)
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"

@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxmnist import checkpoints, sharding
 from jaxmnist.config import HParams, TrainConfig, make_hparams, stack_hparams
-from jaxmnist.dataset import Dataset
+from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep_config import SweepConfig
 from jaxmnist.train import (Metrics, epoch_key, make_epoch, make_init,
                             steps_per_epoch)

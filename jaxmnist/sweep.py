@@ -6,6 +6,7 @@ Thin entry point: parse the options, hand them to
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
@@ -23,16 +24,19 @@ def out_dir(cfg: SweepConfig) -> Path:
     return Path("runs") / (cfg.name or datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
-def prepare_out(path: Path) -> None:
-    """Create the output dir or fail with one line."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
+def check_writable(path: Path) -> None:
+    """Fail with one line unless ``path`` can be created and written; creates
+    nothing (the run dir is made once the data has loaded, so a failed load
+    leaves no empty run dir behind)."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    reason = ("Not a directory" if not probe.is_dir() else
+              "Permission denied" if not os.access(probe, os.W_OK | os.X_OK)
+              else None)
+    if reason:
         raise UsageError(f"output dir {str(path)!r} cannot be written "
-                         f"({e.strerror or type(e).__name__})") from None
+                         f"({reason})")
 
 
 def init_distributed(args) -> None:
@@ -55,7 +59,7 @@ def run(argv: list[str] | None = None) -> int:
     from jaxmnist import results, runner  # noqa: PLC0415
 
     check_run_dir(cfg, out, args.overwrite)
-    prepare_out(out)
+    check_writable(out)
     start = time.perf_counter()
     try:
         rows = run_sweep(cfg, out, progress=args.progress)

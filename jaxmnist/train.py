@@ -22,7 +22,7 @@ from jax import lax
 
 from jaxmnist import model
 from jaxmnist.config import HParams, TrainConfig
-from jaxmnist.dataset import Dataset, check_dataset
+from jaxmnist.data.dataset import Dataset, check_dataset
 from jaxmnist.optim.registry import make_optimizer
 from jaxmnist.optim.schedules import scaled_schedule, schedule_multiplier
 
@@ -169,7 +169,7 @@ def make_train(config: TrainConfig
     ``key`` is a ``jax.random.key``: it seeds the initial weights and, through
     :func:`epoch_key`, the order of every epoch's batches. ``hparams`` holds
     the activation index and learning rate as arrays; ``data`` is a
-    :class:`~jaxmnist.dataset.Dataset`. ``jax.jit`` it, and ``jax.vmap`` it
+    :class:`~jaxmnist.data.Dataset`. ``jax.jit`` it, and ``jax.vmap`` it
     over keys (seeds) and/or stacked hparams. Members vmapped over hparams
     with one key share their initial draws and data order (common random
     numbers: the comparison isolates the hyperparameters).

@@ -48,6 +48,15 @@ def shared_data_dir(name: str) -> Path | None:
 
 
 @pytest.fixture(scope="session")
+def shared_data():
+    """The folder holding mnist/ and fashion_mnist/, or skip with the reason."""
+    if shared_data_dir("mnist") is None or shared_data_dir(
+            "fashion_mnist") is None:
+        pytest.skip("real MNIST / Fashion-MNIST not found in ../shared/data")
+    return shared_data_dir("mnist").parent
+
+
+@pytest.fixture(scope="session")
 def mnist_dirs(tmp_path_factory):
     """(manual_dir, data_dir) for real MNIST, or skip with the reason."""
     manual = shared_data_dir("mnist")

@@ -134,7 +134,13 @@ def test_predict_classifies_test_images_written_as_png(smoke_run, mnist,
     predicted = [int(line.split(": ")[1].split()[0])
                  for line in proc.stdout.splitlines()]
     hits = sum(p == y for p, y in zip(predicted, labels))
-    assert hits >= 14, (hits, predicted, labels)  # a 1-epoch 2k-image model
+    # a 1-epoch, 2,000-image model: compare with its own hits on the raw
+    # 28x28 arrays, so this checks the image pipeline, not the model
+    params, meta = jm.load_model(model)
+    raw = np.asarray(jm.predict(params, meta["activation"],
+                                mnist.test_images[:20])).argmax(1)
+    raw_hits = int((raw == np.asarray(labels)).sum())
+    assert hits >= raw_hits - 2, (hits, raw_hits, predicted, labels)
 
 
 def test_predict_rejects_a_non_image(smoke_run, tmp_path):

@@ -1,7 +1,7 @@
 """The in-memory dataset: a NamedTuple of six arrays, built from any arrays.
 
-Kept free of TensorFlow: :mod:`jaxmnist.data` loads real MNIST through
-tensorflow-datasets and returns one of these; tests build small synthetic ones.
+:func:`jaxmnist.data.load_dataset` returns one from the official files; tests
+build small synthetic ones with :func:`make_dataset`.
 """
 
 from __future__ import annotations

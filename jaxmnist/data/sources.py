@@ -1,0 +1,337 @@
+"""Where the images come from: tfds's catalog, its verified download, IDX files.
+
+tensorflow-datasets supplies what it is good at without TensorFlow: each
+dataset's official URL and registered SHA-256 checksums
+(``tfds.builder_cls(name).url_infos``) and a download manager that fetches
+the four ``.gz`` files, or takes them from a manual dir, and verifies every
+byte against those checksums. The files are then read here with ``gzip`` and
+``numpy`` (what tfds's own MNIST builder does inside), in the official
+files' order.
+
+Each dataset is only ever its own files: the arrays are cached in
+``<data_dir>/jaxmnist_cache/<name>-<digest>.npz``, keyed by the dataset's name
+and the SHA-256 of its four source files, and checked (name, checksums,
+shapes, dtypes, counts) every time they are read; a cache that fails any
+check is rebuilt from the verified files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import sys
+import urllib.parse
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxmnist.errors import DataError, unknown_name_message
+
+#: The four official files of both datasets, in this order everywhere.
+IDX_FILES: tuple[str, ...] = (
+    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+MANUAL_DIR_ENV = "JAXMNIST_MANUAL_DIR"
+_IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049  # IDX: ubyte data, 3 / 1 dimensions
+_CACHE_FORMAT = 2
+
+
+class DatasetInfo(NamedTuple):
+    """What jaxmnist knows about a dataset besides tfds's catalog entry."""
+    name: str  # the tfds name
+    classes: tuple[str, ...]  # class names, label order
+    train_size: int
+    test_size: int
+
+
+CATALOG: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", tuple(str(d) for d in range(10)),
+                         60000, 10000),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", ("T-shirt/top", "Trouser", "Pullover", "Dress",
+                          "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                          "Ankle boot"), 60000, 10000),
+}
+
+#: The datasets jaxmnist can load, by tfds name.
+DATASETS: tuple[str, ...] = tuple(CATALOG)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The catalog entry of ``name``; DataError naming the choices if unknown."""
+    if name not in CATALOG:
+        raise DataError(unknown_name_message("dataset", name, DATASETS))
+    return CATALOG[name]
+
+
+def class_names(name: str) -> tuple[str, ...]:
+    """The class names of dataset ``name`` in label order."""
+    return dataset_info(name).classes
+
+
+def default_data_dir() -> Path:
+    """Downloads and the array cache: $TFDS_DATA_DIR or ~/tensorflow_datasets."""
+    return Path(os.environ.get("TFDS_DATA_DIR",
+                               Path.home() / "tensorflow_datasets"))
+
+
+# --------------------------------------------------------------------------
+# tfds: catalog and verified download
+# --------------------------------------------------------------------------
+
+def _tfds():
+    import tensorflow_datasets as tfds  # noqa: PLC0415  (0.8 s: only on a miss)
+
+    tfds.disable_progress_bar()
+    return tfds
+
+
+def registered_urls(name: str, base_url: str | None = None) -> dict:
+    """``{file name: (url, UrlInfo)}`` of ``name``'s four files from tfds's
+    catalog. ``base_url`` serves the same files from a mirror; their
+    registered sizes and checksums still apply."""
+    dataset_info(name)
+    cls = _tfds().builder_cls(name)
+    infos = {info.filename: info for info in cls.url_infos.values()}
+    base = base_url or cls.URL
+    return {f: (urllib.parse.urljoin(base, f), infos[f]) for f in IDX_FILES}
+
+
+def registered_sha256(name: str) -> tuple[str, ...]:
+    """The registered SHA-256 of ``name``'s four files, in IDX_FILES order."""
+    urls = registered_urls(name)
+    return tuple(urls[f][1].checksum for f in IDX_FILES)
+
+
+def fetch_files(name: str, download_dir: str | os.PathLike,
+                manual_dir: str | os.PathLike | None = None,
+                base_url: str | None = None) -> dict[str, Path]:
+    """The four verified ``.gz`` files of ``name``: from ``manual_dir`` when
+    they are there, downloaded into ``download_dir`` otherwise (from
+    ``base_url``, default the official URL). tfds's download manager checks
+    each against its registered size and SHA-256.
+
+    Raises:
+      DataError: a file does not match (one line, naming the dataset the
+        files belong to when they are another one's), or the download failed.
+    """
+    urls = registered_urls(name, base_url)
+    tfds = _tfds()
+    dl = tfds.download.DownloadManager(
+        download_dir=str(download_dir),
+        manual_dir=str(manual_dir) if manual_dir else None,
+        url_infos={url: info for url, info in urls.values()})
+    try:
+        paths = dl.download({f: url for f, (url, _) in urls.items()})
+    except Exception as e:  # tfds raises many kinds; all mean the same here
+        raise _fetch_error(name, e, manual_dir) from None
+    return {f: Path(os.fspath(p)) for f, p in paths.items()}
+
+
+def _fetch_error(name: str, error: Exception, manual_dir) -> DataError:
+    kind = type(error).__name__
+    if "Checksum" in kind and manual_dir:
+        folder = Path(manual_dir)
+        return DataError(wrong_files_message(
+            name, folder, file_sha256([folder / f for f in IDX_FILES])))
+    if "Checksum" in kind:
+        return DataError(f"the downloaded {name} files do not match tfds's "
+                         f"registered checksums ({kind}); the download was "
+                         f"damaged or the server sent other files")
+    return DataError(
+        f"could not download {name} ({kind}: "
+        f"{str(error).splitlines()[0][:160] if str(error) else ''}); give "
+        f"--manual-dir (or ${MANUAL_DIR_ENV}) a folder with the four "
+        f"official IDX gz files")
+
+
+def wrong_files_message(name: str, folder: Path, got: tuple[str, ...]) -> str:
+    """Why the files in ``folder`` (SHA-256 ``got``) are not ``name``'s:
+    another dataset's, or which ones differ from the official download."""
+    for other in DATASETS:
+        if other != name and got == registered_sha256(other):
+            return (f"{str(folder)!r} holds the {other} files, not {name}'s; "
+                    f"give --manual-dir the {name} folder, or a folder "
+                    f"holding {' and '.join(f'{d}/' for d in DATASETS)}")
+    want = registered_sha256(name)
+    bad = [f for f, g, w in zip(IDX_FILES, got, want) if g != w]
+    return (f"{', '.join(bad)} in {str(folder)!r} does not match the official "
+            f"{name} download (SHA-256 differs from tfds's registered "
+            f"checksum); replace it with an intact copy")
+
+
+# --------------------------------------------------------------------------
+# The manual dir: the four files, or a parent of one folder per dataset
+# --------------------------------------------------------------------------
+
+def find_manual_files(name: str, manual_dir: str | os.PathLike) -> Path:
+    """The folder holding ``name``'s four files: ``manual_dir/<name>/`` when
+    it has them, else ``manual_dir`` itself.
+
+    Raises:
+      DataError: the folder does not exist or lacks files (one line).
+    """
+    root = Path(manual_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(f"manual dir {str(root)!r} does not exist; give "
+                        f"--manual-dir a folder holding {', '.join(IDX_FILES)}"
+                        f" (or {name}/ with them)")
+    for folder in (root / name, root):
+        if all((folder / f).is_file() for f in IDX_FILES):
+            return folder
+    missing = [f for f in IDX_FILES if not (root / f).is_file()]
+    raise DataError(f"manual dir {str(root)!r} lacks {', '.join(missing)} "
+                    f"(and has no complete {name}/ folder); put the four "
+                    f"official IDX gz files there")
+
+
+def file_sha256(paths) -> tuple[str, ...]:
+    """The SHA-256 hex digest of each file."""
+    return tuple(hashlib.sha256(Path(p).read_bytes()).hexdigest()
+                 for p in paths)
+
+
+# --------------------------------------------------------------------------
+# IDX files
+# --------------------------------------------------------------------------
+
+def read_idx(path: str | os.PathLike, magic: int, count: int) -> np.ndarray:
+    """The uint8 array of a gzipped IDX file, its header checked: magic
+    number, ``count`` items and, for images, 28 x 28 pixels.
+
+    Raises:
+      DataError: the header is not what an MNIST-format file has.
+    """
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = 3 if magic == _IMAGE_MAGIC else 1
+    header = np.frombuffer(raw, ">u4", count=1 + ndim)
+    shape = tuple(int(s) for s in header[1:])
+    want = (count, 28, 28) if ndim == 3 else (count,)
+    if int(header[0]) != magic or shape != want:
+        raise DataError(f"{str(path)!r} is not an MNIST-format IDX file "
+                        f"(magic {int(header[0])}, shape {shape}; expected "
+                        f"{magic}, {want})")
+    data = np.frombuffer(raw, np.uint8, offset=4 * (1 + ndim))
+    if data.size != int(np.prod(want)):
+        raise DataError(f"{str(path)!r} holds {data.size} bytes of data, "
+                        f"expected {int(np.prod(want))}")
+    return data.reshape(want)
+
+
+def read_arrays(name: str, paths: dict[str, Path]) -> dict[str, np.ndarray]:
+    """The train and test splits from the four files, in the files' order:
+    images ``[n, 784]`` uint8, labels ``[n]`` int32."""
+    info = dataset_info(name)
+    out = {}
+    for split, prefix, n in (("train", "train", info.train_size),
+                             ("test", "t10k", info.test_size)):
+        images = read_idx(paths[f"{prefix}-images-idx3-ubyte.gz"],
+                          _IMAGE_MAGIC, n)
+        labels = read_idx(paths[f"{prefix}-labels-idx1-ubyte.gz"],
+                          _LABEL_MAGIC, n)
+        out[f"{split}_images"] = images.reshape(n, 784)
+        out[f"{split}_labels"] = labels.astype(np.int32)
+    return out
+
+
+# --------------------------------------------------------------------------
+# The array cache
+# --------------------------------------------------------------------------
+
+def cache_path(data_dir: Path, name: str, sha256: tuple[str, ...]) -> Path:
+    """``<data_dir>/jaxmnist_cache/<name>-<16 hex digits of the sources>.npz``."""
+    key = hashlib.sha256("".join(sha256).encode()).hexdigest()[:16]
+    return data_dir / "jaxmnist_cache" / f"{name}-{key}.npz"
+
+
+def read_cache(path: Path, name: str, sha256: tuple[str, ...]
+               ) -> dict[str, np.ndarray] | None:
+    """The cached arrays if ``path`` is a complete cache of ``name`` built
+    from files with checksums ``sha256``; None otherwise (missing, truncated,
+    another dataset's, or a different format)."""
+    info = dataset_info(name)
+    sizes = {"train": info.train_size, "test": info.test_size}
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}  # reads all: zip CRCs checked
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    try:
+        ok = (int(arrays.pop("format")) == _CACHE_FORMAT
+              and str(arrays.pop("name")) == name
+              and tuple(str(s) for s in arrays.pop("source_sha256")) == sha256)
+        for split, n in sizes.items():
+            x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+            ok = ok and x.shape == (n, 784) and x.dtype == np.uint8 \
+                and y.shape == (n,) and y.dtype == np.int32 \
+                and 0 <= int(y.min()) and int(y.max()) < len(info.classes)
+    except (KeyError, ValueError, TypeError):
+        return None
+    return arrays if ok and len(arrays) == 4 else None
+
+
+def write_cache(path: Path, name: str, sha256: tuple[str, ...],
+                arrays: dict[str, np.ndarray]) -> None:
+    """Write the cache atomically; a read-only data dir just skips it."""
+    from jaxmnist.files import write_bytes  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    np.savez(buf, format=np.asarray(_CACHE_FORMAT), name=np.asarray(name),
+             source_sha256=np.asarray(sha256), **arrays)
+    try:
+        write_bytes(path, buf.getvalue())
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------
+# The one entry point
+# --------------------------------------------------------------------------
+
+def load_arrays(name: str = "mnist", manual_dir: str | None = None,
+                data_dir: str | None = None, base_url: str | None = None
+                ) -> dict[str, np.ndarray]:
+    """The official train and test splits of ``name`` as numpy arrays, in
+    the official files' order.
+
+    Args:
+      name: ``"mnist"`` or ``"fashion_mnist"``.
+      manual_dir: a folder holding the four official IDX gz files, or a
+        parent holding one folder per dataset (``mnist/``,
+        ``fashion_mnist/``); default ``$JAXMNIST_MANUAL_DIR``; when neither
+        is set the files are downloaded.
+      data_dir: where downloads and the array cache go (default
+        ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      base_url: download from this mirror instead of the official URL (the
+        registered checksums still apply).
+
+    Raises:
+      DataError: one line, for an unknown name, a missing or wrong file or a
+        failed download.
+    """
+    dataset_info(name)
+    manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
+    data_path = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    folder = find_manual_files(name, manual_dir) if manual_dir else None
+    sha256 = (file_sha256([folder / f for f in IDX_FILES]) if folder
+              else registered_sha256(name))
+    cache = cache_path(data_path, name, sha256)
+    arrays = read_cache(cache, name, sha256)
+    if arrays is not None:
+        return arrays
+    if folder and sha256 != registered_sha256(name):
+        raise DataError(wrong_files_message(name, folder, sha256))
+    print(f"jaxmnist: reading {name} from "
+          f"{repr(str(folder)) if folder else 'the download'} "
+          f"(first use; cached in {str(cache.parent)!r})", file=sys.stderr,
+          flush=True)
+    paths = fetch_files(name, data_path / "downloads", folder, base_url)
+    arrays = read_arrays(name, paths)
+    write_cache(cache, name, sha256, arrays)
+    return arrays

@@ -2,46 +2,33 @@
 
 A functional JAX trainer: ``make_train(config)`` returns a pure
 ``train(key, hparams, data)`` that can be ``jax.jit``-ed and ``jax.vmap``-ed
-over seeds, learning rates and activations.
+over seeds, learning rates and activations. The pipeline's stages are the
+subpackages ``data``, ``core``, ``optim``, ``sweep``, ``results``,
+``report`` and ``cli`` (see docs/architecture.md).
 """
-
-from jaxmnist.activations import ACTIVATIONS, activation_index
-from jaxmnist.config import HParams, TrainConfig, make_hparams, stack_hparams
-from jaxmnist.data import Dataset, load_dataset, make_dataset
-from jaxmnist.model import accuracy, init_mlp, logits, loss, param_count
-from jaxmnist.optim import OPTIMIZERS
-from jaxmnist.train import (Metrics, TrainResult, TrainState, make_epoch,
-                            make_init, make_train)
 
 __version__ = "0.1.0"
 
-
-def class_probabilities(params, activation, images):
-    """Class probabilities ``[n, classes]``; ``activation`` is a name or index."""
-    from jaxmnist import model as _model
-
-    if isinstance(activation, str):
-        activation = activation_index(activation)
-    return _model.predict(params, activation, images)
-
-
-predict = class_probabilities  # also ``python -m jaxmnist.predict`` (a CLI)
-
-
-def load_model(path):
-    """``(params, metadata)`` of a saved model; see :mod:`jaxmnist.models`."""
-    from jaxmnist.models import load_model as _load  # orbax is slow to import
-
-    return _load(path)
-
-
-
-
-__all__ = [
-    "ACTIVATIONS", "activation_index", "HParams", "TrainConfig",
-    "make_hparams", "stack_hparams", "Dataset", "make_dataset", "accuracy",
-    "init_mlp", "logits", "loss", "param_count", "OPTIMIZERS",
-    "Metrics", "TrainResult", "TrainState", "make_epoch", "make_init",
-    "make_train", "load_dataset", "load_model", "predict",
-    "class_probabilities", "__version__",
-]
+from jaxmnist.core.activations import ACTIVATIONS as ACTIVATIONS
+from jaxmnist.core.activations import activation_index as activation_index
+from jaxmnist.core.config import HParams as HParams
+from jaxmnist.core.config import TrainConfig as TrainConfig
+from jaxmnist.core.config import make_hparams as make_hparams
+from jaxmnist.core.config import stack_hparams as stack_hparams
+from jaxmnist.core.model import accuracy as accuracy
+from jaxmnist.core.model import class_probabilities as class_probabilities
+from jaxmnist.core.model import init_mlp as init_mlp
+from jaxmnist.core.model import logits as logits
+from jaxmnist.core.model import loss as loss
+from jaxmnist.core.model import param_count as param_count
+from jaxmnist.core.train import Metrics as Metrics
+from jaxmnist.core.train import TrainResult as TrainResult
+from jaxmnist.core.train import TrainState as TrainState
+from jaxmnist.core.train import make_epoch as make_epoch
+from jaxmnist.core.train import make_init as make_init
+from jaxmnist.core.train import make_train as make_train
+from jaxmnist.data import Dataset as Dataset
+from jaxmnist.data import load_dataset as load_dataset
+from jaxmnist.data import make_dataset as make_dataset
+from jaxmnist.optim import OPTIMIZERS as OPTIMIZERS
+from jaxmnist.sweep.store import load_model as load_model

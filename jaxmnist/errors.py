@@ -1,18 +1,38 @@
-"""Errors a user can fix, reported as one line (exit status 2 from the CLIs),
-and the did-you-mean helper their messages use."""
+"""The errors a user can fix, and the checks that raise them.
+
+Library code raises ``ValueError`` for a bad value (an unknown name, an
+out-of-range number, a file that is not what it should be) and
+:class:`DataError` when a dataset cannot be found, downloaded or verified;
+every message is one line naming the bad value and the valid choices. Only
+the command-line entry points (:mod:`jaxmnist.cli`) turn them into one line
+on stderr and exit status 2.
+"""
 
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+import math
+import numbers
+from collections.abc import Iterable
 
 
 class UsageError(ValueError):
-    """A bad option, config value or input file; the message is one line."""
+    """A bad command line (an unknown flag, a malformed value): CLI only."""
 
 
 class DataError(RuntimeError):
     """The dataset could not be found, downloaded or verified."""
+
+
+class Interrupted(Exception):
+    """A sweep stopped by a signal after saving its last finished epoch."""
+
+    def __init__(self, group: str, epochs_done: int, epochs: int,
+                 signal_name: str = "SIGINT"):
+        super().__init__(f"group {group} stopped after epoch {epochs_done} "
+                         f"of {epochs}")
+        self.group, self.epochs_done = group, epochs_done
+        self.signal_name = signal_name
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
@@ -25,3 +45,22 @@ def unknown_name_message(kind: str, name: object, choices) -> str:
     """One line naming a bad value, the valid choices and the closest one."""
     hint = closest(name, choices) if isinstance(name, str) else ""
     return f"unknown {kind} {name!r}{hint}; choose from: {', '.join(choices)}"
+
+
+def check_choice(kind: str, name: object, choices) -> None:
+    """ValueError unless ``name`` is one of ``choices``."""
+    if name not in choices:
+        raise ValueError(unknown_name_message(kind, name, choices))
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """ValueError unless ``value`` is an int >= 1 (bools are not ints here)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_positive_float(name: str, value: float) -> None:
+    """ValueError unless ``value`` is finite and > 0."""
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")

@@ -6,8 +6,8 @@ import csv
 import io
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -5,36 +5,42 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+import numpy as np
+
+from helpers import ROOT
+from jaxmnist.sweep.sharding import pad_members
 
 SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, numpy as np
-from conftest import synthetic_dataset
-from jaxmnist import runner, sharding
-from jaxmnist.sweep_config import SweepConfig
+from helpers import synthetic_dataset
+from jaxmnist.core.config import make_hparams, stack_hparams
+from jaxmnist.core.train import member_key
+from jaxmnist.sweep import sharding
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.group import group_programs, train_group
 
 data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
 cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),
                   learning_rates=(("adam", (1e-3, 3e-3)),), epochs=2,
                   batch_size=32)
-group = runner.train_group(cfg, "adam", data, progress=False)
+(spec,) = cfg.groups()
+group = train_group(spec, data, progress=False)
 # the device-side arrays of the same programs, to inspect their shardings
 mesh = sharding.member_mesh()
-tcfg = runner.train_config(cfg, "adam")
-init, epoch, axes = runner.group_programs(tcfg, data, mesh)
+init, epoch, axes = group_programs(spec.config, data, mesh)
 hp = jax.device_put(sharding.pad_members(
-    runner.stack_hparams([runner.make_hparams(m.activation, m.learning_rate)
-                          for m in group.members]),
+    stack_hparams([make_hparams(a, lr) for a, lr in spec.cells]),
     sharding.padded_count(6, mesh)), sharding.along(mesh, 1, 0))
-keys = jax.vmap(runner.member_key, in_axes=(None, 0))(0, np.arange(1))
+keys = jax.vmap(member_key, in_axes=(None, 0))(0, np.arange(1))
 state = init(keys, hp, data)
 w1 = state.params[0]["w"]
 print(json.dumps({
     "devices": jax.device_count(),
     "w1_devices": len(w1.sharding.device_set),
-    "w1_shard_shapes": sorted({tuple(s.data.shape) for s in w1.addressable_shards}),
+    "w1_shard_shapes": sorted({tuple(s.data.shape)
+                               for s in w1.addressable_shards}),
     "val_loss": np.asarray(group.history.val_loss).tolist(),
     "members": [list(map(str, m)) for m in group.members],
     "w2": np.asarray(group.params[1]["w"]).sum(axis=(1, 2)).tolist(),
@@ -61,6 +67,10 @@ def test_members_are_spread_and_results_match():
     # (W1 keeps its member axis in the middle: [seed, 784, member, 128])
     assert four["w1_shard_shapes"] == [[1, 784, 2, 128]]
     assert one["members"] == four["members"] and len(four["members"]) == 6
-    import numpy as np
     np.testing.assert_allclose(four["val_loss"], one["val_loss"], rtol=1e-4)
     np.testing.assert_allclose(four["w2"], one["w2"], rtol=1e-4, atol=1e-4)
+
+
+def test_pad_members_repeats_the_last_row():
+    out = pad_members({"a": np.arange(3)}, 5)
+    np.testing.assert_array_equal(out["a"], [0, 1, 2, 2, 2])

@@ -7,11 +7,23 @@ TensorFlow); ``make_dataset`` builds the same container from any arrays.
 
 from __future__ import annotations
 
-from jaxmnist.data.dataset import (Dataset, check_dataset, make_dataset,
-                                   split_validation)
-from jaxmnist.data.sources import (CATALOG, DATASETS, IDX_FILES,
-                                   MANUAL_DIR_ENV, DatasetInfo, class_names,
-                                   dataset_info, fetch_files, load_arrays)
+from jaxmnist.data.dataset import (
+    Dataset,
+    check_dataset,
+    make_dataset,
+    split_validation,
+)
+from jaxmnist.data.sources import (
+    CATALOG,
+    DATASETS,
+    IDX_FILES,
+    MANUAL_DIR_ENV,
+    DatasetInfo,
+    class_names,
+    dataset_info,
+    fetch_files,
+    load_arrays,
+)
 
 
 def load_dataset(name: str = "mnist", manual_dir: str | None = None,

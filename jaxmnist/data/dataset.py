@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import numpy as np
+
+from jaxmnist.types import Array
 
 
 class Dataset(NamedTuple):
@@ -18,12 +19,12 @@ class Dataset(NamedTuple):
     ``val_*`` is held out of the official training split for tuning and
     early-stopping decisions; ``test_*`` is only for final reporting.
     """
-    train_images: jax.Array
-    train_labels: jax.Array
-    val_images: jax.Array
-    val_labels: jax.Array
-    test_images: jax.Array
-    test_labels: jax.Array
+    train_images: Array
+    train_labels: Array
+    val_images: Array
+    val_labels: Array
+    test_images: Array
+    test_labels: Array
 
     @property
     def num_train(self) -> int:
@@ -48,7 +49,8 @@ def split_validation(images: np.ndarray, labels: np.ndarray, val_size: int,
 def make_dataset(train_images, train_labels, test_images, test_labels,
                  val_size: int = 5000, seed: int = 0,
                  train_subset: int | None = None) -> Dataset:
-    """A :class:`Dataset` from raw arrays (images ``[n, 28, 28]`` or ``[n, 784]``).
+    """A :class:`Dataset` from raw arrays (images ``[n, 28, 28]`` or
+    ``[n, 784]``).
 
     ``val_size`` images of the training arrays are held out as validation;
     ``train_subset`` then keeps only the first N of the remaining training

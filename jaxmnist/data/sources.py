@@ -25,7 +25,7 @@ import sys
 import urllib.parse
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -63,7 +63,8 @@ DATASETS: tuple[str, ...] = tuple(CATALOG)
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The catalog entry of ``name``; DataError naming the choices if unknown."""
+    """The catalog entry of ``name``; DataError naming the choices if
+    unknown."""
     if name not in CATALOG:
         raise DataError(unknown_name_message("dataset", name, DATASETS))
     return CATALOG[name]
@@ -75,7 +76,8 @@ def class_names(name: str) -> tuple[str, ...]:
 
 
 def default_data_dir() -> Path:
-    """Downloads and the array cache: $TFDS_DATA_DIR or ~/tensorflow_datasets."""
+    """Where downloads and the array cache go: $TFDS_DATA_DIR or
+    ~/tensorflow_datasets."""
     return Path(os.environ.get("TFDS_DATA_DIR",
                                Path.home() / "tensorflow_datasets"))
 
@@ -97,7 +99,7 @@ def registered_urls(name: str, base_url: str | None = None) -> dict:
     registered sizes and checksums still apply."""
     dataset_info(name)
     cls = _tfds().builder_cls(name)
-    infos = {info.filename: info for info in cls.url_infos.values()}
+    infos = {info.filename: info for info in (cls.url_infos or {}).values()}
     base = base_url or cls.URL
     return {f: (urllib.parse.urljoin(base, f), infos[f]) for f in IDX_FILES}
 
@@ -245,7 +247,8 @@ def read_arrays(name: str, paths: dict[str, Path]) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------
 
 def cache_path(data_dir: Path, name: str, sha256: tuple[str, ...]) -> Path:
-    """``<data_dir>/jaxmnist_cache/<name>-<16 hex digits of the sources>.npz``."""
+    """``<data_dir>/jaxmnist_cache/<name>-<16 hex digits>.npz``, the digits
+    a hash of the four source files' SHA-256."""
     key = hashlib.sha256("".join(sha256).encode()).hexdigest()[:16]
     return data_dir / "jaxmnist_cache" / f"{name}-{key}.npz"
 
@@ -282,8 +285,10 @@ def write_cache(path: Path, name: str, sha256: tuple[str, ...],
     from jaxmnist.files import write_bytes  # noqa: PLC0415
 
     buf = io.BytesIO()
-    np.savez(buf, format=np.asarray(_CACHE_FORMAT), name=np.asarray(name),
-             source_sha256=np.asarray(sha256), **arrays)
+    payload: dict[str, Any] = {"format": np.asarray(_CACHE_FORMAT),
+                               "name": np.asarray(name),
+                               "source_sha256": np.asarray(sha256), **arrays}
+    np.savez(buf, **payload)
     try:
         write_bytes(path, buf.getvalue())
     except OSError:

@@ -8,15 +8,13 @@ vmapped member) or a schedule ``count -> learning rate``.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import optax
 
 from jaxmnist.optim import transforms as T
 from jaxmnist.optim.transforms import ScalarOrSchedule
 
 
-def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
+def sgd(learning_rate: ScalarOrSchedule, momentum: float | None = None,
         nesterov: bool = False) -> optax.GradientTransformation:
     r"""Stochastic gradient descent: ``p <- p - eta g``.
 
@@ -88,7 +86,7 @@ def adagrad(learning_rate: ScalarOrSchedule,
         T.scale_by_learning_rate(learning_rate))
 
 
-def adadelta(learning_rate: Optional[ScalarOrSchedule] = None, rho: float = 0.9,
+def adadelta(learning_rate: ScalarOrSchedule | None = None, rho: float = 0.9,
              eps: float = 1e-6) -> optax.GradientTransformation:
     r"""Adadelta: ``p <- p - eta sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) g``.
 

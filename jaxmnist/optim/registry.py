@@ -9,12 +9,13 @@ MNIST; ``--tune-lr`` searches around them.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import optax
 
-from jaxmnist.activations import unknown_name_message
+from jaxmnist.errors import unknown_name_message
 from jaxmnist.optim import alias
 
 
@@ -25,6 +26,14 @@ class OptimizerSpec(NamedTuple):
     learning_rate: float
     batch_size: int
     why: str
+    per_sample: bool = False  # batch 1 by definition: --batch-size ignored
+
+    def batch_size_for(self, requested: int | None) -> int:
+        """The batch size of this optimizer's group when the sweep asks for
+        ``requested`` (None: the optimizer's default)."""
+        if self.per_sample or requested is None:
+            return self.batch_size
+        return requested
 
 
 def _optax_momentum(learning_rate, momentum: float = 0.9):
@@ -42,7 +51,8 @@ def _optax_sgd(learning_rate):
 _SPECS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("sgd", alias.sgd, _optax_sgd, 0.01, 1,
                   "per-sample SGD: 0.01 is the classic from-scratch choice; "
-                  "at batch 1 larger steps make the 55k noisy updates diverge"),
+                  "at batch 1 larger steps make the 55k noisy updates diverge",
+                  per_sample=True),
     OptimizerSpec("minibatch_sgd", alias.sgd, _optax_sgd, 0.1, 128,
                   "batch 128 averages the gradient, so a 10x larger step "
                   "than per-sample SGD is stable and ~10x faster per epoch"),

@@ -6,13 +6,13 @@ The multiplier is a function of the step count; a member's learning rate is
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmnist.activations import unknown_name_message
+from jaxmnist.errors import unknown_name_message
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "warmup_cosine",
                               "exponential")

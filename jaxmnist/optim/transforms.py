@@ -13,7 +13,8 @@ Notation: ``g`` is the incoming update (the gradient for a first transform),
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Union
+from collections.abc import Callable
+from typing import NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +41,7 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 def scale_by_learning_rate(
-        learning_rate: Optional[ScalarOrSchedule]) -> optax.GradientTransformation:
+        learning_rate: ScalarOrSchedule | None) -> optax.GradientTransformation:
     """``u <- -eta_t * u``.
 
     Args:

@@ -1,0 +1,80 @@
+"""python -m jaxmnist.bench [--members 1,4,24] [--quick] [--json FILE]
+
+How fast the sweep's vmapped groups train against the same members one
+after another and a plain jitted-step Python loop, how far from the
+machine's matmul roofline, and per-sample SGD's epoch time; every figure
+measured in this one run (medians after a warm-up, compile time apart).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jaxmnist.cli import OneLineParser, run_main
+
+
+def table(r: dict) -> str:
+    lines = [f"device: {r['device']} x{r['devices']} ({r['platform']}), jax "
+             f"{r['jax']}; adam, batch 128, {r['train_images']} train images",
+             f"rooflines: large f32 matmul "
+             f"{r['roofline']['large_matmul_gflops']:.1f} GFLOP/s; MLP "
+             f"batch-128 matmuls (24 models) "
+             f"{r['roofline']['mlp_matmul_gflops']:.1f} GFLOP/s",
+             f"(c) jitted step + Python loop: "
+             f"{r['python_loop']['model_epochs_per_s']:.2f} model-epochs/s",
+             "",
+             "   K  (a) group  (b) sequential  (a)/(b)  (a)/(c)  GFLOP/s  "
+             "of MLP roofline  compile s",
+             "----  ---------  --------------  -------  -------  -------  "
+             "---------------  ---------"]
+    for g in r["groups"]:
+        lines.append(
+            f"{g['members']:>4}  {g['group']['model_epochs_per_s']:>9.2f}  "
+            f"{g['sequential']['model_epochs_per_s']:>14.2f}  "
+            f"{g['group_over_sequential']:>7.2f}  "
+            f"{g['group_over_python_loop']:>7.2f}  {g['gflops']:>7.1f}  "
+            f"{g['fraction_of_mlp_roofline']:>15.0%}  "
+            f"{g['group']['compile_s']:>9.1f}")
+    s = r["per_sample_sgd"]
+    lines += ["", f"per-sample SGD (batch 1), 4 activations: {s['epoch_s']:.2f}"
+              f" s per epoch of {s['train_images']} images (compile "
+              f"{s['compile_s']:.1f} s)",
+              "compiled group-epoch memory: " + ", ".join(
+                  f"K={k}: {mb:.0f} MB" for k, mb in r["memory_mb"].items())]
+    return "\n".join(lines)
+
+
+def run(argv: list[str] | None) -> int:
+    p = OneLineParser(prog="python -m jaxmnist.bench",
+                      description=(__doc__ or "").split("\n\n")[1])
+    p.add_argument("--members", default="1,4,24", type=_int_list,
+                   help="group sizes K to measure, comma list")
+    p.add_argument("--reps", type=int, default=3,
+                   help="timed repetitions after the warm-up (median)")
+    p.add_argument("--quick", action="store_true",
+                   help="2,048 images and one repetition: checks it runs")
+    p.add_argument("--json", help="write the figures to this file too")
+    p.add_argument("--manual-dir", help="folder with the MNIST files (or "
+                   "$JAXMNIST_MANUAL_DIR)")
+    args = p.parse_args(argv)
+    from jaxmnist.sweep import bench  # noqa: PLC0415
+
+    r = bench.run(args)
+    print(table(r))
+    if args.json:
+        from jaxmnist import files  # noqa: PLC0415
+
+        files.write_json(args.json, r)
+    return 0
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("jaxmnist.bench", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

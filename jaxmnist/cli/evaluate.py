@@ -1,0 +1,88 @@
+"""python -m jaxmnist.evaluate RUN_DIR [--member OPT/ACT/SEED | --best]
+
+Reloads a saved model of a finished run, recomputes its test accuracy on the
+run's dataset, prints per-class precision and recall, and writes its
+confusion matrix to RUN_DIR/evaluation/<member>-confusion.png.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from jaxmnist.cli import OneLineParser, run_main
+
+
+def pick_member(members, member: str | None):
+    """The member named ``OPT/ACT/SEED`` (its best learning rate by
+    validation), or the best of the run by validation when None."""
+    from jaxmnist.results.stats import best_member  # noqa: PLC0415
+
+    if member is None:
+        best = best_member(members)
+        if best is None:
+            raise ValueError("every member diverged: there is no best model")
+        return best
+    matches = [m for m in members if m.name == member]
+    if not matches:
+        names = sorted({m.name for m in members})
+        raise ValueError(f"no member {member!r} in this run; choose from: "
+                         f"{', '.join(names[:12])}"
+                         f"{', ...' if len(names) > 12 else ''}")
+    return max(matches, key=lambda m: m.val_accuracy)
+
+
+def run(argv: list[str] | None) -> int:
+    parser = OneLineParser(prog="python -m jaxmnist.evaluate",
+                           description=(__doc__ or "").split("\n\n")[1])
+    parser.add_argument("run_dir", help="a finished run directory")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--member", help="OPTIMIZER/ACTIVATION/SEED, e.g. "
+                       "adam/relu/0 (default: the best by validation)")
+    which.add_argument("--best", action="store_true",
+                       help="the best member by validation accuracy")
+    parser.add_argument("--manual-dir", help="where the dataset's files are, "
+                        "if not where the run found them")
+    args = parser.parse_args(argv)
+
+    from jaxmnist.core.model import class_probabilities  # noqa: PLC0415
+    from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
+    from jaxmnist.report.figures import EVALUATION_DIR  # noqa: PLC0415
+    from jaxmnist.report.predictions import plot_confusion  # noqa: PLC0415
+    from jaxmnist.results.records import read_run  # noqa: PLC0415
+    from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
+    from jaxmnist.sweep import store  # noqa: PLC0415
+
+    run_dir = Path(args.run_dir)
+    records = read_run(run_dir)
+    m = pick_member(records.members, args.member)
+    params, meta = store.load_model(store.member_path(
+        run_dir, m.optimizer, m.activation, m.learning_rate, m.seed))
+    cfg = records.config
+    data = load_dataset(meta["dataset"],
+                        manual_dir=args.manual_dir or cfg.manual_dir,
+                        data_dir=cfg.data_dir,
+                        val_size=meta.get("val_size", 5000))
+    y_pred = np.asarray(class_probabilities(params, meta["activation"],
+                                            data.test_images)).argmax(1)
+    acc = float(np.mean(y_pred == data.test_labels))
+    print(f"{m.name} (lr {m.learning_rate:g}): test accuracy {acc:.4f} "
+          f"(results.csv: {m.test_accuracy:.4f})")
+    labels = np.asarray(data.test_labels)
+    print(per_class_table(labels, y_pred,
+                          class_names(meta["dataset"])))
+    out = run_dir / EVALUATION_DIR / f"{m.name.replace('/', '-')}-confusion.png"
+    plot_confusion(labels, y_pred, out,
+                   f"{m.name}: test accuracy {acc:.4f}")
+    print(f"confusion matrix: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("jaxmnist.evaluate", run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

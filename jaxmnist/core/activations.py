@@ -1,0 +1,176 @@
+"""Activation functions, in one ordered registry, picked by an integer index.
+
+The model applies an activation with :func:`apply_activation`, which calls
+``lax.switch`` on an integer index. The index is an ordinary array argument,
+so one compiled program can ``jax.vmap`` over several activations.
+
+Each activation also belongs to an initialisation *family* (see
+:mod:`jaxmnist.core.model`): ``"he"`` for the ReLU-like functions whose
+output is zero (or near zero) for half of their input, ``"glorot"`` for the
+saturating, zero-centred ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxmnist.errors import unknown_name_message
+
+
+class Activation(NamedTuple):
+    name: str
+    fn: Callable[[jax.Array], jax.Array]
+    init_family: str  # "he" or "glorot"
+    description: str
+
+
+def relu(x: jax.Array) -> jax.Array:
+    """max(x, 0)."""
+    return jnp.maximum(x, 0)
+
+
+def sigmoid(x: jax.Array) -> jax.Array:
+    """1 / (1 + exp(-x))."""
+    return jax.nn.sigmoid(x)
+
+
+def tanh(x: jax.Array) -> jax.Array:
+    """Hyperbolic tangent."""
+    return jnp.tanh(x)
+
+
+def leaky_relu(x: jax.Array) -> jax.Array:
+    """x for x > 0, 0.01 x otherwise (Maas et al. 2013; Keras' slope is 0.3)."""
+    return jnp.where(x >= 0, x, 0.01 * x)
+
+
+def elu(x: jax.Array) -> jax.Array:
+    """x for x > 0, exp(x) - 1 otherwise (Clevert et al. 2016, alpha = 1)."""
+    return jnp.where(x > 0, x, jnp.expm1(jnp.minimum(x, 0)))
+
+
+def gelu(x: jax.Array) -> jax.Array:
+    """x * Phi(x), the exact (erf) form (Hendrycks & Gimpel 2016)."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+def silu(x: jax.Array) -> jax.Array:
+    """x * sigmoid(x), a.k.a. swish (Ramachandran et al. 2017)."""
+    return x * jax.nn.sigmoid(x)
+
+
+REGISTRY: tuple[Activation, ...] = (
+        Activation("relu", relu, "he", "rectified linear unit"),
+        Activation("sigmoid", sigmoid, "glorot", "logistic sigmoid"),
+        Activation("tanh", tanh, "glorot", "hyperbolic tangent"),
+        Activation("leaky_relu", leaky_relu, "he", "leaky ReLU, slope 0.01"),
+        Activation("elu", elu, "he", "exponential linear unit, alpha 1"),
+        Activation("gelu", gelu, "he", "Gaussian error linear unit (exact)"),
+        Activation("silu", silu, "he", "sigmoid linear unit (swish)"),
+)
+
+#: The activation names, in index order.
+ACTIVATIONS: tuple[str, ...] = tuple(a.name for a in REGISTRY)
+
+#: For each activation index, True when it uses He initialisation.
+HE_INIT: tuple[bool, ...] = tuple(a.init_family == "he" for a in REGISTRY)
+
+
+def activation_index(name: str) -> int:
+    """The integer index of the activation called ``name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    if name not in ACTIVATIONS:
+        raise ValueError(unknown_name_message("activation", name, ACTIVATIONS))
+    return ACTIVATIONS.index(name)
+
+
+def _value_and_derivative(name: str):
+    """(f(x), f'(x)) in closed form for the activation ``name``."""
+
+    def relu_vd(x):
+        return jnp.maximum(x, 0), (x > 0).astype(x.dtype)
+
+    def sigmoid_vd(x):
+        s = jax.nn.sigmoid(x)
+        return s, s * (1 - s)
+
+    def tanh_vd(x):
+        t = jnp.tanh(x)
+        return t, 1 - t * t
+
+    def leaky_relu_vd(x):
+        pos = x >= 0
+        return jnp.where(pos, x, 0.01 * x), jnp.where(pos, 1.0, 0.01).astype(
+            x.dtype)
+
+    def elu_vd(x):
+        e = jnp.expm1(jnp.minimum(x, 0))
+        return jnp.where(x > 0, x, e), jnp.where(x > 0, 1.0, e + 1).astype(
+            x.dtype)
+
+    def gelu_vd(x):
+        cdf = 0.5 * (1 + jax.lax.erf(x * (2 ** -0.5)))
+        pdf = jnp.exp(-0.5 * x * x) * (2 * jnp.pi) ** -0.5
+        return x * cdf, cdf + x * pdf
+
+    def silu_vd(x):
+        s = jax.nn.sigmoid(x)
+        return x * s, s * (1 + x * (1 - s))
+
+    return locals()[f"{name}_vd"]
+
+
+_VALUE_AND_DERIVATIVE = tuple(_value_and_derivative(n) for n in ACTIVATIONS)
+
+
+def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,
+                     choices: tuple[int, ...] | None = None) -> jax.Array:
+    """Apply the activation number ``index`` (an int or int32 array) to ``x``.
+
+    Uses ``lax.switch``: one branch runs for a single index; under ``vmap``
+    over ``index`` every branch is computed and the right one selected, so
+    members with different activations share one compiled program.
+    ``choices`` (static: a tuple of activation indices, default all) limits
+    the branches compiled to those a group uses; ``index`` must be one of
+    them. The derivative is given in closed form (a custom JVP) so that,
+    under ``vmap``, the backward pass is one fused select instead of
+    differentiated branches (measured: 4x faster per-sample SGD).
+    """
+    choices = tuple(range(len(REGISTRY))) if choices is None \
+        else tuple(int(c) for c in choices)
+    return _apply(choices, index, x)
+
+
+def _local_index(choices: tuple[int, ...], index) -> jax.Array:
+    """The position of activation ``index`` among ``choices``."""
+    index = jnp.asarray(index, jnp.int32)
+    if choices == tuple(range(len(REGISTRY))):
+        return index
+    table = np.zeros(len(REGISTRY), np.int32)
+    table[list(choices)] = np.arange(len(choices), dtype=np.int32)
+    return jnp.asarray(table)[index]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _apply(choices, index, x):
+    return lax.switch(_local_index(choices, index),
+                      [REGISTRY[c].fn for c in choices], x)
+
+
+@_apply.defjvp
+def _apply_jvp(choices, primals, tangents):
+    index, x = primals
+    _, x_dot = tangents
+    y, dy = lax.switch(_local_index(choices, index),
+                       [_VALUE_AND_DERIVATIVE[c] for c in choices], x)
+    return y, dy * x_dot

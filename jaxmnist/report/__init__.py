@@ -1,0 +1,1 @@
+"""The report: figures drawn from a run's records, and summary.md."""

@@ -1,0 +1,70 @@
+"""Which figures a run gets, drawn from its records into ``<run>/figures/``.
+
+``python -m jaxmnist.plot RUN_DIR`` redraws them from the run's files
+through the same records, without retraining.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jaxmnist.report import comparison, curves, predictions, tuning
+from jaxmnist.results.records import RunRecords
+from jaxmnist.results.stats import has_lr_grid
+
+#: What a run dir holds from this module (``evaluation/`` is evaluate's).
+FIGURES_DIR, EVALUATION_DIR = "figures", "evaluation"
+FIGURES = ("curves_by_activation.png", "curves_by_optimizer.png",
+           "loss_curves.png", "test_accuracy_bar.png", "heatmap.png",
+           "confusion_matrix.png", "misclassified.png",
+           "time_to_target.png", "lr_sensitivity.png")
+
+
+def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
+    """The figures this run gets: lr_sensitivity only with a learning-rate
+    grid, the prediction figures only when the best model's predictions
+    were saved."""
+    skip = set()
+    if not has_lr_grid(run.cells):
+        skip.add("lr_sensitivity.png")
+    if not has_predictions:
+        skip |= {"confusion_matrix.png", "misclassified.png"}
+    return [f for f in FIGURES if f not in skip]
+
+
+def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
+    """Draw every figure of ``run`` into ``<run_dir>/figures/``."""
+    out = Path(run_dir) / FIGURES_DIR
+    order = dict(optimizers=run.config.optimizers,
+                 activations=run.config.activations)
+    pred_file = Path(run_dir) / predictions.BEST_PREDICTIONS
+    names = figures_for(run, pred_file.is_file())
+    curves.plot_curves(run, out / FIGURES[0], "activation", **order)
+    curves.plot_curves(run, out / FIGURES[1], "optimizer", **order)
+    curves.plot_loss_curves(run, out / FIGURES[2], **order)
+    comparison.plot_test_bar(run.cells, out / FIGURES[3])
+    comparison.plot_heatmap(run.cells, out / FIGURES[4], **order)
+    if "confusion_matrix.png" in names:
+        _prediction_figures(pred_file, out)
+    tuning.plot_time_to_target(run.cells, run.members, out / FIGURES[7],
+                               run.config.target)
+    if "lr_sensitivity.png" in names:
+        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order)
+    return [out / f for f in names]
+
+
+def _prediction_figures(pred_file: Path, out: Path) -> None:
+    with np.load(pred_file) as p:
+        who = str(p["member"])
+        acc = float((p["y_true"] == p["y_pred"]).mean())
+        predictions.plot_confusion(
+            p["y_true"], p["y_pred"], out / FIGURES[5],
+            f"Best model by validation accuracy: {who} (test accuracy "
+            f"{acc:.4f})")
+        predictions.plot_misclassified(
+            p["wrong_images"], p["wrong_true"], p["wrong_pred"],
+            p["wrong_prob"], out / FIGURES[6],
+            f"{who}: misclassified test images, true→predicted "
+            f"(probability)")

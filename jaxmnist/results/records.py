@@ -1,0 +1,263 @@
+"""The run's results as typed records, and the one place they meet files.
+
+Every output table has one record type; its fields, in order, are the CSV
+columns, and their annotations say how a cell is written and read back
+(``None`` is an empty cell, ``bool`` is ``True``/``False``). A sweep builds
+the records in memory and hands them to the writers and the figures;
+``python -m jaxmnist.plot`` reads the same records back through
+:func:`read_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jaxmnist import files
+from jaxmnist.core.train import Metrics
+from jaxmnist.sweep.config import SweepConfig, read_toml
+from jaxmnist.sweep.group import GroupResult
+
+#: What a run dir holds from this module.
+RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json")
+
+
+class MemberResult(NamedTuple):
+    """results.csv: one trained member's final-epoch figures.
+
+    ``seconds`` is the wall time of the member's whole vmapped group
+    (compilation included). ``epochs_to_best_val`` is the 1-based epoch of
+    the best validation accuracy (0 when it was never finite);
+    ``diverged_epoch`` the 1-based epoch in which the training loss first
+    became non-finite; ``target_*`` when validation accuracy first reached
+    the sweep's target (see :func:`time_to_target`).
+    """
+    optimizer: str
+    activation: str
+    learning_rate: float
+    seed: int
+    train_accuracy: float
+    val_accuracy: float
+    test_accuracy: float
+    train_loss: float
+    val_loss: float
+    test_loss: float
+    epochs_to_best_val: int
+    diverged_epoch: int | None
+    target_epoch: int | None
+    target_steps: int | None
+    target_seconds: float | None
+    seconds: float
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_epoch is not None
+
+    @property
+    def name(self) -> str:
+        """``optimizer/activation/seed``, as ``--member`` takes it."""
+        return f"{self.optimizer}/{self.activation}/{self.seed}"
+
+
+class HistoryRow(NamedTuple):
+    """history.csv: one member's metrics after one epoch."""
+    optimizer: str
+    activation: str
+    learning_rate: float
+    seed: int
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    diverged: bool
+
+
+class CellResult(NamedTuple):
+    """cells.csv: one (optimizer, activation, learning rate) over its seeds.
+
+    Diverged seeds are left out of every statistic; ``*_ci95`` is the
+    half-width of the 95% Student-t interval (NaN for one seed); ``chosen``
+    marks the learning rate with the best mean validation accuracy of its
+    (optimizer, activation).
+    """
+    optimizer: str
+    activation: str
+    learning_rate: float
+    chosen: bool
+    seeds: int
+    diverged: int
+    val_mean: float
+    val_std: float
+    val_ci95: float
+    test_mean: float
+    test_std: float
+    test_ci95: float
+    reached_target: int
+    target_epoch_mean: float | None
+    target_seconds_mean: float | None
+
+    @property
+    def finite(self) -> int:
+        """Seeds that did not diverge (those the statistics cover)."""
+        return self.seeds - self.diverged
+
+
+class RunRecords(NamedTuple):
+    """Everything a finished run's figures and summary are drawn from."""
+    config: SweepConfig
+    members: list[MemberResult]
+    cells: list[CellResult]
+    history: list[HistoryRow]
+    meta: dict[str, Any]  # device, data load and group timings
+
+
+# --------------------------------------------------------------------------
+# From trained groups
+# --------------------------------------------------------------------------
+
+def time_to_target(val_accuracy: np.ndarray, diverged: np.ndarray,
+                   target: float, steps_per_epoch: int,
+                   epoch_seconds: list[float]
+                   ) -> tuple[int | None, int | None, float | None]:
+    """(epoch, steps, seconds) at which validation accuracy first reached
+    ``target`` (1-based epoch; seconds of the group's training, compilation
+    excluded), or Nones when it never did before diverging."""
+    hit = np.flatnonzero((np.asarray(val_accuracy) >= target)
+                         & ~np.asarray(diverged, bool))
+    if not hit.size:
+        return None, None, None
+    e = int(hit[0]) + 1
+    return e, e * steps_per_epoch, round(float(sum(epoch_seconds[:e])), 3)
+
+
+def member_results(group: GroupResult, target: float) -> list[MemberResult]:
+    """One record per member of ``group``: its final-epoch metrics."""
+    h = group.history
+    out = []
+    for i, m in enumerate(group.members):
+        val = np.asarray(h.val_accuracy[i])
+        diverged = np.asarray(h.diverged[i], bool)
+        div = np.flatnonzero(diverged)
+        epoch, steps, seconds = time_to_target(
+            val, diverged, target, group.steps_per_epoch, group.epoch_seconds)
+        finals: dict[str, Any] = {f: float(getattr(h, f)[i, -1])
+                                  for f in _FINAL_METRICS}
+        out.append(MemberResult(
+            **m._asdict(), **finals,
+            epochs_to_best_val=(int(np.nanargmax(val)) + 1
+                                if np.isfinite(val).any() else 0),
+            diverged_epoch=int(div[0]) + 1 if div.size else None,
+            target_epoch=epoch, target_steps=steps, target_seconds=seconds,
+            seconds=round(group.seconds, 3)))
+    return out
+
+
+_FINAL_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy",
+                  "train_loss", "val_loss", "test_loss")
+
+
+def history_rows(group: GroupResult) -> list[HistoryRow]:
+    """One record per member and epoch of ``group``."""
+    h = group.history
+    metrics = [f for f in Metrics._fields if f != "diverged"]
+    rows = []
+    for i, m in enumerate(group.members):
+        for e in range(np.shape(h.train_loss)[1]):
+            values: dict[str, Any] = {f: float(getattr(h, f)[i, e])
+                                      for f in metrics}
+            rows.append(HistoryRow(**m._asdict(), epoch=e + 1, **values,
+                                   diverged=bool(h.diverged[i, e])))
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Records <-> CSV and JSON
+# --------------------------------------------------------------------------
+
+def _cell(value) -> Any:
+    return "" if value is None else value
+
+
+def _parse(kind, text: str):
+    """A CSV cell back to the type its annotation names."""
+    optional = typing.get_origin(kind) in (typing.Union, type(int | None)) \
+        and type(None) in typing.get_args(kind)
+    if optional:
+        if text == "":
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool:
+        if text not in ("True", "False"):
+            raise ValueError(f"expected True or False, got {text!r}")
+        return text == "True"
+    return kind(text)
+
+
+def write_csv(path: Path, records: Sequence[Any], kind: type) -> None:
+    """``records`` of type ``kind`` as a CSV file, written atomically."""
+    files.write_csv(path, kind._fields,
+                    ({k: _cell(v) for k, v in r._asdict().items()}
+                     for r in records))
+
+
+def read_csv(path: Path, kind: type) -> list:
+    """The records of type ``kind`` in the CSV file ``path``.
+
+    Raises:
+      ValueError: a column is missing or a cell does not parse.
+    """
+    hints = typing.get_type_hints(kind)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = set(kind._fields) - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{str(path)!r} lacks the column(s) "
+                             f"{', '.join(sorted(missing))}")
+        return [kind(**{k: _parse(hints[k], row[k]) for k in kind._fields})
+                for row in reader]
+
+
+def write_results(out: Path, members: list[MemberResult],
+                  cells: list[CellResult], history: list[HistoryRow],
+                  meta: dict) -> None:
+    """results.csv, cells.csv, history.csv and results.json, atomically."""
+    write_csv(out / "results.csv", members, MemberResult)
+    write_csv(out / "cells.csv", cells, CellResult)
+    write_csv(out / "history.csv", history, HistoryRow)
+    files.write_json(out / "results.json",
+                     {**meta, "results": [m._asdict() for m in members]})
+
+
+def read_run(run_dir: str | Path) -> RunRecords:
+    """The records of a finished run directory.
+
+    Raises:
+      ValueError: (one line) it is not a finished run dir, or a file in it
+        is damaged.
+    """
+    run = Path(run_dir)
+    need = ("config.toml", "results.csv", "cells.csv", "history.csv")
+    missing = [n for n in need if not (run / n).is_file()]
+    if missing:
+        raise ValueError(f"{str(run)!r} is not a finished run dir (missing "
+                         f"{', '.join(missing)})")
+    try:
+        meta = (json.loads((run / "results.json").read_text())
+                if (run / "results.json").is_file() else {})
+        meta.pop("results", None)
+        return RunRecords(SweepConfig(**read_toml(run / "config.toml")),
+                          read_csv(run / "results.csv", MemberResult),
+                          read_csv(run / "cells.csv", CellResult),
+                          read_csv(run / "history.csv", HistoryRow), meta)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"run dir {str(run)!r} has a damaged file "
+                         f"({type(e).__name__}: {e})") from e

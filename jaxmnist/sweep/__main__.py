@@ -1,0 +1,5 @@
+import sys
+
+from jaxmnist.cli.sweep import main
+
+sys.exit(main())

@@ -1,0 +1,211 @@
+"""How fast (``python -m jaxmnist.bench``), against what, and how far from
+the hardware's limit.
+
+For the classic MLP on the real MNIST, batch 128, Adam, it measures the
+model-epochs per second of (a) one vmapped group of K members (the sweep's
+own compiled program), (b) the same K members trained one after another with
+the same code (``make_epoch`` jitted once), (c) a plain "jitted step + Python
+loop over batches" trainer written here, as a Flax/optax example would; and
+seconds per epoch of per-sample SGD (batch 1) for a group of 4 activations.
+Every figure is the median of several repetitions after a warm-up; compile
+time is reported separately. Achieved GFLOP/s (454,400 FLOP per sample per
+model) is compared with matmul rooflines measured in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxmnist as jm
+from jaxmnist.core.config import make_hparams, stack_hparams
+from jaxmnist.sweep import sharding
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.group import group_programs
+
+FLOP_PER_SAMPLE = 454_400  # 3 forward + 5 backward matmuls of 784-128-64-10
+ACTS = ("relu", "sigmoid", "tanh", "leaky_relu")
+
+
+def timed(fn, reps: int) -> tuple[float, float]:
+    """(first call's seconds, median of ``reps`` more), results awaited."""
+    t = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return first, statistics.median(times)
+
+
+def group_rate(data, k: int, optimizer: str, reps: int) -> dict:
+    """(a): one vmapped group of ``k`` members, as the sweep runs it."""
+    acts = tuple(ACTS[i % 4] for i in range(k))
+    lrs = tuple(1e-3 * (1 + i // 4) for i in range(k))
+    tcfg = SweepConfig(optimizers=(optimizer,)).train_config(optimizer)
+    mesh = sharding.member_mesh()
+    hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
+    hp = jax.device_put(sharding.pad_members(
+        hp, sharding.padded_count(k, mesh)), sharding.along(mesh, 1, 0))
+    init, epoch, _ = group_programs(tcfg, data, mesh)
+    keys = jax.random.split(jax.random.key(0), 1)
+    state = [init(keys, hp, data)]
+
+    def one():
+        state[0], metrics = epoch(state[0], hp, data, keys)
+        return metrics
+
+    first, t = timed(one, reps)
+    return {"members": k, "epoch_s": t, "compile_s": first - t,
+            "model_epochs_per_s": k / t}
+
+
+def sequential_rate(data, k: int, optimizer: str, reps: int) -> dict:
+    """(b): the same ``k`` members one after another, ``make_epoch`` jitted
+    once (one compile, ``k`` calls per epoch)."""
+    cfg = jm.TrainConfig(optimizer=optimizer)
+    init, epoch = jax.jit(jm.make_init(cfg)), jax.jit(jm.make_epoch(cfg))
+    hps = [jm.make_hparams(ACTS[i % 4], 1e-3 * (1 + i // 4)) for i in range(k)]
+    key = jax.random.key(0)
+    states = [init(key, hp, data) for hp in hps]
+
+    def all_members():
+        out = []
+        for i, hp in enumerate(hps):
+            states[i], m = epoch(states[i], hp, data, key)
+            out.append(m)
+        return out
+
+    first, t = timed(all_members, reps)
+    return {"members": k, "epoch_s": t, "compile_s": first - t,
+            "model_epochs_per_s": k / t}
+
+
+def python_loop_rate(data, reps: int, batch: int = 128) -> dict:
+    """(c): the baseline a Flax/optax example user writes: a jitted train
+    step and a Python loop feeding host batches, one model, then a jitted
+    evaluation on the validation and test splits (as (a) and (b) do)."""
+
+    tx = optax.adam(1e-3)
+    params = jm.init_mlp(jax.random.key(0))
+    opt_state = tx.init(params)
+    x_host = np.asarray(data.train_images)
+    y_host = np.asarray(data.train_labels)
+
+    @jax.jit
+    def step(params, opt_state, x, y):
+        loss, grads = jax.value_and_grad(jm.loss)(params, 0, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    @jax.jit
+    def evaluate(params, x, y):
+        return jm.loss(params, 0, x, y), jm.accuracy(params, 0, x, y)
+
+    rng = np.random.default_rng(0)
+    state = [params, opt_state]
+
+    def one_epoch():
+        perm = rng.permutation(len(y_host))
+        for i in range(len(y_host) // batch):
+            idx = perm[i * batch:(i + 1) * batch]
+            state[0], state[1], loss = step(state[0], state[1], x_host[idx],
+                                            y_host[idx])
+        return (loss, evaluate(state[0], data.val_images, data.val_labels),
+                evaluate(state[0], data.test_images, data.test_labels))
+
+    first, t = timed(one_epoch, reps)
+    return {"members": 1, "epoch_s": t, "compile_s": first - t,
+            "model_epochs_per_s": 1 / t}
+
+
+def matmul_roofline(reps: int, k: int = 24, batch: int = 128) -> dict:
+    """GFLOP/s of a large float32 matmul and of the MLP's own batch-128
+    matmul shapes (forward and backward, ``k`` models, as one program)."""
+    n = 2048
+    a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    big = jax.jit(lambda a: a @ a)
+    _, t_big = timed(lambda: big(a), reps)
+    sizes = (784, 128, 64, 10)
+    key = jax.random.split(jax.random.key(2), 8)
+    x = jax.random.normal(key[0], (batch, 784))
+    ws = [jax.random.normal(key[i + 1], (k, sizes[i], sizes[i + 1]))
+          for i in range(3)]
+
+    @jax.jit
+    def mlp_matmuls(x, ws):
+        h1 = jnp.einsum("bi,kio->kbo", x, ws[0])
+        h2 = h1 @ ws[1]
+        out = h2 @ ws[2]
+        d2 = out @ jnp.swapaxes(ws[2], 1, 2)
+        d1 = d2 @ jnp.swapaxes(ws[1], 1, 2)
+        g3 = jnp.swapaxes(h2, 1, 2) @ out
+        g2 = jnp.swapaxes(h1, 1, 2) @ d2
+        g1 = jnp.einsum("bi,kbo->kio", x, d1)
+        return g1.sum() + g2.sum() + g3.sum()
+
+    _, t_mlp = timed(lambda: mlp_matmuls(x, ws), reps)
+    return {"large_matmul_gflops": 2 * n ** 3 / t_big / 1e9,
+            "mlp_matmul_gflops": FLOP_PER_SAMPLE * batch * k / t_mlp / 1e9}
+
+
+def program_memory(data, k: int, optimizer: str = "adam") -> float:
+    """MB the compiled group epoch needs (arguments + outputs + temps)."""
+    tcfg = SweepConfig(optimizers=(optimizer,)).train_config(optimizer)
+    mesh = sharding.member_mesh()
+    hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
+    init, epoch, _ = group_programs(tcfg, data, mesh)
+    keys = jax.random.split(jax.random.key(0), 1)
+    state = jax.eval_shape(init, keys, hp, data)
+    mem = epoch.lower(state, hp, data, keys).compile().memory_analysis()
+    if mem is None:
+        return float("nan")
+    return (mem.argument_size_in_bytes + mem.output_size_in_bytes
+            + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 2 ** 20
+
+
+def run(args) -> dict:
+    """Every figure of the bench, as a JSON-able dict."""
+    data = jm.load_dataset("mnist", manual_dir=args.manual_dir,
+                           train_subset=2048 if args.quick else None)
+    data = jax.device_put(data)
+    n = data.num_train
+    reps = 1 if args.quick else args.reps
+    report = {"device": str(jax.devices()[0]), "devices": jax.device_count(),
+              "platform": jax.devices()[0].platform, "train_images": n,
+              "jax": jax.__version__, "optimizer": "adam", "batch_size": 128}
+    report["roofline"] = matmul_roofline(reps)
+    report["python_loop"] = python_loop_rate(data, reps)
+    rows = []
+    for k in args.members:
+        g = group_rate(data, k, "adam", reps)
+        s = sequential_rate(data, k, "adam", reps)
+        gflops = FLOP_PER_SAMPLE * n * g["model_epochs_per_s"] / 1e9
+        rows.append({"members": k, "group": g, "sequential": s,
+                     "group_over_sequential": g["model_epochs_per_s"]
+                     / s["model_epochs_per_s"],
+                     "group_over_python_loop": g["model_epochs_per_s"]
+                     / report["python_loop"]["model_epochs_per_s"],
+                     "gflops": gflops,
+                     "fraction_of_mlp_roofline": gflops
+                     / report["roofline"]["mlp_matmul_gflops"],
+                     "fraction_of_large_matmul": gflops
+                     / report["roofline"]["large_matmul_gflops"]})
+    report["groups"] = rows
+    sgd_data = data if not args.quick else data._replace(
+        train_images=data.train_images[:256],
+        train_labels=data.train_labels[:256])
+    sgd = group_rate(sgd_data, 4, "sgd", reps)
+    report["per_sample_sgd"] = {"members": 4, "epoch_s": sgd["epoch_s"],
+                                "compile_s": sgd["compile_s"],
+                                "train_images": sgd_data.num_train}
+    report["memory_mb"] = {str(k): program_memory(data, k)
+                           for k in ((2,) if args.quick else (24, 240))}
+    return report

@@ -1,0 +1,204 @@
+"""A whole sweep, end to end: data, groups, results, models, figures.
+
+:func:`run_sweep` reads top to bottom as the pipeline: load and check the
+data, train each group (resuming from its checkpoints), turn the groups into
+typed result records, save each member's model, then hand the records to the
+writers and the report. ``python -m jaxmnist.sweep`` parses the options and
+calls it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from jaxmnist import __version__, files
+from jaxmnist.core.activations import activation_index
+from jaxmnist.core.model import class_probabilities
+from jaxmnist.core.train import steps_per_epoch
+from jaxmnist.data import Dataset, load_dataset
+from jaxmnist.report import figures, summary
+from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
+from jaxmnist.results import records, stats
+from jaxmnist.results.records import MemberResult, RunRecords
+from jaxmnist.sweep import checkpoints, store
+from jaxmnist.sweep.config import SweepConfig, differences, read_toml, to_toml
+from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
+
+#: Everything a run dir holds; ``--overwrite`` removes exactly these.
+RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
+             BEST_PREDICTIONS)
+RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
+            figures.FIGURES_DIR, figures.EVALUATION_DIR)
+
+
+def check_run_dir(cfg: SweepConfig, out: Path, overwrite: bool) -> None:
+    """Refuse to mix two sweeps in one run dir; ``overwrite`` starts over.
+
+    A run dir with the same config (every field that changes the numbers)
+    is resumed: finished groups are kept, an interrupted one continues from
+    its last checkpoint.
+    """
+    old_file = out / "config.toml"
+    if not old_file.is_file():
+        return
+    if overwrite:
+        for name in RUN_DIRS:
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        return
+    try:
+        old = SweepConfig(**read_toml(old_file))
+    except ValueError as e:
+        raise ValueError(f"{str(out)!r} holds an unreadable config.toml; use "
+                         f"--overwrite to start over") from e
+    diff = differences(old, cfg)
+    if diff:
+        raise ValueError(f"{str(out)!r} holds a different sweep ({diff[0]}"
+                         f"{'; ...' if len(diff) > 1 else ''}); use "
+                         f"--overwrite to start over, or another --out")
+
+
+def load_data(cfg: SweepConfig) -> tuple[Dataset, float]:
+    """The sweep's dataset and the seconds it took to load."""
+    t = time.perf_counter()
+    data = load_dataset(cfg.dataset, manual_dir=cfg.manual_dir,
+                        data_dir=cfg.data_dir, val_size=cfg.val_size,
+                        seed=0, train_subset=cfg.train_subset)
+    return data, time.perf_counter() - t
+
+
+def check_groups(groups: list[GroupSpec], num_train: int) -> None:
+    """Every group's config against the data, before anything trains."""
+    for g in groups:
+        try:
+            steps_per_epoch(g.config, num_train)
+        except ValueError as e:
+            raise ValueError(f"{g.name}: {e}") from e
+
+
+def prepare_out(path: Path) -> None:
+    """Create the output dir or fail with one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"output dir {str(path)!r} cannot be written "
+                         f"({e.strerror or type(e).__name__})") from e
+
+
+def model_metadata(cfg: SweepConfig, m: MemberResult) -> dict:
+    """What a saved model needs to be run and described again."""
+    return {"dataset": cfg.dataset,
+            "sizes": list(cfg.train_config(m.optimizer).sizes),
+            "activation": m.activation,
+            "activation_index": activation_index(m.activation),
+            "optimizer": m.optimizer, "implementation": cfg.implementation,
+            "learning_rate": m.learning_rate, "seed": m.seed,
+            "root_seed": cfg.seed, "epochs": cfg.epochs,
+            "batch_size": cfg.batch_size_for(m.optimizer),
+            "schedule": cfg.schedule, "val_size": cfg.val_size,
+            "metrics": {k: v for k, v in m._asdict().items()
+                        if k not in ("optimizer", "activation",
+                                     "learning_rate", "seed")},
+            "jaxmnist_version": __version__}
+
+
+def member_params(params, i: int):
+    """Member ``i``'s parameters from a group's stacked parameters."""
+    return jax.tree.map(lambda x: np.asarray(x[i]), params)
+
+
+def save_models(cfg: SweepConfig, out: Path, group: GroupResult,
+                members: list[MemberResult]) -> None:
+    """Each process saves its share: members ``i`` with
+    ``i * process_count // len(members) == process_index``."""
+    n, me = jax.process_count(), jax.process_index()
+    for i, m in enumerate(members):
+        if i * n // len(members) == me:
+            store.save_model(
+                store.member_path(out, m.optimizer, m.activation,
+                                  m.learning_rate, m.seed),
+                member_params(group.params, i),
+                model_metadata(cfg, m))
+
+
+class _Best(NamedTuple):
+    member: MemberResult
+    params: list
+
+
+def _better(best: _Best | None, group: GroupResult,
+            members: list[MemberResult]) -> _Best | None:
+    """The best member by validation accuracy so far (the first of equals)."""
+    champion = stats.best_member(members)
+    if champion is None or (best is not None and champion.val_accuracy
+                            <= best.member.val_accuracy):
+        return best
+    return _Best(champion, member_params(group.params,
+                                         members.index(champion)))
+
+
+def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
+                 progress: bool) -> tuple[RunRecords, _Best | None]:
+    """Train every group, saving models and the result files after each."""
+    members, history, timings, best = [], [], [], None
+    writer = jax.process_index() == 0  # process 0 writes the combined files
+    meta: dict = {}
+    start = time.perf_counter()
+    for spec in cfg.groups():
+        group = train_group(spec, data, progress=progress,
+                            checkpoint_dir=checkpoints.group_dir(out,
+                                                                 spec.name))
+        group_members = records.member_results(group, cfg.target)
+        save_models(cfg, out, group, group_members)
+        members += group_members
+        history += records.history_rows(group)
+        timings.append({"optimizer": spec.name, "members": len(group.members),
+                        "seconds": round(group.seconds, 3),
+                        "compile_seconds": round(group.compile_seconds, 3)})
+        meta = {"device": str(jax.devices()[0]),
+                "data_load_seconds": round(load_s, 3),
+                "train_seconds": round(time.perf_counter() - start, 3),
+                "groups": timings}
+        if writer:  # after every group: a killed sweep keeps what finished
+            records.write_results(out, members, stats.cell_results(members),
+                                  history, meta)
+        best = _better(best, group, group_members)
+    return RunRecords(cfg, members, stats.cell_results(members), history,
+                      meta), best
+
+
+def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True
+              ) -> RunRecords:
+    """Train the sweep ``cfg`` and write everything into ``out``.
+
+    Re-running it on the same ``out`` resumes (see :func:`check_run_dir`).
+    The run dir is created only once the data has loaded.
+    """
+    data, load_s = load_data(cfg)
+    check_groups(cfg.groups(), data.num_train)
+    prepare_out(out)
+    host_test = (np.asarray(data.test_images), np.asarray(data.test_labels))
+    data = jax.device_put(data)
+    print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
+          f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
+          f" device {jax.devices()[0]}; output {out}", flush=True)
+    if jax.process_index() == 0:
+        files.write_text(out / "config.toml", to_toml(cfg))
+    run, best = train_groups(cfg, data, out, load_s, progress)
+    if jax.process_index() != 0:
+        return run
+    if best is not None:
+        probs = np.asarray(class_probabilities(
+            best.params, best.member.activation, host_test[0]))
+        save_best_predictions(out, best.member, probs, *host_test)
+    figures.write_figures(out, run)
+    files.write_text(out / summary.SUMMARY, summary.summary_markdown(
+        run, (out / BEST_PREDICTIONS).is_file()))
+    return run

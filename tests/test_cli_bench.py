@@ -1,0 +1,33 @@
+"""The benchmark runs and reports every figure (never checks a timing)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
+    manual, data_dir = mnist_dirs
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.bench", "--quick", "--members", "1,2",
+         "--manual-dir", manual, "--json", str(out)],
+        capture_output=True, text=True,
+        env={**os.environ, "TFDS_DATA_DIR": data_dir})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    assert [g["members"] for g in r["groups"]] == [1, 2]
+    assert r["train_images"] == 2048  # --quick
+    for g in r["groups"]:
+        for key in ("group_over_sequential", "group_over_python_loop",
+                    "gflops", "fraction_of_mlp_roofline"):
+            assert g[key] > 0
+    assert r["roofline"]["large_matmul_gflops"] > 0
+    assert r["per_sample_sgd"]["epoch_s"] > 0
+    assert r["per_sample_sgd"]["train_images"] == 256
+    assert r["memory_mb"]["2"] > 0
+    assert "(a)/(b)" in proc.stdout and "per-sample SGD" in proc.stdout

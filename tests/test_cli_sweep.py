@@ -1,0 +1,105 @@
+"""The sweep's command line: bad input is one line and exit status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from jaxmnist.cli import sweep
+
+BAD = [
+    (["--activations", "relu,rleu"],
+     "unknown activation 'rleu' (did you mean 'relu'?)"),
+    (["--optimizers", "adam,adamx"], "unknown optimizer 'adamx'"),
+    (["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
+    (["--implementation", "torch"], "unknown implementation 'torch'"),
+    (["--schedule", "cosin"], "did you mean 'cosine'"),
+    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+    (["--seeds", "-1"], "seeds must be a positive integer, got -1"),
+    (["--batch-size", "0"], "batch_size must be a positive integer, got 0"),
+    (["--epochs", "ten"], "invalid int value: 'ten'"),
+    (["--learning-rates", "adam=-0.1"],
+     "must be positive and finite, got -0.1"),
+    (["--learning-rates", "adam=0"], "must be positive and finite, got 0.0"),
+    (["--learning-rates", "adam=nan"], "must be positive and finite, got nan"),
+    (["--learning-rates", "adma=0.1"], "unknown optimizer 'adma'"),
+    (["--learning-rates", "adam"], "must look like OPTIMIZER=RATE"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--target", "1.5"], "target must be an accuracy in (0, 1], got 1.5"),
+    (["--seeds", "0"], "seeds must be a positive integer, got 0"),
+    (["--manual-dir", "/nonexistent/mnist"],
+     "manual dir '/nonexistent/mnist' does not exist"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
+    code = sweep.main([*argv, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("jaxmnist.sweep: error:")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text,message", [
+    ('epochs = 3\nlearning_rate = 0.1\n',
+     "unknown config key 'learning_rate' (did you mean 'learning_rates'?)"),
+    ('epochs = "3"\n', "epochs must be an integer, got '3'"),
+    ('activations = "relu"\nepochs = [\n', "is not valid TOML"),
+    ('activations = [1, 2]\n', "activations must be a list of names"),
+    ('[learning_rates]\nadam = "fast"\n', "learning rate 'fast' for adam"),
+    ('[tuning]\npoints = 5\nspan = 3\n', "unknown [tuning] key 'span'"),
+    ('[tuning]\nfactor = 0.5\n', "tuning factor must be > 1, got 0.5"),
+    ('[tuning]\nenabled = "yes"\n', "tune_lr must be true or false"),
+    ('tuning = 3\n', "[tuning] must be a table"),
+])
+def test_bad_toml(text, message, tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    assert sweep.main([str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_toml(tmp_path, capsys):
+    assert sweep.main([str(tmp_path / "nope.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unreadable_toml(tmp_path, capsys):
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    assert sweep.main([str(folder)]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert sweep.main(["--out", str(blocker / "run")]) == 2
+    assert "cannot be written (Not a directory)" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "jaxmnist.sweep", "--epochs",
+                           "0", "--debug"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr and "epochs must be a positive" \
+        in proc.stderr
+
+
+def test_help_shows_defaults_and_no_markup():
+    proc = subprocess.run([sys.executable, "-m", "jaxmnist.sweep", "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "(default: 10)" in proc.stdout and "``" not in proc.stdout
+
+
+@pytest.mark.integration
+def test_cli_smoke_sweep_writes_results(smoke_run):
+    out, proc = smoke_run
+    assert "test acc" in proc.stdout  # the summary table
+    for name in ("results.csv", "cells.csv", "history.csv", "results.json",
+                 "config.toml", "summary.md", "best_predictions.npz"):
+        assert (out / name).is_file(), name

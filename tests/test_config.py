@@ -1,0 +1,69 @@
+"""TrainConfig (static) and HParams (vmappable): validation and hashing."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmnist as jm
+from helpers import tree_allclose
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(optimizer="adamx"), "unknown optimizer 'adamx'"),
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(batch_size=-3), "batch_size must be a positive integer"),
+    (dict(implementation="torch"), "unknown implementation 'torch'"),
+    (dict(schedule="cosin"), "did you mean 'cosine'"),
+    (dict(sizes=(784,)), "sizes must be two or more positive widths"),
+    (dict(decay_rate=1.5), r"decay_rate must be in \(0, 1\]"),
+    (dict(optimizer="adam", optimizer_options=(("beta1", 0.8),)),
+     "has no option 'beta1'; choose from: b1, b2, eps"),
+    (dict(activations=("rellu",)), "unknown activation 'rellu'"),
+])
+def test_train_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jm.TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, float("nan"), float("inf")])
+def test_bad_learning_rate(lr):
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        jm.make_hparams("relu", lr)
+
+
+def test_config_is_frozen_and_hashable():
+    cfg = jm.TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3  # type: ignore[misc]
+    assert hash(cfg) == hash(jm.TrainConfig())
+    assert cfg.batch_size == 128
+    assert jm.TrainConfig(optimizer="sgd").batch_size == 1
+
+
+def test_numpy_integers_are_integers():
+    assert jm.TrainConfig(epochs=np.int64(3)).epochs == 3
+
+
+def test_config_activations_compile_only_those(tiny_data):
+    hp = jm.stack_hparams([jm.make_hparams("tanh", 1e-2),
+                           jm.make_hparams("silu", 1e-2)])
+    out = []
+    for acts in (None, ("silu", "tanh")):
+        cfg = jm.TrainConfig(optimizer="adam", epochs=1, batch_size=64,
+                             sizes=(784, 16, 10), activations=acts)
+        out.append(jax.jit(jax.vmap(jm.make_train(cfg),
+                                    in_axes=(None, 0, None)))(
+            jax.random.key(0), hp, tiny_data))
+    tree_allclose(out[0], out[1], rtol=1e-5, atol=1e-6)
+    assert jm.TrainConfig(activations=("tanh", "relu")).activation_choices \
+        == (0, 2)
+
+
+def test_stack_hparams_gives_a_member_axis():
+    hp = jm.stack_hparams([jm.make_hparams("relu", 1e-3),
+                           jm.make_hparams("gelu", 3e-3)])
+    assert hp.activation.dtype == np.int32 and hp.activation.shape == (2,)
+    assert hp.learning_rate.dtype == np.float32
+    np.testing.assert_array_equal(hp.activation, [0, 5])

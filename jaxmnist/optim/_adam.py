@@ -16,6 +16,7 @@ from jaxmnist.optim._common import (
     debias,
     ema,
     hyper,
+    promote,
     safe_increment,
     tree_map,
     zero_count,
@@ -31,14 +32,14 @@ class ScaleByAdamState(NamedTuple):
 
 def _nesterov_mu_hat(g, m, b1, c1_next, c1):
     """NAdam's ``b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``."""
-    dtype = jnp.promote_types(m.dtype, g.dtype)
+    dtype = promote(m.dtype, g.dtype)
     return (hyper(b1, dtype) * debias(m, c1_next).astype(dtype)
             + hyper(1 - b1, dtype) * debias(g, c1).astype(dtype))
 
 
 def _adam_out(m_hat, v_hat, eps, eps_root, like):
     """``m^ / (sqrt(v^ + eps_root) + eps)`` in ``like``'s dtype."""
-    dtype = jnp.promote_types(m_hat.dtype, v_hat.dtype)
+    dtype = promote(m_hat.dtype, v_hat.dtype)
     m_hat, v_hat = m_hat.astype(dtype), v_hat.astype(dtype)
     out = m_hat / (jnp.sqrt(v_hat + hyper(eps_root, dtype))
                    + hyper(eps, dtype))

@@ -15,6 +15,7 @@ from jaxmnist.optim._common import (
     cast_like,
     debias,
     hyper,
+    promote,
     safe_increment,
     tree_ema,
     tree_map,
@@ -50,7 +51,7 @@ def scale_by_rss(initial_accumulator_value: Hyper = 0.1,
 
     def scale(g, acc):
         """``g / sqrt(acc + eps)``, 0 where ``acc == 0``."""
-        dtype = jnp.promote_types(g.dtype, acc.dtype)
+        dtype = promote(g.dtype, acc.dtype)
         inv = jnp.where(acc > 0, jax.lax.rsqrt(acc + hyper(eps, acc.dtype)),
                         0.0)
         return (inv.astype(dtype) * g.astype(dtype)).astype(g.dtype)
@@ -58,8 +59,8 @@ def scale_by_rss(initial_accumulator_value: Hyper = 0.1,
     def update_fn(updates, state, params=None):
         del params
         acc = tree_map(
-            lambda g, s: (abs_sq(g).astype(jnp.promote_types(g.dtype, s.dtype))
-                          + s.astype(jnp.promote_types(g.dtype, s.dtype))),
+            lambda g, s: (abs_sq(g).astype(promote(g.dtype, s.dtype))
+                          + s.astype(promote(g.dtype, s.dtype))),
             updates, state.sum_of_squares)
         out = tree_map(scale, updates, acc)
         return out, ScaleByRssState(
@@ -93,7 +94,7 @@ def _rms_scale(updates, second, eps, eps_in_sqrt):
     """``g / sqrt(second + eps)`` or ``g / (sqrt(second) + eps)``, in the
     promoted dtype of both, returned in ``g``'s dtype."""
     def leaf(g, s):
-        dtype = jnp.promote_types(g.dtype, s.dtype)
+        dtype = promote(g.dtype, s.dtype)
         s = s.astype(dtype)
         if eps_in_sqrt:
             scale = jax.lax.rsqrt(s + hyper(eps, dtype))
@@ -228,7 +229,7 @@ def scale_by_adadelta(rho: Hyper = 0.9, eps: Hyper = 1e-6
 
     def delta(g, e_g, e_x):
         """``sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g``."""
-        dtype = jnp.promote_types(e_g.dtype, g.dtype)
+        dtype = promote(e_g.dtype, g.dtype)
         e = hyper(eps, dtype)
         return (jnp.sqrt(e_x.astype(dtype) + e)
                 / jnp.sqrt(e_g.astype(dtype) + e) * g.astype(dtype))

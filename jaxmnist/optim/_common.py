@@ -51,10 +51,17 @@ def real_dtype(dtype) -> jnp.dtype:
     return jnp.finfo(dtype).dtype
 
 
+def promote(*dtypes) -> jnp.dtype:
+    """The dtype standard promotion gives ``dtypes`` (also under strict
+    promotion, which refuses to say: our arithmetic then casts to it)."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(*dtypes)
+
+
 def correction_dtype(dtype) -> jnp.dtype:
     """The dtype of bias corrections and schedules for leaves of ``dtype``:
     the leaf's real dtype, at least float32."""
-    return jnp.promote_types(real_dtype(dtype), jnp.float32)
+    return promote(real_dtype(dtype), jnp.float32)
 
 
 def abs_sq(g: jax.Array) -> jax.Array:
@@ -66,7 +73,7 @@ def abs_sq(g: jax.Array) -> jax.Array:
 
 def ema(new: jax.Array, old: jax.Array, decay: Hyper) -> jax.Array:
     """``(1 - decay) new + decay old`` in the promoted dtype of both."""
-    dtype = jnp.promote_types(new.dtype, old.dtype)
+    dtype = promote(new.dtype, old.dtype)
     return (hyper(1 - decay, dtype) * new.astype(dtype)
             + hyper(decay, dtype) * old.astype(dtype))
 

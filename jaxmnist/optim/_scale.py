@@ -14,6 +14,7 @@ from jaxmnist.optim._common import (
     correction_dtype,
     hyper,
     is_python_number,
+    promote,
     safe_increment,
     tree_map,
     zero_count,
@@ -35,11 +36,11 @@ def _scale(u: jax.Array, eta, sign: int) -> jax.Array:
     ``eta`` (a float32 rate on bfloat16 updates) multiplies in its own dtype
     and the product is rounded once to ``u``'s dtype.
     """
-    if is_python_number(eta) or jnp.promote_types(
+    if is_python_number(eta) or promote(
             jnp.result_type(eta), u.dtype) == u.dtype:
         e = jnp.asarray(eta, u.dtype)
         return (-e if sign < 0 else e) * u
-    wide = jnp.promote_types(jnp.result_type(eta), u.dtype)
+    wide = promote(jnp.result_type(eta), u.dtype)
     e = jnp.asarray(eta).astype(wide)
     return ((-e if sign < 0 else e) * u.astype(wide)).astype(u.dtype)
 
@@ -119,7 +120,7 @@ Mask = Any | Callable[[optax.Params], Any]
 
 def _decay_leaf(g: jax.Array, p: jax.Array, wd) -> jax.Array:
     """``g + wd p`` in the promoted dtype of ``g`` and ``p``, as ``g``."""
-    dtype = jnp.promote_types(g.dtype, p.dtype)
+    dtype = promote(g.dtype, p.dtype)
     return (g.astype(dtype) + hyper(wd, dtype) * p.astype(dtype)).astype(
         g.dtype)
 

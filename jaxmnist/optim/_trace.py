@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax.numpy as jnp
 import optax
 
-from jaxmnist.optim._common import Hyper, canonical_dtype, hyper, tree_map
+from jaxmnist.optim._common import (
+    Hyper,
+    canonical_dtype,
+    hyper,
+    promote,
+    tree_map,
+)
 
 
 class TraceState(NamedTuple):
@@ -46,7 +51,7 @@ def trace(decay: Hyper, nesterov: bool = False,
 
     def step(g, v):
         """``g + beta v`` in the promoted dtype of ``g`` and ``v``."""
-        dtype = jnp.promote_types(g.dtype, v.dtype)
+        dtype = promote(g.dtype, v.dtype)
         return g.astype(dtype) + hyper(decay, dtype) * v.astype(dtype)
 
     def update_fn(updates, state, params=None):

@@ -5,9 +5,11 @@ optax, and takes an optional ``dtype`` to evaluate in: our
 :func:`~jaxmnist.optim.transforms.scale_by_learning_rate` passes the
 parameters' dtype (at least float32), so float64 runs get float64 schedules.
 Without ``dtype`` the value is JAX's default float (float32, or float64 under
-``jax_enable_x64``), exactly as optax's own schedules. For a float32 dtype the
-operations are optax 0.2.8's, in the same order, so the values are bitwise
-equal to optax's (``tests/test_optim_schedules.py``).
+``jax_enable_x64``). For a float32 dtype the operations are optax 0.2.8's, in
+the same order, so the values are bitwise equal to optax's; in float64 they
+are the formulas to float64 precision, where optax's linear (warm-up) and
+exponential schedules stay float32 (int32 counts promote to float32; its
+cosine is float64). ``tests/test_optim_schedules.py`` checks both.
 
 The sweep's multiplier (:func:`schedule_multiplier`) starts or peaks at 1 and
 a member's learning rate is ``lr * multiplier(count)``

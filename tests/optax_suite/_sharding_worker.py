@@ -15,7 +15,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optax_suite import _harness  # noqa: E402
+from optax_suite import _harness
 
 
 def main(out: str) -> None:

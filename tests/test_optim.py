@@ -348,6 +348,27 @@ def test_float32_gradients_on_bfloat16_params(case):
         jax.tree.map(lambda x: x.dtype, state)
 
 
+def test_traced_float32_rate_on_bfloat16_updates():
+    """Our updates keep the bfloat16 dtype, rounded once from the float32
+    product; optax's come out float32 (which apply_updates under strict
+    promotion rejects: bfloat16 + float32)."""
+    params = {"w": jnp.asarray([1.0, -2.0, 3.0], jnp.bfloat16)}
+    grads = {"w": jnp.asarray([0.3, 0.7, -1.1], jnp.bfloat16)}
+    rates = jnp.asarray([0.1, 0.01], jnp.float32)
+
+    def update(impl):
+        def one(rate):
+            tx = make_optimizer("sgd", rate, impl)
+            return tx.update(grads, tx.init(params), params)[0]["w"]
+        return jax.jit(jax.vmap(one))(rates)
+
+    ours, theirs = update("ours"), update("optax")
+    assert ours.dtype == jnp.bfloat16 and theirs.dtype == jnp.float32
+    want = -rates[:, None] * grads["w"].astype(jnp.float32)[None]
+    np.testing.assert_array_equal(ours, want.astype(jnp.bfloat16))
+    np.testing.assert_array_equal(theirs, want)
+
+
 @pytest.mark.parametrize("case,field", DTYPE_CASES,
                          ids=[c.id for c, _ in DTYPE_CASES])
 def test_state_dtype_options(case, field):

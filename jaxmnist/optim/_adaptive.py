@@ -56,12 +56,14 @@ def scale_by_rss(initial_accumulator_value: Hyper = 0.1,
                         0.0)
         return (inv.astype(dtype) * g.astype(dtype)).astype(g.dtype)
 
+    def accumulate(g, s):
+        """``|g|^2 + G`` in the promoted dtype of both."""
+        dtype = promote(g.dtype, s.dtype)
+        return abs_sq(g).astype(dtype) + s.astype(dtype)
+
     def update_fn(updates, state, params=None):
         del params
-        acc = tree_map(
-            lambda g, s: (abs_sq(g).astype(promote(g.dtype, s.dtype))
-                          + s.astype(promote(g.dtype, s.dtype))),
-            updates, state.sum_of_squares)
+        acc = tree_map(accumulate, updates, state.sum_of_squares)
         out = tree_map(scale, updates, acc)
         return out, ScaleByRssState(
             sum_of_squares=cast_like(acc, state.sum_of_squares))

@@ -34,6 +34,15 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Hyper | None = None,
     ``p <- p - eta (g + beta v)`` with ``nesterov=True``), as ``optax.sgd``;
     ``v`` is stored in ``accumulator_dtype`` (default: the params').
 
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      momentum: ``beta``, or None for plain SGD.
+      nesterov: Nesterov's look-ahead form of the momentum.
+      accumulator_dtype: dtype of ``v`` (default: the params').
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Reference: Robbins & Monro (1951); Goodfellow, Bengio & Courville,
     *Deep Learning* (2016), Algorithm 8.1.
     """
@@ -52,6 +61,14 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
     Equals ``optax.sgd(learning_rate, momentum=0.9)``. The effective step for
     a constant gradient is ``eta / (1 - beta)``, ten times ``eta`` at 0.9.
 
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      momentum: ``beta``.
+      accumulator_dtype: dtype of ``v`` (default: the params').
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Reference: Polyak (1964); Goodfellow et al. (2016), Algorithm 8.2.
     """
     return sgd(learning_rate, momentum=momentum, nesterov=False,
@@ -64,6 +81,14 @@ def nesterov(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
 
     Equals ``optax.sgd(learning_rate, momentum=0.9, nesterov=True)``: the
     look-ahead reformulated on the current gradient, as in PyTorch.
+
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      momentum: ``beta``.
+      accumulator_dtype: dtype of ``v`` (default: the params').
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Nesterov (1983); Sutskever, Martens, Dahl & Hinton (2013).
     """
@@ -80,6 +105,16 @@ def adam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9, b2: Hyper = 0.999,
     (see :func:`~jaxmnist.optim.transforms.scale_by_adam`); ``eps`` outside
     the root; ``mu_dtype`` the first moment's dtype; ``nesterov=True`` is
     NAdam (:func:`nadam`).
+
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      b1, b2: decays of the first and second moments.
+      eps, eps_root: added outside / inside the root of ``v^``.
+      mu_dtype: dtype of ``m`` (default: the params').
+      nesterov: NAdam's look-ahead first moment.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization",
     ICLR 2015.
@@ -98,6 +133,13 @@ def nadam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
     ``m^ = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`` replaces
     Adam's ``m_t / (1 - b1^t)``: the first moment looks one step ahead.
 
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      b1, b2, eps, eps_root, mu_dtype: as :func:`adam`.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016
     workshop.
     """
@@ -114,6 +156,15 @@ def adamw(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
     Adam with decoupled weight decay ``lambda = weight_decay`` applied to the
     leaves selected by ``mask`` (all by default); the decay is scaled by the
     learning rate, as ``optax.adamw`` and PyTorch.
+
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
+      weight_decay: ``lambda`` (float, traced scalar or schedule).
+      mask: bools (a prefix of the params' tree) or ``params -> bools``.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization",
     ICLR 2019.
@@ -132,6 +183,14 @@ def adagrad(learning_rate: ScalarOrSchedule,
 
     Conventions (as optax): the accumulator starts at 0.1, not 0, and ``eps``
     is *inside* the square root.
+
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      initial_accumulator_value: ``G_0``.
+      eps: added under the root.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Duchi, Hazan & Singer, "Adaptive Subgradient Methods for
     Online Learning and Stochastic Optimization", JMLR 2011.
@@ -157,6 +216,16 @@ def adadelta(learning_rate: ScalarOrSchedule | None = None,
     ``optax.adadelta(learning_rate=None)`` skips the sign flip, so it ascends
     the loss. Give an explicit learning rate when comparing with optax.
 
+    Args:
+      learning_rate: ``eta`` (None: 1.0, descending).
+      rho: decay of both running means.
+      eps: added under both roots.
+      weight_decay: ``lambda``, coupled (added to the gradient).
+      weight_decay_mask: bools or ``params -> bools``, as AdamW's ``mask``.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
     Reference: Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012.
     """
     return optax.chain(T.add_decayed_weights(weight_decay, weight_decay_mask),
@@ -178,6 +247,20 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: Hyper = 0.9,
     2013); ``momentum=beta`` adds a (``nesterov``) momentum trace *after*
     the learning rate, ``v <- eta g / sqrt(.) + beta v``, ``p <- p - v``;
     ``bias_correction=True`` divides ``nu`` (and ``mu``) by ``1 - decay^t``.
+
+    Args:
+      learning_rate: ``eta``: float, traced scalar or schedule.
+      decay: decay of the running mean(s).
+      eps: added inside (``eps_in_sqrt``) or outside the root.
+      initial_scale: ``nu_0``.
+      eps_in_sqrt: optax's (True) or PyTorch's and Keras' (False) ``eps``.
+      centered: divide by the running standard deviation.
+      momentum: ``beta`` of a momentum trace after the rate, or None.
+      nesterov: Nesterov form of that momentum.
+      bias_correction: divide the running means by ``1 - decay^t``.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Hinton, Srivastava & Swersky, *Neural Networks for Machine
     Learning*, Lecture 6e (2012); Graves, "Generating Sequences With

@@ -2,7 +2,9 @@
 
 Its tests need 8 devices (``--xla_force_host_platform_device_count=8``, set
 before JAX starts), so they run in one subprocess (``_sharding_worker.py``)
-and each case here reports that run's outcome.
+and each case here reports that run's outcome. The worker also lets its
+``jax.__version__ < '0.7.2'`` guard compare versions rather than strings
+(as strings, jax 0.10.2 is "older" and the sharding-in-types tests skip).
 """
 
 import json

@@ -100,7 +100,8 @@ def registered_urls(name: str, base_url: str | None = None) -> dict:
     dataset_info(name)
     cls = _tfds().builder_cls(name)
     infos = {info.filename: info for info in (cls.url_infos or {}).values()}
-    base = base_url or cls.URL
+    # each dataset's builder class sets URL; the base class does not
+    base = base_url or cls.URL  # pyright: ignore[reportAttributeAccessIssue]
     return {f: (urllib.parse.urljoin(base, f), infos[f]) for f in IDX_FILES}
 
 

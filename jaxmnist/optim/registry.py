@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import numpy as np
 import optax
 
 from jaxmnist.errors import unknown_name_message
@@ -20,12 +21,19 @@ from jaxmnist.optim import alias
 
 
 class OptimizerSpec(NamedTuple):
+    """One sweep optimizer.
+
+    ``vmappable`` names the numeric options (besides the learning rate) that
+    may be given as traced scalars, so a sweep can vmap over them (one
+    compile for all values), with their defaults.
+    """
     name: str
     ours: Callable[..., optax.GradientTransformation]
     builtin: Callable[..., optax.GradientTransformation]
     learning_rate: float
     batch_size: int
     why: str
+    vmappable: dict[str, float]
     per_sample: bool = False  # batch 1 by definition: --batch-size ignored
 
     def batch_size_for(self, requested: int | None) -> int:
@@ -36,41 +44,56 @@ class OptimizerSpec(NamedTuple):
         return requested
 
 
-def _optax_momentum(learning_rate, momentum: float = 0.9):
-    return optax.sgd(learning_rate, momentum=momentum)
+def _optax_momentum(learning_rate, momentum: float = 0.9,
+                    accumulator_dtype=None):
+    return optax.sgd(learning_rate, momentum=momentum,
+                     accumulator_dtype=accumulator_dtype)
 
 
-def _optax_nesterov(learning_rate, momentum: float = 0.9):
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=True)
+def _optax_nesterov(learning_rate, momentum: float = 0.9,
+                    accumulator_dtype=None):
+    return optax.sgd(learning_rate, momentum=momentum, nesterov=True,
+                     accumulator_dtype=accumulator_dtype)
 
 
-def _optax_sgd(learning_rate):
-    return optax.sgd(learning_rate)
-
+_MOMENTUM = {"momentum": 0.9}
+_ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}
 
 _SPECS: tuple[OptimizerSpec, ...] = (
-    OptimizerSpec("sgd", alias.sgd, _optax_sgd, 0.01, 1,
+    OptimizerSpec("sgd", alias.sgd, optax.sgd, 0.01, 1,
                   "per-sample SGD: 0.01 is the classic from-scratch choice; "
-                  "at batch 1 larger steps make the 55k noisy updates diverge",
-                  per_sample=True),
-    OptimizerSpec("minibatch_sgd", alias.sgd, _optax_sgd, 0.1, 128,
+                  "at batch 1 larger steps make the 55k noisy updates "
+                  "diverge", {}, per_sample=True),
+    OptimizerSpec("minibatch_sgd", alias.sgd, optax.sgd, 0.1, 128,
                   "batch 128 averages the gradient, so a 10x larger step "
-                  "than per-sample SGD is stable and ~10x faster per epoch"),
+                  "than per-sample SGD is stable and ~10x faster per epoch",
+                  {}),
     OptimizerSpec("momentum", alias.momentum, _optax_momentum, 0.01, 128,
                   "beta 0.9 multiplies the step by 1/(1-beta) = 10, so 0.01 "
-                  "matches minibatch SGD's effective 0.1"),
+                  "matches minibatch SGD's effective 0.1", _MOMENTUM),
     OptimizerSpec("nesterov", alias.nesterov, _optax_nesterov, 0.01, 128,
-                  "as momentum"),
+                  "as momentum", _MOMENTUM),
     OptimizerSpec("adam", alias.adam, optax.adam, 1e-3, 128,
-                  "Kingma & Ba's default, the common default everywhere"),
+                  "Kingma & Ba's default, the common default everywhere",
+                  _ADAM),
+    OptimizerSpec("adamw", alias.adamw, optax.adamw, 1e-3, 128,
+                  "Adam's step: a 1e-4 decay barely changes the steps, "
+                  "only the weights' pull towards 0",
+                  {**_ADAM, "weight_decay": 1e-4}),
+    OptimizerSpec("nadam", alias.nadam, optax.nadam, 1e-3, 128,
+                  "Adam's, as Dozat and Keras: the look-ahead changes the "
+                  "direction, not the size, of the step", _ADAM),
     OptimizerSpec("adagrad", alias.adagrad, optax.adagrad, 0.01, 128,
                   "Duchi et al.'s and PyTorch's default; Keras' 0.001 crawls "
-                  "because the accumulated squares only grow"),
+                  "because the accumulated squares only grow",
+                  {"initial_accumulator_value": 0.1, "eps": 1e-7}),
     OptimizerSpec("adadelta", alias.adadelta, optax.adadelta, 1.0, 128,
                   "Zeiler's method has no learning rate, i.e. 1.0; Keras' "
-                  "0.001 makes it 1000x slower"),
+                  "0.001 makes it 1000x slower",
+                  {"rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}),
     OptimizerSpec("rmsprop", alias.rmsprop, optax.rmsprop, 1e-3, 128,
-                  "Hinton's lecture and Keras' default"),
+                  "Hinton's lecture and Keras' default",
+                  {"decay": 0.9, "eps": 1e-8, "initial_scale": 0.0}),
 )
 
 #: The sweep's optimizer names, in display order.
@@ -112,23 +135,32 @@ def _standard_promotion(tx: optax.GradientTransformation
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _is_array(value) -> bool:
+    """A (possibly traced) array option, as opposed to a Python value."""
+    return isinstance(value, (jax.Array, np.ndarray, np.generic))
+
+
 def make_optimizer(name: str, learning_rate, implementation: str = "ours",
                    **options) -> optax.GradientTransformation:
     """The optimizer ``name`` with ``learning_rate`` (float, array, schedule).
 
-    ``implementation="ours"`` uses our transforms; ``"optax"`` the built-in,
-    wrapped in ``optax.inject_hyperparams`` so a traced (vmapped) learning
-    rate lives in the optimizer state like any other array. Only the
-    learning rate is injected; the other hyperparameters stay Python numbers,
-    as in the plain built-in (injecting ``b1`` would make optax compute
-    ``float32 ** int32``, which strict dtype promotion rejects).
+    ``options`` are the optimizer's other hyperparameters (see
+    :func:`option_names`); numeric ones may be traced scalars (see
+    ``OptimizerSpec.vmappable``). ``implementation="ours"`` uses our
+    transforms; ``"optax"`` the built-in, wrapped in
+    ``optax.inject_hyperparams`` so the learning rate and every array option
+    live in the optimizer state like any other array (traced, vmappable),
+    while Python-valued options stay static, as in the plain built-in. The
+    built-in runs under standard dtype promotion (see
+    :func:`_standard_promotion`).
     """
     spec = get_spec(name)
     if implementation == "ours":
         return spec.ours(learning_rate, **options)
     if implementation == "optax":
         static = tuple(p for p in inspect.signature(spec.builtin).parameters
-                       if p != "learning_rate")
+                       if p != "learning_rate"
+                       and not _is_array(options.get(p)))
         return _standard_promotion(optax.inject_hyperparams(
             spec.builtin, static_args=static)(learning_rate=learning_rate,
                                               **options))

@@ -1,0 +1,182 @@
+"""The learning rate (the only sign flip) and decoupled weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxmnist.optim._common import (
+    ScalarOrSchedule,
+    correction_dtype,
+    hyper,
+    is_python_number,
+    promote,
+    safe_increment,
+    tree_map,
+    zero_count,
+)
+from jaxmnist.optim.schedules import evaluate
+
+
+class ScaleByLearningRateState(NamedTuple):
+    """State of a scheduled learning rate (a constant one has none)."""
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
+    # int32 scalar: steps taken so far
+
+
+def _scale(u: jax.Array, eta, sign: int) -> jax.Array:
+    """``sign * eta * u`` in ``u``'s dtype.
+
+    A Python or same-width ``eta`` is cast to ``u``'s dtype first (as the
+    original code and optax's ``scale`` for Python floats); a wider array
+    ``eta`` (a float32 rate on bfloat16 updates) multiplies in its own dtype
+    and the product is rounded once to ``u``'s dtype.
+    """
+    if is_python_number(eta) or promote(
+            jnp.result_type(eta), u.dtype) == u.dtype:
+        e = jnp.asarray(eta, u.dtype)
+        return (-e if sign < 0 else e) * u
+    wide = promote(jnp.result_type(eta), u.dtype)
+    e = jnp.asarray(eta).astype(wide)
+    return ((-e if sign < 0 else e) * u.astype(wide)).astype(u.dtype)
+
+
+def _scheduled(schedule: Callable, count: jax.Array, updates) -> Any:
+    """``schedule(count)`` in each leaf's :func:`correction_dtype`."""
+    values: dict = {}
+
+    def value(u):
+        dt = correction_dtype(u.dtype)
+        if dt not in values:
+            values[dt] = evaluate(schedule, count, dt)
+        return values[dt]
+
+    return tree_map(value, updates)
+
+
+def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
+                           *, flip_sign: bool = True
+                           ) -> optax.GradientTransformation:
+    r"""``u <- -eta_t u`` (``u <- eta_t u`` with ``flip_sign=False``).
+
+    Updates are *added* to params by ``optax.apply_updates``, so descent
+    needs ``-eta``; this is the only place where the sign is flipped.
+
+    Args:
+      learning_rate: ``eta``: a Python float, a (possibly traced) scalar
+        array, or a schedule ``count -> eta_count`` evaluated at the number of
+        steps taken so far (0 on the first step, as in optax; our
+        :class:`~jaxmnist.optim.schedules.Schedule` in the parameters' dtype,
+        at least float32). ``None`` means 1.0, *with* the sign flip (optax's
+        ``None`` skips the flip, so ``optax.adadelta()`` ascends the loss).
+      flip_sign: multiply by ``-eta`` (True) or ``eta``.
+
+    Returns:
+      A transformation whose state is ``optax.EmptyState()`` for a constant
+      rate (as optax's ``scale(-lr)``) and a step count for a schedule.
+      Updates keep their dtype (optax returns float32 updates for bfloat16
+      gradients and a float32 array rate, which strict dtype promotion then
+      rejects in ``apply_updates``; we round the product to bfloat16).
+    """
+    sign = -1 if flip_sign else 1
+    eta_const = 1.0 if learning_rate is None else learning_rate
+
+    if callable(eta_const):
+        schedule = cast(Callable, eta_const)
+
+        def init_fn(params):
+            del params
+            return ScaleByLearningRateState(count=zero_count())
+
+        def update_fn(updates, state, params=None):
+            del params
+            etas = _scheduled(schedule, state.count, updates)
+            updates = tree_map(lambda u, e: _scale(u, e, sign), updates, etas)
+            return updates, ScaleByLearningRateState(
+                count=safe_increment(state.count))
+
+        return optax.GradientTransformation(init_fn, update_fn)
+
+    def const_update(updates, state, params=None):
+        del params
+        return tree_map(lambda u: _scale(u, eta_const, sign), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(),
+                                        const_update)
+
+
+class AddDecayedWeightsState(NamedTuple):
+    """State of a scheduled weight decay (a constant one has none)."""
+    count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
+
+
+#: A tree of bools (a prefix of the params'), or params -> such a tree.
+Mask = Any | Callable[[optax.Params], Any]
+
+
+def _decay_leaf(g: jax.Array, p: jax.Array, wd) -> jax.Array:
+    """``g + wd p`` in the promoted dtype of ``g`` and ``p``, as ``g``."""
+    dtype = promote(g.dtype, p.dtype)
+    return (g.astype(dtype) + hyper(wd, dtype) * p.astype(dtype)).astype(
+        g.dtype)
+
+
+def add_decayed_weights(weight_decay: float | jax.Array | Callable = 0.0,
+                        mask: Mask | None = None
+                        ) -> optax.GradientTransformation:
+    r"""Decoupled weight decay: ``u <- u + lambda p``.
+
+    Placed before the learning rate, as in AdamW (Loshchilov & Hutter,
+    "Decoupled Weight Decay Regularization", ICLR 2019), this shrinks the
+    weights by ``eta lambda p`` per step independently of the adaptive
+    scaling; ``lambda`` is multiplied by the learning rate (as optax and
+    PyTorch, not the paper's schedule-only multiplier).
+
+    Args:
+      weight_decay: ``lambda``: a Python float, a (traced) scalar array, or a
+        schedule of the step count. A Python ``0.0`` skips the arithmetic.
+      mask: a tree of bools with the params' structure (or a prefix of it), or
+        a function ``params -> such a tree``; ``True`` leaves are decayed.
+        Typical: ``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` to leave
+        biases alone.
+
+    Returns:
+      A transformation that needs ``params`` in ``update``; its state is
+      ``optax.EmptyState()`` or, for a scheduled decay, a step count.
+    """
+    scheduled = callable(weight_decay)
+
+    def init_fn(params):
+        del params
+        if scheduled:
+            return AddDecayedWeightsState(count=zero_count())
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("add_decayed_weights needs params in update")
+        new_state = AddDecayedWeightsState(safe_increment(state.count)) \
+            if scheduled else state
+        if is_python_number(weight_decay) and weight_decay == 0.0:
+            return updates, new_state
+        if scheduled:
+            wds = _scheduled(cast(Callable, weight_decay), state.count,
+                             updates)
+        else:
+            wds = tree_map(lambda _: weight_decay, updates)
+
+        def decay(g, p, wd):
+            return tree_map(_decay_leaf, g, p, wd)
+
+        if mask is None:
+            return tree_map(_decay_leaf, updates, params, wds), new_state
+        m = mask(params) if callable(mask) else mask
+        out = tree_map(lambda keep, g, p, wd: decay(g, p, wd) if keep else g,
+                       m, updates, params, wds)
+        return out, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -5,7 +5,7 @@ from jaxmnist import files
 from jaxmnist.cli.plot import main
 from jaxmnist.report.figures import FIGURES
 from jaxmnist.results import records
-from jaxmnist.sweep.config import to_toml
+from jaxmnist.sweep.config_file import to_toml
 
 
 def test_plot_cli_redraws_a_run(tmp_path):

@@ -17,7 +17,7 @@ from jaxmnist.results.records import (
     time_to_target,
     write_csv,
 )
-from jaxmnist.sweep.config import to_toml
+from jaxmnist.sweep.config_file import to_toml
 
 
 def test_time_to_target():

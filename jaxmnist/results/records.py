@@ -21,7 +21,8 @@ import numpy as np
 
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
-from jaxmnist.sweep.config import SweepConfig, read_toml
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.config_file import read_toml
 from jaxmnist.sweep.group import GroupResult
 
 #: What a run dir holds from this module.

@@ -27,7 +27,8 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, store
-from jaxmnist.sweep.config import SweepConfig, differences, read_toml, to_toml
+from jaxmnist.sweep.config import SweepConfig, differences
+from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.

@@ -10,8 +10,7 @@ from jaxmnist.sweep.config_file import to_toml
 
 def test_plot_cli_redraws_a_run(tmp_path):
     run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=2)
-    records.write_results(tmp_path, run.members, run.cells, run.history,
-                          run.meta)
+    records.write_results(tmp_path, run)
     files.write_text(tmp_path / "config.toml", to_toml(run.config))
     assert main([str(tmp_path)]) == 0
     for f in FIGURES[:5]:

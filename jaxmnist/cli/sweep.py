@@ -64,8 +64,11 @@ def add_option(group, name: str, field) -> None:
     flag = "--" + name.replace("_", "-")
     kind = sweep_config.field_type(name)
     if kind is bool:
-        group.add_argument(flag, dest=name, action="store_const", const=True,
-                           default=argparse.SUPPRESS, help=opt.help)
+        group.add_argument(flag, dest=name,
+                           action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS,
+                           help=f"{opt.help} (default: "
+                           f"{'on' if default else 'off'})")
         return
     group.add_argument(flag, dest=name, default=argparse.SUPPRESS,
                        type=kind if kind in (int, float) else str,

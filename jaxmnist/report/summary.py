@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jaxmnist.report.figures import FIGURES_DIR, figures_for
+from jaxmnist.report.why import why_section
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import chosen_cells, has_lr_grid
 from jaxmnist.results.tables import markdown_table
@@ -30,6 +31,7 @@ def summary_markdown(run: RunRecords, has_predictions: bool = True) -> str:
                 f"{c.seeds} | {c.diverged} | {c.val_mean:.4f} | "
                 f"{c.test_mean:.4f} | ±{c.test_ci95:.4f} |")
         lines.append("")
+    lines += why_section(run)
     lines += ["## Members, sorted by test accuracy", "",
               markdown_table(run.members), "", "## Figures", ""]
     lines += [f"![{f[:-4]}]({FIGURES_DIR}/{f})"

@@ -108,6 +108,11 @@ class SweepConfig:
                                 metavar="X")
     target: float = option(0.97, "validation accuracy for time-to-target",
                            check=check_target)
+    dynamics: bool = option(
+        True, "compute the learning-dynamics probes (gradient flow, dead "
+        "and saturated units, effective steps, sharpness) inside the "
+        "compiled groups; they never change the training numbers, but a "
+        "run cannot resume under the other setting")
     out: str | None = option(None, "output dir (default runs/<name or time>)",
                              numeric=False, metavar="DIR")
     name: str | None = option(None, "run name, used for the default --out",
@@ -149,7 +154,8 @@ class SweepConfig:
                            batch_size=self.batch_size_for(optimizer),
                            implementation=self.implementation,
                            schedule=self.schedule,
-                           activations=self.activations)
+                           activations=self.activations,
+                           dynamics=self.dynamics)
 
     def groups(self) -> list[GroupSpec]:
         """One vmapped group per optimizer, members seed-major."""

@@ -25,8 +25,9 @@ class Option(typing.NamedTuple):
     """What a :class:`SweepConfig` field declares besides its type and default.
 
     ``toml`` is its key (``"table.key"`` inside a table); ``numeric`` says
-    whether a different value changes any number the sweep computes (a run
-    dir refuses to resume under a different numeric value); ``parse`` turns a
+    whether a different value changes what the sweep computes (its numbers,
+    or what its checkpoints hold): a run dir refuses to resume under a
+    different numeric value; ``parse`` turns a
     TOML or command-line value into the field's type and ``check`` validates
     it, both raising ValueError with one line.
     """

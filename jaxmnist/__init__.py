@@ -11,16 +11,18 @@ __version__ = "0.1.0"
 
 from jaxmnist.core.activations import ACTIVATIONS as ACTIVATIONS
 from jaxmnist.core.activations import activation_index as activation_index
+from jaxmnist.core.cnn import init_cnn as init_cnn
 from jaxmnist.core.config import HParams as HParams
 from jaxmnist.core.config import TrainConfig as TrainConfig
 from jaxmnist.core.config import make_hparams as make_hparams
 from jaxmnist.core.config import stack_hparams as stack_hparams
-from jaxmnist.core.model import accuracy as accuracy
-from jaxmnist.core.model import class_probabilities as class_probabilities
 from jaxmnist.core.model import init_mlp as init_mlp
-from jaxmnist.core.model import logits as logits
-from jaxmnist.core.model import loss as loss
 from jaxmnist.core.model import param_count as param_count
+from jaxmnist.core.net import MODELS as MODELS
+from jaxmnist.core.net import accuracy as accuracy
+from jaxmnist.core.net import class_probabilities as class_probabilities
+from jaxmnist.core.net import logits as logits
+from jaxmnist.core.net import loss as loss
 from jaxmnist.core.train import Metrics as Metrics
 from jaxmnist.core.train import TrainResult as TrainResult
 from jaxmnist.core.train import TrainState as TrainState

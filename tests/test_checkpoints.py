@@ -1,5 +1,6 @@
-"""A killed sweep resumes with identical results; Ctrl-C says how to resume.
-Real MNIST (skipped when absent)."""
+"""A killed sweep resumes with identical results (with batch norm, dropout
+and the dynamics probes on); Ctrl-C says how to resume. Real MNIST
+(skipped when absent)."""
 
 import csv
 import signal
@@ -17,8 +18,8 @@ pytestmark = pytest.mark.integration
 
 TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
 ARGS = ["--optimizers", "minibatch_sgd,adam", "--activations", "relu,tanh",
-        "--epochs", "4", "--train-subset", "6000", "--seeds", "2",
-        "--no-progress"]
+        "--epochs", "3", "--train-subset", "6000", "--seeds", "2",
+        "--batch-norm", "off,on", "--dropout", "0,0.3", "--no-progress"]
 
 
 def sweep(out, manual, data_dir, *extra):
@@ -60,7 +61,7 @@ def compare_runs(a, b):
             for k in x.files:
                 np.testing.assert_array_equal(x[k], y[k])
     metas = sorted((a / "models").glob("*/*/*/metadata.json"))
-    assert len(metas) == 8
+    assert len(metas) == 2 * 2 * 2 * 2 * 2  # opt x bn x act x dropout x seed
     for meta in metas:
         rel = meta.parent.relative_to(a)
         pa, ma = load_model(a / rel)
@@ -81,7 +82,8 @@ def test_sigkill_then_resume_is_identical(uninterrupted, mnist_dirs,
     wait_for(out / "checkpoints" / "adam" / "epochs" / "1", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (out / "checkpoints" / "minibatch_sgd" / "done.json").is_file()
+    for done in ("minibatch_sgd", "minibatch_sgd-bn"):
+        assert (out / "checkpoints" / done / "done.json").is_file()
     assert not (out / "checkpoints" / "adam" / "done.json").exists()
     again = sweep(out, *mnist_dirs)
     _, err = again.communicate()

@@ -21,7 +21,7 @@ import optax
 import pytest
 
 import jaxmnist as jm
-from jaxmnist.core import train as train_module
+from jaxmnist.core import step as train_module
 from jaxmnist.optim import registry, schedules
 
 # --------------------------------------------------------------------------

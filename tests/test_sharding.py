@@ -15,7 +15,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, numpy as np
 from helpers import synthetic_dataset
-from jaxmnist.core.config import make_hparams, stack_hparams
+from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import member_key
 from jaxmnist.sweep import sharding
 from jaxmnist.sweep.config import SweepConfig
@@ -31,7 +31,7 @@ group = train_group(spec, data, progress=False)
 mesh = sharding.member_mesh()
 init, epoch, axes = group_programs(spec.config, data, mesh)
 hp = jax.device_put(sharding.pad_members(
-    stack_hparams([make_hparams(a, lr) for a, lr in spec.cells]),
+    stack_hparams([c.hparams(()) for c in spec.cells]),
     sharding.padded_count(6, mesh)), sharding.along(mesh, 1, 0))
 keys = jax.vmap(member_key, in_axes=(None, 0))(0, np.arange(1))
 state = init(keys, hp, data)

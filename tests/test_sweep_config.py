@@ -72,8 +72,8 @@ def test_groups_are_built_from_the_config():
                       seeds=2, learning_rates=(("adam", (1e-3, 3e-3)),))
     sgd, adam = cfg.groups()
     assert sgd.config.batch_size == 1 and adam.config.batch_size == 128
-    assert adam.cells == (("relu", 1e-3), ("relu", 3e-3), ("tanh", 1e-3),
-                          ("tanh", 3e-3))
+    assert [(c.activation, c.learning_rate) for c in adam.cells] == [
+        ("relu", 1e-3), ("relu", 3e-3), ("tanh", 1e-3), ("tanh", 3e-3)]
     assert [m.seed for m in adam.members] == [0] * 4 + [1] * 4
 
 

@@ -47,7 +47,7 @@ def run(argv: list[str] | None) -> int:
                         "if not where the run found them")
     args = parser.parse_args(argv)
 
-    from jaxmnist.core.model import class_probabilities  # noqa: PLC0415
+    from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
     from jaxmnist.report.figures import EVALUATION_DIR  # noqa: PLC0415
     from jaxmnist.report.predictions import plot_confusion  # noqa: PLC0415
@@ -58,8 +58,7 @@ def run(argv: list[str] | None) -> int:
     run_dir = Path(args.run_dir)
     records = read_run(run_dir)
     m = pick_member(records.members, args.member)
-    params, meta = store.load_model(store.member_path(
-        run_dir, m.optimizer, m.activation, m.learning_rate, m.seed))
+    params, meta = store.load_model(store.member_path(run_dir, m))
     cfg = records.config
     data = load_dataset(meta["dataset"],
                         manual_dir=args.manual_dir or cfg.manual_dir,

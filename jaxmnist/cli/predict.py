@@ -21,7 +21,7 @@ def run(argv: list[str] | None) -> int:
     parser.add_argument("model", help="a saved model directory")
     parser.add_argument("images", nargs="+", help="image files")
     args = parser.parse_args(argv)
-    from jaxmnist.core.model import class_probabilities  # noqa: PLC0415
+    from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names  # noqa: PLC0415
     from jaxmnist.data.images import load_digit  # noqa: PLC0415
     from jaxmnist.sweep.store import load_model  # noqa: PLC0415

@@ -56,11 +56,6 @@ def add_option(group, name: str, field) -> None:
     """The flag of SweepConfig field ``name``, typed from its annotation."""
     opt = sweep_config.declared(name)
     default = field.default
-    shown = ("none" if default is None else
-             ",".join(default) if isinstance(default, tuple) and default
-             and isinstance(default[0], str) else default)
-    help_text = f"{opt.help} (default: {shown})" if default not in ((),) \
-        else opt.help
     flag = "--" + name.replace("_", "-")
     kind = sweep_config.field_type(name)
     if kind is bool:
@@ -70,9 +65,18 @@ def add_option(group, name: str, field) -> None:
                            help=f"{opt.help} (default: "
                            f"{'on' if default else 'off'})")
         return
+    shown = opt.shown or ("none" if default is None else
+                          ",".join(default) if isinstance(default, tuple)
+                          and default and isinstance(default[0], str)
+                          else default)
+    help_text = f"{opt.help} (default: {shown})" if default != () \
+        or opt.shown else opt.help
+    extra = {"nargs": opt.nargs} if opt.nargs else {}
+    if opt.const is not None:
+        extra["const"] = opt.const
     group.add_argument(flag, dest=name, default=argparse.SUPPRESS,
                        type=kind if kind in (int, float) else str,
-                       metavar=opt.metavar, help=help_text)
+                       metavar=opt.metavar, help=help_text, **extra)
 
 
 def config_from_args(argv: list[str] | None = None

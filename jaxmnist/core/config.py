@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from jaxmnist.core.activations import ACTIVATIONS, activation_index
 from jaxmnist.core.model import DEFAULT_SIZES
+from jaxmnist.core.net import MODELS, Net, make_net
 from jaxmnist.errors import (
     check_choice,
     check_positive_float,
@@ -49,6 +50,18 @@ class TrainConfig:
       sharpness_iterations: power-iteration steps per epoch for the
         sharpness (warm-started from the previous epoch's vector).
       probe_size: the probe batch: the first this many validation images.
+      model: the model family, ``"mlp"`` (layer ``sizes``) or ``"cnn"``
+        (LeNet-5; ``sizes`` unused).
+      batch_norm: batch-normalise every hidden layer before its activation
+        (running statistics in the train state; not for batches of 1).
+      dropout: compile dropout on the hidden outputs, at each member's
+        ``hparams.dropout`` rate (off: no dropout code at all).
+      weight_decay: compile the L2 penalty ``hparams.weight_decay * w``
+        added to the weights' gradients (biases and batch-norm scales are
+        not decayed) before the optimizer.
+      vmapped_options: optimizer options (of the optimizer's
+        ``OptimizerSpec.vmappable``) taken from each member's
+        ``hparams.optimizer`` instead of being constants.
     """
     optimizer: str = "adam"
     epochs: int = 10
@@ -63,6 +76,11 @@ class TrainConfig:
     dynamics: bool = False
     sharpness_iterations: int = 20
     probe_size: int = 1000
+    model: str = "mlp"
+    batch_norm: bool = False
+    dropout: bool = False
+    weight_decay: bool = False
+    vmapped_options: tuple[str, ...] = ()
 
     @property
     def activation_choices(self) -> tuple[int, ...] | None:
@@ -106,28 +124,69 @@ class TrainConfig:
                 raise ValueError(
                     f"optimizer {self.optimizer!r} has no option {key!r}; "
                     f"choose from: {', '.join(valid) or '(none)'}")
+        self._check_structure(spec)
+
+    def _check_structure(self, spec) -> None:
+        check_choice("model", self.model, MODELS)
+        if self.batch_norm and self.batch_size < 2:
+            raise ValueError(f"batch norm needs batches of 2 or more; "
+                             f"{self.optimizer} uses batch_size "
+                             f"{self.batch_size}")
+        object.__setattr__(self, "vmapped_options",
+                           tuple(self.vmapped_options))
+        for name in self.vmapped_options:
+            if name not in spec.vmappable:
+                raise ValueError(
+                    f"optimizer {self.optimizer!r} cannot vmap option "
+                    f"{name!r}; choose from: "
+                    f"{', '.join(spec.vmappable) or '(none)'}")
+            if name in dict(self.optimizer_options):
+                raise ValueError(f"option {name!r} is both constant and "
+                                 f"vmapped")
+
+    @property
+    def input_size(self) -> int:
+        """Pixels per image the model reads."""
+        return self.sizes[0] if self.model == "mlp" else 784
+
+    @property
+    def net(self) -> Net:
+        """The model family with this config's sizes and batch norm."""
+        return make_net(self.model, self.sizes, self.batch_norm)
 
 
 class HParams(NamedTuple):
     """The numeric hyperparameters a sweep varies: arrays, so vmappable.
 
     Stack several with :func:`stack_hparams` (or ``jax.tree.map(jnp.stack``)
-    to get a leading member axis.
+    to get a leading member axis. ``dropout`` and ``weight_decay`` act only
+    when the config compiles them; ``optimizer`` holds the values of the
+    config's ``vmapped_options``.
     """
     activation: jax.typing.ArrayLike  # int32 index into ACTIVATIONS
     learning_rate: jax.typing.ArrayLike  # float32, > 0
+    dropout: jax.typing.ArrayLike = 0.0  # float32 in [0, 1)
+    weight_decay: jax.typing.ArrayLike = 0.0  # float32 >= 0
+    optimizer: Mapping[str, jax.typing.ArrayLike] = {}
 
 
-def make_hparams(activation: str | int, learning_rate: float) -> HParams:
-    """HParams from an activation name (or index) and a learning rate."""
+def make_hparams(activation: str | int, learning_rate: float,
+                 dropout: float = 0.0, weight_decay: float = 0.0,
+                 optimizer: Mapping[str, float] | None = None) -> HParams:
+    """HParams from an activation name (or index), a learning rate, and
+    optionally a dropout rate, an L2 weight decay and optimizer options."""
     idx = activation_index(activation) if isinstance(activation, str) \
         else int(activation)
     if not 0 <= idx < len(ACTIVATIONS):
         raise ValueError(f"activation index {idx} is outside 0.."
                          f"{len(ACTIVATIONS) - 1}")
     check_learning_rate(learning_rate)
-    return HParams(jnp.asarray(idx, jnp.int32),
-                   jnp.asarray(learning_rate, jnp.float32))
+    check_dropout(dropout)
+    check_weight_decay(weight_decay)
+    f32 = lambda x: jnp.asarray(x, jnp.float32)
+    return HParams(jnp.asarray(idx, jnp.int32), f32(learning_rate),
+                   f32(dropout), f32(weight_decay),
+                   {k: f32(v) for k, v in (optimizer or {}).items()})
 
 
 def check_learning_rate(learning_rate: float) -> None:
@@ -135,8 +194,29 @@ def check_learning_rate(learning_rate: float) -> None:
     check_positive_float("learning rate", float(learning_rate))
 
 
+def check_dropout(rate: float) -> None:
+    """ValueError unless the rate is in [0, 1)."""
+    if not (0 <= float(rate) < 1):
+        raise ValueError(f"dropout must be in [0, 1), got {rate!r}")
+
+
+def check_weight_decay(value: float) -> None:
+    """ValueError unless the decay is finite and >= 0."""
+    if not (math.isfinite(float(value)) and float(value) >= 0):
+        raise ValueError(f"weight_decay must be >= 0 and finite, got "
+                         f"{value!r}")
+
+
 def stack_hparams(members: Sequence[HParams]) -> HParams:
     """Stack HParams along a new leading (member) axis."""
+    f32 = lambda xs: jnp.asarray(xs, jnp.float32)
+    keys = [tuple(sorted(m.optimizer)) for m in members]
+    if len(set(keys)) > 1:
+        raise ValueError(f"members vmap different optimizer options: "
+                         f"{sorted(set(keys))}")
     return HParams(
         jnp.asarray([m.activation for m in members], jnp.int32),
-        jnp.asarray([m.learning_rate for m in members], jnp.float32))
+        f32([m.learning_rate for m in members]),
+        f32([m.dropout for m in members]),
+        f32([m.weight_decay for m in members]),
+        {k: f32([m.optimizer[k] for m in members]) for k in keys[0]})

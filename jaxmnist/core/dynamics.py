@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmnist.core import model
+from jaxmnist.core import model, net
 from jaxmnist.core.activations import (
     DERIVATIVE_MAX,
     activation_derivative,
@@ -84,15 +84,16 @@ class ProbeState(NamedTuple):
 # --------------------------------------------------------------------------
 
 def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
-               images: Array, choices: tuple[int, ...] | None = None
-               ) -> UnitStats:
+               images: Array, choices: tuple[int, ...] | None = None,
+               stats: list | None = None) -> UnitStats:
     """Dead, saturated and mean-gate figures of every hidden layer on
-    ``images`` (``activation`` a name or an index)."""
+    ``images`` (``activation`` a name or an index; ``stats``: batch-norm
+    running statistics when they are not stored in the params)."""
     if isinstance(activation, str):
         activation = activation_index(activation)
     peak = jnp.asarray(DERIVATIVE_MAX)[jnp.asarray(activation, jnp.int32)]
     dead, saturated, gate = [], [], []
-    for z in model.hidden_preactivations(params, activation, images, choices):
+    for z in net.forward(params, activation, images, choices, stats)[1]:
         d = jnp.abs(activation_derivative(activation, z, choices))
         dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
         saturated.append(jnp.mean(d < SATURATED_BELOW * peak))
@@ -101,14 +102,14 @@ def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
 
 
 def preactivation_histograms(params: model.Params, activation, images: Array,
-                             choices: tuple[int, ...] | None = None
-                             ) -> jax.Array:
+                             choices: tuple[int, ...] | None = None,
+                             stats: list | None = None) -> jax.Array:
     """``[hidden layers, bins]`` counts of the pre-activations on
     ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
     outer bins)."""
     edges = jnp.asarray(HIST_EDGES, jnp.float32)
     hists = []
-    for z in model.hidden_preactivations(params, activation, images, choices):
+    for z in net.forward(params, activation, images, choices, stats)[1]:
         idx = jnp.clip(jnp.searchsorted(edges, z.ravel(), side="right") - 1,
                        0, len(HIST_EDGES) - 2)
         hists.append(jnp.zeros(len(HIST_EDGES) - 1, jnp.float32).at[idx].add(
@@ -165,11 +166,12 @@ def power_iteration(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
 
 
 def hvp_fn(params: model.Params, activation, images: Array, labels: Array,
-           choices: tuple[int, ...] | None = None):
-    """``v -> H v``, H the Hessian of the mean loss on (images, labels)."""
+           choices: tuple[int, ...] | None = None, stats: list | None = None):
+    """``v -> H v``, H the Hessian of the mean loss on (images, labels), in
+    evaluation mode."""
     def loss(p):
         return model.loss_from_logits(
-            model.logits(p, activation, images, choices), labels)
+            net.forward(p, activation, images, choices, stats)[0], labels)
 
     grad = jax.grad(loss)
     return lambda v: jax.jvp(grad, (params,), (v,))[1]
@@ -264,3 +266,48 @@ def preconditioned_hvp(hvp, p_inv_sqrt):
     """``u -> P^{-1/2} H P^{-1/2} u``."""
     scale = lambda t: jax.tree.map(jnp.multiply, t, p_inv_sqrt)
     return lambda u: scale(hvp(scale(u)))
+
+
+class EpochView(NamedTuple):
+    """What the probes see of one member's epoch."""
+    params_before: model.Params
+    params_after: model.Params
+    stats_before: list | None  # batch-norm running statistics
+    stats_after: list | None
+    opt_state: Any  # after the epoch
+    losses: jax.Array  # [steps] training loss of every step
+    grad_norms: jax.Array  # [steps, weight layers]
+
+
+def epoch_dynamics(view: EpochView, probe: ProbeState, activation,
+                   images: Array, labels: Array, options: Mapping[str, Any],
+                   iterations: int, choices: tuple[int, ...] | None = None
+                   ) -> tuple[Dynamics, ProbeState]:
+    """Every probe of one epoch on the probe batch (images, labels), and the
+    next epoch's warm-start vectors."""
+    act, after, stats = activation, view.params_after, view.stats_after
+    hvp = hvp_fn(after, act, images, labels, choices, stats)
+    sharp, v = power_iteration(hvp, probe.hessian_vector, iterations)
+    p = preconditioner(view.opt_state, options)
+    u = probe.preconditioned_vector
+    if p is None:
+        pre_sharp = jnp.full([], jnp.nan)
+    else:
+        scaled = preconditioned_hvp(hvp, jax.tree.map(jax.lax.rsqrt, p))
+        pre_sharp, u = power_iteration(scaled, u, iterations)
+    units = unit_stats(after, act, images, choices, stats)
+    windows = min(LOSS_WINDOWS, view.losses.shape[0])
+    window_mean, window_max = loss_windows(view.losses, windows)
+    return Dynamics(
+        grad_norm=view.grad_norms.mean(axis=0),
+        update_ratio=update_ratios(list(view.params_before), list(after)),
+        weight_norm=layer_norms([layer["w"] for layer in after]),
+        dead_fraction=units.dead_fraction,
+        saturated_fraction=units.saturated_fraction,
+        mean_gate=units.mean_gate, sharpness=sharp,
+        preconditioned_sharpness=pre_sharp, loss_window_mean=window_mean,
+        loss_window_max=window_max,
+        hist_start=preactivation_histograms(view.params_before, act, images,
+                                            choices, view.stats_before),
+        hist_end=preactivation_histograms(after, act, images, choices, stats),
+    ), ProbeState(v, u)

@@ -24,7 +24,7 @@ from jaxmnist import files
 from jaxmnist.core.train import Metrics
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.config_file import read_toml
-from jaxmnist.sweep.group import GroupResult
+from jaxmnist.sweep.group import GroupResult, Member, setup_name
 
 #: What a run dir holds from this module.
 RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
@@ -36,6 +36,11 @@ MODEL_QUANTITIES = ("sharpness", "preconditioned_sharpness")
 #: The per-member arrays of dynamics.npz (besides ``members`` and edges).
 DYNAMICS_ARRAYS = ("hist_start", "hist_end", "loss_window_mean",
                    "loss_window_max")
+
+
+def setup_label(row) -> str:
+    """The name of the row's group (see :func:`.group.setup_name`)."""
+    return setup_name(row.optimizer, row.model, row.hidden, row.batch_norm)
 
 
 class MemberResult(NamedTuple):
@@ -64,6 +69,12 @@ class MemberResult(NamedTuple):
     target_steps: int | None
     target_seconds: float | None
     seconds: float
+    model: str = "mlp"
+    hidden: str = "128x64"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    optimizer_options: str = ""
 
     @property
     def diverged(self) -> bool:
@@ -73,6 +84,15 @@ class MemberResult(NamedTuple):
     def name(self) -> str:
         """``optimizer/activation/seed``, as ``--member`` takes it."""
         return f"{self.optimizer}/{self.activation}/{self.seed}"
+
+    @property
+    def setup(self) -> str:
+        """The optimizer and its structure: the group's name."""
+        return setup_label(self)
+
+    @property
+    def member(self) -> Member:
+        return Member(**{k: getattr(self, k) for k in Member._fields})
 
 
 class HistoryRow(NamedTuple):
@@ -89,6 +109,12 @@ class HistoryRow(NamedTuple):
     test_loss: float
     test_accuracy: float
     diverged: bool
+    model: str = "mlp"
+    hidden: str = "128x64"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    optimizer_options: str = ""
 
 
 class CellResult(NamedTuple):
@@ -114,6 +140,17 @@ class CellResult(NamedTuple):
     reached_target: int
     target_epoch_mean: float | None
     target_seconds_mean: float | None
+    model: str = "mlp"
+    hidden: str = "128x64"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    optimizer_options: str = ""
+
+    @property
+    def setup(self) -> str:
+        """The optimizer and its structure: the group's name."""
+        return setup_label(self)
 
     @property
     def finite(self) -> int:
@@ -136,6 +173,12 @@ class DynamicsRow(NamedTuple):
     layer: int | None
     quantity: str
     value: float
+    model: str = "mlp"
+    hidden: str = "128x64"
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    optimizer_options: str = ""
 
 
 class RunRecords(NamedTuple):
@@ -220,10 +263,13 @@ def dynamics_rows(group: GroupResult) -> list[DynamicsRow]:
         for e in range(np.shape(d.sharpness)[1]):
             for q in (*LAYER_QUANTITIES, *UNIT_QUANTITIES):
                 values = np.asarray(getattr(d, q)[i, e])
-                rows += [DynamicsRow(*m, e + 1, layer + 1, q, float(v))
+                rows += [DynamicsRow(**m._asdict(), epoch=e + 1,
+                                     layer=layer + 1, quantity=q,
+                                     value=float(v))
                          for layer, v in enumerate(values)]
-            rows += [DynamicsRow(*m, e + 1, None, q,
-                                 float(getattr(d, q)[i, e]))
+            rows += [DynamicsRow(**m._asdict(), epoch=e + 1, layer=None,
+                                 quantity=q,
+                                 value=float(getattr(d, q)[i, e]))
                      for q in MODEL_QUANTITIES]
     return rows
 
@@ -291,12 +337,13 @@ def read_csv(path: Path, kind: type) -> list:
     hints = typing.get_type_hints(kind)
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = set(kind._fields) - set(reader.fieldnames or ())
+        present = set(reader.fieldnames or ())
+        missing = set(kind._fields) - present - set(kind._field_defaults)
         if missing:
             raise ValueError(f"{str(path)!r} lacks the column(s) "
                              f"{', '.join(sorted(missing))}")
-        return [kind(**{k: _parse(hints[k], row[k]) for k in kind._fields})
-                for row in reader]
+        return [kind(**{k: _parse(hints[k], row[k]) for k in kind._fields
+                        if k in present}) for row in reader]
 
 
 def write_results(out: Path, run: RunRecords) -> None:

@@ -55,18 +55,23 @@ def describe(values: Iterable[float]) -> Stat:
                 t_quantile_975(v.size - 1) * std / math.sqrt(v.size))
 
 
+#: What identifies a cell (compared) and what is tuned within it (chosen).
+CELL_KEY = ("optimizer", "activation", "model", "hidden", "batch_norm")
+TUNED = ("learning_rate", "dropout", "weight_decay", "optimizer_options")
+
+
 def cell_results(members: Iterable[MemberResult]) -> list[CellResult]:
-    """One record per (optimizer, activation, learning rate), in first-seen
-    order, with the chosen learning rate of each (optimizer, activation)
-    marked (the best mean validation accuracy; test accuracy is never
-    looked at)."""
+    """One record per cell and tuned combination (learning rate, dropout,
+    weight decay, optimizer options), in first-seen order, with the chosen
+    combination of each cell marked: the best mean validation accuracy
+    (test accuracy is never looked at)."""
     groups: dict[tuple, list[MemberResult]] = defaultdict(list)
     for m in members:
-        groups[(m.optimizer, m.activation, float(m.learning_rate))].append(m)
-    cells = [_cell(key, ms) for key, ms in groups.items()]
+        groups[tuple(getattr(m, k) for k in CELL_KEY + TUNED)].append(m)
+    cells = [_cell(ms) for ms in groups.values()]
     best: dict[tuple, int] = {}
     for i, c in enumerate(cells):
-        key = (c.optimizer, c.activation)
+        key = tuple(getattr(c, k) for k in CELL_KEY)
         if key not in best or _score(c) > _score(cells[best[key]]):
             best[key] = i
     chosen = set(best.values())
@@ -77,16 +82,16 @@ def _score(c: CellResult) -> float:
     return -math.inf if math.isnan(c.val_mean) else c.val_mean
 
 
-def _cell(key: tuple, members: list[MemberResult]) -> CellResult:
+def _cell(members: list[MemberResult]) -> CellResult:
     ok = [m for m in members if not m.diverged]
     val = describe(m.val_accuracy for m in ok)
     test = describe(m.test_accuracy for m in ok)
     epochs = [m.target_epoch for m in ok if m.target_epoch is not None]
     seconds = [m.target_seconds for m in ok if m.target_seconds is not None]
-    optimizer, activation, learning_rate = key
+    first = members[0]
     return CellResult(
-        optimizer=optimizer, activation=activation,
-        learning_rate=learning_rate, chosen=False, seeds=len(members),
+        **{k: getattr(first, k) for k in CELL_KEY + TUNED},
+        chosen=False, seeds=len(members),
         diverged=len(members) - len(ok), val_mean=val.mean, val_std=val.std,
         val_ci95=val.ci95, test_mean=test.mean, test_std=test.std,
         test_ci95=test.ci95, reached_target=len(epochs),
@@ -100,11 +105,11 @@ def chosen_cells(cells: Iterable[CellResult]) -> list[CellResult]:
 
 
 def has_lr_grid(cells: Iterable[CellResult]) -> bool:
-    """True when some (optimizer, activation) trained several learning rates."""
-    seen: dict[tuple, int] = defaultdict(int)
+    """True when some cell trained several learning rates."""
+    seen: dict[tuple, set] = defaultdict(set)
     for c in cells:
-        seen[(c.optimizer, c.activation)] += 1
-    return any(n > 1 for n in seen.values())
+        seen[tuple(getattr(c, k) for k in CELL_KEY)].add(c.learning_rate)
+    return any(len(v) > 1 for v in seen.values())
 
 
 def best_member(members: Iterable[MemberResult]) -> MemberResult | None:

@@ -24,7 +24,7 @@ import optax
 
 import jaxmnist as jm
 from jaxmnist.core.config import make_hparams, stack_hparams
-from jaxmnist.sweep import sharding
+from jaxmnist.sweep import plan, sharding
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import group_programs
 
@@ -49,7 +49,7 @@ def group_rate(data, k: int, optimizer: str, reps: int) -> dict:
     """(a): one vmapped group of ``k`` members, as the sweep runs it."""
     acts = tuple(ACTS[i % 4] for i in range(k))
     lrs = tuple(1e-3 * (1 + i // 4) for i in range(k))
-    tcfg = SweepConfig(optimizers=(optimizer,)).train_config(optimizer)
+    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,)), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
     hp = jax.device_put(sharding.pad_members(
@@ -158,7 +158,7 @@ def matmul_roofline(reps: int, k: int = 24, batch: int = 128) -> dict:
 
 def program_memory(data, k: int, optimizer: str = "adam") -> float:
     """MB the compiled group epoch needs (arguments + outputs + temps)."""
-    tcfg = SweepConfig(optimizers=(optimizer,)).train_config(optimizer)
+    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,)), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
     init, epoch, _ = group_programs(tcfg, data, mesh)

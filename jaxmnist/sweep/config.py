@@ -15,17 +15,22 @@ import typing
 from typing import Any
 
 from jaxmnist.core.activations import ACTIVATIONS
-from jaxmnist.core.config import TrainConfig
+from jaxmnist.core.config import check_dropout, check_weight_decay
+from jaxmnist.core.net import MODELS
 from jaxmnist.data.sources import DATASETS
 from jaxmnist.errors import closest
 from jaxmnist.optim.registry import IMPLEMENTATIONS, OPTIMIZERS, get_spec
 from jaxmnist.optim.schedules import SCHEDULES
+from jaxmnist.sweep import plan
 from jaxmnist.sweep.group import GroupSpec
 from jaxmnist.sweep.options import (
     LearningRates,
     Option,
+    OptionAxes,
     base_type,
+    check_hidden,
     check_learning_rates,
+    check_option_axes,
     check_target,
     check_tune_factor,
     check_tune_points,
@@ -33,8 +38,12 @@ from jaxmnist.sweep.options import (
     choice_of,
     names_of,
     non_negative_int,
+    numbers_of,
     option,
+    parse_hidden,
     parse_learning_rates,
+    parse_option_axes,
+    parse_switch,
     positive_int,
 )
 
@@ -43,6 +52,9 @@ CLASSIC_OPTIMIZERS = ("sgd", "minibatch_sgd", "momentum", "adam", "adagrad",
                       "adadelta")
 _ACTS = names_of("activation", ACTIVATIONS)
 _OPTS = names_of("optimizer", OPTIMIZERS)
+_MODELS = names_of("model", MODELS)
+_DROPOUT = numbers_of(check_dropout)
+_DECAY = numbers_of(check_weight_decay)
 
 
 # --------------------------------------------------------------------------
@@ -76,6 +88,33 @@ class SweepConfig:
     batch_size: int | None = option(
         None, "mini-batch size of every mini-batch optimizer (default 128; "
         "per-sample sgd always uses 1)", check=positive_int)
+    optimizer_options: OptionAxes = option(
+        (), "optimizer hyperparameters, OPT.OPTION=V1[,V2...] ...; several "
+        "values train in the same compiled group, chosen per cell on "
+        "validation like the rate (TOML: [optimizer_options.OPT] tables)",
+        parse=parse_option_axes, check=check_option_axes, nargs="+",
+        metavar="OPT.OPTION=V", shown="each optimizer's defaults")
+    model: tuple[str, ...] = option(
+        ("mlp",), f"model families, comma list of {', '.join(MODELS)} "
+        f"(cnn: LeNet-5)", parse=_MODELS[0], check=_MODELS[1], metavar="M")
+    hidden: tuple[tuple[int, ...], ...] = option(
+        ((128, 64),), "MLP hidden widths; several shapes compare them, e.g. "
+        "--hidden 128,64 256,128 (TOML: [128, 64] or [[128, 64], [256, 128]])",
+        parse=parse_hidden, check=check_hidden, nargs="+", metavar="W,W",
+        shown="128,64")
+    batch_norm: tuple[bool, ...] = option(
+        (False,), "batch-normalise the hidden layers: --batch-norm (on), or "
+        "off,on to compare both (TOML: true or [false, true])",
+        parse=parse_switch, nargs="?", const="on", metavar="off,on",
+        shown="off")
+    dropout: tuple[float, ...] = option(
+        (0.0,), "dropout rates on the hidden outputs, chosen per cell on "
+        "validation (e.g. 0,0.2,0.5)", parse=_DROPOUT[0], check=_DROPOUT[1],
+        metavar="P,P", shown="0")
+    weight_decay: tuple[float, ...] = option(
+        (0.0,), "L2 weight decays added to the weights' gradients, chosen "
+        "per cell on validation (e.g. 0,1e-4,1e-3)", parse=_DECAY[0],
+        check=_DECAY[1], metavar="L,L", shown="0")
     dataset: str = option("mnist", f"one of {', '.join(DATASETS)}",
                           check=choice_of("dataset", DATASETS))
     manual_dir: str | None = option(
@@ -148,22 +187,16 @@ class SweepConfig:
     def batch_size_for(self, optimizer: str) -> int:
         return get_spec(optimizer).batch_size_for(self.batch_size)
 
-    def train_config(self, optimizer: str) -> TrainConfig:
-        """The static config ``optimizer``'s group compiles."""
-        return TrainConfig(optimizer=optimizer, epochs=self.epochs,
-                           batch_size=self.batch_size_for(optimizer),
-                           implementation=self.implementation,
-                           schedule=self.schedule,
-                           activations=self.activations,
-                           dynamics=self.dynamics)
+    def options_for(self, optimizer: str) -> tuple[tuple[str, tuple[float,
+                                                                   ...]], ...]:
+        """The optimizer options the sweep gives ``optimizer``, with their
+        values."""
+        return dict(self.optimizer_options).get(optimizer, ())
 
     def groups(self) -> list[GroupSpec]:
-        """One vmapped group per optimizer, members seed-major."""
-        return [GroupSpec(opt, self.train_config(opt),
-                          tuple((a, lr) for a in self.activations
-                                for lr in self.lrs_for(opt)),
-                          tuple(range(self.seeds)), self.seed)
-                for opt in self.optimizers]
+        """One vmapped group per optimizer and structure (model, hidden
+        shape, batch norm), members seed-major; see :mod:`.plan`."""
+        return plan.groups(self)
 
 
 FIELDS: dict[str, dataclasses.Field] = {

@@ -16,7 +16,12 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxmnist.core.config import TrainConfig, make_hparams, stack_hparams
+from jaxmnist.core.config import (
+    HParams,
+    TrainConfig,
+    make_hparams,
+    stack_hparams,
+)
 from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import (
     Metrics,
@@ -33,28 +38,75 @@ from jaxmnist.sweep.progress import GroupBar
 
 
 class Member(NamedTuple):
-    """Who a member is; the key columns of every result table."""
+    """Who a member is; the key columns of every result table (the classic
+    four first, then the structure and the other hyperparameters)."""
     optimizer: str
     activation: str
     learning_rate: float
     seed: int
+    model: str = "mlp"
+    hidden: str = "128x64"  # the MLP's hidden widths; "lenet5" for the CNN
+    batch_norm: bool = False
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    optimizer_options: str = ""  # "b2=0.99;eps=1e-06": those the sweep set
+
+
+class Cell(NamedTuple):
+    """One numeric combination of a group: what its members vary."""
+    activation: str
+    learning_rate: float
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    options: tuple[tuple[str, float], ...] = ()  # every option the sweep set
+
+    def hparams(self, vmapped: tuple[str, ...]) -> HParams:
+        return make_hparams(self.activation, self.learning_rate, self.dropout,
+                            self.weight_decay,
+                            {k: v for k, v in self.options if k in vmapped})
+
+
+def options_label(options: tuple[tuple[str, float], ...]) -> str:
+    """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
+    return ";".join(f"{k}={v:g}" for k, v in sorted(options))
+
+
+def setup_name(optimizer: str, model: str, hidden: str,
+               batch_norm: bool) -> str:
+    """A group's name: the optimizer plus ``-cnn``, ``-h<widths>`` (a hidden
+    shape other than the classic ``128x64``) and ``-bn``, so the classic
+    grid's groups keep their optimizers' names."""
+    name = optimizer
+    if model != "mlp":
+        name += f"-{model}"
+    elif hidden != "128x64":
+        name += f"-h{hidden}"
+    return name + ("-bn" if batch_norm else "")
+
+
+def hidden_label(config: TrainConfig) -> str:
+    if config.model != "mlp":
+        return "lenet5"
+    return "x".join(str(w) for w in config.sizes[1:-1])
 
 
 class GroupSpec(NamedTuple):
-    """What one group trains: ``cells`` (activation, learning rate) pairs,
-    each with every seed number in ``seeds``; seed ``s`` uses
-    ``member_key(root_seed, s)``."""
-    name: str  # the optimizer
+    """What one group trains: its ``cells``, each with every seed number in
+    ``seeds``; seed ``s`` uses ``member_key(root_seed, s)``."""
+    name: str  # the optimizer, plus its structure's suffixes
     config: TrainConfig
-    cells: tuple[tuple[str, float], ...]
+    cells: tuple[Cell, ...]
     seeds: tuple[int, ...]
     root_seed: int
 
     @property
     def members(self) -> list[Member]:
         """Seed-major: member ``s * len(cells) + c``."""
-        return [Member(self.name, act, lr, seed) for seed in self.seeds
-                for act, lr in self.cells]
+        c = self.config
+        return [Member(c.optimizer, cell.activation, cell.learning_rate, seed,
+                       c.model, hidden_label(c), c.batch_norm, cell.dropout,
+                       cell.weight_decay, options_label(cell.options))
+                for seed in self.seeds for cell in self.cells]
 
 
 class GroupResult(NamedTuple):
@@ -66,6 +118,7 @@ class GroupResult(NamedTuple):
     epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
     steps_per_epoch: int
     dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]
+    stats: list | None = None  # batch-norm running statistics, [member, ...]
 
 
 def member_axes(state, tcfg: TrainConfig):
@@ -89,7 +142,8 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     with the cell axis split over the mesh's devices.
     """
     init1, epoch1 = make_init(tcfg), make_epoch(tcfg)
-    hp1 = make_hparams("relu", 1e-3)
+    hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
+        k: 0.5 for k in tcfg.vmapped_options})
     probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
     axes = member_axes(probe, tcfg)
     outer = jax.tree.map(lambda a: a + 1, axes)  # after the seed axis
@@ -129,7 +183,8 @@ class _Group(NamedTuple):
 def _place(spec: GroupSpec, data: Dataset) -> _Group:
     mesh = sharding.member_mesh()
     padded = sharding.padded_count(len(spec.cells), mesh)
-    hp = stack_hparams([make_hparams(a, lr) for a, lr in spec.cells])
+    hp = stack_hparams([c.hparams(spec.config.vmapped_options)
+                        for c in spec.cells])
     hp = jax.device_put(sharding.pad_members(hp, padded),
                         sharding.along(mesh, 1, 0))
     keys = jax.vmap(member_key, in_axes=(None, 0))(
@@ -195,22 +250,25 @@ def _run_epochs(g: _Group, first: int, state, history: list,
 def _collect(g: _Group, state, history: list, seconds: float,
              compile_s: float, epoch_times: list[float]) -> GroupResult:
     members, n_cells = g.spec.members, len(g.spec.cells)
-    params = jax.tree.map(  # [seed, (784,) cell, ...] -> [member, ...]
-        lambda x, a: np.moveaxis(x, a, 1)[:, :n_cells].reshape(
-            len(members), *np.moveaxis(x, a, 1).shape[2:]),
-        sharding.to_host(state.params), g.axes.params)
+    def members_first(x, a):  # [seed, (784,) cell, ...] -> [member, ...]
+        x = np.moveaxis(x, a, 1)[:, :n_cells]
+        return x.reshape(len(members), *x.shape[2:])
+
+    host = sharding.to_host((state.params, state.stats))
+    params = jax.tree.map(members_first, host[0], g.axes.params)
+    stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
                            checkpoints.stack(history))
     return GroupResult(members, stacked.metrics, params, seconds, compile_s,
                        epoch_times,
                        steps_per_epoch(g.spec.config, g.data.num_train),
-                       stacked.dynamics)
+                       stacked.dynamics, stats)
 
 
 def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
     """A finished group as (arrays, JSON metadata) for its checkpoint."""
     leaves = {f"param{i}": x for i, x in enumerate(jax.tree.leaves(
-        group.params))}
+        (group.params, group.stats)))}
     arrays = {**{f"history_{f}": getattr(group.history, f)
                  for f in Metrics._fields}, **leaves,
               **{f"dynamics_{f}": getattr(group.dynamics, f)
@@ -222,17 +280,17 @@ def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
     return arrays, meta
 
 
-def _from_arrays(arrays: dict, meta: dict, params_like) -> GroupResult:
-    leaves = [arrays[f"param{i}"] for i in range(
-        len(jax.tree.leaves(params_like)))]
+def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
+    like = (state_like.params, state_like.stats)
+    leaves = [arrays[f"param{i}"] for i in range(len(jax.tree.leaves(like)))]
+    params, stats = jax.tree.unflatten(jax.tree.structure(like), leaves)
     return GroupResult(
-        [Member(o, a, float(lr), int(s)) for o, a, lr, s in meta["members"]],
+        [Member(*m) for m in meta["members"]],
         Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
-        jax.tree.unflatten(jax.tree.structure(params_like), leaves),
-        meta["seconds"], meta["compile_seconds"],
+        params, meta["seconds"], meta["compile_seconds"],
         [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
         Dynamics(*(arrays[f"dynamics_{f}"] for f in Dynamics._fields))
-        if "dynamics_sharpness" in arrays else None)
+        if "dynamics_sharpness" in arrays else None, stats)
 
 
 def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
@@ -254,7 +312,7 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     if checkpoint_dir is not None:
         done = checkpoints.load_result(checkpoint_dir)
         if done is not None:
-            return _from_arrays(*done, g.state_like.params)
+            return _from_arrays(*done, g.state_like)
     start = time.perf_counter()
     g, compile_s = _compile(g)
     first, state, history, epoch_times = _start(g, checkpoint_dir)

@@ -16,9 +16,11 @@ from jaxmnist.errors import (
     check_positive_int,
     unknown_name_message,
 )
-from jaxmnist.optim.registry import OPTIMIZERS
+from jaxmnist.optim.registry import OPTIMIZERS, get_spec
 
 LearningRates = tuple[tuple[str, tuple[float, ...]], ...]
+#: ((optimizer, ((option, (values, ...)), ...)), ...)
+OptionAxes = tuple[tuple[str, tuple[tuple[str, tuple[float, ...]], ...]], ...]
 
 
 class Option(typing.NamedTuple):
@@ -37,14 +39,19 @@ class Option(typing.NamedTuple):
     parse: Callable[[str, Any], Any] | None
     check: Callable[[str, Any], None] | None
     metavar: str | None
+    nargs: str | None  # the flag's argparse nargs ("+", "?")
+    const: str | None  # the value of a bare flag with nargs "?"
+    shown: str | None  # the default as --help shows it
 
 
 def option(default, help: str, *, toml: str | None = None,
            numeric: bool = True, parse=None, check=None,
-           metavar: str | None = None):
+           metavar: str | None = None, nargs: str | None = None,
+           const: str | None = None, shown: str | None = None):
     """A dataclass field carrying its :class:`Option` declaration."""
     return dataclasses.field(default=default, metadata={"option": Option(
-        help, toml or "", numeric, parse, check, metavar)})
+        help, toml or "", numeric, parse, check, metavar, nargs, const,
+        shown)})
 
 
 # --------------------------------------------------------------------------
@@ -143,6 +150,138 @@ def check_tune_points(key: str, value: int) -> None:
 def check_tune_factor(key: str, value: float) -> None:
     if not (math.isfinite(value) and value > 1):
         raise ValueError(f"tuning factor must be > 1, got {value}")
+
+
+def _items(value: Any) -> list:
+    """A comma (or space) separated string, a list of such, or a TOML list,
+    as a flat list of items."""
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str)
+                                                for v in value):
+        return [item for v in value for item in _items(v)]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def numbers_of(check_each: Callable[[float], None]):
+    """A number, or a comma list or TOML list of numbers, each checked."""
+    def parse(key: str, value: Any) -> tuple[float, ...]:
+        out = []
+        for v in _items(value):
+            try:
+                if isinstance(v, bool):
+                    raise ValueError
+                out.append(float(v))
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} value {v!r} is not a number") \
+                    from None
+        return tuple(out)
+
+    def check(key: str, value: tuple[float, ...]) -> None:
+        if not value:
+            raise ValueError(f"{key} needs at least one value")
+        for v in value:
+            check_each(v)
+        if len(set(value)) < len(value):
+            raise ValueError(f"{key} lists a value twice: {value}")
+    return parse, check
+
+
+def parse_hidden(key: str, value: Any) -> tuple[tuple[int, ...], ...]:
+    """``"128,64 256,128"`` (or the flag's words), TOML ``[128, 64]`` or
+    ``[[128, 64], [256, 128]]``: one or more hidden-layer shapes."""
+    if isinstance(value, str):
+        value = value.split()
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        value = [value]
+    shapes = []
+    for shape in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(shape, str):
+            shape = [s for s in shape.split(",") if s.strip()]
+        try:
+            shapes.append(tuple(int(s) for s in shape))
+        except (TypeError, ValueError):
+            raise ValueError(f"hidden size {shape!r} must be widths like "
+                             f"128,64") from None
+    return tuple(shapes)
+
+
+def check_hidden(key: str, value: tuple[tuple[int, ...], ...]) -> None:
+    if not value:
+        raise ValueError("hidden needs at least one shape, e.g. 128,64")
+    for shape in value:
+        if not shape or min(shape) < 1:
+            raise ValueError(f"hidden size {shape} must be one or more "
+                             f"positive widths, e.g. 128,64")
+    if len(set(value)) < len(value):
+        raise ValueError(f"hidden lists a shape twice: {value}")
+
+
+def parse_switch(key: str, value: Any) -> tuple[bool, ...]:
+    """``on``/``off``/``off,on`` (a bare flag: on), or TOML ``true`` /
+    ``[false, true]``."""
+    words = {"on": True, "true": True, "off": False, "false": False}
+    out = []
+    for v in _items(value):
+        if isinstance(v, str) and v.lower() in words:
+            out.append(words[v.lower()])
+        elif isinstance(v, bool):
+            out.append(v)
+        else:
+            raise ValueError(f"{key} must be on, off or off,on; got {v!r}")
+    if not out or len(set(out)) < len(out):
+        raise ValueError(f"{key} must be on, off or off,on; got {value!r}")
+    return tuple(out)
+
+
+def parse_option_axes(key: str, value: Any) -> OptionAxes:
+    """``adam.b2=0.99,0.999 momentum.momentum=0.8,0.9`` (the flag's words),
+    or a TOML table ``[optimizer_options.adam] b2 = [0.99, 0.999]``."""
+    if isinstance(value, (str, list, tuple)):
+        table: dict[str, dict[str, list]] = {}
+        for item in _words(value):
+            name, sep, values = item.partition("=")
+            opt, dot, option_name = name.partition(".")
+            if not (sep and dot and values):
+                raise ValueError(f"optimizer option {item!r} must look like "
+                                 f"OPTIMIZER.OPTION=V1,V2, e.g. "
+                                 f"adam.b2=0.99,0.999")
+            table.setdefault(opt, {})[option_name] = values.split(",")
+        value = table
+    if not isinstance(value, dict) or not all(isinstance(v, dict)
+                                              for v in value.values()):
+        raise ValueError(f"{key} must be a table of [optimizer_options."
+                         f"OPTIMIZER] tables, got {value!r}")
+    parse = numbers_of(lambda v: None)[0]
+    return tuple((opt, tuple((name, parse(f"{opt}.{name}", values))
+                             for name, values in options.items()))
+                 for opt, options in value.items())
+
+
+def _words(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    return [w for v in value for w in str(v).split()]
+
+
+def check_option_axes(key: str, value: OptionAxes) -> None:
+    for opt, options in value:
+        if opt not in OPTIMIZERS:
+            raise ValueError("optimizer_options: " + unknown_name_message(
+                "optimizer", opt, OPTIMIZERS))
+        numeric = get_spec(opt).vmappable
+        for name, values in options:
+            if name not in numeric:
+                raise ValueError(
+                    f"optimizer_options: {opt} has no numeric option "
+                    f"{name!r}; choose from: {', '.join(numeric) or '(none)'}")
+            if not values or not all(math.isfinite(v) for v in values):
+                raise ValueError(f"optimizer_options: {opt}.{name} needs "
+                                 f"finite values, got {values}")
+            if len(set(values)) < len(values):
+                raise ValueError(f"optimizer_options: {opt}.{name} lists a "
+                                 f"value twice: {values}")
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxmnist import __version__, files
 from jaxmnist.core.activations import activation_index
-from jaxmnist.core.model import class_probabilities
+from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.report import figures, summary
@@ -29,7 +29,7 @@ from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, store
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
-from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
+from jaxmnist.sweep.group import GroupResult, GroupSpec, Member, train_group
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
@@ -93,40 +93,38 @@ def prepare_out(path: Path) -> None:
                          f"({e.strerror or type(e).__name__})") from e
 
 
-def model_metadata(cfg: SweepConfig, m: MemberResult) -> dict:
+def model_metadata(cfg: SweepConfig, spec: GroupSpec,
+                   m: MemberResult) -> dict:
     """What a saved model needs to be run and described again."""
-    return {"dataset": cfg.dataset,
-            "sizes": list(cfg.train_config(m.optimizer).sizes),
-            "activation": m.activation,
+    keys = set(Member._fields)
+    return {**{k: v for k, v in m._asdict().items() if k in keys},
+            "dataset": cfg.dataset, "sizes": list(spec.config.sizes),
             "activation_index": activation_index(m.activation),
-            "optimizer": m.optimizer, "implementation": cfg.implementation,
-            "learning_rate": m.learning_rate, "seed": m.seed,
-            "root_seed": cfg.seed, "epochs": cfg.epochs,
-            "batch_size": cfg.batch_size_for(m.optimizer),
+            "implementation": cfg.implementation, "root_seed": cfg.seed,
+            "epochs": cfg.epochs, "batch_size": spec.config.batch_size,
             "schedule": cfg.schedule, "val_size": cfg.val_size,
             "metrics": {k: v for k, v in m._asdict().items()
-                        if k not in ("optimizer", "activation",
-                                     "learning_rate", "seed")},
+                        if k not in keys},
             "jaxmnist_version": __version__}
 
 
-def member_params(params, i: int):
-    """Member ``i``'s parameters from a group's stacked parameters."""
-    return jax.tree.map(lambda x: np.asarray(x[i]), params)
+def member_params(group: GroupResult, i: int) -> list:
+    """Member ``i``'s parameters from a group's stacked parameters, with
+    its batch-norm running statistics stored in them."""
+    take = lambda tree: jax.tree.map(lambda x: np.asarray(x[i]), tree)
+    return store.with_running_stats(take(group.params), take(group.stats))
 
 
-def save_models(cfg: SweepConfig, out: Path, group: GroupResult,
-                members: list[MemberResult]) -> None:
+def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
+                group: GroupResult, members: list[MemberResult]) -> None:
     """Each process saves its share: members ``i`` with
     ``i * process_count // len(members) == process_index``."""
     n, me = jax.process_count(), jax.process_index()
     for i, m in enumerate(members):
         if i * n // len(members) == me:
-            store.save_model(
-                store.member_path(out, m.optimizer, m.activation,
-                                  m.learning_rate, m.seed),
-                member_params(group.params, i),
-                model_metadata(cfg, m))
+            store.save_model(store.member_path(out, m),
+                             member_params(group, i),
+                             model_metadata(cfg, spec, m))
 
 
 class _Best(NamedTuple):
@@ -141,8 +139,7 @@ def _better(best: _Best | None, group: GroupResult,
     if champion is None or (best is not None and champion.val_accuracy
                             <= best.member.val_accuracy):
         return best
-    return _Best(champion, member_params(group.params,
-                                         members.index(champion)))
+    return _Best(champion, member_params(group, members.index(champion)))
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
@@ -158,7 +155,7 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                             checkpoint_dir=checkpoints.group_dir(out,
                                                                  spec.name))
         members = records.member_results(group, cfg.target)
-        save_models(cfg, out, group, members)
+        save_models(cfg, out, spec, group, members)
         light.append(group._replace(params=[]))
         run = _add_group(run, group, members, light, {
             "device": str(jax.devices()[0]),

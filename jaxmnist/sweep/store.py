@@ -17,18 +17,40 @@ import jax
 import numpy as np
 
 from jaxmnist import files
+from jaxmnist.sweep.group import setup_name
 
 FORMAT = 1
 #: What a run dir holds from this module.
 MODELS_DIR = "models"
 
 
-def member_path(run_dir: str | Path, optimizer: str, activation: str,
-                learning_rate: float, seed: int) -> Path:
-    """``<run>/models/<optimizer>/<activation>/lr<lr>-seed<seed>``."""
-    lr = re.sub(r"[^0-9a-zA-Z.+-]", "_", f"{learning_rate:g}")
-    return Path(run_dir) / MODELS_DIR / optimizer / activation / \
-        f"lr{lr}-seed{seed}"
+def member_path(run_dir: str | Path, member) -> Path:
+    """``<run>/models/<group>/<activation>/lr<lr>[-do<p>][-wd<l>]
+    [-<options>]-seed<seed>`` for a member (a ``Member`` or a result row):
+    the classic grid's paths are ``models/<optimizer>/<act>/lr<lr>-seed<s>``.
+    """
+    m = member
+    parts = [f"lr{m.learning_rate:g}"]
+    if m.dropout:
+        parts.append(f"do{m.dropout:g}")
+    if m.weight_decay:
+        parts.append(f"wd{m.weight_decay:g}")
+    if m.optimizer_options:
+        parts.append(m.optimizer_options.replace(";", "-"))
+    name = re.sub(r"[^0-9a-zA-Z.+=-]", "_", "-".join(parts))
+    group = setup_name(m.optimizer, m.model, m.hidden, m.batch_norm)
+    return Path(run_dir) / MODELS_DIR / group / m.activation / \
+        f"{name}-seed{m.seed}"
+
+
+def with_running_stats(params: list, stats: list | None) -> list:
+    """The params with each batch-normalised layer's running ``mean`` and
+    ``var`` stored in it: what evaluation needs, in one pytree."""
+    if not stats:
+        return params
+    hidden = [layer for layer in params if "scale" in layer]
+    return [{**layer, **s} for layer, s in zip(hidden, stats)] + \
+        params[len(hidden):]
 
 
 def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:

@@ -1,0 +1,99 @@
+"""A LeNet-5-style convolutional network, a plain pytree like the MLP.
+
+conv 6@5x5 (same padding) -> activation -> 2x2 max pool -> conv 16@5x5
+(valid) -> activation -> 2x2 max pool -> 400 -> 120 -> 84 -> 10, after LeCun
+et al. (1998) with max pooling and our activations (picked by
+``lax.switch``, so one program vmaps over them). Parameters are a list of
+five ``{"w", "b"}`` dicts: two convolutions (``w`` ``[5, 5, in, out]``,
+HWIO) and three dense layers; with batch norm each hidden layer also holds a
+``scale`` and ``shift`` (per channel for the convolutions) and the running
+statistics are separate state, as for the MLP. Weights are drawn with the
+MLP's rule (He for ReLU-like activations, Glorot for sigmoid and tanh, the
+output layer Glorot), fan-in and fan-out counting the kernel's positions.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxmnist.core import layers
+from jaxmnist.core.activations import HE_INIT, apply_activation
+from jaxmnist.core.model import Params, to_float
+from jaxmnist.types import Array
+
+#: (kernel size, in channels, out channels, padding) of each convolution.
+CONVS = ((5, 1, 6, "SAME"), (5, 6, 16, "VALID"))
+#: Widths of the dense layers after flattening the 5 x 5 x 16 feature maps.
+DENSE = (400, 120, 84, 10)
+
+
+def init_cnn(key: jax.Array, activation: jax.typing.ArrayLike = 0,
+             batch_norm: bool = False) -> tuple[Params, list | None]:
+    """(params, batch-norm running stats or None) of the LeNet-5 network."""
+    he = jnp.asarray(HE_INIT)[jnp.asarray(activation, jnp.int32)]
+    shapes = [(k, k, cin, cout) for k, cin, cout, _ in CONVS]
+    shapes += list(zip(DENSE[:-1], DENSE[1:]))
+    keys = jax.random.split(key, len(shapes))
+    params: Params = []
+    stats = []
+    for i, (k, shape) in enumerate(zip(keys, shapes)):
+        positions = shape[0] * shape[1] if len(shape) == 4 else 1
+        fan_in, fan_out = shape[-2] * positions, shape[-1] * positions
+        glorot = (2.0 / (fan_in + fan_out)) ** 0.5
+        hidden = i < len(shapes) - 1
+        std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot) if hidden \
+            else jnp.asarray(glorot, jnp.float32)
+        layer = {"w": jax.random.normal(k, shape, jnp.float32) * std}
+        if batch_norm and hidden:  # no bias before batch norm: see model
+            bn, running = layers.init_batch_norm(shape[-1])
+            layer.update(bn)
+            stats.append(running)
+        else:
+            layer["b"] = jnp.zeros((shape[-1],), jnp.float32)
+        params.append(layer)
+    return params, stats if batch_norm else None
+
+
+def _pool(x: jax.Array) -> jax.Array:
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1),
+                             (1, 2, 2, 1), "VALID")
+
+
+def apply_cnn(params: Params, activation: jax.typing.ArrayLike, images: Array,
+              choices: tuple[int, ...] | None = None, *,
+              stats: list | None = None, train: bool = False,
+              dropout_rate: jax.Array | None = None,
+              key: jax.Array | None = None
+              ) -> tuple[jax.Array, list[jax.Array], list | None]:
+    """(logits, hidden pre-activations ``[samples, units]`` (a convolution's
+    units are its channels, its samples every image and position), updated
+    batch-norm stats). Dropout, when given, acts on the dense hidden layers'
+    outputs; see :func:`jaxmnist.core.model.apply` for the arguments."""
+    x = to_float(images).reshape(-1, 28, 28, 1)
+    zs, new_stats = [], []
+    for i, layer in enumerate(params[:-1]):
+        conv = i < len(CONVS)
+        if conv:
+            z = lax.conv_general_dilated(
+                x, layer["w"], (1, 1), CONVS[i][3],
+                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        else:
+            z = x @ layer["w"]
+        if "b" in layer:
+            z = z + layer["b"]
+        if "scale" in layer:
+            z, s = layers.batch_norm(z, layer, stats[i] if stats else layer,
+                                     train)
+            new_stats.append(s)
+        zs.append(z.reshape(-1, z.shape[-1]))
+        x = apply_activation(activation, z, choices)
+        if conv:
+            x = _pool(x)
+            if i == len(CONVS) - 1:
+                x = x.reshape(x.shape[0], -1)
+        elif train and dropout_rate is not None and key is not None:
+            x = layers.dropout(x, dropout_rate, jax.random.fold_in(key, i))
+    out = x @ params[-1]["w"] + params[-1]["b"]
+    return out, zs, new_stats or None

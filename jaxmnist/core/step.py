@@ -1,0 +1,100 @@
+"""One training step, for ``lax.scan``: the optimizer, the regularisers and
+the divergence guard, as static config says.
+
+The carry is (params, optimizer state, batch-norm stats, diverged); a step
+whose loss is not finite marks the member diverged and leaves all three as
+they were, so the rest of a vmapped group trains on unaffected.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxmnist.core import dynamics, model
+from jaxmnist.core.config import HParams, TrainConfig
+from jaxmnist.data.dataset import Dataset
+from jaxmnist.optim.registry import make_optimizer
+from jaxmnist.optim.schedules import scaled_schedule, schedule_multiplier
+from jaxmnist.optim.transforms import add_decayed_weights
+
+
+class Carry(NamedTuple):
+    params: model.Params
+    opt_state: optax.OptState
+    stats: list | None  # batch-norm running statistics
+    diverged: jax.Array
+
+
+def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
+    """Full batches per epoch (the last partial batch is dropped)."""
+    if config.batch_size > num_train:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the "
+                         f"{num_train} training images")
+    return num_train // config.batch_size
+
+
+def make_optimizer_for(config: TrainConfig, hparams: HParams,
+                       num_train: int) -> optax.GradientTransformation:
+    """The configured optimizer with this member's (traced) learning rate,
+    vmapped options and, when compiled, its L2 weight decay in front."""
+    steps = steps_per_epoch(config, num_train)
+    learning_rate = hparams.learning_rate
+    if config.schedule != "constant":
+        multiplier = schedule_multiplier(
+            config.schedule, total_steps=steps * config.epochs,
+            steps_per_epoch=steps,
+            warmup_steps=round(config.warmup_epochs * steps),
+            decay_rate=config.decay_rate)
+        learning_rate = scaled_schedule(learning_rate, multiplier)
+    options = {**dict(config.optimizer_options),
+               **{k: hparams.optimizer[k] for k in config.vmapped_options}}
+    tx = make_optimizer(config.optimizer, learning_rate,
+                        config.implementation, **options)
+    if not config.weight_decay:
+        return tx
+    l2 = add_decayed_weights(  # weights only: g <- g + wd * w
+        jnp.asarray(hparams.weight_decay, jnp.float32),
+        mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    return optax.chain(l2, tx)
+
+
+def _keep_where(ok: jax.Array, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+def make_step(config: TrainConfig, tx: optax.GradientTransformation,
+              hparams: HParams, data: Dataset, dropout_key: jax.Array | None):
+    """``step(carry, (batch indices, step number)) -> (carry, (loss,
+    accuracy, per-layer gradient norms or 0))``."""
+    net, choices = config.net, config.activation_choices
+    act = hparams.activation
+    rate = hparams.dropout if config.dropout else None
+
+    def loss_fn(params, stats, x, y, key):
+        out, _, stats = net.apply(params, act, x, choices, stats=stats,
+                                  train=True, dropout_rate=rate, key=key)
+        return model.loss_from_logits(out, y), (out, stats)
+
+    def step(carry: Carry, batch):
+        idx, number = batch
+        x, y = data.train_images[idx], data.train_labels[idx]
+        key = None if dropout_key is None else jax.random.fold_in(
+            dropout_key, number)
+        (loss, (out, stats)), grads = jax.value_and_grad(
+            loss_fn, has_aux=True)(carry.params, carry.stats, x, y, key)
+        updates, opt_state = tx.update(grads, carry.opt_state, carry.params)
+        params = optax.apply_updates(carry.params, updates)
+        ok = jnp.isfinite(loss) & ~carry.diverged
+        new = Carry(_keep_where(ok, params, carry.params),
+                    _keep_where(ok, opt_state, carry.opt_state),
+                    _keep_where(ok, stats, carry.stats),
+                    carry.diverged | ~jnp.isfinite(loss))
+        norms = (dynamics.layer_norms([g["w"] for g in grads])
+                 if config.dynamics else jnp.zeros([]))
+        return new, (loss, model.accuracy_from_logits(out, y), norms)
+
+    return step

@@ -36,7 +36,7 @@ def resolve_model(path: str | Path) -> tuple[Path, str | None]:
     model = member_path(path, best.optimizer, best.activation,
                         best.learning_rate, best.seed)
     return model, (f"the run's best by validation accuracy: {best.name}, "
-                   f"lr {best.learning_rate:g}, validation "
+                   f"lr {best.learning_rate:.3g}, validation "
                    f"{best.val_accuracy:.4f}, test {best.test_accuracy:.4f}")
 
 

@@ -54,7 +54,8 @@ def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
     tuning.plot_time_to_target(run.cells, run.members, out / FIGURES[7],
                                run.config.target, run.config.epochs, note)
     if "lr_sensitivity.png" in names:
-        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order)
+        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order,
+                                   note=note)
     return [out / f for f in names]
 
 

@@ -15,6 +15,7 @@ from jaxmnist.report.style import (
     cell_label,
     colors,
     grid_shape,
+    markers,
     ordered,
     plt,
     save_figure,
@@ -23,58 +24,69 @@ from jaxmnist.report.style import (
 from jaxmnist.results.records import CellResult, MemberResult
 
 
+def _lr_panel(ax, cs: list[CellResult], opt: str, acts: list[str],
+              style: tuple, floor: float) -> None:
+    """One optimizer: a line per activation, the chosen rate circled."""
+    palette, shapes = style
+    for act in acts:
+        line = sorted((c for c in cs if (c.optimizer, c.activation) ==
+                       (opt, act)), key=lambda c: c.learning_rate)
+        if not line:
+            continue
+        lr = np.asarray([c.learning_rate for c in line])
+        val = np.asarray([c.val_mean for c in line])
+        ax.plot(lr, val, "-", marker=shapes[act], ms=4.5, mfc="none",
+                color=palette[act], label=act)
+        dead = ~np.isfinite(val)
+        ax.plot(lr[dead], np.full(dead.sum(), floor), "x",
+                color=palette[act], ms=6)
+        for c in line:
+            if c.chosen and not math.isnan(c.val_mean):
+                ax.plot(c.learning_rate, c.val_mean, "o", ms=11,
+                        mfc="none", mec="k", mew=1.2)
+    ax.set_xscale("log")
+    grid = sorted({c.learning_rate for c in cs if c.optimizer == opt})
+    ax.set_xticks(grid, [f"{lr:.2g}" for lr in grid], fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(opt, fontsize=10)
+    ax.set_xlabel("learning rate")
+    ax.grid(alpha=0.3, which="both")
+
+
 def plot_lr_sensitivity(cells: list[CellResult], path,
                         optimizers: Sequence[str] = (),
-                        activations: Sequence[str] = ()) -> None:
+                        activations: Sequence[str] = (),
+                        note: str = "") -> None:
     """Mean validation accuracy against learning rate: one panel per
-    optimizer, one line per activation; the chosen rate of each line is
-    circled. Rates where every seed diverged are marked with an x at the
-    bottom."""
+    optimizer, one line (and marker shape) per activation; the chosen rate
+    of each line is circled. Rates where every seed diverged are marked
+    with an x at the bottom."""
     cs = cells
     opts = ordered((c.optimizer for c in cs), optimizers)
     acts = ordered((c.activation for c in cs), activations)
-    palette = colors(acts)
+    style = colors(acts), markers(acts)
     rows, cols = grid_shape(len(opts))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.8),
                              sharey=True, squeeze=False, layout="constrained")
     finite = [c.val_mean for c in cs if not math.isnan(c.val_mean)]
     floor = max(0.0, min(finite) - 0.02) if finite else 0.0
     for ax, opt in zip(axes.flat, opts):
-        for act in acts:
-            line = sorted((c for c in cs if (c.optimizer, c.activation) ==
-                           (opt, act)), key=lambda c: c.learning_rate)
-            if not line:
-                continue
-            lr = np.asarray([c.learning_rate for c in line])
-            val = np.asarray([c.val_mean for c in line])
-            ax.plot(lr, val, "-o", ms=3, color=palette[act], label=act)
-            dead = ~np.isfinite(val)
-            ax.plot(lr[dead], np.full(dead.sum(), floor), "x",
-                    color=palette[act], ms=6)
-            for c in line:
-                if c.chosen and not math.isnan(c.val_mean):
-                    ax.plot(c.learning_rate, c.val_mean, "o", ms=9,
-                            mfc="none", mec="k", mew=1.3)
-        ax.set_xscale("log")
-        grid = sorted({c.learning_rate for c in cs if c.optimizer == opt})
-        ax.set_xticks(grid, [f"{lr:.2g}" for lr in grid], fontsize=7)
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(opt, fontsize=10)
-        ax.set_xlabel("learning rate")
-        ax.grid(alpha=0.3, which="both")
+        _lr_panel(ax, cs, opt, acts, style, floor)
     for ax in axes[:, 0]:
         ax.set_ylabel("validation accuracy")
     for ax in list(axes.flat)[len(opts):]:
         ax.axis("off")
-    handles = [Line2D([], [], color=palette[a], marker="o") for a in acts]
+    handles = [Line2D([], [], color=style[0][a], marker=style[1][a],
+                      mfc="none") for a in acts]
     handles += [Line2D([], [], ls="", marker="o", ms=9, mfc="none",
                            mec="k"),
                 Line2D([], [], ls="", marker="x", color="k")]
     fig.legend(handles, [*acts, "chosen (best mean validation)",
                          "all seeds diverged"], loc="outside lower center",
                ncol=min(len(acts) + 2, 5), frameon=False, fontsize=9)
-    fig.suptitle("Learning-rate sensitivity (mean final validation accuracy "
-                 "over seeds)", fontsize=11)
+    fig.suptitle(wrap("Learning-rate sensitivity (mean final validation "
+                      "accuracy over seeds)" + (f"\n{note}" if note else ""),
+                      3.6 * cols, 11), fontsize=11)
     save_figure(fig, path)
 
 
@@ -152,9 +164,9 @@ def plot_time_to_target(cells: list[CellResult], members: list[MemberResult],
     ax.set_xlim(0, top + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"epochs until validation accuracy ≥ {target:g}")
-    ax.set_title(wrap(f"Time to {target:g} validation accuracy (s: "
+    ax.set_title(wrap(f"Time to {target:g} validation accuracy\ns: "
                       f"training seconds of the whole optimizer group until "
-                      f"then, compilation excluded)"
+                      f"then (compilation excluded)"
                       + (f"\n{note}" if note else ""), 7.5, 9.5),
                  fontsize=9.5)
     ax.grid(axis="x", alpha=0.3)

@@ -19,7 +19,7 @@ INK = 0.15  # ink reflectance relative to the paper's
 NOISE = 0.03  # Gaussian sensor noise, std of full scale (about 8/255)
 OFFSET = 0.20  # digit centre moved up to this fraction of each side
 ROTATION = 10.0  # degrees, uniform in +-ROTATION
-PHOTOS = 120  # the first 120 MNIST test digits, one photo each
+PHOTOS = 300  # the first 300 MNIST test digits, one photo each
 
 
 def paper(h: int, w: int, rng) -> np.ndarray:

@@ -92,6 +92,10 @@ def groups_section(run: RunRecords) -> list[str]:
                and isinstance(comp, (int, float)) else None)
         lrs = ", ".join(f"{lr:.3g}" for lr in sorted(
             {c.learning_rate for c in run.cells if c.optimizer == opt}))
+        if not lrs:
+            lines.append(f"| {opt} | {cfg.batch_size_for(opt)} | not trained "
+                         f"(yet) | | | | |")
+            continue
         lines.append(f"| {opt} | {cfg.batch_size_for(opt)} | {lrs} | "
                      f"{n if n is not None else '?'} | "
                      f"{'?' if sec is None else f'{sec:.1f}'} | "

@@ -36,7 +36,7 @@ def pick_member(members, member: str | None):
     return max(matches, key=lambda m: m.val_accuracy)
 
 
-def run(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m jaxmnist.evaluate",
                            description=(__doc__ or "").split("\n\n")[1])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run "
@@ -54,7 +54,11 @@ def run(argv: list[str] | None) -> int:
     parser.add_argument("--manual-dir", metavar="DIR",
                         default=argparse.SUPPRESS, help="where the dataset's "
                         "files are, if not where the run found them")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
 
     from jaxmnist.core.model import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415

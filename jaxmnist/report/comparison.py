@@ -125,6 +125,21 @@ def _row_rates(cs: dict[tuple, CellResult], opts: list[str]
             for o in opts}
 
 
+def _cell_texts(ax, cs: dict[tuple, CellResult], opts: list[str],
+                acts: list[str], row_lr: dict[str, float | None],
+                scale: tuple[float, float]) -> None:
+    """Each cell's mean (± CI), and its rate when its row has several."""
+    vmin, vmax = scale
+    for (o, a), c in cs.items():
+        text = _value_text(c).replace(" ± ", "\n±").replace(
+            "all seeds diverged", "diverged")
+        if row_lr[o] is None:
+            text += f"\nlr {c.learning_rate:.3g}"
+        dark = _n(c) and (c.test_mean - vmin) / (vmax - vmin) < 0.6
+        ax.text(acts.index(a), opts.index(o), text, ha="center",
+                va="center", fontsize=8, color="white" if dark else "black")
+
+
 def plot_heatmap(cells: list[CellResult], path, optimizers: Sequence[str] = (),
                  activations: Sequence[str] = (), note: str = "") -> None:
     """Optimizer x activation, mean test accuracy (± 95% CI over seeds),
@@ -149,15 +164,7 @@ def plot_heatmap(cells: list[CellResult], path, optimizers: Sequence[str] = (),
                    vmax=vmax, aspect="auto")
     ax.set_facecolor("0.85")
     row_lr = _row_rates(cs, opts)
-    for (o, a), c in cs.items():
-        i, j = opts.index(o), acts.index(a)
-        text = _value_text(c).replace(" ± ", "\n±").replace(
-            "all seeds diverged", "diverged")
-        if row_lr[o] is None:
-            text += f"\nlr {c.learning_rate:.3g}"
-        dark = _n(c) and (c.test_mean - vmin) / (vmax - vmin) < 0.6
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                color="white" if dark else "black")
+    _cell_texts(ax, cs, opts, acts, row_lr, (vmin, vmax))
     best = best_cell(cells)
     if best is not None:
         ax.add_patch(Rectangle((acts.index(best.activation) - 0.5,

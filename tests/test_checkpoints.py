@@ -52,12 +52,13 @@ def uninterrupted(mnist_dirs, tmp_path_factory):
 
 
 def compare_runs(a, b):
-    for name in ("results.csv", "cells.csv", "history.csv"):
+    for name in ("results.csv", "cells.csv", "history.csv", "dynamics.csv"):
         assert table(a / name) == table(b / name), name
-    with np.load(a / "best_predictions.npz") as x, \
-            np.load(b / "best_predictions.npz") as y:
-        for k in x.files:
-            np.testing.assert_array_equal(x[k], y[k])
+    for name in ("best_predictions.npz", "dynamics.npz"):
+        with np.load(a / name) as x, np.load(b / name) as y:
+            assert x.files == y.files
+            for k in x.files:
+                np.testing.assert_array_equal(x[k], y[k])
     metas = sorted((a / "models").glob("*/*/*/metadata.json"))
     assert len(metas) == 8
     for meta in metas:

@@ -11,13 +11,12 @@ from jaxmnist.cli.plot import main
 from jaxmnist.report import tensorboard
 from jaxmnist.report.figures import FIGURES
 from jaxmnist.results import records
-from jaxmnist.sweep.config import to_toml
+from jaxmnist.sweep.config_file import to_toml
 
 
 def write_run(path):
     run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=2)
-    records.write_results(path, run.members, run.cells, run.history,
-                          run.meta)
+    records.write_results(path, run)
     files.write_text(path / "config.toml", to_toml(run.config))
     return run
 

@@ -17,7 +17,7 @@ from jaxmnist.results.records import (
     time_to_target,
     write_csv,
 )
-from jaxmnist.sweep.config import to_toml
+from jaxmnist.sweep.config_file import to_toml
 
 
 def test_time_to_target():
@@ -58,8 +58,7 @@ def test_csv_layout_is_the_documented_one(tmp_path):
 
 def test_read_run_round_trip(tmp_path):
     run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=2)
-    records.write_results(tmp_path, run.members, run.cells, run.history,
-                          run.meta)
+    records.write_results(tmp_path, run)
     files.write_text(tmp_path / "config.toml", to_toml(run.config))
     back = read_run(tmp_path)
     assert back.config == run.config
@@ -71,7 +70,7 @@ def test_read_run_errors(tmp_path):
     with pytest.raises(ValueError, match="not a finished run dir"):
         read_run(tmp_path)
     run = synthetic_run(["adam"], ["relu"])
-    records.write_results(tmp_path, run.members, run.cells, run.history, {})
+    records.write_results(tmp_path, run._replace(meta={}))
     files.write_text(tmp_path / "config.toml", to_toml(run.config))
     (tmp_path / "results.csv").write_text("optimizer,seed\nadam,zero\n")
     with pytest.raises(ValueError, match="damaged file"):

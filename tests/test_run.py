@@ -13,7 +13,8 @@ from jaxmnist.results.records import (
     MemberResult,
     read_csv,
 )
-from jaxmnist.sweep.config import SweepConfig, to_toml
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.config_file import to_toml
 from jaxmnist.sweep.run import RUN_DIRS, RUN_FILES, check_run_dir
 
 TIMING = {"seconds", "target_seconds", "target_seconds_mean"}

@@ -19,6 +19,7 @@ from typing import Any
 from jaxmnist.cli import OneLineParser, run_main
 from jaxmnist.errors import Interrupted
 from jaxmnist.sweep import config as sweep_config
+from jaxmnist.sweep import config_file
 from jaxmnist.sweep.config import SweepConfig
 
 PROG = "python -m jaxmnist.sweep"
@@ -63,8 +64,11 @@ def add_option(group, name: str, field) -> None:
     flag = "--" + name.replace("_", "-")
     kind = sweep_config.field_type(name)
     if kind is bool:
-        group.add_argument(flag, dest=name, action="store_const", const=True,
-                           default=argparse.SUPPRESS, help=opt.help)
+        group.add_argument(flag, dest=name,
+                           action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS,
+                           help=f"{opt.help} (default: "
+                           f"{'on' if default else 'off'})")
         return
     group.add_argument(flag, dest=name, default=argparse.SUPPRESS,
                        type=kind if kind in (int, float) else str,
@@ -75,7 +79,7 @@ def config_from_args(argv: list[str] | None = None
                      ) -> tuple[SweepConfig, argparse.Namespace]:
     """Merge defaults, the TOML file and the command line; validate."""
     args = build_parser().parse_args(argv)
-    values: dict[str, Any] = (sweep_config.read_toml(args.config)
+    values: dict[str, Any] = (config_file.read_toml(args.config)
                               if hasattr(args, "config") else {})
     for name in sweep_config.FIELDS:
         if hasattr(args, name):

@@ -132,6 +132,11 @@ def _value_and_derivative(name: str):
 
 _VALUE_AND_DERIVATIVE = tuple(_value_and_derivative(n) for n in ACTIVATIONS)
 
+#: max over x of |f'(x)| per activation, in index order (gelu's at
+#: x = sqrt(2), silu's at x = 2.3994); the scale "saturated" is measured on.
+DERIVATIVE_MAX: tuple[float, ...] = (1.0, 0.25, 1.0, 1.0, 1.0, 1.1289,
+                                     1.0998)
+
 
 def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,
                      choices: tuple[int, ...] | None = None) -> jax.Array:
@@ -149,6 +154,17 @@ def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,
     choices = tuple(range(len(REGISTRY))) if choices is None \
         else tuple(int(c) for c in choices)
     return _apply(choices, index, x)
+
+
+def activation_derivative(index: jax.typing.ArrayLike, x: jax.Array,
+                          choices: tuple[int, ...] | None = None
+                          ) -> jax.Array:
+    """f'(x) of the activation number ``index``, in closed form."""
+    choices = tuple(range(len(REGISTRY))) if choices is None \
+        else tuple(int(c) for c in choices)
+    return lax.switch(_local_index(choices, index),
+                      [lambda v, c=c: _VALUE_AND_DERIVATIVE[c](v)[1]
+                       for c in choices], x)
 
 
 def _local_index(choices: tuple[int, ...], index) -> jax.Array:

@@ -43,6 +43,12 @@ class TrainConfig:
         computed and one selected, so a group compiles only those it uses
         (4 of 7 in the classic grid: 22% faster for 4 members); each member's
         ``hparams.activation`` must be one of them.
+      dynamics: compute the learning-dynamics probes every epoch
+        (:mod:`jaxmnist.core.dynamics`); they read the training, never
+        change it.
+      sharpness_iterations: power-iteration steps per epoch for the
+        sharpness (warm-started from the previous epoch's vector).
+      probe_size: the probe batch: the first this many validation images.
     """
     optimizer: str = "adam"
     epochs: int = 10
@@ -54,6 +60,9 @@ class TrainConfig:
     decay_rate: float = 0.8
     optimizer_options: tuple[tuple[str, float], ...] = ()
     activations: tuple[str, ...] | None = None
+    dynamics: bool = False
+    sharpness_iterations: int = 20
+    probe_size: int = 1000
 
     @property
     def activation_choices(self) -> tuple[int, ...] | None:
@@ -71,6 +80,8 @@ class TrainConfig:
                            tuple((str(k), v) for k, v in
                                  dict(self.optimizer_options).items()))
         check_positive_int("epochs", self.epochs)
+        check_positive_int("sharpness_iterations", self.sharpness_iterations)
+        check_positive_int("probe_size", self.probe_size)
         check_positive_int("batch_size", self.batch_size)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"sizes must be two or more positive widths, got "

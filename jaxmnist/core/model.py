@@ -81,18 +81,46 @@ def to_float(images: Array) -> jax.Array:
     return x.astype(jnp.float32)
 
 
+def forward(params: Params, activation: jax.typing.ArrayLike, images: Array,
+            choices: tuple[int, ...] | None = None
+            ) -> tuple[jax.Array, list[jax.Array]]:
+    """(class logits ``[n, classes]``, the hidden layers' pre-activations
+    ``[n, units]`` each) for ``images`` ``[n, 784]``."""
+    x = to_float(images)
+    zs = []
+    for layer in params[:-1]:
+        zs.append(x @ layer["w"] + layer["b"])
+        x = apply_activation(activation, zs[-1], choices)
+    return x @ params[-1]["w"] + params[-1]["b"], zs
+
+
 def logits(params: Params, activation: jax.typing.ArrayLike,
            images: Array,
            choices: tuple[int, ...] | None = None) -> jax.Array:
     """Class logits ``[n, classes]`` for ``images`` ``[n, 784]``.
 
     ``choices``: the activation indices to compile branches for (static;
-    default all), see :func:`~jaxmnist.activations.apply_activation`.
+    default all), see :func:`~jaxmnist.core.activations.apply_activation`.
     """
-    x = to_float(images)
-    for layer in params[:-1]:
-        x = apply_activation(activation, x @ layer["w"] + layer["b"], choices)
-    return x @ params[-1]["w"] + params[-1]["b"]
+    return forward(params, activation, images, choices)[0]
+
+
+def hidden_preactivations(params: Params, activation: jax.typing.ArrayLike,
+                          images: Array,
+                          choices: tuple[int, ...] | None = None
+                          ) -> list[jax.Array]:
+    """The hidden layers' pre-activations ``[n, units]`` on ``images``."""
+    return forward(params, activation, images, choices)[1]
+
+
+def weight_matrices(params: Params) -> list[jax.Array]:
+    """Each layer's weight matrix, input layer first."""
+    return [layer["w"] for layer in params]
+
+
+def weight_layers(params: Params) -> list:
+    """Each layer's parameters (weights and biases), input layer first."""
+    return list(params)
 
 
 def class_probabilities(params: Params, activation: str | jax.typing.ArrayLike,

@@ -17,7 +17,6 @@ check is rebuilt from the verified files.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
@@ -29,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from jaxmnist.data.idx import read_arrays
 from jaxmnist.errors import DataError, unknown_name_message
 
 #: The four official files of both datasets, in this order everywhere.
@@ -37,7 +37,6 @@ IDX_FILES: tuple[str, ...] = (
     "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 MANUAL_DIR_ENV = "JAXMNIST_MANUAL_DIR"
-_IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049  # IDX: ubyte data, 3 / 1 dimensions
 _CACHE_FORMAT = 2
 
 
@@ -200,50 +199,6 @@ def file_sha256(paths) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------
-# IDX files
-# --------------------------------------------------------------------------
-
-def read_idx(path: str | os.PathLike, magic: int, count: int) -> np.ndarray:
-    """The uint8 array of a gzipped IDX file, its header checked: magic
-    number, ``count`` items and, for images, 28 x 28 pixels.
-
-    Raises:
-      DataError: the header is not what an MNIST-format file has.
-    """
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = 3 if magic == _IMAGE_MAGIC else 1
-    header = np.frombuffer(raw, ">u4", count=1 + ndim)
-    shape = tuple(int(s) for s in header[1:])
-    want = (count, 28, 28) if ndim == 3 else (count,)
-    if int(header[0]) != magic or shape != want:
-        raise DataError(f"{str(path)!r} is not an MNIST-format IDX file "
-                        f"(magic {int(header[0])}, shape {shape}; expected "
-                        f"{magic}, {want})")
-    data = np.frombuffer(raw, np.uint8, offset=4 * (1 + ndim))
-    if data.size != int(np.prod(want)):
-        raise DataError(f"{str(path)!r} holds {data.size} bytes of data, "
-                        f"expected {int(np.prod(want))}")
-    return data.reshape(want)
-
-
-def read_arrays(name: str, paths: dict[str, Path]) -> dict[str, np.ndarray]:
-    """The train and test splits from the four files, in the files' order:
-    images ``[n, 784]`` uint8, labels ``[n]`` int32."""
-    info = dataset_info(name)
-    out = {}
-    for split, prefix, n in (("train", "train", info.train_size),
-                             ("test", "t10k", info.test_size)):
-        images = read_idx(paths[f"{prefix}-images-idx3-ubyte.gz"],
-                          _IMAGE_MAGIC, n)
-        labels = read_idx(paths[f"{prefix}-labels-idx1-ubyte.gz"],
-                          _LABEL_MAGIC, n)
-        out[f"{split}_images"] = images.reshape(n, 784)
-        out[f"{split}_labels"] = labels.astype(np.int32)
-    return out
-
-
-# --------------------------------------------------------------------------
 # The array cache
 # --------------------------------------------------------------------------
 
@@ -338,6 +293,7 @@ def load_arrays(name: str = "mnist", manual_dir: str | None = None,
           f"(first use; cached in {str(cache.parent)!r})", file=sys.stderr,
           flush=True)
     paths = fetch_files(name, data_path / "downloads", folder, base_url)
-    arrays = read_arrays(name, paths)
+    info = dataset_info(name)
+    arrays = read_arrays(paths, info.train_size, info.test_size)
     write_cache(cache, name, sha256, arrays)
     return arrays

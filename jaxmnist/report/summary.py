@@ -13,6 +13,7 @@ import math
 from jaxmnist.report.figures import FIGURES_DIR, figures_for
 from jaxmnist.report.notes import BEST_RULE, lr_rule, plural, rates_per_cell
 from jaxmnist.report.style import dataset_title
+from jaxmnist.report.why import why_section
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import best_member, has_lr_grid
 from jaxmnist.results.tables import (
@@ -28,6 +29,34 @@ SUMMARY = "summary.md"
 WALL_TIME_KEY = "train_seconds"
 WALL_TIME_MEANS = ("every optimizer group's compilation, training, "
                    "evaluation and saving, one after another")
+
+
+#: The learning-dynamics figures (report.dynamics), when the run probed.
+DYNAMICS_NOTES = {
+    "gradient_flow.png": (
+        "Gradient flow", "Per cell, the gradient norm of each layer, mean "
+        "over each epoch's steps: layers drifting apart by orders of "
+        "magnitude are vanishing or exploding gradients."),
+    "units.png": (
+        "Dead and saturated units", "Per cell and hidden layer, the "
+        "fraction of dead units (solid) and of saturated unit-image pairs "
+        "(dashed) on the probe batch."),
+    "effective_step.png": (
+        "Effective step", "Per cell and layer, how far each epoch moved the "
+        "weights relative to their norm."),
+    "sharpness.png": (
+        "Sharpness", "The top Hessian eigenvalue on the probe batch (and "
+        "the preconditioned one for adaptive optimizers) against each "
+        "optimizer's edge-of-stability threshold (dashed)."),
+    "activations_histogram.png": (
+        "Pre-activation histograms", "Each hidden layer's pre-activations "
+        "at initialisation (grey) and after the last epoch, one line per "
+        "optimizer."),
+    "loss_steps.png": (
+        "Per-step training loss", "The training loss within each epoch in "
+        "windows, mean (line) and max (shaded): spikes a per-epoch curve "
+        "hides."),
+}
 
 
 def _seconds(value) -> str:
@@ -212,6 +241,7 @@ def figure_notes(run: RunRecords) -> dict[str, tuple[str, str]]:
             _reach_sentence(run)),
         "lr_sensitivity.png": ("Learning-rate sensitivity",
                                _edge_sentence(run)),
+        **DYNAMICS_NOTES,
     }
 
 
@@ -226,14 +256,14 @@ def figures_section(run: RunRecords, has_predictions: bool) -> list[str]:
 
 
 def summary_markdown(run: RunRecords, has_predictions: bool = True) -> str:
-    """The run as one page: setup, result, ranked cells, groups, figures,
-    members."""
+    """The run as one page: setup, result, ranked cells, why (with
+    dynamics probes), groups, figures, members."""
     cfg = run.config
     title = (f"# {cfg.name or 'Sweep'}: {dataset_title(cfg.dataset)}, "
              f"{plural(len(cfg.activations), 'activation')} x "
              f"{plural(len(cfg.optimizers), 'optimizer')}")
     lines = [title, "", *setup_section(run), *result_section(run),
-             *cells_section(run), *groups_section(run),
+             *cells_section(run), *why_section(run), *groups_section(run),
              *figures_section(run, has_predictions)]
     if len(run.members) > len([c for c in run.cells if c.chosen]):
         lines += ["## Members", "", "<details><summary>All "

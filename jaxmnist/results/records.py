@@ -11,6 +11,7 @@ the records in memory and hands them to the writers and the figures;
 from __future__ import annotations
 
 import csv
+import io
 import json
 import typing
 from collections.abc import Sequence
@@ -21,11 +22,20 @@ import numpy as np
 
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
-from jaxmnist.sweep.config import SweepConfig, read_toml
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.config_file import read_toml
 from jaxmnist.sweep.group import GroupResult
 
 #: What a run dir holds from this module.
-RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json")
+RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
+                "dynamics.csv", "dynamics.npz")
+#: The per-layer and whole-model probes of dynamics.csv, in its order.
+LAYER_QUANTITIES = ("grad_norm", "update_ratio", "weight_norm")
+UNIT_QUANTITIES = ("dead_fraction", "saturated_fraction", "mean_gate")
+MODEL_QUANTITIES = ("sharpness", "preconditioned_sharpness")
+#: The per-member arrays of dynamics.npz (besides ``members`` and edges).
+DYNAMICS_ARRAYS = ("hist_start", "hist_end", "loss_window_mean",
+                   "loss_window_max")
 
 
 class MemberResult(NamedTuple):
@@ -111,6 +121,23 @@ class CellResult(NamedTuple):
         return self.seeds - self.diverged
 
 
+class DynamicsRow(NamedTuple):
+    """dynamics.csv: one probe of one member after one epoch, long format.
+
+    ``layer`` numbers the weight layers (grad_norm, update_ratio,
+    weight_norm) or the hidden layers (dead_fraction, saturated_fraction,
+    mean_gate) from 1, input side first; it is empty for the whole-model
+    quantities (sharpness, preconditioned_sharpness)."""
+    optimizer: str
+    activation: str
+    learning_rate: float
+    seed: int
+    epoch: int
+    layer: int | None
+    quantity: str
+    value: float
+
+
 class RunRecords(NamedTuple):
     """Everything a finished run's figures and summary are drawn from."""
     config: SweepConfig
@@ -118,6 +145,10 @@ class RunRecords(NamedTuple):
     cells: list[CellResult]
     history: list[HistoryRow]
     meta: dict[str, Any]  # device, data load and group timings
+    dynamics: list[DynamicsRow] = []
+    # dynamics.npz: "members" (``opt/act/lr/seed``), "hist_edges" and the
+    # DYNAMICS_ARRAYS, each [members, epochs, ...]; None without probes
+    dynamics_arrays: dict[str, np.ndarray] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -179,6 +210,48 @@ def history_rows(group: GroupResult) -> list[HistoryRow]:
     return rows
 
 
+def dynamics_rows(group: GroupResult) -> list[DynamicsRow]:
+    """dynamics.csv's records of ``group`` (none without probes)."""
+    d = group.dynamics
+    if d is None:
+        return []
+    rows = []
+    for i, m in enumerate(group.members):
+        for e in range(np.shape(d.sharpness)[1]):
+            for q in (*LAYER_QUANTITIES, *UNIT_QUANTITIES):
+                values = np.asarray(getattr(d, q)[i, e])
+                rows += [DynamicsRow(*m, e + 1, layer + 1, q, float(v))
+                         for layer, v in enumerate(values)]
+            rows += [DynamicsRow(*m, e + 1, None, q,
+                                 float(getattr(d, q)[i, e]))
+                     for q in MODEL_QUANTITIES]
+    return rows
+
+
+def dynamics_arrays(groups: list[GroupResult]) -> dict[str, np.ndarray] | None:
+    """dynamics.npz's arrays for these groups (None without probes); arrays
+    of groups with fewer layers or windows are padded with NaN."""
+    from jaxmnist.core.dynamics import HIST_EDGES  # noqa: PLC0415  (jax)
+
+    probed = [g for g in groups if g.dynamics is not None]
+    if not probed:
+        return None
+    names = [f"{m.optimizer}/{m.activation}/{m.learning_rate!r}/{m.seed}"
+             for g in probed for m in g.members]
+    out = {"members": np.asarray(names), "hist_edges": HIST_EDGES}
+    for k in DYNAMICS_ARRAYS:
+        out[k] = _pad_concat([np.asarray(getattr(g.dynamics, k))
+                              for g in probed])
+    return out
+
+
+def _pad_concat(parts: list[np.ndarray]) -> np.ndarray:
+    shape = np.max([p.shape[1:] for p in parts], axis=0)
+    return np.concatenate([np.pad(p.astype(np.float32), [(0, 0)] + [
+        (0, int(n - m)) for n, m in zip(shape, p.shape[1:])],
+        constant_values=np.nan) for p in parts])
+
+
 # --------------------------------------------------------------------------
 # Records <-> CSV and JSON
 # --------------------------------------------------------------------------
@@ -226,15 +299,20 @@ def read_csv(path: Path, kind: type) -> list:
                 for row in reader]
 
 
-def write_results(out: Path, members: list[MemberResult],
-                  cells: list[CellResult], history: list[HistoryRow],
-                  meta: dict) -> None:
-    """results.csv, cells.csv, history.csv and results.json, atomically."""
-    write_csv(out / "results.csv", members, MemberResult)
-    write_csv(out / "cells.csv", cells, CellResult)
-    write_csv(out / "history.csv", history, HistoryRow)
-    files.write_json(out / "results.json",
-                     {**meta, "results": [m._asdict() for m in members]})
+def write_results(out: Path, run: RunRecords) -> None:
+    """results.csv, cells.csv, history.csv, results.json and, with probes,
+    dynamics.csv and dynamics.npz; each written atomically."""
+    write_csv(out / "results.csv", run.members, MemberResult)
+    write_csv(out / "cells.csv", run.cells, CellResult)
+    write_csv(out / "history.csv", run.history, HistoryRow)
+    files.write_json(out / "results.json", {
+        **run.meta, "results": [m._asdict() for m in run.members]})
+    if run.dynamics_arrays is not None:
+        write_csv(out / "dynamics.csv", run.dynamics, DynamicsRow)
+        buf = io.BytesIO()
+        arrays: dict[str, Any] = dict(run.dynamics_arrays)
+        np.savez_compressed(buf, **arrays)
+        files.write_bytes(out / "dynamics.npz", buf.getvalue())
 
 
 def read_run(run_dir: str | Path) -> RunRecords:
@@ -254,10 +332,16 @@ def read_run(run_dir: str | Path) -> RunRecords:
         meta = (json.loads((run / "results.json").read_text())
                 if (run / "results.json").is_file() else {})
         meta.pop("results", None)
+        dyn, arrays = [], None
+        if (run / "dynamics.npz").is_file():
+            dyn = read_csv(run / "dynamics.csv", DynamicsRow)
+            with np.load(run / "dynamics.npz") as f:
+                arrays = {k: f[k] for k in f.files}
         return RunRecords(SweepConfig(**read_toml(run / "config.toml")),
                           read_csv(run / "results.csv", MemberResult),
                           read_csv(run / "cells.csv", CellResult),
-                          read_csv(run / "history.csv", HistoryRow), meta)
+                          read_csv(run / "history.csv", HistoryRow), meta,
+                          dyn, arrays)
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"run dir {str(run)!r} has a damaged file "
                          f"({type(e).__name__}: {e})") from e

@@ -19,7 +19,6 @@ import jax
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.core.train import Metrics
 
 #: What a run dir holds from this module.
 CHECKPOINTS_DIR = "checkpoints"
@@ -36,15 +35,25 @@ def _manager(path: Path):
         max_to_keep=1, enable_async_checkpointing=False))
 
 
+def stack(results: list):
+    """Per-epoch pytrees stacked along a new leading (epoch) axis."""
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]),
+                        *results)
+
+
+def unstack(tree, epochs: int) -> list:
+    """The inverse of :func:`stack`."""
+    return [jax.tree.map(lambda x, e=e: np.asarray(x[e]), tree)
+            for e in range(epochs)]
+
+
 def save_epoch(path: Path, epoch: int, state, history: list,
                epoch_times: list[float]) -> None:
-    """Checkpoint after ``epoch`` finished epochs (host arrays)."""
-    import orbax.checkpoint as ocp  # noqa: PLC0415
+    """Checkpoint after ``epoch`` finished epochs (host arrays); ``history``
+    holds one pytree per finished epoch (its metrics and probes)."""
+    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
-    tree = {"state": jax.device_get(state),
-            "history": {f: np.stack([np.asarray(getattr(h, f))
-                                     for h in history])
-                        for f in history[0]._fields},
+    tree = {"state": jax.device_get(state), "history": stack(history),
             "epoch_times": np.asarray(epoch_times, np.float64)}
     mngr = _manager(path / "epochs")
     mngr.save(epoch, args=ocp.args.StandardSave(tree), force=True)
@@ -52,12 +61,11 @@ def save_epoch(path: Path, epoch: int, state, history: list,
     mngr.close()
 
 
-def restore_epoch(path: Path, state_like, n_members: int):
+def restore_epoch(path: Path, state_like, epoch_like):
     """(epoch, host state, history, epoch_times) of the latest checkpoint,
-    or None when there is none. ``state_like`` gives the state's structure,
-    shapes and dtypes; history entries are :class:`Metrics` of
-    ``[n_members]`` arrays."""
-    import orbax.checkpoint as ocp  # noqa: PLC0415
+    or None when there is none. ``state_like`` and ``epoch_like`` (one
+    epoch's history entry) give the structures, shapes and dtypes."""
+    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
     if not (path / "epochs").is_dir():
         return None
@@ -66,17 +74,13 @@ def restore_epoch(path: Path, state_like, n_members: int):
     if epoch is None:
         mngr.close()
         return None
-    target = {"state": jax.tree.map(lambda x: np.zeros(x.shape, x.dtype),
-                                    state_like),
-              "history": {f: np.zeros((epoch, n_members),
-                                      bool if f == "diverged" else np.float32)
-                          for f in Metrics._fields},
+    zeros = lambda x, *lead: np.zeros((*lead, *x.shape), x.dtype)
+    target = {"state": jax.tree.map(zeros, state_like),
+              "history": jax.tree.map(lambda x: zeros(x, epoch), epoch_like),
               "epoch_times": np.zeros((epoch,), np.float64)}
     tree = mngr.restore(epoch, args=ocp.args.StandardRestore(target))
     mngr.close()
-    history = [Metrics(*(np.asarray(tree["history"][f][e])
-                         for f in Metrics._fields)) for e in range(epoch)]
-    return (epoch, tree["state"], history,
+    return (epoch, tree["state"], unstack(tree["history"], epoch),
             [float(t) for t in tree["epoch_times"]])
 
 

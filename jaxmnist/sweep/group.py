@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from jaxmnist.core.config import TrainConfig, make_hparams, stack_hparams
+from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import (
     Metrics,
     epoch_key,
@@ -64,6 +65,7 @@ class GroupResult(NamedTuple):
     compile_seconds: float  # tracing + compiling the epoch program
     epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
     steps_per_epoch: int
+    dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]
 
 
 def member_axes(state, tcfg: TrainConfig):
@@ -87,22 +89,24 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     with the cell axis split over the mesh's devices.
     """
     init1, epoch1 = make_init(tcfg), make_epoch(tcfg)
-    probe = jax.eval_shape(init1, jax.random.key(0),
-                           make_hparams("relu", 1e-3), data)
+    hp1 = make_hparams("relu", 1e-3)
+    probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
     axes = member_axes(probe, tcfg)
     outer = jax.tree.map(lambda a: a + 1, axes)  # after the seed axis
     state_sharding = jax.tree.map(
         lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), probe,
         outer)
+    out1 = jax.eval_shape(epoch1, probe, hp1, data, jax.random.key(0))[1]
+    out_sharding = jax.tree.map(  # [seed, cell, ...]: cells split
+        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), out1)
     init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
                     in_axes=(0, None, None))
     epoch = jax.vmap(jax.vmap(epoch1, in_axes=(axes, 0, None, None),
                               out_axes=(axes, 0)),
                      in_axes=(0, None, None, 0))
-    metrics_sharding = sharding.along(mesh, 2, 1)
     return (jax.jit(init, out_shardings=state_sharding),
             jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(state_sharding, metrics_sharding)),
+                    out_shardings=(state_sharding, out_sharding)),
             outer)
 
 
@@ -116,6 +120,7 @@ class _Group(NamedTuple):
     epoch: Any  # jitted (compiled by _compile)
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
+    epoch_like: Any  # one epoch's EpochResult, [members, ...] on the host
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
@@ -132,7 +137,13 @@ def _place(spec: GroupSpec, data: Dataset) -> _Group:
     data = jax.device_put(data, sharding.replicated(mesh))
     init, epoch, axes = group_programs(spec.config, data, mesh)
     state_like = jax.eval_shape(init, _init_keys(keys), hp, data)
-    return _Group(spec, hp, keys, data, init, epoch, axes, state_like)
+    out = jax.eval_shape(epoch, state_like, hp, data, jax.vmap(
+        epoch_key, in_axes=(0, None))(keys, 0))[1]
+    members = len(spec.members)
+    epoch_like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+        (members, *x.shape[2:]), x.dtype), out)
+    return _Group(spec, hp, keys, data, init, epoch, axes, state_like,
+                  epoch_like)
 
 
 def _init_keys(keys: jax.Array) -> jax.Array:
@@ -150,7 +161,7 @@ def _start(g: _Group, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
     checkpoint when there is one, else freshly initialised."""
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
-                                         len(g.spec.members))
+                                         g.epoch_like)
                if checkpoint_dir is not None else None)
     if resumed is None:
         return 0, g.init(_init_keys(g.keys), g.hparams, g.data), [], []
@@ -168,16 +179,16 @@ def _run_epochs(g: _Group, first: int, state, history: list,
     members = len(g.spec.members)
     for e in range(first, epochs):
         t = time.perf_counter()
-        state, metrics = g.epoch(state, g.hparams, g.data, g.epoch_keys(e))
-        metrics = sharding.to_host(metrics)  # the one host sync per epoch
+        state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e))
+        out = sharding.to_host(out)  # the one host sync per epoch
         epoch_times.append(time.perf_counter() - t)
-        history.append(jax.tree.map(  # [seed, padded cell] -> [member]
-            lambda x: x[:, :n_cells].reshape(members), metrics))
+        history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
+            lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
         if checkpoint_dir is not None and e + 1 < epochs:
             checkpoints.save_epoch(checkpoint_dir, e + 1,
                                    sharding.to_host(state), history,
                                    epoch_times)
-        bar.epoch_done(history[-1])
+        bar.epoch_done(history[-1].metrics)
     return state
 
 
@@ -188,11 +199,12 @@ def _collect(g: _Group, state, history: list, seconds: float,
         lambda x, a: np.moveaxis(x, a, 1)[:, :n_cells].reshape(
             len(members), *np.moveaxis(x, a, 1).shape[2:]),
         sharding.to_host(state.params), g.axes.params)
-    stacked = Metrics(*(np.stack([np.asarray(getattr(h, f)) for h in history],
-                                 axis=1) for f in Metrics._fields))
-    return GroupResult(members, stacked, params, seconds, compile_s,
+    stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
+                           checkpoints.stack(history))
+    return GroupResult(members, stacked.metrics, params, seconds, compile_s,
                        epoch_times,
-                       steps_per_epoch(g.spec.config, g.data.num_train))
+                       steps_per_epoch(g.spec.config, g.data.num_train),
+                       stacked.dynamics)
 
 
 def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
@@ -201,6 +213,8 @@ def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
         group.params))}
     arrays = {**{f"history_{f}": getattr(group.history, f)
                  for f in Metrics._fields}, **leaves,
+              **{f"dynamics_{f}": getattr(group.dynamics, f)
+                 for f in Dynamics._fields if group.dynamics is not None},
               "epoch_seconds": np.asarray(group.epoch_seconds)}
     meta = {"members": [list(m) for m in group.members],
             "seconds": group.seconds, "compile_seconds": group.compile_seconds,
@@ -216,7 +230,9 @@ def _from_arrays(arrays: dict, meta: dict, params_like) -> GroupResult:
         Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
         jax.tree.unflatten(jax.tree.structure(params_like), leaves),
         meta["seconds"], meta["compile_seconds"],
-        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"])
+        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
+        Dynamics(*(arrays[f"dynamics_{f}"] for f in Dynamics._fields))
+        if "dynamics_sharpness" in arrays else None)
 
 
 def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,

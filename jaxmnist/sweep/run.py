@@ -27,7 +27,8 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, store
-from jaxmnist.sweep.config import SweepConfig, differences, read_toml, to_toml
+from jaxmnist.sweep.config import SweepConfig, differences
+from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
@@ -146,32 +147,43 @@ def _better(best: _Best | None, group: GroupResult,
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                  progress: bool) -> tuple[RunRecords, _Best | None]:
-    """Train every group, saving models and the result files after each."""
-    members, history, timings, best = [], [], [], None
-    writer = jax.process_index() == 0  # process 0 writes the combined files
-    meta: dict = {}
+    """Train every group; save its models and rewrite the result files after
+    each (a killed sweep keeps what finished)."""
+    run = RunRecords(cfg, [], [], [], {})
+    light: list[GroupResult] = []  # finished groups, without their params
+    best = None
     start = time.perf_counter()
     for spec in cfg.groups():
         group = train_group(spec, data, progress=progress,
                             checkpoint_dir=checkpoints.group_dir(out,
                                                                  spec.name))
-        group_members = records.member_results(group, cfg.target)
-        save_models(cfg, out, group, group_members)
-        members += group_members
-        history += records.history_rows(group)
-        timings.append({"optimizer": spec.name, "members": len(group.members),
-                        "seconds": round(group.seconds, 3),
-                        "compile_seconds": round(group.compile_seconds, 3)})
-        meta = {"device": str(jax.devices()[0]),
-                "data_load_seconds": round(load_s, 3),
-                "train_seconds": round(time.perf_counter() - start, 3),
-                "groups": timings}
-        if writer:  # after every group: a killed sweep keeps what finished
-            records.write_results(out, members, stats.cell_results(members),
-                                  history, meta)
-        best = _better(best, group, group_members)
-    return RunRecords(cfg, members, stats.cell_results(members), history,
-                      meta), best
+        members = records.member_results(group, cfg.target)
+        save_models(cfg, out, group, members)
+        light.append(group._replace(params=[]))
+        run = _add_group(run, group, members, light, {
+            "device": str(jax.devices()[0]),
+            "data_load_seconds": round(load_s, 3),
+            "train_seconds": round(time.perf_counter() - start, 3)})
+        if jax.process_index() == 0:  # process 0 writes the combined files
+            records.write_results(out, run)
+        best = _better(best, group, members)
+    return run, best
+
+
+def _add_group(run: RunRecords, group: GroupResult,
+               members: list[MemberResult], light: list[GroupResult],
+               meta: dict) -> RunRecords:
+    all_members = run.members + members
+    timing = {"optimizer": group.members[0].optimizer,
+              "members": len(group.members),
+              "seconds": round(group.seconds, 3),
+              "compile_seconds": round(group.compile_seconds, 3)}
+    return run._replace(
+        members=all_members, cells=stats.cell_results(all_members),
+        history=run.history + records.history_rows(group),
+        meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
+        dynamics=run.dynamics + records.dynamics_rows(group),
+        dynamics_arrays=records.dynamics_arrays(light))
 
 
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True

@@ -1,0 +1,266 @@
+"""Learning-dynamics probes: why a network learns as it does, not only how well.
+
+Pure functions of a model's parameters (and, for the preconditioned
+sharpness, its optimizer state), usable on their own params and computed by
+``make_epoch`` for every member of a vmapped group inside the compiled
+program (``TrainConfig(dynamics=True)``):
+
+* per weight layer: gradient norm ‖∇W_l‖ (per step, averaged over the
+  epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
+  ‖θ_l(start)‖ — the effective step the optimizer really took;
+* per hidden layer, on a fixed probe batch: ``dead_fraction`` (units whose
+  activation derivative is ~0 for every probe image), ``saturated_fraction``
+  (unit-image pairs whose derivative is below 5% of its maximum),
+  ``mean_gate`` (mean |f′(z)|, the factor by which the layer passes gradients
+  back) and a histogram of the pre-activations;
+* ``sharpness``: the top eigenvalue of the loss Hessian on the probe batch,
+  by power iteration with Hessian-vector products (``jax.jvp`` of
+  ``jax.grad``), warm-started from the previous epoch's vector; and, for
+  the adaptive optimizers, the preconditioned sharpness, the top eigenvalue
+  of P^{-1/2} H P^{-1/2} with the optimizer's own diagonal preconditioner P
+  (Cohen et al., "Gradient descent on neural networks typically occurs at
+  the edge of stability", ICLR 2021; "Adaptive gradient methods at the edge
+  of stability", 2022).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmnist.core import model
+from jaxmnist.core.activations import (
+    DERIVATIVE_MAX,
+    activation_derivative,
+    activation_index,
+)
+from jaxmnist.types import Array
+
+DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
+SATURATED_BELOW = 0.05  # of the derivative's maximum
+HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
+LOSS_WINDOWS = 50
+
+
+class UnitStats(NamedTuple):
+    """Per hidden layer, on a batch: each field ``[hidden layers]``."""
+    dead_fraction: jax.Array
+    saturated_fraction: jax.Array
+    mean_gate: jax.Array
+
+
+class Dynamics(NamedTuple):
+    """One member's probes for one epoch (``[members, epochs, ...]`` when
+    stacked). ``L`` weight layers, ``H`` hidden layers, ``W`` loss windows,
+    ``B`` histogram bins."""
+    grad_norm: Array  # [L] mean over the epoch's steps of ‖∇W_l‖
+    update_ratio: Array  # [L] ‖θ_l(end) − θ_l(start)‖ / ‖θ_l(start)‖
+    weight_norm: Array  # [L] ‖W_l‖ at the end of the epoch
+    dead_fraction: Array  # [H]
+    saturated_fraction: Array  # [H]
+    mean_gate: Array  # [H]
+    sharpness: Array  # [] top Hessian eigenvalue on the probe batch
+    preconditioned_sharpness: Array  # [] NaN for non-adaptive optimizers
+    loss_window_mean: Array  # [W] per-step training loss, windowed
+    loss_window_max: Array  # [W]
+    hist_start: Array  # [H, B] pre-activation counts before the epoch
+    hist_end: Array  # [H, B] and after it
+
+
+class ProbeState(NamedTuple):
+    """What the probes carry from epoch to epoch: the power iterations'
+    warm-start vectors (pytrees shaped like the params)."""
+    hessian_vector: Any
+    preconditioned_vector: Any
+
+
+# --------------------------------------------------------------------------
+# Units
+# --------------------------------------------------------------------------
+
+def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
+               images: Array, choices: tuple[int, ...] | None = None
+               ) -> UnitStats:
+    """Dead, saturated and mean-gate figures of every hidden layer on
+    ``images`` (``activation`` a name or an index)."""
+    if isinstance(activation, str):
+        activation = activation_index(activation)
+    peak = jnp.asarray(DERIVATIVE_MAX)[jnp.asarray(activation, jnp.int32)]
+    dead, saturated, gate = [], [], []
+    for z in model.hidden_preactivations(params, activation, images, choices):
+        d = jnp.abs(activation_derivative(activation, z, choices))
+        dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
+        saturated.append(jnp.mean(d < SATURATED_BELOW * peak))
+        gate.append(jnp.mean(d))
+    return UnitStats(jnp.stack(dead), jnp.stack(saturated), jnp.stack(gate))
+
+
+def preactivation_histograms(params: model.Params, activation, images: Array,
+                             choices: tuple[int, ...] | None = None
+                             ) -> jax.Array:
+    """``[hidden layers, bins]`` counts of the pre-activations on
+    ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
+    outer bins)."""
+    edges = jnp.asarray(HIST_EDGES, jnp.float32)
+    hists = []
+    for z in model.hidden_preactivations(params, activation, images, choices):
+        idx = jnp.clip(jnp.searchsorted(edges, z.ravel(), side="right") - 1,
+                       0, len(HIST_EDGES) - 2)
+        hists.append(jnp.zeros(len(HIST_EDGES) - 1, jnp.float32).at[idx].add(
+            1.0))
+    return jnp.stack(hists)
+
+
+# --------------------------------------------------------------------------
+# Norms
+# --------------------------------------------------------------------------
+
+def layer_norms(layers: list) -> jax.Array:
+    """``[layers]``: the Frobenius norm of each layer's leaves together."""
+    return jnp.stack([optax.tree.norm(layer) for layer in layers])
+
+
+def update_ratios(start: model.Params, end: model.Params) -> jax.Array:
+    """``[layers]``: ‖θ_l(end) − θ_l(start)‖ / ‖θ_l(start)‖ per layer."""
+    delta = jax.tree.map(jnp.subtract, end, start)
+    return layer_norms(delta) / layer_norms(start)
+
+
+def loss_windows(losses: jax.Array, windows: int) -> tuple[jax.Array,
+                                                           jax.Array]:
+    """Per-step losses ``[steps]`` reduced to ``windows`` consecutive
+    windows: (mean, max) each ``[windows]``."""
+    steps = losses.shape[0]
+    which = (jnp.arange(steps) * windows) // steps
+    total = jax.ops.segment_sum(losses, which, windows)
+    count = jax.ops.segment_sum(jnp.ones_like(losses), which, windows)
+    return total / count, jax.ops.segment_max(losses, which, windows)
+
+
+# --------------------------------------------------------------------------
+# Sharpness
+# --------------------------------------------------------------------------
+
+def _unit(tree):
+    norm = optax.tree.norm(tree)
+    return jax.tree.map(lambda x: x / norm, tree)
+
+
+def power_iteration(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
+    """(top eigenvalue, the next iterate) of the symmetric operator
+    ``matvec`` (pytree -> pytree), from ``v0``: ``iterations`` steps of
+    ``w = A v, λ = v·w, v <- w / ‖w‖``; λ is the last step's Rayleigh
+    quotient (one matvec per step, none extra)."""
+    def step(v, _):
+        w = matvec(v)
+        return _unit(w), jnp.asarray(optax.tree.vdot(v, w))
+
+    v, values = jax.lax.scan(step, _unit(v0), None, length=iterations)
+    return values[-1], v
+
+
+def hvp_fn(params: model.Params, activation, images: Array, labels: Array,
+           choices: tuple[int, ...] | None = None):
+    """``v -> H v``, H the Hessian of the mean loss on (images, labels)."""
+    def loss(p):
+        return model.loss_from_logits(
+            model.logits(p, activation, images, choices), labels)
+
+    grad = jax.grad(loss)
+    return lambda v: jax.jvp(grad, (params,), (v,))[1]
+
+
+def top_hessian_eigenvalue(params: model.Params,
+                           activation: str | jax.typing.ArrayLike,
+                           images: Array, labels: Array,
+                           iterations: int = 20, v0=None,
+                           choices: tuple[int, ...] | None = None
+                           ) -> jax.Array:
+    """The largest eigenvalue of the loss Hessian on (images, labels), by
+    ``iterations`` power-iteration steps from ``v0`` (default: a fixed
+    random direction)."""
+    if isinstance(activation, str):
+        activation = activation_index(activation)
+    v0 = random_direction(jax.random.key(0), params) if v0 is None else v0
+    value, _ = power_iteration(hvp_fn(params, activation, images, labels,
+                                      choices), v0, iterations)
+    return value
+
+
+def random_direction(key: jax.Array, params: model.Params):
+    """A unit random direction shaped like ``params``."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return _unit(jax.tree.unflatten(treedef, [
+        jax.random.normal(k, x.shape, jnp.float32)
+        for k, x in zip(keys, leaves)]))
+
+
+def preconditioner(opt_state, options: Mapping[str, Any] | None = None):
+    """The optimizer's diagonal preconditioner P (step = lr · g / P) as a
+    params-shaped pytree, or None for a non-adaptive optimizer.
+
+    Recognised in our states and optax's alike by their fields, with the
+    member's hyperparameters ``options`` (``b2``, ``eps``; optax's
+    defaults otherwise): Adam's ``mu``/``nu``/``count`` (P = √v̂ + ε, v̂
+    bias-corrected), RMSProp's ``nu`` (P = √(ν + ε)), Adagrad's
+    ``sum_of_squares`` (P = √(G + ε)), Adadelta's ``e_g``/``e_x``
+    (P = √(E[g²] + ε) / √(E[Δx²] + ε)).
+    """
+    opts = dict(options or {})
+    for state in _states(opt_state):
+        p = _diagonal(state, opts)
+        if p is not None:
+            return p
+    return None
+
+
+def _diagonal(s, opts: dict):
+    fields = set(getattr(s, "_fields", ()))
+    if {"e_g", "e_x"} <= fields:
+        eps = opts.get("eps", 1e-6)
+        return jax.tree.map(lambda g, x: jnp.sqrt(g + eps) / jnp.sqrt(x + eps),
+                            s.e_g, s.e_x)
+    if "sum_of_squares" in fields:
+        eps = opts.get("eps", 1e-7)
+        return jax.tree.map(lambda g: jnp.sqrt(g + eps), s.sum_of_squares)
+    if {"mu", "nu", "count"} <= fields:
+        t = jnp.maximum(s.count, 1).astype(jnp.float32)
+        b2 = jnp.asarray(opts.get("b2", 0.999), jnp.float32)
+        eps = opts.get("eps", 1e-8)
+        correction = 1 - b2 ** t
+        return jax.tree.map(lambda v: jnp.sqrt(v / correction) + eps, s.nu)
+    if "nu" in fields:
+        eps = opts.get("eps", 1e-8)
+        return jax.tree.map(lambda v: jnp.sqrt(v + eps), s.nu)
+    return None
+
+
+def _states(tree):
+    """Every NamedTuple state inside an optax state, outermost first."""
+    out = []
+
+    def visit(x):
+        if isinstance(x, tuple) and hasattr(x, "_fields"):
+            out.append(x)
+            for y in x:
+                visit(y)
+        elif isinstance(x, (tuple, list)):
+            for y in x:
+                visit(y)
+        elif isinstance(x, dict):
+            for y in x.values():
+                visit(y)
+    visit(tree)
+    return out
+
+
+def preconditioned_hvp(hvp, p_inv_sqrt):
+    """``u -> P^{-1/2} H P^{-1/2} u``."""
+    scale = lambda t: jax.tree.map(jnp.multiply, t, p_inv_sqrt)
+    return lambda u: scale(hvp(scale(u)))

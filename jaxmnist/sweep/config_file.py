@@ -1,0 +1,82 @@
+"""Sweep TOML files: read into SweepConfig values, written back from one.
+
+Every key is a :class:`~jaxmnist.sweep.config.SweepConfig` field's declared
+TOML key (``table.key`` for the keys of a table such as ``[tuning]``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from jaxmnist.errors import closest
+from jaxmnist.sweep.config import FIELDS, SweepConfig, coerce, declared
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The options in a sweep TOML file, parsed and type-checked."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"config file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"config file {str(p)!r} cannot be read "
+                         f"({type(e).__name__})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {str(p)!r} is not valid TOML: "
+                         f"{e}") from e
+    by_key = {declared(n).toml or n: n for n in FIELDS}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in by_key:
+            values[by_key[key]] = coerce(by_key[key], value)
+        elif isinstance(value, dict) and any(k.startswith(f"{key}.")
+                                             for k in by_key):
+            values.update(_read_table(key, value, by_key))
+        elif key in {k.split(".")[0] for k in by_key if "." in k}:
+            raise ValueError(f"[{key}] must be a table, got {value!r}")
+        else:
+            values[key] = coerce(key, value)  # raises: unknown key
+    return values
+
+
+def _read_table(table: str, value: dict, by_key: dict[str, str]) -> dict:
+    keys = [k.split(".", 1)[1] for k in by_key if k.startswith(f"{table}.")]
+    out = {}
+    for k, v in value.items():
+        if k not in keys:
+            raise ValueError(f"unknown [{table}] key {k!r}{closest(k, keys)}"
+                             f"; valid keys: {', '.join(keys)}")
+        out[by_key[f"{table}.{k}"]] = coerce(by_key[f"{table}.{k}"], v)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+def to_toml(cfg: SweepConfig) -> str:
+    """The config as TOML that :func:`read_toml` reads back identically."""
+    top, tables = [], {}
+    for name in FIELDS:
+        value, key = getattr(cfg, name), declared(name).toml or name
+        if name == "learning_rates":  # a table of its own
+            if value:
+                tables["learning_rates"] = [f"{opt} = {_fmt(list(lrs))}"
+                                            for opt, lrs in value]
+        elif "." in key:
+            table, sub = key.split(".", 1)
+            tables.setdefault(table, []).append(f"{sub} = {_fmt(value)}")
+        elif value is not None:
+            top.append(f"{key} = {_fmt(value)}")
+    for table, lines in tables.items():
+        top += ["", f"[{table}]", *lines]
+    return "\n".join(top) + "\n"

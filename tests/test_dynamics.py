@@ -1,0 +1,135 @@
+"""Learning-dynamics probes: each against an independent computation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import jaxmnist as jm
+from helpers import synthetic_dataset, take, tree_allclose
+from jaxmnist.core import dynamics as D
+from jaxmnist.optim import adam
+
+
+def tiny(activation="tanh", seed=0):
+    return jm.init_mlp(jax.random.key(seed), (12, 6, 5, 3),
+                       jm.activation_index(activation))
+
+
+def batch(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    return (jnp.asarray(rng.normal(size=(n, 12)), jnp.float32),
+            jnp.asarray(rng.integers(0, 3, n), jnp.int32))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu"])
+def test_top_hessian_eigenvalue_matches_the_dense_hessian(activation):
+    params = tiny(activation)
+    x, y = batch()
+    flat, unravel = ravel_pytree(params)
+    idx = jm.activation_index(activation)
+    hessian = jax.hessian(lambda f: jm.loss(unravel(f), idx, x, y))(flat)
+    want = float(np.linalg.eigvalsh(np.asarray(hessian, np.float64))[-1])
+    got = float(D.top_hessian_eigenvalue(params, activation, x, y,
+                                         iterations=100))
+    assert got == pytest.approx(want, rel=0.01)
+
+
+def test_relu_layer_with_large_negative_biases_is_dead():
+    params = tiny("relu")
+    params[0]["b"] = jnp.full_like(params[0]["b"], -100.0)
+    stats = D.unit_stats(params, "relu", batch()[0])
+    assert float(stats.dead_fraction[0]) == 1.0
+    assert float(stats.mean_gate[0]) == 0.0
+
+
+def test_sigmoid_layer_with_huge_weights_saturates():
+    params = tiny("sigmoid")
+    params[0]["w"] = params[0]["w"] * 1000.0
+    stats = D.unit_stats(params, "sigmoid", batch()[0])
+    assert float(stats.saturated_fraction[0]) > 0.95
+    gentle = D.unit_stats(tiny("sigmoid"), "sigmoid", batch()[0])
+    assert float(gentle.saturated_fraction[0]) < 0.05
+
+
+def test_loss_windows():
+    losses = jnp.arange(10.0)
+    mean, top = D.loss_windows(losses, 5)
+    np.testing.assert_allclose(mean, [0.5, 2.5, 4.5, 6.5, 8.5])
+    np.testing.assert_allclose(top, [1, 3, 5, 7, 9])
+    mean3, top3 = D.loss_windows(losses, 3)  # uneven: 4, 3, 3 steps
+    np.testing.assert_allclose(mean3, [1.5, 5.0, 8.0])
+    np.testing.assert_allclose(top3, [3, 6, 9])
+
+
+def test_update_ratio_and_norms():
+    start = [{"w": jnp.full((2, 2), 2.0), "b": jnp.zeros(2)}]
+    end = [{"w": jnp.full((2, 2), 3.0), "b": jnp.ones(2)}]
+    ratio = float(D.update_ratios(start, end)[0])
+    assert ratio == pytest.approx(np.sqrt(4 + 2) / 4.0)
+
+
+def test_adam_preconditioner_is_sqrt_of_bias_corrected_nu_plus_eps():
+    params = {"w": jnp.ones(3)}
+    tx = adam(1e-3)
+    state = tx.init(params)
+    g = {"w": jnp.asarray([0.1, 1.0, 10.0])}
+    for _ in range(3):
+        _, state = tx.update(g, state, params)
+    p = D.preconditioner(state, {})
+    nu = (1 - 0.999 ** 3) * np.asarray(g["w"]) ** 2  # constant gradient
+    np.testing.assert_allclose(p["w"], np.sqrt(nu / (1 - 0.999 ** 3)) + 1e-8,
+                               rtol=1e-5)
+    assert D.preconditioner(optax.sgd(0.1).init(params), {}) is None
+
+
+CFG = dict(sizes=(784, 16, 8, 10), epochs=2, batch_size=32, probe_size=64,
+           sharpness_iterations=5)
+
+
+def test_probes_do_not_change_the_training(tiny_data):
+    hp = jm.stack_hparams([jm.make_hparams("relu", 1e-3),
+                           jm.make_hparams("sigmoid", 3e-3)])
+    out = []
+    for probed in (False, True):
+        cfg = jm.TrainConfig(optimizer="adam", dynamics=probed, **CFG)
+        out.append(jax.jit(jax.vmap(jm.make_train(cfg),
+                                    in_axes=(None, 0, None)))(
+            jax.random.key(0), hp, tiny_data))
+    tree_allclose(out[0].params, out[1].params)  # bitwise
+    tree_allclose(out[0].metrics, out[1].metrics)
+    assert out[0].dynamics is None
+    d = out[1].dynamics
+    assert d.grad_norm.shape == (2, 2, 3) and d.dead_fraction.shape == (2, 2, 2)
+    assert d.hist_end.shape == (2, 2, 2, 64)
+    assert np.isfinite(np.asarray(d.preconditioned_sharpness)).all()
+
+
+def test_vmapped_probes_equal_solo_probes(tiny_data):
+    cfg = jm.TrainConfig(optimizer="momentum", dynamics=True, **CFG)
+    train = jm.make_train(cfg)
+    members = [jm.make_hparams("tanh", 0.01), jm.make_hparams("elu", 0.05)]
+    both = jax.jit(jax.vmap(train, in_axes=(None, 0, None)))(
+        jax.random.key(1), jm.stack_hparams(members), tiny_data)
+    for i, hp in enumerate(members):
+        solo = jax.jit(train)(jax.random.key(1), hp, tiny_data)
+        tree_allclose(take(both.dynamics, i), solo.dynamics, rtol=2e-4,
+                      atol=1e-6)
+    assert np.isnan(np.asarray(both.dynamics.preconditioned_sharpness)).all()
+
+
+def test_grad_norm_is_the_gradient_of_the_step():
+    """One step per epoch: the probe's gradient norm is jax.grad's."""
+    data = synthetic_dataset(n_train=32, n_val=16, n_test=16)
+    cfg = jm.TrainConfig(optimizer="sgd", batch_size=32, epochs=1,
+                         sizes=(784, 8, 10), dynamics=True, probe_size=16,
+                         sharpness_iterations=2)
+    key, hp = jax.random.key(3), jm.make_hparams("tanh", 0.1)
+    res = jax.jit(jm.make_train(cfg))(key, hp, data)
+    params = jm.make_init(cfg)(jax.random.split(key)[0], hp, data).params
+    grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
+                              data.train_labels)  # the one batch is all 32
+    want = [float(jnp.linalg.norm(g["w"])) for g in grads]
+    np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)

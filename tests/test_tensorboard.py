@@ -8,7 +8,7 @@ import pytest
 
 from helpers import synthetic_run
 from jaxmnist.report import tensorboard as tb
-from jaxmnist.results.records import HistoryRow
+from jaxmnist.results.records import DynamicsRow, HistoryRow
 
 
 def test_crc32c_known_answers():
@@ -80,3 +80,20 @@ def test_a_damaged_file_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum"):
         tb.read_events(path)
+
+
+def test_dynamics_rows_become_extra_scalars(tmp_path):
+    rows = [DynamicsRow("adam", "relu", 1e-3, 0, e, layer, q, v)
+            for e, layer, q, v in ((1, 1, "grad_norm", 0.5),
+                                   (2, 1, "grad_norm", 0.25),
+                                   (1, None, "sharpness", 7.0))]
+    extra = tb.dynamics_scalars(rows)
+    assert extra == {("adam", "relu", 1e-3, 0): {
+        "dynamics/grad_norm/layer1": [(1, 0.5), (2, 0.25)],
+        "dynamics/sharpness": [(1, 7.0)]}}
+    history = [HistoryRow("adam", "relu", 1e-3, 0, e, 0.5, 0.9, 0.6, 0.8,
+                          0.6, 0.8, False) for e in (1, 2)]
+    (path,) = tb.write_run_events(tmp_path, history, extra)
+    got = {(s.tag, s.step): s.value for s in tb.read_events(path)}
+    assert got[("dynamics/grad_norm/layer1", 2)] == 0.25
+    assert got[("dynamics/sharpness", 1)] == 7.0

@@ -24,8 +24,9 @@ def run(argv: list[str] | None) -> int:
     parser.add_argument("--tensorboard", action="store_true",
                         default=argparse.SUPPRESS, help="also write "
                         "RUN_DIR/tensorboard/OPT/ACT/lrRATE-seedSEED/ event "
-                        "files from history.csv; view them with tensorboard "
-                        "--logdir RUN_DIR/tensorboard")
+                        "files from history.csv (and dynamics.csv when the "
+                        "run probed); view them with tensorboard --logdir "
+                        "RUN_DIR/tensorboard")
     args = parser.parse_args(argv)
     from jaxmnist import files  # noqa: PLC0415
     from jaxmnist.report import figures, summary  # noqa: PLC0415
@@ -41,7 +42,9 @@ def run(argv: list[str] | None) -> int:
     if getattr(args, "tensorboard", False):
         from jaxmnist.report import tensorboard  # noqa: PLC0415
 
-        events = tensorboard.write_run_events(run_dir, records.history)
+        events = tensorboard.write_run_events(
+            run_dir, records.history,
+            tensorboard.dynamics_scalars(records.dynamics))
         paths.append(run_dir / tensorboard.TENSORBOARD_DIR)
         print(f"{len(events)} event files under {paths[-1]}",
               file=sys.stderr)

@@ -13,7 +13,8 @@ lr<lr>-seed<seed>/`` (the same names as its saved model under ``models/``),
 so ``tensorboard --logdir <run>/tensorboard`` (or a parent of several runs)
 shows one line per member. Tags are ``accuracy/train``, ``accuracy/val``,
 ``loss/test``, ... (history.csv's ``<split>_<metric>`` columns), ``diverged``
-(0 or 1), plus any extra scalars; step = epoch.
+(0 or 1), plus extra scalars such as the dynamics probes
+(``dynamics/grad_norm/layer1``, ...); step = epoch.
 """
 
 from __future__ import annotations
@@ -197,6 +198,18 @@ def write_member_events(run_dir: str | Path, member_key: MemberKey,
     path = out / f"events.out.tfevents.{int(now)}.{host}"
     files.write_bytes(path, data)
     return path
+
+
+def dynamics_scalars(rows: Iterable) -> dict[tuple, dict[str, list]]:
+    """dynamics.csv's rows (DynamicsRow) as ``extra_scalars`` per member:
+    (optimizer, activation, learning_rate, seed) -> {``dynamics/<quantity>
+    [/layer<l>]``: [(epoch, value), ...]}."""
+    out: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        layer = "" if r.layer is None else f"/layer{r.layer}"
+        out[tuple(getattr(r, f) for f in _KEY_FIELDS)][
+            f"dynamics/{r.quantity}{layer}"].append((r.epoch, r.value))
+    return {k: dict(v) for k, v in out.items()}
 
 
 def write_run_events(run_dir: str | Path, history: Sequence[HistoryRow],

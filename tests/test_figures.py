@@ -159,3 +159,16 @@ def test_fashion_runs_get_class_names(tmp_path, monkeypatch):
     figures.write_figures(tmp_path, run)
     assert seen["confusion"] == seen["wrong"] == class_names("fashion_mnist")
     assert seen["wrong"][0] == "T-shirt/top"
+
+
+def test_lr_sensitivity_axis_spans_the_peaks():
+    # adam/relu peaks at 0.97, sgd/relu at 0.95; a rate at 0.30 lies far
+    # below: the axis shows the peaks, not 0.3-1.0
+    run = synthetic_run(["adam", "sgd"], ["relu"], seeds=1,
+                        lrs=(0.001, 0.01, 0.1))
+    vals = {("adam", 0.001): 0.96, ("adam", 0.01): 0.97, ("adam", 0.1): 0.3,
+            ("sgd", 0.001): 0.95, ("sgd", 0.01): 0.94, ("sgd", 0.1): 0.9}
+    cells = [c._replace(val_mean=vals[(c.optimizer, c.learning_rate)])
+             for c in run.cells]
+    lo, hi = tuning.peak_range(cells)
+    assert 0.93 <= lo < 0.95 and 0.97 < hi < 0.98

@@ -73,7 +73,7 @@ def _accuracy_panel(ax, series: dict, epochs: int, style: tuple,
     late = lambda e, v: [x for k, x in zip(e, v) if k > epochs / 2
                          or k == epochs]
     lo, hi = zoom([x for e, v, _ in series.values() for x in late(e, v)],
-                  [x for e, _, t in series.values() for x in late(e, t)])
+                  [])  # training accuracy may run above: validation decides
     for name, (e, v, t) in series.items():
         ax.plot(e, t, "--", color=palette[name], lw=0.9, alpha=0.55)
         ax.plot(e, v, "-", color=palette[name], lw=1.5, marker=shapes[name],
@@ -101,8 +101,9 @@ def plot_curves(run: RunRecords, path, by: str,
     """Accuracy against epoch: one panel per ``by`` ("activation" or
     "optimizer"), one line per the other (its chosen learning rate, mean
     over seeds); validation solid with a marker per line, training dashed.
-    Each panel's y-axis is zoomed to its last half of training and every
-    line is labelled at its end with its final validation accuracy."""
+    Each panel's y-axis is zoomed to the validation accuracies of its last
+    half of training (training accuracy may run above it) and every line
+    is labelled at its end with its final validation accuracy."""
     opts = ordered((m.optimizer for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     panels, lines = (acts, opts) if by == "activation" else (opts, acts)
@@ -133,13 +134,15 @@ def plot_curves(run: RunRecords, path, by: str,
                       mfc="none", lw=1.5) for n in lines]
     handles += [Line2D([], [], color="k", ls="-"),
                 Line2D([], [], color="k", ls="--", lw=0.9)]
-    fig.legend(handles, [*lines, "validation", "training"],
+    fig.legend(handles, [*lines, "validation", "training (may run above "
+                                              "the axis)"],
                loc="outside lower center", ncol=min(len(lines) + 2, 6),
                frameon=False, fontsize=9)
     other = "optimizer" if by == "activation" else "activation"
     fig.suptitle(wrap(f"Accuracy by {by}, one line per {other} (labels: "
                       f"final validation accuracy)\n{setup_line(run)}; "
-                      f"y-axes zoomed per panel to the last half of training",
+                      f"y-axes zoomed per panel to the validation accuracy "
+                      f"of the last half of training",
                       5.2 * cols), fontsize=10)
     save_figure(fig, path)
 

@@ -207,8 +207,9 @@ def figure_notes(run: RunRecords) -> dict[str, tuple[str, str]]:
             "Accuracy curves by activation",
             "Validation (solid, a marker per optimizer) and training "
             "(dashed) accuracy per epoch at each cell's chosen learning "
-            "rate; each panel's y-axis is zoomed to its last half of "
-            "training and every line is labelled with its final validation "
+            "rate; each panel's y-axis is zoomed to the validation accuracy "
+            "of its last half of training (training accuracy runs above it) "
+            "and every line is labelled with its final validation "
             "accuracy."),
         "curves_by_optimizer.png": (
             "Accuracy curves by optimizer",

@@ -24,9 +24,26 @@ from jaxmnist.report.style import (
 from jaxmnist.results.records import CellResult, MemberResult
 
 
+def peak_range(cells: list[CellResult]) -> tuple[float, float]:
+    """y-limits around the lines' peaks (each (optimizer, activation)'s best
+    mean validation accuracy), where the choices are made: from half their
+    spread (at least 0.01) below the lowest peak to just above the
+    highest."""
+    peaks: dict[tuple, float] = {}
+    for c in cells:
+        if not math.isnan(c.val_mean):
+            key = (c.optimizer, c.activation)
+            peaks[key] = max(peaks.get(key, -math.inf), c.val_mean)
+    if not peaks:
+        return 0.0, 1.0
+    lo, hi = min(peaks.values()), max(peaks.values())
+    return lo - max(0.5 * (hi - lo), 0.01), hi + max(0.15 * (hi - lo), 0.003)
+
+
 def _lr_panel(ax, cs: list[CellResult], opt: str, acts: list[str],
-              style: tuple, floor: float) -> None:
-    """One optimizer: a line per activation, the chosen rate circled."""
+              style: tuple, floor: tuple[float, float]) -> None:
+    """One optimizer: a line per activation, the chosen rate circled;
+    ``floor`` is (the axis' bottom, where to mark the points below it)."""
     palette, shapes = style
     for act in acts:
         line = sorted((c for c in cs if (c.optimizer, c.activation) ==
@@ -37,9 +54,11 @@ def _lr_panel(ax, cs: list[CellResult], opt: str, acts: list[str],
         val = np.asarray([c.val_mean for c in line])
         ax.plot(lr, val, "-", marker=shapes[act], ms=4.5, mfc="none",
                 color=palette[act], label=act)
-        dead = ~np.isfinite(val)
-        ax.plot(lr[dead], np.full(dead.sum(), floor), "x",
+        dead, low = ~np.isfinite(val), np.isfinite(val) & (val < floor[0])
+        ax.plot(lr[dead], np.full(dead.sum(), floor[1]), "x",
                 color=palette[act], ms=6)
+        ax.plot(lr[low], np.full(low.sum(), floor[1]), "v",
+                color=palette[act], ms=5)
         for c in line:
             if c.chosen and not math.isnan(c.val_mean):
                 ax.plot(c.learning_rate, c.val_mean, "o", ms=11,
@@ -59,8 +78,9 @@ def plot_lr_sensitivity(cells: list[CellResult], path,
                         note: str = "") -> None:
     """Mean validation accuracy against learning rate: one panel per
     optimizer, one line (and marker shape) per activation; the chosen rate
-    of each line is circled. Rates where every seed diverged are marked
-    with an x at the bottom."""
+    of each line is circled. The shared y-axis spans the lines' peaks
+    (:func:`peak_range`); rates below it are triangles at its bottom,
+    rates where every seed diverged an x there."""
     cs = cells
     opts = ordered((c.optimizer for c in cs), optimizers)
     acts = ordered((c.activation for c in cs), activations)
@@ -68,10 +88,10 @@ def plot_lr_sensitivity(cells: list[CellResult], path,
     rows, cols = grid_shape(len(opts))
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows + 0.8),
                              sharey=True, squeeze=False, layout="constrained")
-    finite = [c.val_mean for c in cs if not math.isnan(c.val_mean)]
-    floor = max(0.0, min(finite) - 0.02) if finite else 0.0
+    lo, hi = peak_range(cs)
     for ax, opt in zip(axes.flat, opts):
-        _lr_panel(ax, cs, opt, acts, style, floor)
+        _lr_panel(ax, cs, opt, acts, style, (lo, lo + 0.03 * (hi - lo)))
+        ax.set_ylim(lo, hi)
     for ax in axes[:, 0]:
         ax.set_ylabel("validation accuracy")
     for ax in list(axes.flat)[len(opts):]:
@@ -80,9 +100,11 @@ def plot_lr_sensitivity(cells: list[CellResult], path,
                       mfc="none") for a in acts]
     handles += [Line2D([], [], ls="", marker="o", ms=9, mfc="none",
                            mec="k"),
+                Line2D([], [], ls="", marker="v", color="k"),
                 Line2D([], [], ls="", marker="x", color="k")]
     fig.legend(handles, [*acts, "chosen (best mean validation)",
-                         "all seeds diverged"], loc="outside lower center",
+                         "below the axis", "all seeds diverged"],
+               loc="outside lower center",
                ncol=min(len(acts) + 2, 5), frameon=False, fontsize=9)
     fig.suptitle(wrap("Learning-rate sensitivity (mean final validation "
                       "accuracy over seeds)" + (f"\n{note}" if note else ""),

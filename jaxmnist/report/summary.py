@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from jaxmnist.report.figures import FIGURES_DIR, figures_for
-from jaxmnist.report.notes import BEST_RULE, lr_rule, plural, rates_per_cell
+from jaxmnist.report.notes import BEST_RULE, lr_rule, plural
 from jaxmnist.report.style import dataset_title
 from jaxmnist.report.why import why_section
 from jaxmnist.results.records import RunRecords
@@ -192,8 +192,10 @@ def _edge_sentence(run: RunRecords) -> str:
     edge = sum(c.learning_rate in (min(grid[(c.optimizer, c.activation)]),
                                    max(grid[(c.optimizer, c.activation)]))
                for c in chosen)
+    sizes = sorted({len(v) for v in grid.values()})
+    per = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"
     return (f"Mean validation accuracy against the learning rate "
-            f"({rates_per_cell(run.cells)} per cell), the chosen rate "
+            f"({per} per cell), the chosen rate "
             f"circled; {edge} of {len(chosen)} chosen rates sit at an edge "
             f"of their grid, where a wider grid might choose otherwise.")
 

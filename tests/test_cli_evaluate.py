@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+from jaxmnist.results.records import read_run
+from jaxmnist.results.stats import best_member
+
 
 def evaluate(*args):
     return subprocess.run([sys.executable, "-m", "jaxmnist.evaluate", *args],
@@ -23,6 +26,10 @@ def test_evaluate_reproduces_results_csv(smoke_run):
     assert (out / "evaluation" / "adam-relu-0-confusion.png").is_file()
     best = evaluate(str(out), "--best")
     assert best.returncode == 0, best.stderr[-2000:]
+    chosen = best_member(read_run(out).members)
+    assert chosen is not None
+    assert best.stdout.startswith(f"{chosen.name} (lr ")
+    assert "the best by validation accuracy" in best.stdout.splitlines()[0]
 
 
 @pytest.mark.integration

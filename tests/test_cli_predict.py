@@ -8,6 +8,9 @@ import pytest
 from PIL import Image
 
 import jaxmnist as jm
+from jaxmnist.cli.predict import describe
+from jaxmnist.results.records import read_run
+from jaxmnist.results.stats import best_member
 
 
 def predict(*args):
@@ -52,6 +55,39 @@ def test_predict_rejects_a_non_image(smoke_run, tmp_path):
     assert proc.returncode == 2
     assert "is not a readable image" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.integration
+def test_predict_takes_a_run_dir_and_uses_its_best_model(smoke_run, tmp_path):
+    out, _ = smoke_run
+    best = best_member(read_run(out).members)
+    assert best is not None
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((40, 30), 230, np.uint8)).save(blank)
+    one = tmp_path / "one.png"
+    img = np.full((60, 40), 220, np.uint8)
+    img[10:50, 18:23] = 30  # a dark "1" on light paper
+    Image.fromarray(img).save(one)
+    proc = predict(str(out), str(one), str(blank))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"best by validation accuracy: {best.name}, lr " in proc.stderr
+    assert f"lr{best.learning_rate:g}-seed{best.seed}" in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"{one}: ") and "probability" in lines[0]
+    assert lines[1] == f"{blank}: no digit found (nothing stands out from " \
+        "the background)"
+
+
+def test_describe_marks_uncertain_predictions():
+    names = ("T-shirt/top", "Trouser", "Pullover")
+    p = np.asarray([0.62, 0.3, 0.08])
+    assert describe("a.png", p, names, 0.8) == (
+        "a.png: T-shirt/top (probability 0.620; uncertain, next Trouser at "
+        "0.300)")
+    assert describe("a.png", p, names, 0.6) == \
+        "a.png: T-shirt/top (probability 0.620)"
+    assert describe("b.png", None, names, 0.8, "item").startswith(
+        "b.png: no item found")
 
 
 def test_predict_without_a_model(tmp_path):

@@ -1,12 +1,23 @@
 """Every figure draws for one cell, 8 x 7 cells, seeds and divergence."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import jaxmnist as jm
 from helpers import png_size, synthetic_run
-from jaxmnist.report import comparison, curves, figures, predictions, tuning
+from jaxmnist.data import class_names
+from jaxmnist.report import (
+    comparison,
+    curves,
+    figures,
+    predictions,
+    style,
+    tuning,
+)
 from jaxmnist.results.records import MemberResult
+from jaxmnist.results.stats import cell_results
 
 CASES = {
     "one_cell": dict(optimizers=["adam"], activations=["relu"]),
@@ -27,7 +38,7 @@ def test_figures_are_valid_pngs(case, tmp_path):
     curves.plot_curves(run, tmp_path / "a.png", "activation")
     curves.plot_curves(run, tmp_path / "o.png", "optimizer")
     curves.plot_loss_curves(run, tmp_path / "l.png")
-    comparison.plot_test_bar(run.cells, tmp_path / "b.png")
+    comparison.plot_test_bar(run.cells, tmp_path / "b.png", run.members)
     comparison.plot_heatmap(run.cells, tmp_path / "h.png")
     tuning.plot_time_to_target(run.cells, run.members, tmp_path / "t.png",
                                0.97)
@@ -56,13 +67,15 @@ def test_confusion_and_misclassified(tmp_path):
     y = rng.integers(0, 10, 500)
     pred = np.where(rng.random(500) < 0.9, y, (y + 1) % 10)
     predictions.plot_confusion(y, pred, tmp_path / "c.png", "t")
+    predictions.plot_confusion(y, pred, tmp_path / "f.png", "t",
+                               class_names("fashion_mnist"))
     wrong = np.flatnonzero(pred != y)
     imgs = rng.integers(0, 255, (len(wrong), 784), dtype=np.uint8)
     predictions.plot_misclassified(imgs, y[wrong], pred[wrong],
                                    rng.random(len(wrong)), tmp_path / "m.png")
     predictions.plot_misclassified(imgs[:0], y[:0], pred[:0], np.zeros(0),
                                    tmp_path / "none.png")
-    for n in ("c", "m", "none"):
+    for n in ("c", "f", "m", "none"):
         assert png_size(tmp_path / f"{n}.png")[0] > 200
 
 
@@ -78,3 +91,84 @@ def test_best_predictions_file_redraws_the_figures(tmp_path):
         assert str(p["member"]) == "adam/relu/0"
         assert len(p["wrong_images"]) == min(40, int((probs.argmax(1)
                                                       != labels).sum()))
+
+
+def test_accuracy_axis_zooms_to_the_late_epochs():
+    # late validation 0.95-0.98, training up to 0.995: the axis shows that
+    # band (the early 0.3 is left below), not 0.3-1.0
+    lo, hi = curves.zoom([0.95, 0.96, 0.98], [0.97, 0.99, 0.995])
+    assert 0.94 < lo < 0.95 and 0.995 < hi <= 1.001
+    assert curves.zoom([], []) == (0.0, 1.0)
+
+
+def test_end_labels_are_spread_apart_in_order():
+    ys = [0.9731, 0.9730, 0.9722, 0.90]
+    pos = style.spread(ys, 0.002, 0.85, 0.98)
+    order = sorted(range(4), key=lambda i: ys[i])
+    assert [pos[i] for i in order] == sorted(pos)  # same order as the lines
+    gaps = np.diff(sorted(pos))
+    assert gaps.min() >= 0.002 - 1e-9
+    assert max(pos) <= 0.98 and pos[3] == 0.90  # far ones stay put
+
+
+def test_time_to_target_labels():
+    run = synthetic_run(["adam", "sgd"], ["relu"], seeds=2)
+    members = [m._replace(target_epoch=3, target_seconds=5.4)
+               if m.optimizer == "adam" else
+               m._replace(target_epoch=None, target_seconds=None,
+                          val_accuracy=0.965) for m in run.members]
+    cells = cell_results(members)
+    stats = tuning.reach(cells, members)
+    assert [s.label for s in stats] == ["adam / relu  lr 0.01",
+                                        "sgd / relu  lr 0.01"]
+    assert tuning._reach_text(stats[0], 10) == "epoch 3, 5.4 s, 2/2 seeds"
+    assert tuning._reach_text(stats[1], 10) == (
+        "not reached in 10 epochs; final validation 0.9650 (mean)")
+
+
+def test_dot_plot_range_follows_the_data_not_zero():
+    run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=3)
+    seeds = comparison._seed_values(run.members)
+    lo, hi = comparison._x_range(comparison.chosen_cells(run.cells), seeds)
+    data = [m.test_accuracy for m in run.members]
+    assert min(data) - 0.2 < lo < min(data) and max(data) < hi
+    assert hi <= 1.0 + 0.07 * (hi - lo)  # CIs stop at 1, then 6% padding
+
+
+def test_confusion_counts():
+    cm = predictions.confusion(np.asarray([0, 0, 1, 2]),
+                               np.asarray([0, 1, 1, 1]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+
+
+def test_fashion_runs_get_class_names(tmp_path, monkeypatch):
+    run = synthetic_run(["adam"], ["relu"])
+    run = run._replace(config=dataclasses.replace(run.config,
+                                                  dataset="fashion_mnist"))
+    rng = np.random.default_rng(2)
+    predictions.save_best_predictions(
+        tmp_path, run.members[0], rng.dirichlet(np.ones(10), 50),
+        rng.integers(0, 255, (50, 784), dtype=np.uint8),
+        rng.integers(0, 10, 50))
+    seen = {}
+    monkeypatch.setattr(predictions, "plot_confusion",
+                        lambda *a, **k: seen.setdefault("confusion", a[4]))
+    monkeypatch.setattr(predictions, "plot_misclassified",
+                        lambda *a, **k: seen.setdefault("wrong",
+                                                        k["classes"]))
+    figures.write_figures(tmp_path, run)
+    assert seen["confusion"] == seen["wrong"] == class_names("fashion_mnist")
+    assert seen["wrong"][0] == "T-shirt/top"
+
+
+def test_lr_sensitivity_axis_spans_the_peaks():
+    # adam/relu peaks at 0.97, sgd/relu at 0.95; a rate at 0.30 lies far
+    # below: the axis shows the peaks, not 0.3-1.0
+    run = synthetic_run(["adam", "sgd"], ["relu"], seeds=1,
+                        lrs=(0.001, 0.01, 0.1))
+    vals = {("adam", 0.001): 0.96, ("adam", 0.01): 0.97, ("adam", 0.1): 0.3,
+            ("sgd", 0.001): 0.95, ("sgd", 0.01): 0.94, ("sgd", 0.1): 0.9}
+    cells = [c._replace(val_mean=vals[(c.optimizer, c.learning_rate)])
+             for c in run.cells]
+    lo, hi = tuning.peak_range(cells)
+    assert 0.93 <= lo < 0.95 and 0.97 < hi < 0.98

@@ -50,7 +50,8 @@ def test_csv_layout_is_the_documented_one(tmp_path):
     header, row = (tmp_path / "r.csv").read_text().splitlines()
     assert header.startswith("optimizer,activation,learning_rate,seed,"
                              "train_accuracy,val_accuracy,test_accuracy,")
-    assert header.endswith("target_seconds,seconds")
+    assert header.endswith("target_seconds,seconds,model,hidden,batch_norm,"
+                           "dropout,weight_decay,optimizer_options")
     assert row.startswith("adam,relu,0.01,0,")
     cells = row.split(",")
     assert cells[header.split(",").index("diverged_epoch")] == "2"

@@ -8,6 +8,7 @@ import pytest
 
 import jaxmnist as jm
 from helpers import take, tree_allclose
+from jaxmnist.cli.sweep import config_from_args
 from jaxmnist.core import cnn, layers, model
 from jaxmnist.sweep.config import SweepConfig
 
@@ -177,8 +178,8 @@ def test_cnn_gradients_match_finite_differences():
                 shape = params[layer][key].shape
                 for _ in range(3):
                     idx = tuple(int(rng.integers(n)) for n in shape)
-                    bump = lambda d, k=key, i=idx, l=layer: [
-                        {**p, k: p[k].at[i].add(d)} if j == l else p
+                    bump = lambda d, k=key, i=idx, at=layer: [
+                        {**p, k: p[k].at[i].add(d)} if j == at else p
                         for j, p in enumerate(params)]
                     fd = (loss(bump(1e-6)) - loss(bump(-1e-6))) / 2e-6
                     assert float(grads[layer][key][idx]) == pytest.approx(
@@ -246,7 +247,6 @@ def test_bad_values_are_one_clear_line(kwargs, message):
 
 
 def test_flags_parse(tmp_path):
-    from jaxmnist.cli.sweep import config_from_args
     cfg, _ = config_from_args([
         "--hidden", "128,64", "256,128", "--batch-norm", "--dropout",
         "0,0.2,0.5", "--weight-decay", "0,1e-4", "--model", "mlp,cnn",

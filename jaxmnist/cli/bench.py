@@ -8,6 +8,7 @@ measured in this one run (medians after a warm-up, compile time apart).
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from jaxmnist.cli import OneLineParser, run_main
@@ -48,15 +49,21 @@ def run(argv: list[str] | None) -> int:
     p = OneLineParser(prog="python -m jaxmnist.bench",
                       description=(__doc__ or "").split("\n\n")[1])
     p.add_argument("--members", default="1,4,24", type=_int_list,
-                   help="group sizes K to measure, comma list")
-    p.add_argument("--reps", type=int, default=3,
+                   metavar="K,K", help="group sizes K (members trained at "
+                   "once) to measure, comma list")
+    p.add_argument("--reps", type=int, default=3, metavar="N",
                    help="timed repetitions after the warm-up (median)")
-    p.add_argument("--quick", action="store_true",
+    p.add_argument("--quick", action="store_true", default=argparse.SUPPRESS,
                    help="2,048 images and one repetition: checks it runs")
-    p.add_argument("--json", help="write the figures to this file too")
-    p.add_argument("--manual-dir", help="folder with the MNIST files (or "
-                   "$JAXMNIST_MANUAL_DIR)")
+    p.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS,
+                   help="write the figures to this file too")
+    p.add_argument("--manual-dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="folder with the MNIST files (default "
+                   "$JAXMNIST_MANUAL_DIR, else download)")
     args = p.parse_args(argv)
+    for name, absent in (("quick", False), ("json", None),
+                         ("manual_dir", None)):
+        setattr(args, name, getattr(args, name, absent))
     from jaxmnist.sweep import bench  # noqa: PLC0415
 
     r = bench.run(args)

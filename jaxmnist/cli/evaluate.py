@@ -1,12 +1,14 @@
 """python -m jaxmnist.evaluate RUN_DIR [--member OPT/ACT/SEED | --best]
 
-Reloads a saved model of a finished run, recomputes its test accuracy on the
-run's dataset, prints per-class precision and recall, and writes its
-confusion matrix to RUN_DIR/evaluation/<member>-confusion.png.
+Reload a saved model of a finished run (by default its best by validation
+accuracy), recompute its test accuracy on the run's dataset, print
+per-class precision and recall (with the dataset's class names), and write
+its confusion matrix to RUN_DIR/evaluation/OPT-ACT-SEED-confusion.png.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -34,18 +36,29 @@ def pick_member(members, member: str | None):
     return max(matches, key=lambda m: m.val_accuracy)
 
 
-def run(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m jaxmnist.evaluate",
                            description=(__doc__ or "").split("\n\n")[1])
-    parser.add_argument("run_dir", help="a finished run directory")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished run "
+                        "directory (config.toml, results.csv and models/, "
+                        "as python -m jaxmnist.sweep leaves it)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--member", help="OPTIMIZER/ACTIVATION/SEED, e.g. "
-                       "adam/relu/0 (default: the best by validation)")
+    which.add_argument("--member", metavar="OPT/ACT/SEED",
+                       default=argparse.SUPPRESS, help="the member to load, "
+                       "e.g. adam/relu/0 (its learning rate with the best "
+                       "validation accuracy); without it, the best member")
     which.add_argument("--best", action="store_true",
-                       help="the best member by validation accuracy")
-    parser.add_argument("--manual-dir", help="where the dataset's files are, "
-                        "if not where the run found them")
-    args = parser.parse_args(argv)
+                       default=argparse.SUPPRESS, help="the member with the "
+                       "best final validation accuracy (what happens without "
+                       "--member too)")
+    parser.add_argument("--manual-dir", metavar="DIR",
+                        default=argparse.SUPPRESS, help="where the dataset's "
+                        "files are, if not where the run found them")
+    return parser
+
+
+def run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
 
     from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
@@ -57,24 +70,25 @@ def run(argv: list[str] | None) -> int:
 
     run_dir = Path(args.run_dir)
     records = read_run(run_dir)
-    m = pick_member(records.members, args.member)
+    member = getattr(args, "member", None)
+    m = pick_member(records.members, member)
     params, meta = store.load_model(store.member_path(run_dir, m))
     cfg = records.config
     data = load_dataset(meta["dataset"],
-                        manual_dir=args.manual_dir or cfg.manual_dir,
-                        data_dir=cfg.data_dir,
+                        manual_dir=getattr(args, "manual_dir", None)
+                        or cfg.manual_dir, data_dir=cfg.data_dir,
                         val_size=meta.get("val_size", 5000))
     y_pred = np.asarray(class_probabilities(params, meta["activation"],
                                             data.test_images)).argmax(1)
     acc = float(np.mean(y_pred == data.test_labels))
-    print(f"{m.name} (lr {m.learning_rate:g}): test accuracy {acc:.4f} "
-          f"(results.csv: {m.test_accuracy:.4f})")
-    labels = np.asarray(data.test_labels)
-    print(per_class_table(labels, y_pred,
-                          class_names(meta["dataset"])))
+    why = "" if member else "; the best by validation accuracy"
+    print(f"{m.name} (lr {m.learning_rate:.3g}{why}): test accuracy "
+          f"{acc:.4f} (results.csv: {m.test_accuracy:.4f})")
+    labels, names = np.asarray(data.test_labels), class_names(meta["dataset"])
+    print(per_class_table(labels, y_pred, names))
     out = run_dir / EVALUATION_DIR / f"{m.name.replace('/', '-')}-confusion.png"
-    plot_confusion(labels, y_pred, out,
-                   f"{m.name}: test accuracy {acc:.4f}")
+    plot_confusion(labels, y_pred, out, f"{m.name} (lr {m.learning_rate:.3g}"
+                   f"{why}): test accuracy {acc:.4f}", names)
     print(f"confusion matrix: {out}")
     return 0
 

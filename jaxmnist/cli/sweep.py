@@ -11,7 +11,6 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -134,13 +133,13 @@ def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
     if args.distributed:
         init_distributed(args)
+    from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
     from jaxmnist.sweep.run import check_run_dir, run_sweep  # noqa: PLC0415
 
     out = out_dir(cfg)
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
-    start = time.perf_counter()
     try:
         run_records = run_sweep(cfg, out, progress=args.progress)
     except Interrupted as e:
@@ -148,15 +147,16 @@ def run(argv: list[str] | None = None) -> int:
               f"{out}.\nresume with: {resume_command(argv, out)}",
               file=sys.stderr)
         return 130
-    members = run_records.members
+    members, cells = run_records.members, run_records.cells
     print()
-    if len(members) > len(cfg.optimizers) * len(cfg.activations):
-        print(cells_table(run_records.cells, cfg.target))
+    if len(members) > sum(c.chosen for c in cells):  # seeds or a grid
+        print(cells_table(cells, cfg.target, members))
     else:
         print(summary_table(members))
-    print(f"\n{len(members)} models trained in "
-          f"{time.perf_counter() - start:.1f} s; results, models, figures and "
-          f"summary.md in {out}")
+    seconds = run_records.meta.get(WALL_TIME_KEY, float("nan"))
+    print(f"\n{len(members)} models trained in {seconds:.1f} s (the groups' "
+          f"wall time, compilation included, as summary.md gives it); "
+          f"results, models, figures and summary.md in {out}")
     return 0
 
 

@@ -1,1 +1,2 @@
-"""The report: figures drawn from a run's records, and summary.md."""
+"""The report: figures drawn from a run's records, summary.md, and
+TensorBoard event files of its per-epoch metrics (:mod:`.tensorboard`)."""

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmnist.data.sources import class_names
 from jaxmnist.report import comparison, curves, dynamics, predictions, tuning
+from jaxmnist.report.notes import setup_line
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import has_lr_grid
 
@@ -41,34 +43,38 @@ def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
     out = Path(run_dir) / FIGURES_DIR
     order = dict(optimizers=run.config.optimizers,
                  activations=run.config.activations)
+    note = setup_line(run)
     pred_file = Path(run_dir) / predictions.BEST_PREDICTIONS
     names = figures_for(run, pred_file.is_file())
     curves.plot_curves(run, out / FIGURES[0], "activation", **order)
     curves.plot_curves(run, out / FIGURES[1], "optimizer", **order)
     curves.plot_loss_curves(run, out / FIGURES[2], **order)
-    comparison.plot_test_bar(run.cells, out / FIGURES[3])
-    comparison.plot_heatmap(run.cells, out / FIGURES[4], **order)
+    comparison.plot_test_bar(run.cells, out / FIGURES[3], run.members, note)
+    comparison.plot_heatmap(run.cells, out / FIGURES[4], **order, note=note)
     if "confusion_matrix.png" in names:
-        _prediction_figures(pred_file, out)
+        _prediction_figures(pred_file, out, class_names(run.config.dataset))
     tuning.plot_time_to_target(run.cells, run.members, out / FIGURES[7],
-                               run.config.target)
+                               run.config.target, run.config.epochs, note)
     if "lr_sensitivity.png" in names:
-        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order)
+        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order,
+                                   note=note)
     if run.dynamics_arrays is not None:
         dynamics.write_dynamics_figures(run, out, **order)
     return [out / f for f in names]
 
 
-def _prediction_figures(pred_file: Path, out: Path) -> None:
+def _prediction_figures(pred_file: Path, out: Path,
+                        classes: tuple[str, ...]) -> None:
     with np.load(pred_file) as p:
         who = str(p["member"])
         acc = float((p["y_true"] == p["y_pred"]).mean())
         predictions.plot_confusion(
             p["y_true"], p["y_pred"], out / FIGURES[5],
             f"Best model by validation accuracy: {who} (test accuracy "
-            f"{acc:.4f})")
+            f"{acc:.4f}, {len(p['y_true']):,} test images)", classes)
         predictions.plot_misclassified(
             p["wrong_images"], p["wrong_true"], p["wrong_pred"],
             p["wrong_prob"], out / FIGURES[6],
             f"{who}: misclassified test images, true→predicted "
-            f"(probability)")
+            f"(probability); the first {len(p['wrong_true'])} of "
+            f"{int((p['y_true'] != p['y_pred']).sum())}", classes=classes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,8 +19,13 @@ from jaxmnist import files
 
 DPI = 110
 
-__all__ = ["DPI", "cell_label", "colors", "epoch_axis", "grid_shape",
-           "ordered", "plt", "save_figure"]
+__all__ = ["DPI", "MARKERS", "cell_label", "colors", "dataset_title",
+           "epoch_axis", "grid_shape", "markers", "ordered", "plt",
+           "save_figure", "spread", "wrap"]
+
+#: Marker shapes, one per series, so lines that coincide stay apart.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+_DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 def save_figure(fig, path: str | Path) -> None:
@@ -43,10 +49,52 @@ def colors(names: list[str]) -> dict[str, tuple]:
     return {n: cmap(i % cmap.N) for i, n in enumerate(names)}
 
 
+def markers(names: list[str]) -> dict[str, str]:
+    """A distinct marker shape per name."""
+    return {n: MARKERS[i % len(MARKERS)] for i, n in enumerate(names)}
+
+
 def grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
-    """(rows, columns) of a panel grid for ``n`` panels."""
-    cols = min(n, max_cols)
-    return math.ceil(n / cols), cols
+    """(rows, columns) of a panel grid for ``n`` panels, as square as
+    ``max_cols`` allows (4 panels: 2 x 2 with max_cols 3)."""
+    rows = math.ceil(max(n, 1) / max_cols)
+    return rows, math.ceil(max(n, 1) / rows)
+
+
+def spread(ys: Sequence[float], gap: float, lo: float, hi: float
+           ) -> list[float]:
+    """Label positions near ``ys``, at least ``gap`` apart, kept inside
+    [lo, hi] where they fit (labels at the ends of lines)."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    pos = [min(max(ys[i], lo), hi) for i in order]
+    for _ in range(50):
+        moved = False
+        for k in range(1, len(pos)):
+            overlap = pos[k - 1] + gap - pos[k]
+            if overlap > 1e-12:
+                pos[k - 1] -= overlap / 2
+                pos[k] += overlap / 2
+                moved = True
+        shift = max(0.0, lo - pos[0]) if pos else 0.0
+        shift -= max(0.0, pos[-1] + shift - hi) if pos else 0.0
+        pos = [p + shift for p in pos]
+        if not moved:
+            break
+    out = [0.0] * len(ys)
+    for k, i in enumerate(order):
+        out[i] = pos[k]
+    return out
+
+
+def wrap(text: str, width_in: float, fontsize: float = 10) -> str:
+    """``text`` wrapped line by line to about ``width_in`` inches."""
+    chars = max(20, int(width_in * 144 / fontsize))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def dataset_title(name: str) -> str:
+    """"MNIST", "Fashion-MNIST"."""
+    return _DATASET_TITLES.get(name, name)
 
 
 def epoch_axis(ax, epochs: int) -> None:
@@ -59,5 +107,8 @@ def epoch_axis(ax, epochs: int) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
 
 
-def cell_label(optimizer: str, activation: str) -> str:
-    return f"{optimizer} / {activation}"
+def cell_label(optimizer: str, activation: str,
+               learning_rate: float | None = None) -> str:
+    """'adam / relu', with '  lr 0.001' when a learning rate is given."""
+    lr = "" if learning_rate is None else f"  lr {learning_rate:.3g}"
+    return f"{optimizer} / {activation}{lr}"

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from jaxmnist.results.records import CellResult, MemberResult
+from jaxmnist.results.stats import best_member
 
 
 def sort_members(members: Iterable[MemberResult]) -> list[MemberResult]:
@@ -19,6 +20,14 @@ def sort_members(members: Iterable[MemberResult]) -> list[MemberResult]:
     return sorted(members, key=key)
 
 
+def best_cell(cells: Iterable[CellResult]) -> CellResult | None:
+    """The chosen cell with the best mean validation accuracy (the first of
+    equals), or None when every cell diverged. The test split is never
+    looked at."""
+    ok = [c for c in cells if c.chosen and not math.isnan(c.val_mean)]
+    return max(ok, key=lambda c: c.val_mean) if ok else None
+
+
 def fixed_width(header: Sequence[str], lines: Sequence[Sequence[str]],
                 left: tuple[int, ...] = (1, 2)) -> str:
     """Columns padded to their widest cell; columns in ``left`` flush left."""
@@ -27,54 +36,118 @@ def fixed_width(header: Sequence[str], lines: Sequence[Sequence[str]],
 
     def fmt(cells):
         return "  ".join(c.ljust(w) if j in left else c.rjust(w)
-                         for j, (c, w) in enumerate(zip(cells, widths)))
+                         for j, (c, w) in enumerate(zip(cells, widths))
+                         ).rstrip()
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(header), rule, *map(fmt, lines)])
 
 
-def cells_table(cells: list[CellResult], target: float) -> str:
+BEST_MARK = "*"
+
+
+def _reach(c: CellResult) -> str:
+    """'epoch[, seconds] (seeds that reached it / seeds)' or not reached."""
+    if not c.reached_target or c.target_epoch_mean is None:
+        return "not reached"
+    e = c.target_epoch_mean
+    epoch = f"{e:.0f}" if e == round(e) else f"{e:.1f}"
+    seconds = (f", {c.target_seconds_mean:.1f} s"
+               if c.target_seconds_mean is not None else "")
+    return f"{epoch}{seconds} ({c.reached_target}/{c.finite})"
+
+
+def sort_cells(cells: Iterable[CellResult]) -> list[CellResult]:
+    """The chosen cells, best mean test accuracy first, NaN last."""
+    return sorted((c for c in cells if c.chosen), key=lambda c: (
+        math.isnan(c.test_mean), 0 if math.isnan(c.test_mean)
+        else -c.test_mean))
+
+
+def best_lines(cells: Sequence[CellResult],
+               members: Sequence[MemberResult] = ()) -> list[str]:
+    """What the tables' best mark means, and which model is "the best"."""
+    out = [f"{BEST_MARK} best cell: the highest mean validation accuracy "
+           f"(sorted by test accuracy, which never chooses anything)"]
+    best = best_member(members)
+    if best is not None:
+        out.append(f"best model (evaluate --best, predict RUN): {best.name}, "
+                   f"lr {best.learning_rate:.3g}: validation "
+                   f"{best.val_accuracy:.4f}, test {best.test_accuracy:.4f}")
+    return out
+
+
+def cells_table(cells: list[CellResult], target: float,
+                members: Sequence[MemberResult] = ()) -> str:
     """The chosen learning rate of every (optimizer, activation), sorted by
-    mean test accuracy, with 95% CIs over seeds."""
-    chosen = sorted((c for c in cells if c.chosen),
-                    key=lambda c: (math.isnan(c.test_mean),
-                                   0 if math.isnan(c.test_mean)
-                                   else -c.test_mean))
+    mean test accuracy, with 95% CIs over seeds; the best cell by mean
+    validation accuracy marked, and the rule stated under the table."""
+    best = best_cell(cells)
     header = ("#", "optimizer", "activation", "lr", "seeds", "diverged",
-              "val acc", "test acc", "95% CI", f"epoch to {target:g}")
+              "val acc", "test acc", "95% CI", f"epoch to {target:g}", "best")
     lines = []
-    for i, c in enumerate(chosen, 1):
-        reach = (f"{c.target_epoch_mean:.1f} ({c.reached_target}/"
-                 f"{c.finite})" if c.reached_target else "not reached")
+    for i, c in enumerate(sort_cells(cells), 1):
         lines.append((str(i), c.optimizer, c.activation,
                       f"{c.learning_rate:.3g}", str(c.seeds), str(c.diverged),
                       f"{c.val_mean:.4f}", f"{c.test_mean:.4f}",
                       "" if math.isnan(c.test_ci95)
-                      else f"±{c.test_ci95:.4f}", reach))
-    return fixed_width(header, lines)
+                      else f"±{c.test_ci95:.4f}", _reach(c),
+                      BEST_MARK if c == best else ""))
+    return "\n".join([fixed_width(header, lines), "",
+                      *best_lines(cells, members)])
 
 
 def summary_table(members: Iterable[MemberResult]) -> str:
-    """Every member, sorted by test accuracy."""
+    """Every member, sorted by test accuracy; the best by validation
+    accuracy marked, and the rule stated under the table. "group s" is the
+    wall time of the member's whole vmapped group."""
+    members = list(members)
+    best = best_member(members)
     header = ("#", "optimizer", "activation", "lr", "seed", "train acc",
-              "val acc", "test acc", "test loss", "seconds", "diverged")
+              "val acc", "test acc", "test loss", "group s", "diverged",
+              "best")
     lines = [(str(i), m.optimizer, m.activation, f"{m.learning_rate:.3g}",
               str(m.seed), f"{m.train_accuracy:.4f}", f"{m.val_accuracy:.4f}",
               f"{m.test_accuracy:.4f}", f"{m.test_loss:.4f}",
               f"{m.seconds:.1f}",
-              f"epoch {m.diverged_epoch}" if m.diverged else "")
+              f"epoch {m.diverged_epoch}" if m.diverged else "",
+              BEST_MARK if m == best else "")
              for i, m in enumerate(sort_members(members), 1)]
-    return fixed_width(header, lines)
+    return "\n".join([
+        fixed_width(header, lines), "",
+        f"{BEST_MARK} best model: the highest validation accuracy (what "
+        f"evaluate --best and predict RUN load); sorted by test accuracy, "
+        f"which never chooses anything"])
 
 
 def markdown_table(members: Iterable[MemberResult]) -> str:
     """Every member as a Markdown table, sorted by test accuracy."""
+    members = list(members)
+    best = best_member(members)
     out = ["| # | optimizer | activation | lr | seed | val acc | test acc | "
            "diverged |", "|---|---|---|---|---|---|---|---|"]
     for i, m in enumerate(sort_members(members), 1):
         div = f"epoch {m.diverged_epoch}" if m.diverged else ""
-        out.append(f"| {i} | {m.optimizer} | {m.activation} | "
+        mark = f" {BEST_MARK}" if m == best else ""
+        out.append(f"| {i}{mark} | {m.optimizer} | {m.activation} | "
                    f"{m.learning_rate:.3g} | {m.seed} | {m.val_accuracy:.4f} "
                    f"| {m.test_accuracy:.4f} | {div} |")
+    return "\n".join(out)
+
+
+def cells_markdown(cells: list[CellResult], target: float) -> str:
+    """The chosen cells as a Markdown table, sorted by mean test accuracy,
+    the best cell by mean validation accuracy marked."""
+    best = best_cell(cells)
+    out = [f"| # | optimizer | activation | lr | test acc (95% CI) | val acc "
+           f"| seeds | diverged | epoch, s to {target:g} (seeds) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for i, c in enumerate(sort_cells(cells), 1):
+        ci = "" if math.isnan(c.test_ci95) else f" ± {c.test_ci95:.4f}"
+        mark = f" {BEST_MARK}" if c == best else ""
+        out.append(f"| {i}{mark} | {c.optimizer} | {c.activation} | "
+                   f"{c.learning_rate:.3g} | {c.test_mean:.4f}{ci} | "
+                   f"{c.val_mean:.4f} | {c.seeds} | {c.diverged} | "
+                   f"{_reach(c)} |")
     return "\n".join(out)
 
 

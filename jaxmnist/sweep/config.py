@@ -152,6 +152,9 @@ class SweepConfig:
         "and saturated units, effective steps, sharpness) inside the "
         "compiled groups; they never change the training numbers, but a "
         "run cannot resume under the other setting")
+    tensorboard: bool = option(
+        False, "write TensorBoard event files per member under "
+        "RUN/tensorboard/ (every per-epoch metric and probe)", numeric=False)
     out: str | None = option(None, "output dir (default runs/<name or time>)",
                              numeric=False, metavar="DIR")
     name: str | None = option(None, "run name, used for the default --out",

@@ -317,7 +317,7 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     g, compile_s = _compile(g)
     first, state, history, epoch_times = _start(g, checkpoint_dir)
     bar = GroupBar(spec.name, len(spec.members), spec.config.epochs, first,
-                   history, enabled=progress)
+                   [h.metrics for h in history], enabled=progress)
     try:
         state = _run_epochs(g, first, state, history, epoch_times, bar,
                             checkpoint_dir)

@@ -9,6 +9,7 @@ calls it.
 
 from __future__ import annotations
 
+import platform
 import shutil
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from jaxmnist.core.activations import activation_index
 from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
-from jaxmnist.report import figures, summary
+from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
@@ -35,7 +36,8 @@ from jaxmnist.sweep.group import GroupResult, GroupSpec, Member, train_group
 RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
              BEST_PREDICTIONS)
 RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
-            figures.FIGURES_DIR, figures.EVALUATION_DIR)
+            figures.FIGURES_DIR, figures.EVALUATION_DIR,
+            tensorboard.TENSORBOARD_DIR)
 
 
 def check_run_dir(cfg: SweepConfig, out: Path, overwrite: bool) -> None:
@@ -142,6 +144,15 @@ def _better(best: _Best | None, group: GroupResult,
     return _Best(champion, member_params(group, members.index(champion)))
 
 
+def versions() -> dict[str, str]:
+    """The software a run's numbers depend on."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return {"jaxmnist": __version__, "jax": jax.__version__,
+            "jaxlib": version("jaxlib"), "optax": version("optax"),
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                  progress: bool) -> tuple[RunRecords, _Best | None]:
     """Train every group; save its models and rewrite the result files after
@@ -158,11 +169,15 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
         save_models(cfg, out, spec, group, members)
         light.append(group._replace(params=[]))
         run = _add_group(run, group, members, light, {
-            "device": str(jax.devices()[0]),
+            "device": str(jax.devices()[0]), "versions": versions(),
             "data_load_seconds": round(load_s, 3),
             "train_seconds": round(time.perf_counter() - start, 3)})
         if jax.process_index() == 0:  # process 0 writes the combined files
             records.write_results(out, run)
+            if cfg.tensorboard:
+                tensorboard.write_run_events(
+                    out, records.history_rows(group),
+                    tensorboard.dynamics_scalars(records.dynamics_rows(group)))
         best = _better(best, group, members)
     return run, best
 

@@ -44,7 +44,12 @@ def test_tuning_grid_around_the_default():
 def test_config_toml_round_trip(tmp_path):
     cfg = SweepConfig(activations=("relu", "gelu"), epochs=2, name='a "b"',
                       learning_rates=(("adam", (0.001, 0.01)),),
-                      train_subset=100, tune_lr=True, tune_factor=2.0)
+                      train_subset=100, tune_lr=True, tune_factor=2.0,
+                      hidden=((128, 64), (256,)), batch_norm=(False, True),
+                      dropout=(0.0, 0.2), weight_decay=(1e-4,),
+                      model=("mlp", "cnn"), optimizer_options=(
+                          ("adam", (("b2", (0.99, 0.999)),)),
+                          ("momentum", (("momentum", (0.8,)),))))
     path = tmp_path / "c.toml"
     path.write_text(to_toml(cfg))
     assert SweepConfig(**read_toml(path)) == cfg

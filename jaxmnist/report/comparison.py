@@ -22,8 +22,8 @@ from jaxmnist.report.style import (
     wrap,
 )
 from jaxmnist.results.records import CellResult, MemberResult
-from jaxmnist.results.stats import chosen_cells
-from jaxmnist.results.tables import best_cell
+from jaxmnist.results.stats import cell_of, chosen_cells, combo_of
+from jaxmnist.results.tables import best_cell, tuning_note
 
 BEST_COLOR = "C3"
 
@@ -41,8 +41,7 @@ def _seed_values(members: Sequence[MemberResult]) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = defaultdict(list)
     for m in members:
         if not m.diverged and math.isfinite(m.test_accuracy):
-            out[(m.optimizer, m.activation, m.learning_rate)].append(
-                m.test_accuracy)
+            out[combo_of(m)].append(m.test_accuracy)
     return out
 
 
@@ -51,8 +50,7 @@ def _x_range(cs: list[CellResult], seeds: dict[tuple, list[float]]
     """The means and seeds, and the CIs as far as they stay within one more
     span of the data and below 1 (longer CIs run off the axis)."""
     data = [c.test_mean for c in cs if _n(c)]
-    data += [v for c in cs for v in seeds.get(
-        (c.optimizer, c.activation, c.learning_rate), [])]
+    data += [v for c in cs for v in seeds.get(combo_of(c), [])]
     if not data:
         return 0.0, 1.0
     lo, hi = min(data), max(data)
@@ -84,7 +82,7 @@ def plot_test_bar(cells: list[CellResult], path,
     y = np.arange(len(cs))[::-1]
     ax.set_xlim(*_x_range(cs, seeds))
     for yi, c in zip(y, cs):
-        mine = seeds.get((c.optimizer, c.activation, c.learning_rate), [])
+        mine = seeds.get(combo_of(c), [])
         if len(mine) > 1:
             ax.plot(mine, [yi] * len(mine), "o", color="0.6", ms=3, alpha=0.7)
         color = BEST_COLOR if c == best else "C0"
@@ -93,8 +91,8 @@ def plot_test_bar(cells: list[CellResult], path,
                         color=color, ms=6, capsize=3, lw=1.4)
         ax.text(1.01, yi, _value_text(c), transform=ax.get_yaxis_transform(),
                 va="center", fontsize=8, color="C3" if not _n(c) else "k")
-    labels = [cell_label(c.optimizer, c.activation, c.learning_rate)
-              for c in cs]
+    labels = [cell_label(c.setup, c.activation, c.learning_rate)
+              + tuning_note(c) for c in cs]
     ax.set_yticks(y, labels, fontsize=8)
     for tick, c in zip(ax.get_yticklabels(), cs):
         if c == best:
@@ -135,6 +133,7 @@ def _cell_texts(ax, cs: dict[tuple, CellResult], opts: list[str],
             "all seeds diverged", "diverged")
         if row_lr[o] is None:
             text += f"\nlr {c.learning_rate:.3g}"
+        text += tuning_note(c, "\n")
         dark = _n(c) and (c.test_mean - vmin) / (vmax - vmin) < 0.6
         ax.text(acts.index(a), opts.index(o), text, ha="center",
                 va="center", fontsize=8, color="white" if dark else "black")
@@ -145,7 +144,7 @@ def plot_heatmap(cells: list[CellResult], path, optimizers: Sequence[str] = (),
     """Optimizer x activation, mean test accuracy (± 95% CI over seeds),
     each at its chosen learning rate (in the row label when a row shares
     one, else in the cell); the best cell by validation outlined."""
-    cs = {(c.optimizer, c.activation): c for c in chosen_cells(cells)}
+    cs = {cell_of(c): c for c in chosen_cells(cells)}
     opts = ordered((k[0] for k in cs), optimizers)
     acts = ordered((k[1] for k in cs), activations)
     grid = np.full((len(opts), len(acts)), np.nan)
@@ -168,7 +167,7 @@ def plot_heatmap(cells: list[CellResult], path, optimizers: Sequence[str] = (),
     best = best_cell(cells)
     if best is not None:
         ax.add_patch(Rectangle((acts.index(best.activation) - 0.5,
-                                opts.index(best.optimizer) - 0.5), 1, 1,
+                                opts.index(best.setup) - 0.5), 1, 1,
                                fill=False, ec=BEST_COLOR, lw=2.5))
     ax.set_xticks(range(len(acts)), acts, rotation=30, ha="right")
     ax.set_yticks(range(len(opts)), [o if row_lr[o] is None else

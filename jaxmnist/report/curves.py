@@ -23,22 +23,21 @@ from jaxmnist.report.style import (
     wrap,
 )
 from jaxmnist.results.records import RunRecords
+from jaxmnist.results.stats import cell_of, chosen_tuning, combo_of, tuning_of
 
 
 def mean_curves(run: RunRecords, metric: str
                 ) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
-    """(optimizer, activation) -> (epochs, mean of ``metric`` over the chosen
-    learning rate's non-diverged seeds; NaN where none is left)."""
-    lr = {(c.optimizer, c.activation): c.learning_rate
-          for c in run.cells if c.chosen}
-    diverged = {(m.optimizer, m.activation, m.learning_rate, m.seed)
-                for m in run.members if m.diverged}
+    """(setup, activation) -> (epochs, mean of ``metric`` over the chosen
+    tuning's non-diverged seeds; NaN where none is left)."""
+    chosen = chosen_tuning(run.cells)
+    diverged = {(*combo_of(m), m.seed) for m in run.members if m.diverged}
     per: dict[tuple, dict[int, list[float]]] = defaultdict(
         lambda: defaultdict(list))
     for h in run.history:
-        cell = (h.optimizer, h.activation)
-        key = (*cell, h.learning_rate, h.seed)
-        if lr.get(cell) != h.learning_rate or key in diverged:
+        cell = cell_of(h)
+        if chosen.get(cell) != tuning_of(h) or (*combo_of(h),
+                                                h.seed) in diverged:
             continue
         per[cell][h.epoch].append(float(getattr(h, metric)))
     out = {}
@@ -104,12 +103,12 @@ def plot_curves(run: RunRecords, path, by: str,
     Each panel's y-axis is zoomed to the validation accuracies of its last
     half of training (training accuracy may run above it) and every line
     is labelled at its end with its final validation accuracy."""
-    opts = ordered((m.optimizer for m in run.members), optimizers)
+    opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     panels, lines = (acts, opts) if by == "activation" else (opts, acts)
     val = mean_curves(run, "val_accuracy")
     train = mean_curves(run, "train_accuracy")
-    trained = {(m.optimizer, m.activation) for m in run.members}
+    trained = {cell_of(m) for m in run.members}
     epochs = max((h.epoch for h in run.history), default=1)
     rows, cols = grid_shape(len(panels), 3)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.2 * rows + 1),
@@ -176,12 +175,11 @@ def plot_loss_curves(run: RunRecords, path,
                      activations: Sequence[str] = ()) -> None:
     """Training (dashed) and validation (solid) loss per cell, log scale,
     at the cell's chosen learning rate (named in the panel)."""
-    opts = ordered((m.optimizer for m in run.members), optimizers)
+    opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     val = mean_curves(run, "val_loss")
     train = mean_curves(run, "train_loss")
-    lrs = {(c.optimizer, c.activation): c.learning_rate for c in run.cells
-           if c.chosen}
+    lrs = {cell_of(c): c.learning_rate for c in run.cells if c.chosen}
     epochs = max((h.epoch for h in run.history), default=1)
     fig, axes = plt.subplots(len(opts), len(acts),
                              figsize=(2.5 * len(acts) + 1, 1.9 * len(opts) + 1),

@@ -7,7 +7,7 @@ seeds), except the pre-activation histograms (one row per hidden layer).
 
 from __future__ import annotations
 
-import math
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -16,6 +16,8 @@ from matplotlib.lines import Line2D
 
 from jaxmnist.report.style import colors, ordered, plt, save_figure
 from jaxmnist.results.records import MODEL_QUANTITIES, RunRecords
+from jaxmnist.results.stats import cell_of, chosen_tuning, combo_of, tuning_of
+from jaxmnist.sweep.group import Member
 
 #: The file names, in the order write_figures draws them.
 DYNAMICS_FIGURES = ("gradient_flow.png", "units.png", "effective_step.png",
@@ -34,15 +36,13 @@ THRESHOLD_FACTOR = {"momentum": 3.8, "nesterov": 3.8, "adam": 38.0,
 def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
     """(optimizer, activation) -> (quantity, layer) -> per-epoch mean over
     the chosen learning rate's non-diverged seeds."""
-    lr = {(c.optimizer, c.activation): c.learning_rate
-          for c in run.cells if c.chosen}
-    diverged = {(m.optimizer, m.activation, m.learning_rate, m.seed)
-                for m in run.members if m.diverged}
+    chosen = chosen_tuning(run.cells)
+    diverged = {(*combo_of(m), m.seed) for m in run.members if m.diverged}
     acc: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in run.dynamics:
-        cell = (r.optimizer, r.activation)
-        if lr.get(cell) != r.learning_rate or (*cell, r.learning_rate,
-                                               r.seed) in diverged:
+        cell = cell_of(r)
+        if chosen.get(cell) != tuning_of(r) or (*combo_of(r),
+                                                r.seed) in diverged:
             continue
         acc[cell][(r.quantity, r.layer)][r.epoch].append(r.value)
     return {cell: {k: np.asarray([np.mean(v[e]) for e in sorted(v)])
@@ -51,7 +51,7 @@ def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
 
 def _grid(run: RunRecords, title: str, optimizers: Sequence[str],
           activations: Sequence[str], ylabel: str, log: bool = True):
-    opts = ordered((m.optimizer for m in run.members), optimizers)
+    opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     fig, axes = plt.subplots(len(opts), len(acts), squeeze=False,
                              figsize=(2.6 * len(acts) + 1,
@@ -136,8 +136,7 @@ def plot_sharpness(run: RunRecords, path, optimizers: Sequence[str] = (),
     """Sharpness (and the preconditioned sharpness of adaptive optimizers)
     over epochs, with the member's edge-of-stability threshold dashed."""
     series = cell_series(run)
-    lr = {(c.optimizer, c.activation): c.learning_rate
-          for c in run.cells if c.chosen}
+    lr = {cell_of(c): c.learning_rate for c in run.cells if c.chosen}
     fig, axes = _grid(run, "Sharpness: top Hessian eigenvalue on the probe "
                       "batch; dashed: the edge of stability (2/η; "
                       "(2+2β)/η with momentum; 38/η for Adam, "
@@ -150,7 +149,8 @@ def plot_sharpness(run: RunRecords, path, optimizers: Sequence[str] = (),
             if y is not None and np.isfinite(y).any():
                 ax.plot(np.arange(1, len(y) + 1), y, "-o", ms=2, color=color)
         if cell in lr:
-            ax.axhline(THRESHOLD_FACTOR.get(cell[0], 2.0) / lr[cell],
+            ax.axhline(THRESHOLD_FACTOR.get(cell[0].split("-")[0], 2.0)
+                       / lr[cell],
                        color="k", ls="--", lw=1)
     fig.legend([Line2D([], [], color="C0"), Line2D([], [], color="C3"),
                 Line2D([], [], color="k", ls="--")],
@@ -169,7 +169,7 @@ def plot_loss_steps(run: RunRecords, path, optimizers: Sequence[str] = (),
                       "mean (line) and max (shaded), seed 0 of the chosen "
                       "rate", optimizers, activations, "loss")
     for cell, ax in axes.items():
-        i = index.get((*cell, _chosen_lr(run, cell), 0))
+        i = index.get(_chosen(run, cell))
         if i is None:
             continue
         mean = np.asarray(arrays["loss_window_mean"][i], np.float64)
@@ -191,7 +191,7 @@ def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
     index = _member_index(arrays)
     edges = np.asarray(arrays.get("hist_edges", np.linspace(-8, 8, 65)))
     centres = (edges[:-1] + edges[1:]) / 2
-    opts = ordered((m.optimizer for m in run.members), optimizers)
+    opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     layers = int(np.asarray(arrays["hist_start"]).shape[2]) if arrays else 1
     fig, axes = plt.subplots(layers, len(acts), squeeze=False,
@@ -200,7 +200,7 @@ def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
     palette = colors(opts)
     for j, act in enumerate(acts):
         for opt in opts:
-            i = index.get((opt, act, _chosen_lr(run, (opt, act)), 0))
+            i = index.get(_chosen(run, (opt, act)))
             if i is None:
                 continue
             for k in range(layers):
@@ -231,19 +231,17 @@ def _density(counts: np.ndarray) -> np.ndarray:
 
 
 def _member_index(arrays: dict) -> dict[tuple, int]:
-    """(optimizer, activation, learning rate, seed) -> row of the arrays."""
+    """(*combo_of(member), seed) -> row of the arrays."""
     out = {}
     for i, name in enumerate(arrays.get("members", [])):
-        opt, act, lr, seed = str(name).split("/")
-        out[(opt, act, float(lr), int(seed))] = i
+        m = Member(*json.loads(str(name)))
+        out[(*combo_of(m), m.seed)] = i
     return out
 
 
-def _chosen_lr(run: RunRecords, cell: tuple) -> float:
-    for c in run.cells:
-        if c.chosen and (c.optimizer, c.activation) == cell:
-            return c.learning_rate
-    return math.nan
+def _chosen(run: RunRecords, cell: tuple, seed: int = 0) -> tuple:
+    """The key of ``seed`` of ``cell``'s chosen combination."""
+    return (*cell, *chosen_tuning(run.cells).get(cell, ()), seed)
 
 
 def write_dynamics_figures(run: RunRecords, out, optimizers: Sequence[str],

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from jaxmnist.data.sources import class_names
-from jaxmnist.report import comparison, curves, dynamics, predictions, tuning
+from jaxmnist.report import (
+    comparison,
+    curves,
+    dynamics,
+    predictions,
+    regularization,
+    tuning,
+)
 from jaxmnist.report.notes import setup_line
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import has_lr_grid
@@ -35,7 +42,9 @@ def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
         skip |= {"confusion_matrix.png", "misclassified.png"}
     probed = dynamics.DYNAMICS_FIGURES if run.dynamics_arrays is not None \
         else ()
-    return [f for f in FIGURES if f not in skip] + list(probed)
+    reg = ((regularization.REGULARIZATION,)
+           if regularization.has_regularization(run) else ())
+    return [f for f in FIGURES if f not in skip] + list(reg) + list(probed)
 
 
 def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
@@ -58,6 +67,9 @@ def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
     if "lr_sensitivity.png" in names:
         tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order,
                                    note=note)
+    if regularization.REGULARIZATION in names:
+        regularization.plot_regularization(
+            run, out / regularization.REGULARIZATION)
     if run.dynamics_arrays is not None:
         dynamics.write_dynamics_figures(run, out, **order)
     return [out / f for f in names]

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from jaxmnist.report.style import dataset_title
 from jaxmnist.results.records import CellResult, RunRecords
-from jaxmnist.results.stats import has_lr_grid
+from jaxmnist.results.stats import cell_of, has_lr_grid
 
 #: The rule behind "best", everywhere (``evaluate --best``, predict, tables).
 BEST_RULE = ("best = highest final validation accuracy; the test split is "
@@ -22,7 +22,7 @@ def rates_per_cell(cells: list[CellResult]) -> int:
     """The most learning rates any (optimizer, activation) trained."""
     seen: dict[tuple, int] = defaultdict(int)
     for c in cells:
-        seen[(c.optimizer, c.activation)] += 1
+        seen[cell_of(c)] += 1
     return max(seen.values(), default=1)
 
 

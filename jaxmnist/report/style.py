@@ -37,10 +37,15 @@ def save_figure(fig, path: str | Path) -> None:
 
 
 def ordered(values: Iterable[str], preferred: Sequence[str] = ()) -> list[str]:
-    """The distinct ``values``, in ``preferred`` order first, then as seen."""
+    """The distinct ``values``, in ``preferred`` order first, then as seen;
+    a setup (``adam-bn``) ranks with its optimizer (``adam``)."""
     seen = list(dict.fromkeys(values))
     rank = {v: i for i, v in enumerate(preferred)}
-    return sorted(seen, key=lambda v: (rank.get(v, len(rank)), seen.index(v)))
+
+    def key(v: str):
+        return (rank.get(v, rank.get(v.split("-")[0], len(rank))),
+                seen.index(v))
+    return sorted(seen, key=key)
 
 
 def colors(names: list[str]) -> dict[str, tuple]:
@@ -112,3 +117,4 @@ def cell_label(optimizer: str, activation: str,
     """'adam / relu', with '  lr 0.001' when a learning rate is given."""
     lr = "" if learning_rate is None else f"  lr {learning_rate:.3g}"
     return f"{optimizer} / {activation}{lr}"
+

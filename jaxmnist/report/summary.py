@@ -15,7 +15,7 @@ from jaxmnist.report.notes import BEST_RULE, lr_rule, plural
 from jaxmnist.report.style import dataset_title
 from jaxmnist.report.why import why_section
 from jaxmnist.results.records import RunRecords
-from jaxmnist.results.stats import best_member, has_lr_grid
+from jaxmnist.results.stats import best_member, cell_of, has_lr_grid
 from jaxmnist.results.tables import (
     BEST_MARK,
     best_cell,
@@ -56,6 +56,10 @@ DYNAMICS_NOTES = {
         "Per-step training loss", "The training loss within each epoch in "
         "windows, mean (line) and max (shaded): spikes a per-epoch curve "
         "hides."),
+    "regularization.png": (
+        "Regularization", "Mean test accuracy against dropout and weight "
+        "decay, with and without batch norm, each combination at its best "
+        "learning rate by validation; the cell's choice outlined."),
 }
 
 
@@ -122,17 +126,18 @@ def setup_section(run: RunRecords) -> list[str]:
 def groups_section(run: RunRecords) -> list[str]:
     """Each optimizer group: batch size, learning rates, members, timing."""
     cfg = run.config
-    timing = {g.get("optimizer"): g for g in run.meta.get("groups", [])
-              if isinstance(g, dict)}
+    timing = {g.get("group", g.get("optimizer")): g
+              for g in run.meta.get("groups", []) if isinstance(g, dict)}
     lines = ["## Optimizer groups: settings and timing", "",
              "Each optimizer is one compiled program that trains all its "
              "members (activations x learning rates x seeds) at once; "
              "\"s per member-epoch\" is its training time (compilation "
              "excluded) per member and epoch.", "",
-             "| optimizer | batch | learning rates | members | wall s | "
+             "| group | batch | learning rates | members | wall s | "
              "compile s | s per member-epoch |",
              "|---|---|---|---|---|---|---|"]
-    for opt in cfg.optimizers:
+    for spec in cfg.groups():
+        opt, batch = spec.name, spec.config.batch_size
         g = timing.get(opt, {})
         n, sec, comp = g.get("members"), g.get("seconds"), \
             g.get("compile_seconds")
@@ -140,12 +145,11 @@ def groups_section(run: RunRecords) -> list[str]:
                and isinstance(sec, (int, float))
                and isinstance(comp, (int, float)) else None)
         lrs = ", ".join(f"{lr:.3g}" for lr in sorted(
-            {c.learning_rate for c in run.cells if c.optimizer == opt}))
+            {c.learning_rate for c in run.cells if c.setup == opt}))
         if not lrs:
-            lines.append(f"| {opt} | {cfg.batch_size_for(opt)} | not trained "
-                         f"(yet) | | | | |")
+            lines.append(f"| {opt} | {batch} | not trained (yet) | | | | |")
             continue
-        lines.append(f"| {opt} | {cfg.batch_size_for(opt)} | {lrs} | "
+        lines.append(f"| {opt} | {batch} | {lrs} | "
                      f"{n if n is not None else '?'} | "
                      f"{'?' if sec is None else f'{sec:.1f}'} | "
                      f"{'?' if comp is None else f'{comp:.1f}'} | "
@@ -159,7 +163,7 @@ def result_section(run: RunRecords) -> list[str]:
     best, cell = best_member(run.members), best_cell(run.cells)
     if best is None or cell is None:
         return [*lines, "Every member diverged: there is no best model.", ""]
-    lines.append(f"**Best model: {best.optimizer} / {best.activation}, "
+    lines.append(f"**Best model: {best.setup} / {best.activation}, "
                  f"lr {best.learning_rate:.3g}, seed {best.seed}**: "
                  f"validation accuracy {best.val_accuracy:.4f}, test "
                  f"accuracy {best.test_accuracy:.4f} ({BEST_RULE}). "
@@ -169,7 +173,7 @@ def result_section(run: RunRecords) -> list[str]:
         ci = ("" if math.isnan(cell.test_ci95)
               else f" ± {cell.test_ci95:.4f}")
         lines += ["", f"**Best cell by mean validation accuracy: "
-                  f"{cell.optimizer} / {cell.activation}, lr "
+                  f"{cell.setup} / {cell.activation}, lr "
                   f"{cell.learning_rate:.3g}**: validation "
                   f"{cell.val_mean:.4f}, test {cell.test_mean:.4f}{ci} "
                   f"(mean{', 95% CI' if ci else ''} over "
@@ -197,7 +201,7 @@ def _reach_sentence(run: RunRecords) -> str:
     text = (f"{len(hit)} of {len(cs)} cells reached {run.config.target:g} "
             f"validation accuracy within {plural(run.config.epochs, 'epoch')}")
     if hit:
-        text += (f"; first {hit[0].optimizer} / {hit[0].activation} (epoch "
+        text += (f"; first {hit[0].setup} / {hit[0].activation} (epoch "
                  f"{hit[0].target_epoch_mean:.1f})")
     return text + ". Seconds are the training time of the whole optimizer " \
         "group, so they compare groups, not single models."
@@ -206,11 +210,11 @@ def _reach_sentence(run: RunRecords) -> str:
 def _edge_sentence(run: RunRecords) -> str:
     grid: dict[tuple, list[float]] = {}
     for c in run.cells:
-        grid.setdefault((c.optimizer, c.activation), []).append(
+        grid.setdefault(cell_of(c), []).append(
             c.learning_rate)
     chosen = [c for c in run.cells if c.chosen]
-    edge = sum(c.learning_rate in (min(grid[(c.optimizer, c.activation)]),
-                                   max(grid[(c.optimizer, c.activation)]))
+    edge = sum(c.learning_rate in (min(grid[cell_of(c)]),
+                                   max(grid[cell_of(c)]))
                for c in chosen)
     sizes = sorted({len(v) for v in grid.values()})
     per = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"

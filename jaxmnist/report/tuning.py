@@ -22,6 +22,8 @@ from jaxmnist.report.style import (
     wrap,
 )
 from jaxmnist.results.records import CellResult, MemberResult
+from jaxmnist.results.stats import cell_of, combo_of, tuning_of
+from jaxmnist.results.tables import tuning_note
 
 
 def peak_range(cells: list[CellResult]) -> tuple[float, float]:
@@ -32,7 +34,7 @@ def peak_range(cells: list[CellResult]) -> tuple[float, float]:
     peaks: dict[tuple, float] = {}
     for c in cells:
         if not math.isnan(c.val_mean):
-            key = (c.optimizer, c.activation)
+            key = cell_of(c)
             peaks[key] = max(peaks.get(key, -math.inf), c.val_mean)
     if not peaks:
         return 0.0, 1.0
@@ -45,9 +47,11 @@ def _lr_panel(ax, cs: list[CellResult], opt: str, acts: list[str],
     """One optimizer: a line per activation, the chosen rate circled;
     ``floor`` is (the axis' bottom, where to mark the points below it)."""
     palette, shapes = style
-    for act in acts:
-        line = sorted((c for c in cs if (c.optimizer, c.activation) ==
-                       (opt, act)), key=lambda c: c.learning_rate)
+    chosen = {cell_of(c): tuning_of(c)[1:] for c in cs if c.chosen}
+    for act in acts:  # the rates at the chosen dropout, decay and options
+        line = sorted((c for c in cs if cell_of(c) == (opt, act)
+                       and tuning_of(c)[1:] == chosen.get((opt, act))),
+                      key=lambda c: c.learning_rate)
         if not line:
             continue
         lr = np.asarray([c.learning_rate for c in line])
@@ -64,7 +68,7 @@ def _lr_panel(ax, cs: list[CellResult], opt: str, acts: list[str],
                 ax.plot(c.learning_rate, c.val_mean, "o", ms=11,
                         mfc="none", mec="k", mew=1.2)
     ax.set_xscale("log")
-    grid = sorted({c.learning_rate for c in cs if c.optimizer == opt})
+    grid = sorted({c.learning_rate for c in cs if c.setup == opt})
     ax.set_xticks(grid, [f"{lr:.2g}" for lr in grid], fontsize=7)
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(opt, fontsize=10)
@@ -82,7 +86,7 @@ def plot_lr_sensitivity(cells: list[CellResult], path,
     (:func:`peak_range`); rates below it are triangles at its bottom,
     rates where every seed diverged an x there."""
     cs = cells
-    opts = ordered((c.optimizer for c in cs), optimizers)
+    opts = ordered((c.setup for c in cs), optimizers)
     acts = ordered((c.activation for c in cs), activations)
     style = colors(acts), markers(acts)
     rows, cols = grid_shape(len(opts))
@@ -129,12 +133,11 @@ def reach(cells: list[CellResult], members: list[MemberResult]
     for c in cells:
         if not c.chosen:
             continue
-        mine = [m for m in members if (m.optimizer, m.activation,
-                                       m.learning_rate) ==
-                (c.optimizer, c.activation, c.learning_rate)]
+        mine = [m for m in members if combo_of(m) == combo_of(c)]
         hit = [m for m in mine if m.target_epoch is not None]
         out.append(Reach(
-            cell_label(c.optimizer, c.activation, c.learning_rate),
+            cell_label(c.setup, c.activation, c.learning_rate)
+            + tuning_note(c),
             [m.target_epoch for m in hit if m.target_epoch is not None],
             [m.target_seconds for m in hit if m.target_seconds is not None],
             len(mine), c.val_mean))

@@ -14,6 +14,7 @@ import math
 
 from jaxmnist.report.dynamics import cell_series
 from jaxmnist.results.records import RunRecords
+from jaxmnist.results.stats import cell_of
 
 FRACTIONS = ("dead_fraction", "saturated_fraction")
 _NAMES = {"grad_norm": "gradient norm", "update_ratio": "effective step",
@@ -54,18 +55,17 @@ def why_section(run: RunRecords, top: int = 3) -> list[str]:
     fewer than two cells)."""
     cells = [c for c in run.cells if c.chosen and math.isfinite(c.val_mean)]
     series = cell_series(run)
-    cells = [c for c in cells if (c.optimizer, c.activation) in series]
+    cells = [c for c in cells if cell_of(c) in series]
     if len(cells) < 2 or not run.dynamics:
         return []
     cells.sort(key=lambda c: -c.val_mean)
     best, worst = cells[0], cells[-1]
-    diffs = differences(series[(best.optimizer, best.activation)],
-                        series[(worst.optimizer, worst.activation)])
+    diffs = differences(series[cell_of(best)], series[cell_of(worst)])
     lines = ["## Why", "",
              f"The best cell by mean validation accuracy is "
-             f"{best.optimizer} / {best.activation} (lr "
+             f"{best.setup} / {best.activation} (lr "
              f"{best.learning_rate:g}, {best.val_mean:.4f}); the worst is "
-             f"{worst.optimizer} / {worst.activation} (lr "
+             f"{worst.setup} / {worst.activation} (lr "
              f"{worst.learning_rate:g}, {worst.val_mean:.4f}). After the last "
              f"epoch, the probes that differ most between them:", ""]
     lines += [f"- {text}" for _, text in diffs[:top]]

@@ -82,8 +82,9 @@ class MemberResult(NamedTuple):
 
     @property
     def name(self) -> str:
-        """``optimizer/activation/seed``, as ``--member`` takes it."""
-        return f"{self.optimizer}/{self.activation}/{self.seed}"
+        """``setup/activation/seed`` (``adam/relu/0``, ``adam-bn/relu/0``),
+        as ``--member`` takes it."""
+        return f"{self.setup}/{self.activation}/{self.seed}"
 
     @property
     def setup(self) -> str:
@@ -189,7 +190,8 @@ class RunRecords(NamedTuple):
     history: list[HistoryRow]
     meta: dict[str, Any]  # device, data load and group timings
     dynamics: list[DynamicsRow] = []
-    # dynamics.npz: "members" (``opt/act/lr/seed``), "hist_edges" and the
+    # dynamics.npz: "members" (each a JSON list of the Member fields),
+    # "hist_edges" and the
     # DYNAMICS_ARRAYS, each [members, epochs, ...]; None without probes
     dynamics_arrays: dict[str, np.ndarray] | None = None
 
@@ -282,8 +284,7 @@ def dynamics_arrays(groups: list[GroupResult]) -> dict[str, np.ndarray] | None:
     probed = [g for g in groups if g.dynamics is not None]
     if not probed:
         return None
-    names = [f"{m.optimizer}/{m.activation}/{m.learning_rate!r}/{m.seed}"
-             for g in probed for m in g.members]
+    names = [json.dumps(list(m)) for g in probed for m in g.members]
     out = {"members": np.asarray(names), "hist_edges": HIST_EDGES}
     for k in DYNAMICS_ARRAYS:
         out[k] = _pad_concat([np.asarray(getattr(g.dynamics, k))

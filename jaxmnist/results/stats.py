@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxmnist.results.records import CellResult, MemberResult
+from jaxmnist.results.records import CellResult, MemberResult, setup_label
 
 # two-sided 95% Student t quantiles t_{0.975, df}, df = 1..30
 _T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060,
@@ -58,6 +58,27 @@ def describe(values: Iterable[float]) -> Stat:
 #: What identifies a cell (compared) and what is tuned within it (chosen).
 CELL_KEY = ("optimizer", "activation", "model", "hidden", "batch_norm")
 TUNED = ("learning_rate", "dropout", "weight_decay", "optimizer_options")
+
+
+def cell_of(row) -> tuple[str, str]:
+    """(setup, activation): the cell of a member, cell, history or dynamics
+    row; the setup names the optimizer and its structure."""
+    return setup_label(row), row.activation
+
+
+def tuning_of(row) -> tuple:
+    """(learning rate, dropout, weight decay, optimizer options)."""
+    return tuple(getattr(row, k) for k in TUNED)
+
+
+def combo_of(row) -> tuple:
+    """The cell and its tuning: what a row of cells.csv stands for."""
+    return (*cell_of(row), *tuning_of(row))
+
+
+def chosen_tuning(cells) -> dict[tuple, tuple]:
+    """Each cell's chosen tuning (best mean validation accuracy)."""
+    return {cell_of(c): tuning_of(c) for c in cells if c.chosen}
 
 
 def cell_results(members: Iterable[MemberResult]) -> list[CellResult]:

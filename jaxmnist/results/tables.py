@@ -86,8 +86,9 @@ def cells_table(cells: list[CellResult], target: float,
               "val acc", "test acc", "95% CI", f"epoch to {target:g}", "best")
     lines = []
     for i, c in enumerate(sort_cells(cells), 1):
-        lines.append((str(i), c.optimizer, c.activation,
-                      f"{c.learning_rate:.3g}", str(c.seeds), str(c.diverged),
+        lines.append((str(i), c.setup, c.activation,
+                      f"{c.learning_rate:.3g}{tuning_note(c, ' ')}",
+                      str(c.seeds), str(c.diverged),
                       f"{c.val_mean:.4f}", f"{c.test_mean:.4f}",
                       "" if math.isnan(c.test_ci95)
                       else f"±{c.test_ci95:.4f}", _reach(c),
@@ -105,7 +106,8 @@ def summary_table(members: Iterable[MemberResult]) -> str:
     header = ("#", "optimizer", "activation", "lr", "seed", "train acc",
               "val acc", "test acc", "test loss", "group s", "diverged",
               "best")
-    lines = [(str(i), m.optimizer, m.activation, f"{m.learning_rate:.3g}",
+    lines = [(str(i), m.setup, m.activation,
+              f"{m.learning_rate:.3g}{tuning_note(m, ' ')}",
               str(m.seed), f"{m.train_accuracy:.4f}", f"{m.val_accuracy:.4f}",
               f"{m.test_accuracy:.4f}", f"{m.test_loss:.4f}",
               f"{m.seconds:.1f}",
@@ -128,9 +130,9 @@ def markdown_table(members: Iterable[MemberResult]) -> str:
     for i, m in enumerate(sort_members(members), 1):
         div = f"epoch {m.diverged_epoch}" if m.diverged else ""
         mark = f" {BEST_MARK}" if m == best else ""
-        out.append(f"| {i}{mark} | {m.optimizer} | {m.activation} | "
-                   f"{m.learning_rate:.3g} | {m.seed} | {m.val_accuracy:.4f} "
-                   f"| {m.test_accuracy:.4f} | {div} |")
+        out.append(f"| {i}{mark} | {m.setup} | {m.activation} | "
+                   f"{m.learning_rate:.3g}{tuning_note(m)} | {m.seed} | "
+                   f"{m.val_accuracy:.4f} | {m.test_accuracy:.4f} | {div} |")
     return "\n".join(out)
 
 
@@ -144,9 +146,10 @@ def cells_markdown(cells: list[CellResult], target: float) -> str:
     for i, c in enumerate(sort_cells(cells), 1):
         ci = "" if math.isnan(c.test_ci95) else f" ± {c.test_ci95:.4f}"
         mark = f" {BEST_MARK}" if c == best else ""
-        out.append(f"| {i}{mark} | {c.optimizer} | {c.activation} | "
-                   f"{c.learning_rate:.3g} | {c.test_mean:.4f}{ci} | "
-                   f"{c.val_mean:.4f} | {c.seeds} | {c.diverged} | "
+        out.append(f"| {i}{mark} | {c.setup} | {c.activation} | "
+                   f"{c.learning_rate:.3g}{tuning_note(c)} | "
+                   f"{c.test_mean:.4f}{ci} | {c.val_mean:.4f} | {c.seeds} | "
+                   f"{c.diverged} | "
                    f"{_reach(c)} |")
     return "\n".join(out)
 
@@ -165,3 +168,16 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray,
         lines.append(f"{name:<{width}}  {prec:>9.4f}  {rec:>6.4f}  "
                      f"{support:>7}")
     return "\n".join(lines)
+
+
+def tuning_note(row, sep: str = ", ") -> str:
+    """``", dropout 0.2, wd 0.0001, b2=0.99"``: a row's tuning besides the
+    learning rate, where it is not the default (empty for the classic)."""
+    parts = []
+    if row.dropout:
+        parts.append(f"dropout {row.dropout:g}")
+    if row.weight_decay:
+        parts.append(f"wd {row.weight_decay:g}")
+    if row.optimizer_options:
+        parts.append(row.optimizer_options.replace(";", " "))
+    return "".join(sep + p for p in parts)

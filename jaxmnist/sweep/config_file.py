@@ -72,6 +72,10 @@ def to_toml(cfg: SweepConfig) -> str:
             if value:
                 tables["learning_rates"] = [f"{opt} = {_fmt(list(lrs))}"
                                             for opt, lrs in value]
+        elif name == "optimizer_options":  # a table per optimizer
+            for opt, options in value:
+                tables[f"optimizer_options.{opt}"] = [
+                    f"{k} = {_fmt(list(v))}" for k, v in options]
         elif "." in key:
             table, sub = key.split(".", 1)
             tables.setdefault(table, []).append(f"{sub} = {_fmt(value)}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import shutil
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +31,13 @@ from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, store
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
-from jaxmnist.sweep.group import GroupResult, GroupSpec, Member, train_group
+from jaxmnist.sweep.group import (
+    GroupResult,
+    GroupSpec,
+    Member,
+    setup_name,
+    train_group,
+)
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
@@ -146,8 +153,6 @@ def _better(best: _Best | None, group: GroupResult,
 
 def versions() -> dict[str, str]:
     """The software a run's numbers depend on."""
-    from importlib.metadata import version  # noqa: PLC0415
-
     return {"jaxmnist": __version__, "jax": jax.__version__,
             "jaxlib": version("jaxlib"), "optax": version("optax"),
             "numpy": np.__version__, "python": platform.python_version()}
@@ -186,7 +191,9 @@ def _add_group(run: RunRecords, group: GroupResult,
                members: list[MemberResult], light: list[GroupResult],
                meta: dict) -> RunRecords:
     all_members = run.members + members
-    timing = {"optimizer": group.members[0].optimizer,
+    timing = {"group": setup_name(*(getattr(group.members[0], k) for k in (
+        "optimizer", "model", "hidden", "batch_norm"))),
+              "optimizer": group.members[0].optimizer,
               "members": len(group.members),
               "seconds": round(group.seconds, 3),
               "compile_seconds": round(group.compile_seconds, 3)}

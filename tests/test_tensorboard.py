@@ -9,6 +9,7 @@ import pytest
 from helpers import synthetic_run
 from jaxmnist.report import tensorboard as tb
 from jaxmnist.results.records import DynamicsRow, HistoryRow
+from jaxmnist.sweep.group import Member
 
 
 def test_crc32c_known_answers():
@@ -88,7 +89,7 @@ def test_dynamics_rows_become_extra_scalars(tmp_path):
                                    (2, 1, "grad_norm", 0.25),
                                    (1, None, "sharpness", 7.0))]
     extra = tb.dynamics_scalars(rows)
-    assert extra == {("adam", "relu", 1e-3, 0): {
+    assert extra == {tuple(Member("adam", "relu", 1e-3, 0)): {
         "dynamics/grad_norm/layer1": [(1, 0.5), (2, 0.25)],
         "dynamics/sharpness": [(1, 7.0)]}}
     history = [HistoryRow("adam", "relu", 1e-3, 0, e, 0.5, 0.9, 0.6, 0.8,

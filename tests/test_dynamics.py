@@ -1,5 +1,7 @@
 """Learning-dynamics probes: each against an independent computation."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +135,23 @@ def test_grad_norm_is_the_gradient_of_the_step():
                               data.train_labels)  # the one batch is all 32
     want = [float(jnp.linalg.norm(g["w"])) for g in grads]
     np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)
+
+
+def test_per_sample_grad_norm_uses_the_rank_one_identity():
+    """Batch 1: ‖∇W₁‖ taken as ‖x‖‖∇b₁‖ equals the direct norm, and the
+    probes still leave per-sample training bitwise unchanged."""
+    data = synthetic_dataset(n_train=1, n_val=16, n_test=16)
+    cfg = jm.TrainConfig(optimizer="sgd", batch_size=1, epochs=1,
+                         sizes=(784, 8, 6, 10), dynamics=True, probe_size=16,
+                         sharpness_iterations=2)
+    key, hp = jax.random.key(4), jm.make_hparams("relu", 0.1)
+    res = jax.jit(jm.make_train(cfg))(key, hp, data)
+    params = jm.make_init(cfg)(jax.random.split(key)[0], hp, data).params
+    grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
+                              data.train_labels)
+    want = [float(jnp.linalg.norm(g["w"])) for g in grads]
+    np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)
+    assert D.step_grad_norms(grads, data.train_images, True).shape == (3,)
+    plain = jax.jit(jm.make_train(dataclasses.replace(cfg, dynamics=False)))(
+        key, hp, data)
+    tree_allclose(plain.params, res.params)  # bitwise

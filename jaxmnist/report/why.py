@@ -5,7 +5,10 @@ choice in jaxmnist uses), compare every probe of their last epoch and state
 the three that differ most, in words generated from the numbers. Scale
 quantities (norms, ratios, gates, sharpness) are compared by the factor
 between them, fractions (dead, saturated) by their difference; a difference
-of 0.5 counts as much as a factor of 10.
+of 0.5 counts as much as a factor of 10. When the two cells' activations
+differ, saturation is left out: below 5% of the maximum derivative is a
+saturated sigmoid or tanh unit but merely the off side of a ReLU-like one,
+so the two fractions do not measure the same thing.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ _NAMES = {"grad_norm": "gradient norm", "update_ratio": "effective step",
           "preconditioned_sharpness": "preconditioned sharpness"}
 
 
-def differences(best: dict, worst: dict) -> list[tuple[float, str]]:
-    """(score, sentence) for every probe both cells have, largest first."""
+def differences(best: dict, worst: dict, same_activation: bool = True
+                ) -> list[tuple[float, str]]:
+    """(score, sentence) for every probe both cells have, largest first
+    (without saturation unless ``same_activation``)."""
     out = []
     for key in sorted(set(best) & set(worst), key=str):
         a, b = float(best[key][-1]), float(worst[key][-1])
         quantity, layer = key
+        if quantity == "saturated_fraction" and not same_activation:
+            continue
         if not (math.isfinite(a) and math.isfinite(b)):
             continue
         where = f"layer {layer} " if layer is not None else ""
@@ -60,7 +67,8 @@ def why_section(run: RunRecords, top: int = 3) -> list[str]:
         return []
     cells.sort(key=lambda c: -c.val_mean)
     best, worst = cells[0], cells[-1]
-    diffs = differences(series[cell_of(best)], series[cell_of(worst)])
+    diffs = differences(series[cell_of(best)], series[cell_of(worst)],
+                        best.activation == worst.activation)
     lines = ["## Why", "",
              f"The best cell by mean validation accuracy is "
              f"{best.setup} / {best.activation} (lr "

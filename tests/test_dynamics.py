@@ -155,3 +155,14 @@ def test_per_sample_grad_norm_uses_the_rank_one_identity():
     plain = jax.jit(jm.make_train(dataclasses.replace(cfg, dynamics=False)))(
         key, hp, data)
     tree_allclose(plain.params, res.params)  # bitwise
+
+
+def test_public_probes_on_your_own_params():
+    params = jm.init_mlp(jax.random.key(0), (784, 16, 10),
+                         jm.activation_index("relu"))
+    data = synthetic_dataset(n_train=8, n_val=8, n_test=8)
+    units = jm.dynamics.unit_stats(params, "relu", data.test_images)
+    assert units.dead_fraction.shape == (1,)
+    top = jm.dynamics.top_hessian_eigenvalue(
+        params, "relu", data.test_images, data.test_labels, iterations=5)
+    assert np.isfinite(float(top))

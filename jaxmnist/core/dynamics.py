@@ -25,7 +25,7 @@ program (``TrainConfig(dynamics=True)``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -126,24 +126,30 @@ def layer_norms(layers: list) -> jax.Array:
     return jnp.stack([optax.tree.norm(layer) for layer in layers])
 
 
-def step_grad_norms(grads: list, images: Array,
-                    rank_one_first: bool) -> jax.Array:
-    """``[layers]``: ``‖∇W_l‖`` of one training step.
+#: How many steps apart the training's gradient norms are sampled: about 16
+#: samples an epoch, at least every 32nd step (per-sample SGD: ~1,700).
+GRAD_NORM_STRIDE_MAX, GRAD_NORM_SAMPLES = 32, 16
 
-    With ``rank_one_first`` (one example per step and a dense first layer
-    with a bias) the first layer's gradient is the outer product
-    ``∇W₁ = x ∇b₁ᵀ``, so ``‖∇W₁‖ = ‖x‖ ‖∇b₁‖`` exactly (to float rounding).
-    Taking it that way leaves the 784×128 outer product to the parameter
-    update, which XLA fuses without writing it out; reducing it directly
-    made per-sample SGD's epochs about 1.5× slower (measured in-process,
-    dynamics on against off).
+
+def grad_norm_stride(steps: int) -> int:
+    """Sample every this many steps of an epoch of ``steps``."""
+    return max(1, min(steps // GRAD_NORM_SAMPLES, GRAD_NORM_STRIDE_MAX))
+
+
+def sampled_grad_norms(take: jax.Array, grad_fn: Callable, params,
+                       layers: int) -> jax.Array:
+    """``[layers]``: ``‖∇W_l‖`` of this step's batch where ``take``, else NaN.
+
+    ``take`` must not be batched (it is the step number's, shared by the
+    members), so that this is a real branch. The gradient is recomputed by
+    ``grad_fn(params)`` inside it rather than read from the step's own:
+    giving the step's gradient a second consumer changed how XLA fused
+    Adagrad's first-layer update, and the last bits of its training. Costs
+    one forward and backward every :func:`grad_norm_stride` steps.
     """
-    ws = [g["w"] for g in grads]
-    if not rank_one_first:
-        return layer_norms(ws)
-    x = model.to_float(images)
-    first = jnp.linalg.norm(x) * jnp.linalg.norm(grads[0]["b"])
-    return jnp.concatenate([first[None], layer_norms(ws[1:])])
+    return jax.lax.cond(
+        take, lambda p: layer_norms([g["w"] for g in grad_fn(p)]),
+        lambda p: jnp.full([layers], jnp.nan, jnp.float32), params)
 
 
 def update_ratios(start: model.Params, end: model.Params) -> jax.Array:
@@ -325,7 +331,7 @@ class EpochView(NamedTuple):
     stats_after: list | None
     opt_state: Any  # after the epoch
     losses: jax.Array  # [steps] training loss of every step
-    grad_norms: jax.Array  # [steps, weight layers]
+    grad_norms: jax.Array  # [steps, weight layers], NaN where not sampled
 
 
 def epoch_dynamics(view: EpochView, probe: ProbeState, activation,
@@ -354,7 +360,7 @@ def epoch_dynamics(view: EpochView, probe: ProbeState, activation,
     windows = min(LOSS_WINDOWS, view.losses.shape[0])
     window_mean, window_max = loss_windows(view.losses, windows)
     return Dynamics(
-        grad_norm=view.grad_norms.mean(axis=0),
+        grad_norm=jnp.nanmean(view.grad_norms, axis=0),
         update_ratio=update_ratios(list(view.params_before), list(after)),
         weight_norm=layer_norms([layer["w"] for layer in after]),
         dead_fraction=units.dead_fraction,

@@ -73,8 +73,8 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
     net, choices = config.net, config.activation_choices
     act = hparams.activation
     rate = hparams.dropout if config.dropout else None
-    rank_one = (config.batch_size == 1 and config.model == "mlp"
-                and not config.batch_norm)
+    stride = dynamics.grad_norm_stride(
+        steps_per_epoch(config, data.train_images.shape[0]))
 
     def loss_fn(params, stats, x, y, key):
         out, _, stats = net.apply(params, act, x, choices, stats=stats,
@@ -95,8 +95,11 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
                     _keep_where(ok, opt_state, carry.opt_state),
                     _keep_where(ok, stats, carry.stats),
                     carry.diverged | ~jnp.isfinite(loss))
-        norms = (dynamics.step_grad_norms(grads, x, rank_one)
-                 if config.dynamics else jnp.zeros([]))
+        norms = (dynamics.sampled_grad_norms(
+            number % stride == 0,
+            lambda p: jax.grad(lambda q: loss_fn(q, carry.stats, x, y,
+                                                 key)[0])(p),
+            carry.params, len(grads)) if config.dynamics else jnp.zeros([]))
         return new, (loss, model.accuracy_from_logits(out, y), norms)
 
     return step

@@ -2,12 +2,15 @@
 
 The options are derived from :class:`~jaxmnist.sweep.config.SweepConfig`'s
 fields (each also a key of a TOML file; the command line wins), plus the
-flags that only steer this process.
+flags that only steer this process. A signal (Ctrl-C, SIGTERM, SIGHUP), a
+full or unwritable disk, or another sweep in the same --out stops it with
+one message saying what is saved and how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import sys
@@ -16,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from jaxmnist.cli import OneLineParser, run_main
-from jaxmnist.errors import Interrupted
+from jaxmnist.cli.signals import exit_status, stop_on_signals
+from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import config as sweep_config
 from jaxmnist.sweep import config_file
 from jaxmnist.sweep.config import SweepConfig
 
 PROG = "python -m jaxmnist.sweep"
+NAME = "jaxmnist.sweep"
+#: A write that fails for one of these is the disk's fault, not the sweep's.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                         errno.EACCES, errno.EPERM})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,20 +141,21 @@ def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
     if args.distributed:
         init_distributed(args)
+    import jax  # noqa: PLC0415
+
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
-    from jaxmnist.sweep.run import check_run_dir, run_sweep  # noqa: PLC0415
+    from jaxmnist.sweep.lock import check_free  # noqa: PLC0415
+    from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
 
     out = out_dir(cfg)
+    if jax.process_index() == 0:
+        check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
-    try:
-        run_records = run_sweep(cfg, out, progress=args.progress)
-    except Interrupted as e:
-        print(f"\ninterrupted: {e}; finished epochs and groups are saved in "
-              f"{out}.\nresume with: {resume_command(argv, out)}",
-              file=sys.stderr)
-        return 130
+    run_records, status = sweep(cfg, out, args.progress, argv)
+    if run_records is None:
+        return status
     members, cells = run_records.members, run_records.cells
     print()
     if len(members) > sum(c.chosen for c in cells):  # seeds or a grid
@@ -158,6 +167,31 @@ def run(argv: list[str] | None = None) -> int:
           f"wall time, compilation included, as summary.md gives it); "
           f"results, models, figures and summary.md in {out}")
     return 0
+
+
+def sweep(cfg: SweepConfig, out: Path, progress: bool,
+          argv: list[str] | None):
+    """(records, 0) of the finished sweep, or (None, exit status) with one
+    message when a signal or the disk stopped it."""
+    from jaxmnist.sweep.run import run_sweep  # noqa: PLC0415
+
+    resume, stop = resume_command(argv, out), StopRequest()
+    try:
+        with stop_on_signals(stop, NAME):
+            return run_sweep(cfg, out, progress=progress, stop=stop), 0
+    except (Interrupted, KeyboardInterrupt) as e:
+        where, name = ((e.where, e.signal_name) if isinstance(e, Interrupted)
+                       else ("stopped at once", stop.signal_name or "SIGINT"))
+        print(f"\ninterrupted: {where} ({name}); finished epochs and groups "
+              f"are saved in {out}.\nresume with: {resume}", file=sys.stderr)
+        return None, exit_status(name)
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        print(f"{NAME}: error: cannot write {e.filename!r}: {e.strerror}; "
+              f"everything saved before it is intact; make room (or make it "
+              f"writable), then resume with: {resume}", file=sys.stderr)
+        return None, 2
 
 
 def main(argv: list[str] | None = None) -> int:

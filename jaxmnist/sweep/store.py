@@ -58,14 +58,23 @@ def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
 
     An existing model at ``path`` is replaced; metadata.json is written last,
     so a directory with metadata.json always has complete params.
+
+    Raises:
+      OSError: naming the file or folder that could not be written.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
     path = Path(path).absolute()
     (path / "metadata.json").unlink(missing_ok=True)
     ckpt = ocp.StandardCheckpointer()
-    ckpt.save(path / "params", params, force=True)
-    ckpt.wait_until_finished()
+    try:
+        ckpt.save(path / "params", params, force=True)
+        ckpt.wait_until_finished()
+    except (ValueError, OSError) as e:  # orbax: ValueError for an OS error
+        error = files.os_error(e, path / "params")
+        if error is None:
+            raise
+        raise error from e
     files.write_json(path / "metadata.json", {"format": FORMAT, **metadata})
 
 

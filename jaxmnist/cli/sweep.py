@@ -182,16 +182,25 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
     except (Interrupted, KeyboardInterrupt) as e:
         where, name = ((e.where, e.signal_name) if isinstance(e, Interrupted)
                        else ("stopped at once", stop.signal_name or "SIGINT"))
-        print(f"\ninterrupted: {where} ({name}); finished epochs and groups "
-              f"are saved in {out}.\nresume with: {resume}", file=sys.stderr)
+        say(f"\ninterrupted: {where} ({name}); finished epochs and groups "
+            f"are saved in {out}.\nresume with: {resume}")
         return None, exit_status(name)
     except OSError as e:
         if e.errno not in DISK_ERRORS:
             raise
-        print(f"{NAME}: error: cannot write {e.filename!r}: {e.strerror}; "
-              f"everything saved before it is intact; make room (or make it "
-              f"writable), then resume with: {resume}", file=sys.stderr)
+        what = f" {e.filename!r}" if e.filename else ""
+        say(f"{NAME}: error: cannot write{what}: {e.strerror}; everything "
+            f"saved before it is intact; make room (or make it writable), "
+            f"then resume with: {resume}")
         return None, 2
+
+
+def say(text: str) -> None:
+    """Print to stderr, if there is still a terminal (not after SIGHUP)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

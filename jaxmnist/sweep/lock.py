@@ -63,7 +63,7 @@ def read_holder(out: Path) -> Holder | None:
     """The holder named by ``out``'s lock, None when there is none."""
     try:
         return _parse((Path(out) / LOCK_FILE).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 

@@ -99,7 +99,8 @@ def main() -> int:
         fail_file(code, lambda p: p.endswith(".png."), 1)
     else:
         raise SystemExit(f"unknown kind {kind!r}")
-    from jaxmnist.cli.sweep import main as sweep  # noqa: PLC0415
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this
+    from jaxmnist.cli.sweep import main as sweep  # noqa: PLC0415  checkout
 
     return sweep(argv)
 

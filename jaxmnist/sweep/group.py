@@ -329,6 +329,9 @@ def train_group(spec: GroupSpec, data: Dataset,
     run_bar.status(f"compiling {spec.name}...")
     g, compile_s = _compile(g)
     first, state, history, epoch_times = _start(g, checkpoint_dir)
+    if stop is not None:  # asked while compiling
+        stop.check(f"group {spec.name} stopped after epoch {first} of "
+                   f"{epochs}")
     bar = run_bar.group(spec.name, members, epochs, first,
                         [h.metrics for h in history])
     try:

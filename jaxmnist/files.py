@@ -2,7 +2,7 @@
 
 A write that fails (a full disk, a read-only or forbidden folder) raises an
 ``OSError`` naming the file it was writing, never its temporary file; the
-file keeps its previous content. :func:`os_error` does the same for orbax's
+file keeps its previous content. :func:`orbax_write` does the same for orbax's
 checkpoint writes, which report an OS error as a ValueError.
 """
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -69,6 +71,25 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def orbax_write(path: str | os.PathLike) -> Iterator[None]:
+    """Around an orbax save: an OS error (ENOSPC, EACCES, ...) comes out as
+    an OSError naming ``path``; orbax's own logging of it (a traceback per
+    writer thread) is silenced, the error being raised here."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    except (ValueError, OSError) as e:
+        error = os_error(e, path)
+        if error is None:
+            raise
+        raise error from e
+    finally:
+        logger.setLevel(level)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

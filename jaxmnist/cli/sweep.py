@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jaxmnist.cli import OneLineParser, run_main
+from jaxmnist.cli import OneLineParser, debugging, run_main
 from jaxmnist.cli.signals import exit_status, stop_on_signals
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import config as sweep_config
@@ -176,6 +176,8 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
     from jaxmnist.sweep.run import run_sweep  # noqa: PLC0415
 
     resume, stop = resume_command(argv, out), StopRequest()
+    if not debugging(argv):
+        quiet_closed_event_loops()
     try:
         with stop_on_signals(stop, NAME):
             return run_sweep(cfg, out, progress=progress, stop=stop), 0
@@ -193,6 +195,21 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
             f"saved before it is intact; make room (or make it writable), "
             f"then resume with: {resume}")
         return None, 2
+
+
+def quiet_closed_event_loops() -> None:
+    """Drop the 'Event loop is closed' errors of a failed orbax write: the
+    writes it had in flight complete after orbax closed their event loop,
+    and Python would print each as an ignored exception after the one line
+    that says what failed (this process's hook; --debug keeps them)."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        e = unraisable.exc_value
+        if not (isinstance(e, RuntimeError)
+                and str(e) == "Event loop is closed"):
+            default(unraisable)
+    sys.unraisablehook = hook
 
 
 def say(text: str) -> None:

@@ -65,13 +65,9 @@ def save_epoch(path: Path, epoch: int, state, history: list,
             "epoch_times": np.asarray(epoch_times, np.float64)}
     mngr = _manager(path / "epochs")
     try:
-        mngr.save(epoch, args=ocp.args.StandardSave(tree), force=True)
-        mngr.wait_until_finished()
-    except (ValueError, OSError) as e:  # orbax: ValueError for an OS error
-        error = files.os_error(e, path / "epochs" / str(epoch))
-        if error is None:
-            raise
-        raise error from e
+        with files.orbax_write(path / "epochs" / str(epoch)):
+            mngr.save(epoch, args=ocp.args.StandardSave(tree), force=True)
+            mngr.wait_until_finished()
     finally:
         mngr.close()
 

@@ -182,9 +182,14 @@ class RunLock:
                     or self.holder)
 
     def release(self) -> None:
-        """Remove the lock if it is still this process's."""
-        if read_holder(self.path.parent) == self.holder:
-            self.path.unlink(missing_ok=True)
+        """Remove the lock if it is still this process's. Never raises: on a
+        disk that turned read-only the lock stays, and the next sweep takes
+        it over as stale (the error that stopped this one is what counts)."""
+        try:
+            if read_holder(self.path.parent) == self.holder:
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def __enter__(self) -> Holder | None:
         return self.acquire()

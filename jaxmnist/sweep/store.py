@@ -67,14 +67,9 @@ def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
     path = Path(path).absolute()
     (path / "metadata.json").unlink(missing_ok=True)
     ckpt = ocp.StandardCheckpointer()
-    try:
+    with files.orbax_write(path / "params"):
         ckpt.save(path / "params", params, force=True)
         ckpt.wait_until_finished()
-    except (ValueError, OSError) as e:  # orbax: ValueError for an OS error
-        error = files.os_error(e, path / "params")
-        if error is None:
-            raise
-        raise error from e
     files.write_json(path / "metadata.json", {"format": FORMAT, **metadata})
 
 

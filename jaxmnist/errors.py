@@ -5,7 +5,9 @@ out-of-range number, a file that is not what it should be) and
 :class:`DataError` when a dataset cannot be found, downloaded or verified;
 every message is one line naming the bad value and the valid choices. Only
 the command-line entry points (:mod:`jaxmnist.cli`) turn them into one line
-on stderr and exit status 2.
+on stderr and exit status 2. A signal stops a sweep through a
+:class:`StopRequest` the CLI hands in; the sweep raises :class:`Interrupted`
+at its next safe point.
 """
 
 from __future__ import annotations
@@ -25,14 +27,36 @@ class DataError(RuntimeError):
 
 
 class Interrupted(Exception):
-    """A sweep stopped by a signal after saving its last finished epoch."""
+    """A sweep stopped by a signal; ``where`` says what is saved (every
+    finished epoch and group is)."""
 
-    def __init__(self, group: str, epochs_done: int, epochs: int,
-                 signal_name: str = "SIGINT"):
-        super().__init__(f"group {group} stopped after epoch {epochs_done} "
-                         f"of {epochs}")
-        self.group, self.epochs_done = group, epochs_done
+    def __init__(self, where: str, signal_name: str = "SIGINT"):
+        super().__init__(where)
+        self.where, self.signal_name = where, signal_name
+
+
+class StopRequest:
+    """Asks a running sweep to stop at its next safe point: the end of an
+    epoch (once it is checkpointed) or of a group, or before the figures.
+
+    The command line's signal handlers set it; library code only reads it,
+    through :meth:`check`.
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def request(self, signal_name: str) -> None:
         self.signal_name = signal_name
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+    def check(self, where: str) -> None:
+        """Interrupted(``where``) when a stop was requested."""
+        if self.signal_name is not None:
+            raise Interrupted(where, self.signal_name)
 
 
 def closest(name: str, choices: Iterable[str]) -> str:

@@ -1,7 +1,11 @@
 """Atomic writes: a reader never sees a half-written file."""
 
+import errno
 import json
 import os
+import tempfile
+
+import pytest
 
 from jaxmnist import files
 
@@ -20,3 +24,31 @@ def test_json_has_no_nan(tmp_path):
     files.write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.0]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": None,
                                                             "b": [1.0]}
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_a_failed_write_names_the_file_and_keeps_its_content(tmp_path,
+                                                              monkeypatch,
+                                                              code):
+    """ENOSPC as the kernel gives it (writing to /dev/full); EACCES and EROFS
+    where the OS raises them, on creating the temporary file."""
+    path = tmp_path / "results.csv"
+    files.write_text(path, "before")
+    mkstemp = tempfile.mkstemp
+
+    def failing(**kwargs):
+        fd, tmp = mkstemp(**kwargs)
+        if code == errno.ENOSPC:
+            os.close(fd)
+            return os.open("/dev/full", os.O_WRONLY), tmp
+        os.close(fd)
+        os.unlink(tmp)
+        raise OSError(code, os.strerror(code), tmp)
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", failing)
+    with pytest.raises(OSError) as e:
+        files.write_bytes(path, b"x" * 100_000)
+    assert (e.value.errno, e.value.filename) == (code, str(path))
+    assert e.value.strerror == os.strerror(code)
+    assert path.read_text() == "before"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]

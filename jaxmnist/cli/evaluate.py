@@ -67,8 +67,10 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.results.records import read_run  # noqa: PLC0415
     from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
     from jaxmnist.sweep import store  # noqa: PLC0415
+    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
 
     run_dir = Path(args.run_dir)
+    check_not_in_progress(run_dir)
     records = read_run(run_dir)
     member = getattr(args, "member", None)
     m = pick_member(records.members, member)

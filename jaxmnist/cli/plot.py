@@ -32,8 +32,10 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.report import figures, summary  # noqa: PLC0415
     from jaxmnist.report.predictions import BEST_PREDICTIONS  # noqa: PLC0415
     from jaxmnist.results.records import read_run  # noqa: PLC0415
+    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
 
     run_dir = Path(args.run_dir)
+    check_not_in_progress(run_dir)
     records = read_run(run_dir)
     paths = figures.write_figures(run_dir, records)
     files.write_text(run_dir / summary.SUMMARY, summary.summary_markdown(

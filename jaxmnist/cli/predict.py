@@ -27,8 +27,10 @@ def resolve_model(path: str | Path) -> tuple[Path, str | None]:
         return path, None
     from jaxmnist.results.records import read_run  # noqa: PLC0415
     from jaxmnist.results.stats import best_member  # noqa: PLC0415
+    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
     from jaxmnist.sweep.store import member_path  # noqa: PLC0415
 
+    check_not_in_progress(path)
     best = best_member(read_run(path).members)
     if best is None:
         raise ValueError(f"every member of run {str(path)!r} diverged: it "

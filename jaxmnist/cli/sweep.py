@@ -2,12 +2,15 @@
 
 The options are derived from :class:`~jaxmnist.sweep.config.SweepConfig`'s
 fields (each also a key of a TOML file; the command line wins), plus the
-flags that only steer this process.
+flags that only steer this process. A signal (Ctrl-C, SIGTERM, SIGHUP), a
+full or unwritable disk, or another sweep in the same --out stops it with
+one message saying what is saved and how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shlex
 import sys
@@ -15,13 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jaxmnist.cli import OneLineParser, run_main
-from jaxmnist.errors import Interrupted
+from jaxmnist.cli import OneLineParser, debugging, run_main
+from jaxmnist.cli.signals import exit_status, stop_on_signals
+from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import config as sweep_config
 from jaxmnist.sweep import config_file
 from jaxmnist.sweep.config import SweepConfig
 
 PROG = "python -m jaxmnist.sweep"
+NAME = "jaxmnist.sweep"
+#: A write that fails for one of these is the disk's fault, not the sweep's.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                         errno.EACCES, errno.EPERM})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,20 +141,21 @@ def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
     if args.distributed:
         init_distributed(args)
+    import jax  # noqa: PLC0415
+
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
-    from jaxmnist.sweep.run import check_run_dir, run_sweep  # noqa: PLC0415
+    from jaxmnist.sweep.lock import check_free  # noqa: PLC0415
+    from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
 
     out = out_dir(cfg)
+    if jax.process_index() == 0:
+        check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
-    try:
-        run_records = run_sweep(cfg, out, progress=args.progress)
-    except Interrupted as e:
-        print(f"\ninterrupted: {e}; finished epochs and groups are saved in "
-              f"{out}.\nresume with: {resume_command(argv, out)}",
-              file=sys.stderr)
-        return 130
+    run_records, status = sweep(cfg, out, args.progress, argv)
+    if run_records is None:
+        return status
     members, cells = run_records.members, run_records.cells
     print()
     if len(members) > sum(c.chosen for c in cells):  # seeds or a grid
@@ -158,6 +167,57 @@ def run(argv: list[str] | None = None) -> int:
           f"wall time, compilation included, as summary.md gives it); "
           f"results, models, figures and summary.md in {out}")
     return 0
+
+
+def sweep(cfg: SweepConfig, out: Path, progress: bool,
+          argv: list[str] | None):
+    """(records, 0) of the finished sweep, or (None, exit status) with one
+    message when a signal or the disk stopped it."""
+    from jaxmnist.sweep.run import run_sweep  # noqa: PLC0415
+
+    resume, stop = resume_command(argv, out), StopRequest()
+    if not debugging(argv):
+        quiet_closed_event_loops()
+    try:
+        with stop_on_signals(stop, NAME):
+            return run_sweep(cfg, out, progress=progress, stop=stop), 0
+    except (Interrupted, KeyboardInterrupt) as e:
+        where, name = ((e.where, e.signal_name) if isinstance(e, Interrupted)
+                       else ("stopped at once", stop.signal_name or "SIGINT"))
+        say(f"\ninterrupted: {where} ({name}); finished epochs and groups "
+            f"are saved in {out}.\nresume with: {resume}")
+        return None, exit_status(name)
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        what = f" {e.filename!r}" if e.filename else ""
+        say(f"{NAME}: error: cannot write{what}: {e.strerror}; everything "
+            f"saved before it is intact; make room (or make it writable), "
+            f"then resume with: {resume}")
+        return None, 2
+
+
+def quiet_closed_event_loops() -> None:
+    """Drop the 'Event loop is closed' errors of a failed orbax write: the
+    writes it had in flight complete after orbax closed their event loop,
+    and Python would print each as an ignored exception after the one line
+    that says what failed (this process's hook; --debug keeps them)."""
+    default = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        e = unraisable.exc_value
+        if not (isinstance(e, RuntimeError)
+                and str(e) == "Event loop is closed"):
+            default(unraisable)
+    sys.unraisablehook = hook
+
+
+def say(text: str) -> None:
+    """Print to stderr, if there is still a terminal (not after SIGHUP)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:

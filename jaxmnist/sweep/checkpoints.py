@@ -7,12 +7,20 @@ end of every epoch (atomic; only the latest is kept) under
 there as ``result.npz`` (atomically) and marks the group done. The data
 order of every epoch is derived from the seed and the epoch number, so no
 RNG state needs saving: resumed runs continue bit for bit.
+
+orbax writes a step into ``<step>.orbax-checkpoint-tmp*`` and renames it
+when complete, so a kill or a full disk in the middle of a save leaves the
+previous step as the latest (the next save clears the leftover); the old
+step is deleted only after the new one is in place. A write that fails
+raises an OSError naming the checkpoint (see :func:`jaxmnist.files.os_error`).
+Once a run has finished, :func:`remove` deletes the whole folder.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import jax
@@ -56,9 +64,22 @@ def save_epoch(path: Path, epoch: int, state, history: list,
     tree = {"state": jax.device_get(state), "history": stack(history),
             "epoch_times": np.asarray(epoch_times, np.float64)}
     mngr = _manager(path / "epochs")
-    mngr.save(epoch, args=ocp.args.StandardSave(tree), force=True)
-    mngr.wait_until_finished()
+    try:
+        with files.orbax_write(path / "epochs" / str(epoch)):
+            mngr.save(epoch, args=ocp.args.StandardSave(tree), force=True)
+            mngr.wait_until_finished()
+    finally:
+        mngr.close()
+
+
+def latest_epoch(path: Path) -> int:
+    """The number of epochs the latest checkpoint under ``path`` holds."""
+    if not (path / "epochs").is_dir():
+        return 0
+    mngr = _manager(path / "epochs")
+    epoch = mngr.latest_step()
     mngr.close()
+    return epoch or 0
 
 
 def restore_epoch(path: Path, state_like, epoch_like):
@@ -98,3 +119,9 @@ def load_result(path: Path) -> tuple[dict, dict] | None:
     with np.load(path / "result.npz") as f:
         arrays = {k: f[k] for k in f.files}
     return arrays, json.loads((path / "done.json").read_text())
+
+
+def remove(run_dir: Path) -> None:
+    """Delete a finished run's checkpoints (its models and results hold
+    everything they had)."""
+    shutil.rmtree(Path(run_dir) / CHECKPOINTS_DIR, ignore_errors=True)

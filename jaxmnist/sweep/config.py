@@ -155,6 +155,10 @@ class SweepConfig:
     tensorboard: bool = option(
         False, "write TensorBoard event files per member under "
         "RUN/tensorboard/ (every per-epoch metric and probe)", numeric=False)
+    keep_checkpoints: bool = option(
+        False, "keep RUN/checkpoints/ once the run has finished (they are "
+        "what an interrupted run resumes from; a finished run's models and "
+        "results hold everything)", numeric=False)
     out: str | None = option(None, "output dir (default runs/<name or time>)",
                              numeric=False, metavar="DIR")
     name: str | None = option(None, "run name, used for the default --out",

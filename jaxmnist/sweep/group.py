@@ -32,9 +32,9 @@ from jaxmnist.core.train import (
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
-from jaxmnist.errors import Interrupted
+from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import checkpoints, sharding
-from jaxmnist.sweep.progress import GroupBar
+from jaxmnist.sweep.progress import GroupBar, RunBar
 
 
 class Member(NamedTuple):
@@ -228,8 +228,9 @@ def _start(g: _Group, checkpoint_dir: Path | None):
 
 def _run_epochs(g: _Group, first: int, state, history: list,
                 epoch_times: list, bar: GroupBar,
-                checkpoint_dir: Path | None):
-    """Epochs ``first..epochs-1``; checkpoints after each but the last."""
+                checkpoint_dir: Path | None, stop: StopRequest | None = None):
+    """Epochs ``first..epochs-1``; checkpoints after each but the last, then
+    stops there if asked to."""
     epochs, n_cells = g.spec.config.epochs, len(g.spec.cells)
     members = len(g.spec.members)
     for e in range(first, epochs):
@@ -244,6 +245,9 @@ def _run_epochs(g: _Group, first: int, state, history: list,
                                    sharding.to_host(state), history,
                                    epoch_times)
         bar.epoch_done(history[-1].metrics)
+        if stop is not None and e + 1 < epochs:
+            stop.check(f"group {g.spec.name} stopped after epoch {e + 1} of "
+                       f"{epochs}")
     return state
 
 
@@ -293,39 +297,56 @@ def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
         if "dynamics_sharpness" in arrays else None, stats)
 
 
-def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
-                checkpoint_dir: Path | None = None) -> GroupResult:
+def train_group(spec: GroupSpec, data: Dataset,
+                progress: bool | RunBar = True,
+                checkpoint_dir: Path | None = None,
+                stop: StopRequest | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
     ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
-    finished) when called again.
+    finished) when called again. ``progress`` is a bool or the run's bar.
 
     Raises:
       ValueError: the batch size is larger than the training split.
-      Interrupted: Ctrl-C; the last finished epoch is checkpointed.
+      Interrupted: ``stop`` was requested (after the epoch in progress) or
+        Ctrl-C (at once); the last finished epoch is checkpointed.
+      OSError: a checkpoint could not be written (the previous one is kept).
     """
     steps_per_epoch(spec.config, data.num_train)  # fail early
     g = _place(spec, data)
+    members, epochs = len(spec.members), spec.config.epochs
+    run_bar = progress if isinstance(progress, RunBar) else RunBar(
+        members * epochs, enabled=progress)
     if checkpoint_dir is not None:
         done = checkpoints.load_result(checkpoint_dir)
         if done is not None:
+            run_bar.done_before(members * epochs)
             return _from_arrays(*done, g.state_like)
     start = time.perf_counter()
+    run_bar.status(f"compiling {spec.name}...")
     g, compile_s = _compile(g)
     first, state, history, epoch_times = _start(g, checkpoint_dir)
-    bar = GroupBar(spec.name, len(spec.members), spec.config.epochs, first,
-                   [h.metrics for h in history], enabled=progress)
+    if stop is not None:  # asked while compiling
+        stop.check(f"group {spec.name} stopped after epoch {first} of "
+                   f"{epochs}")
+    bar = run_bar.group(spec.name, members, epochs, first,
+                        [h.metrics for h in history])
     try:
         state = _run_epochs(g, first, state, history, epoch_times, bar,
-                            checkpoint_dir)
+                            checkpoint_dir, stop)
     except KeyboardInterrupt:
-        raise Interrupted(spec.name, len(history),
-                          spec.config.epochs) from None
+        saved = checkpoints.latest_epoch(checkpoint_dir) \
+            if checkpoint_dir is not None else 0
+        raise Interrupted(f"group {spec.name} stopped after epoch {saved} "
+                          f"of {epochs}", "SIGINT" if stop is None
+                          else stop.signal_name or "SIGINT") from None
     finally:
         bar.close()
+        if run_bar is not progress:
+            run_bar.close()
     group = _collect(g, state, history, time.perf_counter() - start,
                      compile_s, epoch_times)
     if checkpoint_dir is not None:

@@ -4,13 +4,15 @@
 data, train each group (resuming from its checkpoints), turn the groups into
 typed result records, save each member's model, then hand the records to the
 writers and the report. ``python -m jaxmnist.sweep`` parses the options and
-calls it.
+calls it. One sweep at a time holds the run dir (:mod:`.lock`); a
+:class:`~jaxmnist.errors.StopRequest` stops it at its next safe point.
 """
 
 from __future__ import annotations
 
 import platform
 import shutil
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -24,11 +26,12 @@ from jaxmnist.core.activations import activation_index
 from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
+from jaxmnist.errors import StopRequest
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
-from jaxmnist.sweep import checkpoints, store
+from jaxmnist.sweep import checkpoints, rundir, store
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import (
@@ -38,10 +41,12 @@ from jaxmnist.sweep.group import (
     setup_name,
     train_group,
 )
+from jaxmnist.sweep.lock import RunLock
+from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
-             BEST_PREDICTIONS)
+             BEST_PREDICTIONS, rundir.FINISHED)
 RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
@@ -159,15 +164,20 @@ def versions() -> dict[str, str]:
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
-                 progress: bool) -> tuple[RunRecords, _Best | None]:
+                 bar: RunBar, stop: StopRequest
+                 ) -> tuple[RunRecords, _Best | None]:
     """Train every group; save its models and rewrite the result files after
     each (a killed sweep keeps what finished)."""
     run = RunRecords(cfg, [], [], [], {})
     light: list[GroupResult] = []  # finished groups, without their params
     best = None
     start = time.perf_counter()
-    for spec in cfg.groups():
-        group = train_group(spec, data, progress=progress,
+    specs = cfg.groups()
+    for i, spec in enumerate(specs):
+        stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
+                   f"{len(specs)} groups finished)" if i else
+                   "stopped before training")
+        group = train_group(spec, data, progress=bar, stop=stop,
                             checkpoint_dir=checkpoints.group_dir(out,
                                                                  spec.name))
         members = records.member_results(group, cfg.target)
@@ -205,16 +215,46 @@ def _add_group(run: RunRecords, group: GroupResult,
         dynamics_arrays=records.dynamics_arrays(light))
 
 
-def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True
-              ) -> RunRecords:
+def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
+              stop: StopRequest | None = None) -> RunRecords:
     """Train the sweep ``cfg`` and write everything into ``out``.
 
-    Re-running it on the same ``out`` resumes (see :func:`check_run_dir`).
-    The run dir is created only once the data has loaded.
+    Re-running it on the same ``out`` resumes (see :func:`check_run_dir`);
+    a finished run is read back, not trained again. The run dir is created
+    only once the data has loaded, then held (:class:`RunLock`) until this
+    returns.
+
+    Raises:
+      InUse: another sweep holds ``out``.
+      Interrupted: ``stop`` was requested, or Ctrl-C; every finished epoch
+        and group is saved.
+      OSError: a file could not be written (a full disk, a read-only or
+        forbidden folder); it names the file, and what was saved before it
+        is intact.
     """
+    when = rundir.finished(out)
+    if when is not None:
+        print(f"{out} holds this sweep, finished {when}; nothing to train "
+              f"(--overwrite trains it again)", file=sys.stderr, flush=True)
+        if jax.process_index() == 0:
+            rundir.tidy(out, cfg.keep_checkpoints)
+        return records.read_run(out)
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
     prepare_out(out)
+    stop = stop or StopRequest()
+    if jax.process_index() != 0:  # process 0 holds the run dir for all
+        return _run(cfg, out, data, load_s, progress, stop)
+    with RunLock(out) as stale:
+        if stale is not None:
+            print(f"note: {out} was held by {stale.describe()}, which is no "
+                  f"longer running; taking it over", file=sys.stderr)
+        rundir.remove_temporaries(out)
+        return _run(cfg, out, data, load_s, progress, stop)
+
+
+def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
+         progress: bool, stop: StopRequest) -> RunRecords:
     host_test = (np.asarray(data.test_images), np.asarray(data.test_labels))
     data = jax.device_put(data)
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
@@ -222,9 +262,16 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True
           f" device {jax.devices()[0]}; output {out}", flush=True)
     if jax.process_index() == 0:
         files.write_text(out / "config.toml", to_toml(cfg))
-    run, best = train_groups(cfg, data, out, load_s, progress)
+    bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
+                 enabled=progress)
+    try:
+        run, best = train_groups(cfg, data, out, load_s, bar, stop)
+    finally:
+        bar.close()
     if jax.process_index() != 0:
         return run
+    stop.check("stopped before the figures (every group is trained and "
+               "saved)")
     if best is not None:
         probs = np.asarray(class_probabilities(
             best.params, best.member.activation, host_test[0]))
@@ -232,4 +279,5 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True
     figures.write_figures(out, run)
     files.write_text(out / summary.SUMMARY, summary.summary_markdown(
         run, (out / BEST_PREDICTIONS).is_file()))
+    rundir.finish(out, cfg.keep_checkpoints)
     return run

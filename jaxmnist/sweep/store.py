@@ -58,14 +58,18 @@ def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
 
     An existing model at ``path`` is replaced; metadata.json is written last,
     so a directory with metadata.json always has complete params.
+
+    Raises:
+      OSError: naming the file or folder that could not be written.
     """
     import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
     path = Path(path).absolute()
     (path / "metadata.json").unlink(missing_ok=True)
     ckpt = ocp.StandardCheckpointer()
-    ckpt.save(path / "params", params, force=True)
-    ckpt.wait_until_finished()
+    with files.orbax_write(path / "params"):
+        ckpt.save(path / "params", params, force=True)
+        ckpt.wait_until_finished()
     files.write_json(path / "metadata.json", {"format": FORMAT, **metadata})
 
 

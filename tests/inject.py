@@ -1,0 +1,109 @@
+"""``python -m jaxmnist.sweep`` with one kind of write failing.
+
+    python tests/inject.py KIND ERRNO [sweep arguments...]
+
+KIND names the write that fails, ERRNO (``ENOSPC``, ``EACCES``, ``EROFS``)
+the error:
+
+- ``checkpoint``: the adam group's epoch-2 checkpoint (orbax). It fails as
+  orbax does, a ValueError carrying the OS error code, after leaving a
+  partial temporary step behind.
+- ``model``: the first saved model of the adam group (orbax), the same way.
+- ``result``: the second write of results.csv (the one adding adam's rows).
+- ``figure``: the first figure (a PNG).
+
+For ``result`` and ``figure`` the temporary file is real; ENOSPC writes it
+through /dev/full, so the kernel itself refuses the bytes; EACCES and EROFS
+are raised where the OS raises them, on creating the temporary file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def orbax_error(code: int, path: Path) -> ValueError:
+    """What orbax raises for an OS error inside tensorstore."""
+    return ValueError(f"RESOURCE_EXHAUSTED: Error writing in OCDBT database "
+                      f"at local file {str(path)!r}: Failed writing: "
+                      f"{os.strerror(code)} [os_error_code='{code}']")
+
+
+def leave_partial(tmp: Path) -> None:
+    (tmp / "default").mkdir(parents=True, exist_ok=True)
+    (tmp / "default" / "d").write_bytes(b"\0" * 100)
+
+
+def fail_checkpoint(code: int) -> None:
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+
+    save = ocp.CheckpointManager.save
+
+    def failing(self, step, *args, **kwargs):
+        if step == 2 and "adam" in str(self.directory):
+            tmp = Path(self.directory) / f"{step}.orbax-checkpoint-tmp"
+            leave_partial(tmp)
+            raise orbax_error(code, tmp)
+        return save(self, step, *args, **kwargs)
+    ocp.CheckpointManager.save = failing
+
+
+def fail_model(code: int) -> None:
+    import orbax.checkpoint as ocp  # noqa: PLC0415
+
+    save = ocp.StandardCheckpointer.save
+
+    def failing(self, directory, *args, **kwargs):
+        if "adam" in str(directory):
+            tmp = Path(f"{directory}.orbax-checkpoint-tmp")
+            leave_partial(tmp)
+            raise orbax_error(code, tmp)
+        return save(self, directory, *args, **kwargs)
+    ocp.StandardCheckpointer.save = failing
+
+
+def fail_file(code: int, matches, nth: int) -> None:
+    """The ``nth`` temporary file whose prefix ``matches`` fails."""
+    mkstemp, seen = tempfile.mkstemp, []
+
+    def failing(suffix=None, prefix=None, dir=None, text=False):
+        fd, tmp = mkstemp(suffix=suffix, prefix=prefix, dir=dir, text=text)
+        if not matches(prefix or ""):
+            return fd, tmp
+        seen.append(tmp)
+        if len(seen) != nth:
+            return fd, tmp
+        if code == errno.ENOSPC:
+            os.close(fd)
+            return os.open("/dev/full", os.O_WRONLY), tmp
+        os.close(fd)
+        os.unlink(tmp)
+        raise OSError(code, os.strerror(code), tmp)
+    tempfile.mkstemp = failing
+
+
+def main() -> int:
+    kind, name, *argv = sys.argv[1:]
+    code = getattr(errno, name)
+    if kind == "checkpoint":
+        fail_checkpoint(code)
+    elif kind == "model":
+        fail_model(code)
+    elif kind == "result":
+        fail_file(code, lambda p: p.startswith(".results.csv."), 2)
+    elif kind == "figure":
+        fail_file(code, lambda p: p.endswith(".png."), 1)
+    else:
+        raise SystemExit(f"unknown kind {kind!r}")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this
+    from jaxmnist.cli.sweep import main as sweep  # noqa: PLC0415  checkout
+
+    return sweep(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

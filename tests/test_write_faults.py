@@ -1,0 +1,80 @@
+"""A full or forbidden disk under orbax's writes (a checkpoint, a model), in
+process: an OSError naming what was being written, the previous checkpoint
+intact, never half a model. (test_faults.py tries each kind of write
+through the command line.)"""
+
+import errno
+import os
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxmnist.sweep import checkpoints, store
+
+
+def orbax_error(code: int) -> ValueError:
+    """What orbax raises when tensorstore's write fails with ``code``."""
+    return ValueError(f"RESOURCE_EXHAUSTED: Error writing \"0.w/0.0\" in "
+                      f"OCDBT database: Failed writing: {os.strerror(code)} "
+                      f"[os_error_code='{code}']")
+
+
+def state(value: float):
+    return [{"w": np.full((3, 4), value, np.float32)}]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
+def test_a_failed_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch,
+                                                     code):
+    history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
+    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
+
+    def failing(self, step, *args, **kwargs):
+        (tmp_path / "epochs" / f"{step}.orbax-checkpoint-tmp").mkdir()
+        raise orbax_error(code)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing)
+    with pytest.raises(OSError) as e:
+        checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
+    assert e.value.errno == code and e.value.strerror == os.strerror(code)
+    assert e.value.filename == str(tmp_path / "epochs" / "2")
+    monkeypatch.undo()
+    epoch, got, hist, times = checkpoints.restore_epoch(
+        tmp_path, state(0.0), history[0])
+    assert (epoch, times) == (1, [1.0])
+    np.testing.assert_array_equal(got[0]["w"], state(1.0)[0]["w"])
+    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["2"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_a_failed_model_save_names_it_and_leaves_no_half_model(
+        tmp_path, monkeypatch, code):
+    path = tmp_path / "models" / "adam" / "relu" / "lr0.001-seed0"
+    store.save_model(path, state(1.0), {"activation": "relu"})
+
+    def failing(self, directory, *args, **kwargs):
+        raise orbax_error(code)
+
+    monkeypatch.setattr(ocp.StandardCheckpointer, "save", failing)
+    with pytest.raises(OSError) as e:
+        store.save_model(path, state(2.0), {"activation": "relu"})
+    assert (e.value.errno, e.value.filename) == (code, str(path / "params"))
+    with pytest.raises(ValueError, match="metadata.json missing"):
+        store.load_model(path)  # the sweep saves it again on resume
+    monkeypatch.undo()
+    store.save_model(path, state(2.0), {"activation": "relu"})
+    np.testing.assert_array_equal(store.load_model(path)[0][0]["w"],
+                                  state(2.0)[0]["w"])
+
+
+def test_an_error_that_is_not_the_disks_passes_through(tmp_path,
+                                                      monkeypatch):
+    def failing(self, step, *args, **kwargs):
+        raise ValueError("shapes differ")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing)
+    with pytest.raises(ValueError, match="shapes differ"):
+        checkpoints.save_epoch(tmp_path, 1, state(1.0),
+                               [{"loss": np.float32(1.0)}], [1.0])

@@ -24,10 +24,14 @@ def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
     assert r["train_images"] == 2048  # --quick
     for g in r["groups"]:
         for key in ("group_over_sequential", "group_over_python_loop",
-                    "gflops", "fraction_of_mlp_roofline"):
+                    "group_over_reference", "gflops",
+                    "fraction_of_mlp_roofline"):
             assert g[key] > 0
     assert r["roofline"]["large_matmul_gflops"] > 0
     assert r["per_sample_sgd"]["epoch_s"] > 0
     assert r["per_sample_sgd"]["train_images"] == 256
+    assert r["per_sample_sgd"]["numpy_model_epoch_s"] > 0
+    assert r["per_sample_sgd"]["speedup_over_numpy"] > 0
     assert r["memory_mb"]["2"] > 0
     assert "(a)/(b)" in proc.stdout and "per-sample SGD" in proc.stdout
+    assert "(a)/(d)" in proc.stdout and "NumPy loop" in proc.stdout

@@ -2,10 +2,12 @@
 
 import jax
 import numpy as np
+import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset
-from jaxmnist.core.train import member_key
+from jaxmnist.core.config import stack_hparams
+from jaxmnist.core.train import epoch_key, make_epoch, member_key
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupSpec, train_group
 
@@ -60,3 +62,36 @@ def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
     for f in jm.Metrics._fields:
         np.testing.assert_array_equal(getattr(again.history, f),
                                       getattr(first.history, f))
+
+
+def _vmapped_epochs(config, hparams, data, axis_names, epochs=3):
+    """(params, metrics per epoch) of members vmapped over ``hparams``,
+    with the vmap axis named for the epoch's guard or not."""
+    key = jax.random.key(0)
+    init = jax.jit(jax.vmap(jm.make_init(config), in_axes=(None, 0, None)))
+    epoch = jax.jit(jax.vmap(
+        make_epoch(config, axis_names), in_axes=(0, 0, None, None),
+        axis_name="cells"))
+    state, metrics = init(key, hparams, data), []
+    for e in range(epochs):
+        state, out = epoch(state, hparams, data, epoch_key(key, e))
+        metrics.append(out.metrics)
+    return state.params, metrics
+
+
+@pytest.mark.parametrize("rates", [(0.1, 0.3), (0.1, 1e4)])
+def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates):
+    """Named member axes let an epoch run without the divergence guard
+    and redo it guarded only when some loss was not finite: bitwise the
+    numbers of the always-guarded steps, with a member diverging or not."""
+    data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
+    config = jm.TrainConfig(optimizer="minibatch_sgd", batch_size=16,
+                            activations=("relu", "tanh"))
+    hp = stack_hparams([jm.make_hparams(a, r) for a in ("relu", "tanh")
+                        for r in rates])
+    fast = _vmapped_epochs(config, hp, data, ("cells",))
+    slow = _vmapped_epochs(config, hp, data, ())
+    jax.tree.map(np.testing.assert_array_equal, fast, slow)
+    diverged = np.asarray(slow[1][-1].diverged)
+    assert diverged.any() == (rates[1] > 1)
+    assert not diverged.all()

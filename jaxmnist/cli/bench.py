@@ -1,9 +1,10 @@
 """python -m jaxmnist.bench [--members 1,4,24] [--quick] [--json FILE]
 
 How fast the sweep's vmapped groups train against the same members one
-after another and a plain jitted-step Python loop, how far from the
-machine's matmul roofline, and per-sample SGD's epoch time; every figure
-measured in this one run (medians after a warm-up, compile time apart).
+after another, a plain jitted-step Python loop and a plain-JAX vmapped
+trainer, how far from the machine's matmul roofline, and per-sample SGD
+against a NumPy loop; every figure measured in this one run (medians after
+a warm-up, compile time apart).
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ def table(r: dict) -> str:
              f"{r['roofline']['mlp_matmul_gflops']:.1f} GFLOP/s",
              f"(c) jitted step + Python loop: "
              f"{r['python_loop']['model_epochs_per_s']:.2f} model-epochs/s",
+             "(d) plain JAX: vmap(grad), lax.scan, no evaluation or guard",
              "",
-             "   K  (a) group  (b) sequential  (a)/(b)  (a)/(c)  GFLOP/s  "
-             "of MLP roofline  compile s",
-             "----  ---------  --------------  -------  -------  -------  "
-             "---------------  ---------"]
+             "   K  (a) group  (b) sequential  (d) plain  (a)/(b)  (a)/(c)  "
+             "(a)/(d)  GFLOP/s  of MLP roofline  compile s",
+             "----  ---------  --------------  ---------  -------  -------  "
+             "-------  -------  ---------------  ---------"]
     for g in r["groups"]:
         lines.append(
             f"{g['members']:>4}  {g['group']['model_epochs_per_s']:>9.2f}  "
             f"{g['sequential']['model_epochs_per_s']:>14.2f}  "
+            f"{g['reference']['model_epochs_per_s']:>9.2f}  "
             f"{g['group_over_sequential']:>7.2f}  "
-            f"{g['group_over_python_loop']:>7.2f}  {g['gflops']:>7.1f}  "
+            f"{g['group_over_python_loop']:>7.2f}  "
+            f"{g['group_over_reference']:>7.2f}  {g['gflops']:>7.1f}  "
             f"{g['fraction_of_mlp_roofline']:>15.0%}  "
             f"{g['group']['compile_s']:>9.1f}")
     s = r["per_sample_sgd"]
     lines += ["", f"per-sample SGD (batch 1), 4 activations: {s['epoch_s']:.2f}"
               f" s per epoch of {s['train_images']} images (compile "
-              f"{s['compile_s']:.1f} s)",
+              f"{s['compile_s']:.1f} s): {s['group_model_epoch_s']:.2f} s per "
+              f"model-epoch; NumPy loop (float64, {s['numpy_samples_timed']} "
+              f"samples timed): {s['numpy_model_epoch_s']:.2f} s per "
+              f"model-epoch; group {s['speedup_over_numpy']:.1f}x faster",
               "compiled group-epoch memory: " + ", ".join(
                   f"K={k}: {mb:.0f} MB" for k, mb in r["memory_mb"].items())]
     return "\n".join(lines)

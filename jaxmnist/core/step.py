@@ -8,7 +8,7 @@ they were, so the rest of a vmapped group trains on unaffected.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -67,9 +67,15 @@ def _keep_where(ok: jax.Array, new, old):
 
 
 def make_step(config: TrainConfig, tx: optax.GradientTransformation,
-              hparams: HParams, data: Dataset, dropout_key: jax.Array | None):
+              hparams: HParams, data: Dataset, dropout_key: jax.Array | None,
+              guard: bool = True):
     """``step(carry, (batch indices, step number)) -> (carry, (loss,
-    accuracy, per-layer gradient norms or 0))``."""
+    accuracy, per-layer gradient norms or 0))``.
+
+    ``guard=False`` leaves the divergence guard out (no select of every
+    leaf): the same numbers as long as every loss is finite, which the
+    caller checks (see ``jaxmnist.core.train._steps``).
+    """
     net, choices = config.net, config.activation_choices
     act = hparams.activation
     rate = hparams.dropout if config.dropout else None
@@ -91,10 +97,12 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
         updates, opt_state = tx.update(grads, carry.opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
         ok = jnp.isfinite(loss) & ~carry.diverged
-        new = Carry(_keep_where(ok, params, carry.params),
-                    _keep_where(ok, opt_state, carry.opt_state),
-                    _keep_where(ok, stats, carry.stats),
-                    carry.diverged | ~jnp.isfinite(loss))
+        diverged = carry.diverged | ~jnp.isfinite(loss)
+        if guard:
+            params = _keep_where(ok, params, carry.params)
+            opt_state = _keep_where(ok, opt_state, carry.opt_state)
+            stats = _keep_where(ok, stats, carry.stats)
+        new = Carry(cast(model.Params, params), opt_state, stats, diverged)
         norms = (dynamics.sampled_grad_norms(
             number % stride == 0,
             lambda p: jax.grad(lambda q: loss_fn(q, carry.stats, x, y,

@@ -3,53 +3,50 @@ the hardware's limit.
 
 For the classic MLP on the real MNIST, batch 128, Adam, it measures the
 model-epochs per second of (a) one vmapped group of K members (the sweep's
-own compiled program), (b) the same K members trained one after another with
-the same code (``make_epoch`` jitted once), (c) a plain "jitted step + Python
-loop over batches" trainer written here, as a Flax/optax example would; and
-seconds per epoch of per-sample SGD (batch 1) for a group of 4 activations.
-Every figure is the median of several repetitions after a warm-up; compile
-time is reported separately. Achieved GFLOP/s (454,400 FLOP per sample per
-model) is compared with matmul rooflines measured in the same run.
+own compiled program, dynamics probes off), (b) the same K members trained
+one after another with the same code (``make_epoch`` jitted once), (c) a
+plain "jitted step + Python loop over batches" trainer, as a Flax/optax
+example would, and (d) a plain-JAX vmapped trainer of the same K members
+without evaluation or divergence guard (:mod:`jaxmnist.sweep.baselines`);
+and per-sample SGD (batch 1) for a group of 4 activations against a NumPy
+from-scratch loop, per model-epoch. Every figure is the median of several
+repetitions after a warm-up; (a) and (d), and per-sample SGD and NumPy, are
+timed in alternation and their ratio is the median of the rounds' ratios;
+compile time is reported separately. Achieved GFLOP/s (454,400 FLOP per
+sample per model) is compared with matmul rooflines measured in the same
+run.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 
 import jaxmnist as jm
 from jaxmnist.core.config import make_hparams, stack_hparams
 from jaxmnist.sweep import plan, sharding
+from jaxmnist.sweep.baselines import (
+    ACTS,
+    numpy_sgd_loop,
+    paired,
+    python_loop_rate,
+    reference_epochs,
+    timed,
+)
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import group_programs
 
 FLOP_PER_SAMPLE = 454_400  # 3 forward + 5 backward matmuls of 784-128-64-10
-ACTS = ("relu", "sigmoid", "tanh", "leaky_relu")
 
 
-def timed(fn, reps: int) -> tuple[float, float]:
-    """(first call's seconds, median of ``reps`` more), results awaited."""
-    t = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return first, statistics.median(times)
-
-
-def group_rate(data, k: int, optimizer: str, reps: int) -> dict:
-    """(a): one vmapped group of ``k`` members, as the sweep runs it."""
+def group_epoch(data, k: int, optimizer: str):
+    """(a): one epoch of a vmapped group of ``k`` members, as the sweep
+    runs it (dynamics probes off, as the baselines have none), as a
+    callable that advances the group's state."""
     acts = tuple(ACTS[i % 4] for i in range(k))
     lrs = tuple(1e-3 * (1 + i // 4) for i in range(k))
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,)), optimizer)
+    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
+                                         dynamics=False), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
     hp = jax.device_put(sharding.pad_members(
@@ -62,9 +59,7 @@ def group_rate(data, k: int, optimizer: str, reps: int) -> dict:
         state[0], metrics = epoch(state[0], hp, data, keys)
         return metrics
 
-    first, t = timed(one, reps)
-    return {"members": k, "epoch_s": t, "compile_s": first - t,
-            "model_epochs_per_s": k / t}
+    return one
 
 
 def sequential_rate(data, k: int, optimizer: str, reps: int) -> dict:
@@ -86,44 +81,6 @@ def sequential_rate(data, k: int, optimizer: str, reps: int) -> dict:
     first, t = timed(all_members, reps)
     return {"members": k, "epoch_s": t, "compile_s": first - t,
             "model_epochs_per_s": k / t}
-
-
-def python_loop_rate(data, reps: int, batch: int = 128) -> dict:
-    """(c): the baseline a Flax/optax example user writes: a jitted train
-    step and a Python loop feeding host batches, one model, then a jitted
-    evaluation on the validation and test splits (as (a) and (b) do)."""
-
-    tx = optax.adam(1e-3)
-    params = jm.init_mlp(jax.random.key(0))
-    opt_state = tx.init(params)
-    x_host = np.asarray(data.train_images)
-    y_host = np.asarray(data.train_labels)
-
-    @jax.jit
-    def step(params, opt_state, x, y):
-        loss, grads = jax.value_and_grad(jm.loss)(params, 0, x, y)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    @jax.jit
-    def evaluate(params, x, y):
-        return jm.loss(params, 0, x, y), jm.accuracy(params, 0, x, y)
-
-    rng = np.random.default_rng(0)
-    state = [params, opt_state]
-
-    def one_epoch():
-        perm = rng.permutation(len(y_host))
-        for i in range(len(y_host) // batch):
-            idx = perm[i * batch:(i + 1) * batch]
-            state[0], state[1], loss = step(state[0], state[1], x_host[idx],
-                                            y_host[idx])
-        return (loss, evaluate(state[0], data.val_images, data.val_labels),
-                evaluate(state[0], data.test_images, data.test_labels))
-
-    first, t = timed(one_epoch, reps)
-    return {"members": 1, "epoch_s": t, "compile_s": first - t,
-            "model_epochs_per_s": 1 / t}
 
 
 def matmul_roofline(reps: int, k: int = 24, batch: int = 128) -> dict:
@@ -158,7 +115,8 @@ def matmul_roofline(reps: int, k: int = 24, batch: int = 128) -> dict:
 
 def program_memory(data, k: int, optimizer: str = "adam") -> float:
     """MB the compiled group epoch needs (arguments + outputs + temps)."""
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,)), optimizer)
+    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
+                                         dynamics=False), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
     init, epoch, _ = group_programs(tcfg, data, mesh)
@@ -171,41 +129,67 @@ def program_memory(data, k: int, optimizer: str = "adam") -> float:
             + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 2 ** 20
 
 
+def group_row(data, k: int, reps: int, report: dict) -> dict:
+    """K members: (a) the group and (d) the plain reference side by side,
+    (b) one after another; ratios and GFLOP/s."""
+    pair = paired({"reference": reference_epochs(data, k),
+                   "group": group_epoch(data, k, "adam")}, reps)
+    g = _rate(k, pair["group"])
+    s = sequential_rate(data, k, "adam", reps)
+    gflops = FLOP_PER_SAMPLE * data.num_train * g["model_epochs_per_s"] / 1e9
+    roof = report["roofline"]
+    return {"members": k, "group": g, "sequential": s,
+            "reference": _rate(k, pair["reference"]),
+            "group_over_reference": 1 / pair["ratios"]["group"],
+            "group_over_sequential": g["model_epochs_per_s"]
+            / s["model_epochs_per_s"],
+            "group_over_python_loop": g["model_epochs_per_s"]
+            / report["python_loop"]["model_epochs_per_s"],
+            "gflops": gflops,
+            "fraction_of_mlp_roofline": gflops / roof["mlp_matmul_gflops"],
+            "fraction_of_large_matmul": gflops / roof["large_matmul_gflops"]}
+
+
+def _rate(k: int, timing: tuple[float, float]) -> dict:
+    first, t = timing
+    return {"members": k, "epoch_s": t, "compile_s": first - t,
+            "model_epochs_per_s": k / t}
+
+
+def per_sample_row(data, reps: int, samples: int) -> dict:
+    """The per-sample SGD group of 4 activations against the NumPy loop,
+    side by side: seconds per model-epoch of ``data.num_train`` images."""
+    pair = paired({"numpy": numpy_sgd_loop(data, samples),
+                   "group": group_epoch(data, 4, "sgd")}, reps)
+    numpy_s = pair["numpy"][1] * data.num_train / samples
+    group_s = pair["group"][1] / 4
+    return {"members": 4, "epoch_s": pair["group"][1],
+            "compile_s": pair["group"][0] - pair["group"][1],
+            "train_images": data.num_train, "numpy_samples_timed": samples,
+            "numpy_model_epoch_s": numpy_s, "group_model_epoch_s": group_s,
+            "speedup_over_numpy": 4 * data.num_train / samples
+            / pair["ratios"]["group"]}
+
+
 def run(args) -> dict:
     """Every figure of the bench, as a JSON-able dict."""
     data = jm.load_dataset("mnist", manual_dir=args.manual_dir,
                            train_subset=2048 if args.quick else None)
     data = jax.device_put(data)
-    n = data.num_train
     reps = 1 if args.quick else args.reps
     report = {"device": str(jax.devices()[0]), "devices": jax.device_count(),
-              "platform": jax.devices()[0].platform, "train_images": n,
-              "jax": jax.__version__, "optimizer": "adam", "batch_size": 128}
+              "platform": jax.devices()[0].platform,
+              "train_images": data.num_train, "jax": jax.__version__,
+              "optimizer": "adam", "batch_size": 128}
     report["roofline"] = matmul_roofline(reps)
     report["python_loop"] = python_loop_rate(data, reps)
-    rows = []
-    for k in args.members:
-        g = group_rate(data, k, "adam", reps)
-        s = sequential_rate(data, k, "adam", reps)
-        gflops = FLOP_PER_SAMPLE * n * g["model_epochs_per_s"] / 1e9
-        rows.append({"members": k, "group": g, "sequential": s,
-                     "group_over_sequential": g["model_epochs_per_s"]
-                     / s["model_epochs_per_s"],
-                     "group_over_python_loop": g["model_epochs_per_s"]
-                     / report["python_loop"]["model_epochs_per_s"],
-                     "gflops": gflops,
-                     "fraction_of_mlp_roofline": gflops
-                     / report["roofline"]["mlp_matmul_gflops"],
-                     "fraction_of_large_matmul": gflops
-                     / report["roofline"]["large_matmul_gflops"]})
-    report["groups"] = rows
+    report["groups"] = [group_row(data, k, reps, report)
+                        for k in args.members]
     sgd_data = data if not args.quick else data._replace(
         train_images=data.train_images[:256],
         train_labels=data.train_labels[:256])
-    sgd = group_rate(sgd_data, 4, "sgd", reps)
-    report["per_sample_sgd"] = {"members": 4, "epoch_s": sgd["epoch_s"],
-                                "compile_s": sgd["compile_s"],
-                                "train_images": sgd_data.num_train}
+    report["per_sample_sgd"] = per_sample_row(
+        sgd_data, reps, min(256 if args.quick else 3000, sgd_data.num_train))
     report["memory_mb"] = {str(k): program_memory(data, k)
                            for k in ((2,) if args.quick else (24, 240))}
     return report

@@ -36,6 +36,8 @@ from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import checkpoints, sharding
 from jaxmnist.sweep.progress import GroupBar, RunBar
 
+AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
+
 
 class Member(NamedTuple):
     """Who a member is; the key columns of every result table (the classic
@@ -139,9 +141,11 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     """The group's compiled ``init`` and ``epoch``: vmapped over seeds
     (outer: key batched) and over cells (inner: hparams batched, key shared,
     so one seed's members share each batch gather and first-layer matmul),
-    with the cell axis split over the mesh's devices.
+    with the cell axis split over the mesh's devices. The axes are named
+    (``AXIS_NAMES``) so that each step's divergence guard can ask whether
+    every member is fine and skip its selects when so.
     """
-    init1, epoch1 = make_init(tcfg), make_epoch(tcfg)
+    init1, epoch1 = make_init(tcfg), make_epoch(tcfg, AXIS_NAMES)
     hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
         k: 0.5 for k in tcfg.vmapped_options})
     probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
@@ -150,14 +154,15 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     state_sharding = jax.tree.map(
         lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), probe,
         outer)
-    out1 = jax.eval_shape(epoch1, probe, hp1, data, jax.random.key(0))[1]
+    out1 = jax.eval_shape(make_epoch(tcfg), probe, hp1, data,  # unnamed
+                          jax.random.key(0))[1]
     out_sharding = jax.tree.map(  # [seed, cell, ...]: cells split
         lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), out1)
     init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
                     in_axes=(0, None, None))
     epoch = jax.vmap(jax.vmap(epoch1, in_axes=(axes, 0, None, None),
-                              out_axes=(axes, 0)),
-                     in_axes=(0, None, None, 0))
+                              out_axes=(axes, 0), axis_name=AXIS_NAMES[1]),
+                     in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
     return (jax.jit(init, out_shardings=state_sharding),
             jax.jit(epoch, donate_argnums=(0,),
                     out_shardings=(state_sharding, out_sharding)),

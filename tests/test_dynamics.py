@@ -138,9 +138,9 @@ def test_grad_norm_is_the_gradient_of_the_step():
 
 
 def test_grad_norms_are_sampled_every_stride_steps():
-    """16 steps of one example: the norms are taken at step 0 only (stride
-    1 for under 32 steps); the epoch's value is jax.grad's at step 0, and
-    the probes leave per-sample training bitwise unchanged."""
+    """The stride; and one step of one example, where the norms come from
+    the rank-one identity every step: jax.grad's, and the probes leave
+    per-sample training bitwise unchanged."""
     assert [D.grad_norm_stride(n) for n in (1, 31, 32, 430, 55000)] == [
         1, 1, 2, 26, 32]
     data = synthetic_dataset(n_train=1, n_val=16, n_test=16)

@@ -152,6 +152,19 @@ def sampled_grad_norms(take: jax.Array, grad_fn: Callable, params,
         lambda p: jnp.full([layers], jnp.nan, jnp.float32), params)
 
 
+def per_sample_grad_norms(grads: list, images: Array) -> jax.Array:
+    """``[layers]``: ``‖∇W_l‖`` of a one-example step of a dense network
+    with biases, every step: there ``∇W₁ = x ∇b₁ᵀ`` is an outer product, so
+    ``‖∇W₁‖ = ‖x‖ ‖∇b₁‖`` exactly (to float rounding), read without writing
+    the 784×128 product out (which the update fuses) and without the
+    branch of :func:`sampled_grad_norms`, whose operands XLA copies each
+    step: a per-sample step is all memory traffic, and that doubled it."""
+    ws = [g["w"] for g in grads]
+    first = jnp.linalg.norm(model.to_float(images)) * jnp.linalg.norm(
+        grads[0]["b"])
+    return jnp.concatenate([first[None], layer_norms(ws[1:])])
+
+
 def update_ratios(start: model.Params, end: model.Params) -> jax.Array:
     """``[layers]``: ‖θ_l(end) − θ_l(start)‖ / ‖θ_l(start)‖ per layer."""
     delta = jax.tree.map(jnp.subtract, end, start)

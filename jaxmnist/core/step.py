@@ -79,6 +79,8 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
     net, choices = config.net, config.activation_choices
     act = hparams.activation
     rate = hparams.dropout if config.dropout else None
+    rank_one = (config.batch_size == 1 and config.model == "mlp"
+                and not config.batch_norm)
     stride = dynamics.grad_norm_stride(
         steps_per_epoch(config, data.train_images.shape[0]))
 
@@ -103,11 +105,16 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
             opt_state = _keep_where(ok, opt_state, carry.opt_state)
             stats = _keep_where(ok, stats, carry.stats)
         new = Carry(cast(model.Params, params), opt_state, stats, diverged)
-        norms = (dynamics.sampled_grad_norms(
-            number % stride == 0,
-            lambda p: jax.grad(lambda q: loss_fn(q, carry.stats, x, y,
-                                                 key)[0])(p),
-            carry.params, len(grads)) if config.dynamics else jnp.zeros([]))
+        if not config.dynamics:
+            norms = jnp.zeros([])
+        elif rank_one:
+            norms = dynamics.per_sample_grad_norms(grads, x)
+        else:
+            norms = dynamics.sampled_grad_norms(
+                number % stride == 0,
+                lambda p: jax.grad(lambda q: loss_fn(q, carry.stats, x, y,
+                                                     key)[0])(p),
+                carry.params, len(grads))
         return new, (loss, model.accuracy_from_logits(out, y), norms)
 
     return step

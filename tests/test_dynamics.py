@@ -96,7 +96,8 @@ def test_probes_do_not_change_the_training(tiny_data):
                            jm.make_hparams("sigmoid", 3e-3)])
     out = []
     for probed in (False, True):
-        cfg = jm.TrainConfig(optimizer="adam", dynamics=probed, **CFG)
+        cfg = jm.TrainConfig(optimizer="adam", dynamics=probed,
+                             activations=("relu", "sigmoid"), **CFG)
         out.append(jax.jit(jax.vmap(jm.make_train(cfg),
                                     in_axes=(None, 0, None)))(
             jax.random.key(0), hp, tiny_data))
@@ -110,7 +111,8 @@ def test_probes_do_not_change_the_training(tiny_data):
 
 
 def test_vmapped_probes_equal_solo_probes(tiny_data):
-    cfg = jm.TrainConfig(optimizer="momentum", dynamics=True, **CFG)
+    cfg = jm.TrainConfig(optimizer="momentum", dynamics=True,
+                         activations=("tanh", "elu"), **CFG)
     train = jm.make_train(cfg)
     members = [jm.make_hparams("tanh", 0.01), jm.make_hparams("elu", 0.05)]
     both = jax.jit(jax.vmap(train, in_axes=(None, 0, None)))(
@@ -126,6 +128,7 @@ def test_grad_norm_is_the_gradient_of_the_step():
     """One step per epoch: the probe's gradient norm is jax.grad's."""
     data = synthetic_dataset(n_train=32, n_val=16, n_test=16)
     cfg = jm.TrainConfig(optimizer="sgd", batch_size=32, epochs=1,
+                         activations=("tanh",),
                          sizes=(784, 8, 10), dynamics=True, probe_size=16,
                          sharpness_iterations=2)
     key, hp = jax.random.key(3), jm.make_hparams("tanh", 0.1)
@@ -145,6 +148,7 @@ def test_grad_norms_are_sampled_every_stride_steps():
         1, 1, 2, 26, 32]
     data = synthetic_dataset(n_train=1, n_val=16, n_test=16)
     cfg = jm.TrainConfig(optimizer="sgd", batch_size=1, epochs=1,
+                         activations=("relu",),
                          sizes=(784, 8, 6, 10), dynamics=True, probe_size=16,
                          sharpness_iterations=2)
     key, hp = jax.random.key(4), jm.make_hparams("relu", 0.1)

@@ -317,12 +317,6 @@ def _states(tree):
     return out
 
 
-def preconditioned_hvp(hvp, p_inv_sqrt):
-    """``u -> P^{-1/2} H P^{-1/2} u``."""
-    scale = lambda t: jax.tree.map(jnp.multiply, t, p_inv_sqrt)
-    return lambda u: scale(hvp(scale(u)))
-
-
 def _plain_and_preconditioned(hvp, scale, vs):
     """``[H v, P^{-1/2} H P^{-1/2} u]`` for ``vs = [v, u]``, as one batched
     product."""

@@ -39,6 +39,55 @@ def test_top_hessian_eigenvalue_matches_the_dense_hessian(activation):
     assert got == pytest.approx(want, rel=0.01)
 
 
+def test_lanczos_top_finds_the_top_eigenpair():
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.normal(size=(60, 60)))
+    spectrum = np.concatenate([[10.0, 9.0], rng.uniform(-3.0, 8.0, 58)])
+    a = jnp.asarray((basis * spectrum) @ basis.T, jnp.float32)
+    v0 = {"x": jnp.asarray(rng.normal(size=60), jnp.float32)}
+    value, vector = D.lanczos_top(lambda v: {"x": a @ v["x"]}, v0, 15)
+    assert float(value) == pytest.approx(10.0, rel=1e-4)
+    assert abs(float(jnp.vdot(vector["x"], basis[:, 0]))) > 0.999
+    # Warm-started from that vector, a few steps keep it.
+    again, _ = D.lanczos_top(lambda v: {"x": a @ v["x"]}, vector, 3)
+    assert float(again) == pytest.approx(10.0, rel=1e-4)
+    # More steps than dimensions: the Krylov space is exhausted, not NaN.
+    small = jnp.diag(jnp.asarray([-1.0, 2.0, 0.5]))
+    value, vector = D.lanczos_top(lambda v: small @ v, jnp.ones(3), 8)
+    assert float(value) == pytest.approx(2.0, rel=1e-5)
+    np.testing.assert_allclose(np.abs(np.asarray(vector)), [0, 1, 0],
+                               atol=1e-4)
+
+
+def test_preconditioned_sharpness_is_the_dense_eigenvalue():
+    """With Adam's state: the top eigenvalues of H and P^-1/2 H P^-1/2 (P
+    its preconditioner) from the joint Lanczos equal the dense ones."""
+    params = tiny("tanh")
+    x, y = batch()
+    idx = jm.activation_index("tanh")
+    tx = adam(1e-2)
+    state = tx.init(params)
+    for _ in range(3):
+        grads = jax.grad(jm.loss)(params, idx, x, y)
+        updates, state = tx.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    flat, unravel = ravel_pytree(params)
+    hessian = np.asarray(jax.hessian(
+        lambda f: jm.loss(unravel(f), idx, x, y))(flat), np.float64)
+    scale = 1 / np.sqrt(np.asarray(ravel_pytree(
+        D.preconditioner(state, {}))[0], np.float64))
+    key = jax.random.key(0)
+    probe = D.ProbeState(D.random_direction(key, params),
+                         D.random_direction(jax.random.fold_in(key, 1),
+                                            params), jnp.zeros([2, 64]),
+                         D.preconditioner(state, {}))
+    out, _ = D.batch_probes(params, None, probe, idx, x, y, 60)
+    assert float(out.sharpness) == pytest.approx(
+        np.linalg.eigvalsh(hessian)[-1], rel=0.01)
+    assert float(out.preconditioned_sharpness) == pytest.approx(
+        np.linalg.eigvalsh(scale[:, None] * hessian * scale)[-1], rel=0.01)
+
+
 def test_relu_layer_with_large_negative_biases_is_dead():
     params = tiny("relu")
     params[0]["b"] = jnp.full_like(params[0]["b"], -100.0)
@@ -108,6 +157,15 @@ def test_probes_do_not_change_the_training(tiny_data):
     assert d.grad_norm.shape == (2, 2, 3) and d.dead_fraction.shape == (2, 2, 2)
     assert d.hist_end.shape == (2, 2, 2, 64)
     assert np.isfinite(np.asarray(d.preconditioned_sharpness)).all()
+    # Histograms: at initialisation first, then each epoch's end.
+    np.testing.assert_array_equal(d.hist_start[:, 1:], d.hist_end[:, :-1])
+    init = jax.vmap(jm.make_init(cfg), in_axes=(None, 0, None))(
+        jax.random.split(jax.random.key(0))[0], hp, tiny_data)
+    for i, act in enumerate(("relu", "sigmoid")):
+        want = D.preactivation_histograms(
+            take(init.params, i), act,
+            tiny_data.val_images[:CFG["probe_size"]])
+        np.testing.assert_array_equal(d.hist_start[i, 0], want)
 
 
 def test_vmapped_probes_equal_solo_probes(tiny_data):

@@ -37,6 +37,13 @@ def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
     return num_train // config.batch_size
 
 
+def member_options(config: TrainConfig, hparams: HParams) -> dict:
+    """The optimizer's options for one member: the config's constants and
+    its own vmapped ones."""
+    return {**dict(config.optimizer_options),
+            **{k: hparams.optimizer[k] for k in config.vmapped_options}}
+
+
 def make_optimizer_for(config: TrainConfig, hparams: HParams,
                        num_train: int) -> optax.GradientTransformation:
     """The configured optimizer with this member's (traced) learning rate,
@@ -50,10 +57,9 @@ def make_optimizer_for(config: TrainConfig, hparams: HParams,
             warmup_steps=round(config.warmup_epochs * steps),
             decay_rate=config.decay_rate)
         learning_rate = scaled_schedule(learning_rate, multiplier)
-    options = {**dict(config.optimizer_options),
-               **{k: hparams.optimizer[k] for k in config.vmapped_options}}
     tx = make_optimizer(config.optimizer, learning_rate,
-                        config.implementation, **options)
+                        config.implementation,
+                        **member_options(config, hparams))
     if not config.weight_decay:
         return tx
     l2 = add_decayed_weights(  # weights only: g <- g + wd * w

@@ -29,6 +29,7 @@ from jaxmnist.core.step import (
     Carry,
     make_optimizer_for,
     make_step,
+    member_options,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset, check_dataset
@@ -36,7 +37,7 @@ from jaxmnist.types import Array
 
 __all__ = ["EpochResult", "Metrics", "TrainResult", "TrainState",
            "epoch_key", "evaluate_split", "make_epoch", "make_init",
-           "make_train", "member_key", "steps_per_epoch"]
+           "make_probe", "make_train", "member_key", "steps_per_epoch"]
 
 
 class Metrics(NamedTuple):
@@ -66,7 +67,7 @@ class EpochResult(NamedTuple):
     """What one epoch reports: its metrics, and its learning-dynamics probes
     when ``config.dynamics`` (None otherwise)."""
     metrics: Metrics
-    dynamics: dynamics.Dynamics | None = None
+    dynamics: dynamics.Dynamics | dynamics.TrainingProbes | None = None
 
 
 class TrainResult(NamedTuple):
@@ -95,18 +96,25 @@ def make_init(config: TrainConfig
         check_dataset(data, config.input_size)
         params, stats = config.net.init(key, hparams.activation)
         tx = make_optimizer_for(config, hparams, data.train_images.shape[0])
-        probe = None
+        probe, opt_state = None, tx.init(params)
         if config.dynamics:  # keys of their own: the params are unchanged
             probe = dynamics.ProbeState(
                 dynamics.random_direction(jax.random.fold_in(key, 1), params),
-                dynamics.random_direction(jax.random.fold_in(key, 2), params))
-        return TrainState(params, tx.init(params), jnp.zeros([], bool), probe,
+                dynamics.random_direction(jax.random.fold_in(key, 2), params),
+                dynamics.preactivation_histograms(
+                    params, hparams.activation,
+                    data.val_images[:config.probe_size],
+                    config.activation_choices, stats),
+                dynamics.preconditioner(opt_state,
+                                        member_options(config, hparams)))
+        return TrainState(params, opt_state, jnp.zeros([], bool), probe,
                           stats)
 
     return init
 
 
-def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = ()
+def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
+               batch_probes: bool = True
                ) -> Callable[[TrainState, HParams, Dataset, jax.Array],
                              tuple[TrainState, EpochResult]]:
     """``epoch(state, hparams, data, key) -> (state, result)``: one pass.
@@ -123,6 +131,11 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = ()
     validation and test splits, and with ``config.dynamics`` probed
     (:mod:`jaxmnist.core.dynamics`): the probes only read the training
     computation, so its numbers are the same with them on or off.
+    ``batch_probes=False`` leaves out the probes of the probe batch (the
+    result's dynamics are then the
+    :class:`~jaxmnist.core.dynamics.TrainingProbes` only): the sweep runs
+    :func:`make_probe`'s function after it, compiled once for all its
+    groups of the same structure.
     """
 
     def epoch(state: TrainState, hparams: HParams, data: Dataset,
@@ -154,11 +167,40 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = ()
                          state.probe, carry.stats)
         if not config.dynamics:
             return new, EpochResult(metrics)
-        probes, probe = _probe(config, state, new, hparams, data, losses,
-                               grad_norms)
-        return new._replace(probe=probe), EpochResult(metrics, probes)
+        assert state.probe is not None
+        training = dynamics.training_probes(state.params, new.params, losses,
+                                            grad_norms)
+        probe = state.probe._replace(preconditioner=dynamics.preconditioner(
+            new.opt_state, member_options(config, hparams)))
+        new = new._replace(probe=probe)
+        if not batch_probes:
+            return new, EpochResult(metrics, training)
+        probe, batch = probe_batch(new.params, new.stats, probe, act, data)
+        return new._replace(probe=probe), EpochResult(
+            metrics, dynamics.combine(training, batch))
 
+    probe_batch = make_probe(config)
     return epoch
+
+
+def make_probe(config: TrainConfig):
+    """``probe(params, stats, probe_state, activation, data) -> (probe_state,
+    BatchProbes)``: the probes of the params after an epoch on the probe
+    batch (the first ``config.probe_size`` validation images). It depends
+    on the model's structure only, not on the optimizer (whose
+    preconditioner the epoch left in ``probe_state``), so groups of one
+    structure can share its compiled program.
+    """
+    def probe(params: model.Params, stats, probe_state: dynamics.ProbeState,
+              activation, data: Dataset):
+        batch, probe_state = dynamics.batch_probes(
+            params, stats, probe_state, activation,
+            data.val_images[:config.probe_size],
+            data.val_labels[:config.probe_size], config.sharpness_iterations,
+            config.activation_choices)
+        return probe_state, batch
+
+    return probe
 
 
 def _steps(make_step_fn, carry: Carry, xs, axis_names: tuple[str, ...]):
@@ -195,24 +237,6 @@ def _batches(config: TrainConfig, key: jax.Array, n: int) -> jax.Array:
     return perm.reshape(steps, config.batch_size)
 
 
-def _probe(config: TrainConfig, before: TrainState, after: TrainState,
-           hparams: HParams, data: Dataset, losses: jax.Array,
-           grad_norms: jax.Array):
-    """The epoch's :class:`~jaxmnist.core.dynamics.Dynamics` and the next
-    warm-start vectors."""
-    assert before.probe is not None
-    options = {**dict(config.optimizer_options),
-               **{k: hparams.optimizer[k] for k in config.vmapped_options}}
-    view = dynamics.EpochView(before.params, after.params, before.stats,
-                              after.stats, after.opt_state, losses,
-                              grad_norms)
-    return dynamics.epoch_dynamics(
-        view, before.probe, hparams.activation,
-        data.val_images[:config.probe_size],
-        data.val_labels[:config.probe_size], options,
-        config.sharpness_iterations, config.activation_choices)
-
-
 def member_key(root_seed: int, seed: jax.typing.ArrayLike) -> jax.Array:
     """The key of seed number ``seed``: ``fold_in(key(root_seed), seed)``.
 
@@ -247,6 +271,7 @@ def make_train(config: TrainConfig
         state, out = lax.scan(
             lambda s, e: epoch(s, hparams, data, epoch_key(key, e)),
             state, jnp.arange(config.epochs, dtype=jnp.int32))
+        assert not isinstance(out.dynamics, dynamics.TrainingProbes)
         return TrainResult(state.params, out.metrics, out.dynamics,
                            state.stats)
 

@@ -51,7 +51,7 @@ def group_epoch(data, k: int, optimizer: str):
     hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
     hp = jax.device_put(sharding.pad_members(
         hp, sharding.padded_count(k, mesh)), sharding.along(mesh, 1, 0))
-    init, epoch, _ = group_programs(tcfg, data, mesh)
+    init, epoch, _, _ = group_programs(tcfg, data, mesh)
     keys = jax.random.split(jax.random.key(0), 1)
     state = [init(keys, hp, data)]
 
@@ -119,7 +119,7 @@ def program_memory(data, k: int, optimizer: str = "adam") -> float:
                                          dynamics=False), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
-    init, epoch, _ = group_programs(tcfg, data, mesh)
+    init, epoch, _, _ = group_programs(tcfg, data, mesh)
     keys = jax.random.split(jax.random.key(0), 1)
     state = jax.eval_shape(init, keys, hp, data)
     mem = epoch.lower(state, hp, data, keys).compile().memory_analysis()

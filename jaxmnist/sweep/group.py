@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxmnist.core.config import (
@@ -22,12 +23,13 @@ from jaxmnist.core.config import (
     make_hparams,
     stack_hparams,
 )
-from jaxmnist.core.dynamics import Dynamics
+from jaxmnist.core.dynamics import Dynamics, combine
 from jaxmnist.core.train import (
     Metrics,
     epoch_key,
     make_epoch,
     make_init,
+    make_probe,
     member_key,
     steps_per_epoch,
 )
@@ -138,14 +140,17 @@ def member_axes(state, tcfg: TrainConfig):
 
 
 def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
-    """The group's compiled ``init`` and ``epoch``: vmapped over seeds
-    (outer: key batched) and over cells (inner: hparams batched, key shared,
-    so one seed's members share each batch gather and first-layer matmul),
-    with the cell axis split over the mesh's devices. The axes are named
+    """The group's ``init`` and ``epoch`` (jitted), its probe-batch
+    program (None without dynamics; see :func:`probe_program`) and where
+    the state keeps the member axes: vmapped over seeds (outer: key
+    batched) and over cells (inner: hparams batched, key shared, so one
+    seed's members share each batch gather and first-layer matmul), with
+    the cell axis split over the mesh's devices. The axes are named
     (``AXIS_NAMES``) so that each step's divergence guard can ask whether
     every member is fine and skip its selects when so.
     """
-    init1, epoch1 = make_init(tcfg), make_epoch(tcfg, AXIS_NAMES)
+    init1 = make_init(tcfg)
+    epoch1 = make_epoch(tcfg, AXIS_NAMES, batch_probes=False)
     hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
         k: 0.5 for k in tcfg.vmapped_options})
     probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
@@ -154,10 +159,8 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     state_sharding = jax.tree.map(
         lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), probe,
         outer)
-    out1 = jax.eval_shape(make_epoch(tcfg), probe, hp1, data,  # unnamed
-                          jax.random.key(0))[1]
-    out_sharding = jax.tree.map(  # [seed, cell, ...]: cells split
-        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), out1)
+    out1 = jax.eval_shape(make_epoch(tcfg, batch_probes=False), probe, hp1,
+                          data, jax.random.key(0))[1]  # unnamed
     init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
                     in_axes=(0, None, None))
     epoch = jax.vmap(jax.vmap(epoch1, in_axes=(axes, 0, None, None),
@@ -165,8 +168,58 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
                      in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
     return (jax.jit(init, out_shardings=state_sharding),
             jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(state_sharding, out_sharding)),
+                    out_shardings=(state_sharding, _by_cell(mesh, out1))),
+            probe_program(tcfg, data, probe, axes, state_sharding, mesh)
+            if tcfg.dynamics else None,
             outer)
+
+
+def _by_cell(mesh, per_member):
+    """Shardings of ``[seed, cell, ...]`` outputs: cells split."""
+    return jax.tree.map(
+        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), per_member)
+
+
+def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
+                  state_sharding, mesh):
+    """``probe(params, stats, probe_state, activations, data) ->
+    (probe_state, BatchProbes)`` of :func:`~jaxmnist.core.train.make_probe`
+    for the whole group (jitted, the probe state donated). It does not
+    depend on the optimizer, so the groups of one structure and size share
+    its compiled program (:class:`ProbePrograms`)."""
+    probe1 = make_probe(tcfg)
+    inner = (axes.params, axes.stats, axes.probe)
+    out1 = jax.eval_shape(probe1, state1.params, state1.stats, state1.probe,
+                          jnp.zeros([], jnp.int32), data)[1]
+    probe = jax.vmap(jax.vmap(probe1, in_axes=(*inner, 0, None),
+                              out_axes=(axes.probe, 0)),
+                     in_axes=(0, 0, 0, None, None))
+    return jax.jit(probe, donate_argnums=(2,), out_shardings=(
+        state_sharding.probe, _by_cell(mesh, out1)))
+
+
+class ProbePrograms:
+    """Compiled probe-batch programs, shared by a run's groups: one per
+    structure (model, sizes, batch norm, activations, probe settings),
+    member count and placement, whatever the optimizer."""
+
+    def __init__(self):
+        self._compiled: dict = {}
+
+    def get(self, tcfg: TrainConfig, jitted, *args_like):
+        """(compiled program, seconds spent compiling it now: 0 if it was
+        compiled for an earlier group)."""
+        leaves, tree = jax.tree.flatten(args_like)
+        key = (tcfg.model, tcfg.sizes, tcfg.batch_norm,
+               tcfg.activation_choices, tcfg.sharpness_iterations,
+               tcfg.probe_size, str(tree),
+               tuple((x.shape, str(x.dtype), getattr(x, "sharding", None))
+                     for x in leaves))
+        if key in self._compiled:
+            return self._compiled[key], 0.0
+        t = time.perf_counter()
+        self._compiled[key] = jitted.lower(*args_like).compile()
+        return self._compiled[key], time.perf_counter() - t
 
 
 class _Group(NamedTuple):
@@ -177,12 +230,26 @@ class _Group(NamedTuple):
     data: Dataset  # replicated on every device
     init: Any  # jitted
     epoch: Any  # jitted (compiled by _compile)
+    probe: Any  # jitted (compiled by _compile), None without dynamics
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
     epoch_like: Any  # one epoch's EpochResult, [members, ...] on the host
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
+
+    def run_epoch(self, state, epoch: int):
+        """(state, EpochResult) of epoch number ``epoch`` on the devices:
+        the epoch's program, then the probe batch's (dispatched together,
+        no host sync between them)."""
+        state, out = self.epoch(state, self.hparams, self.data,
+                                self.epoch_keys(epoch))
+        if self.probe is None:
+            return state, out
+        probe, batch = self.probe(state.params, state.stats, state.probe,
+                                  self.hparams.activation, self.data)
+        return state._replace(probe=probe), out._replace(
+            dynamics=combine(out.dynamics, batch))
 
 
 def _place(spec: GroupSpec, data: Dataset) -> _Group:
@@ -195,26 +262,35 @@ def _place(spec: GroupSpec, data: Dataset) -> _Group:
     keys = jax.vmap(member_key, in_axes=(None, 0))(
         spec.root_seed, np.asarray(spec.seeds))
     data = jax.device_put(data, sharding.replicated(mesh))
-    init, epoch, axes = group_programs(spec.config, data, mesh)
+    init, epoch, probe, axes = group_programs(spec.config, data, mesh)
     state_like = jax.eval_shape(init, _init_keys(keys), hp, data)
-    out = jax.eval_shape(epoch, state_like, hp, data, jax.vmap(
-        epoch_key, in_axes=(0, None))(keys, 0))[1]
+    g = _Group(spec, hp, keys, data, init, epoch, probe, axes, state_like,
+               None)
+    out = jax.eval_shape(lambda s: g.run_epoch(s, 0), state_like)[1]
     members = len(spec.members)
-    epoch_like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(
-        (members, *x.shape[2:]), x.dtype), out)
-    return _Group(spec, hp, keys, data, init, epoch, axes, state_like,
-                  epoch_like)
+    return g._replace(epoch_like=jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+        (members, *x.shape[2:]), x.dtype), out))
 
 
 def _init_keys(keys: jax.Array) -> jax.Array:
     return jax.vmap(lambda k: jax.random.split(k)[0])(keys)
 
 
-def _compile(g: _Group) -> tuple[_Group, float]:
+def _compile(g: _Group, probes: ProbePrograms | None = None
+             ) -> tuple[_Group, float]:
+    """The group with its programs compiled (the probe batch's taken from
+    ``probes`` when an earlier group compiled it), and the seconds spent."""
     t = time.perf_counter()
     epoch = g.epoch.lower(g.state_like, g.hparams, g.data,
                           g.epoch_keys(0)).compile()
-    return g._replace(epoch=epoch), time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    if g.probe is None:
+        return g._replace(epoch=epoch), seconds
+    s = g.state_like
+    probe, probe_s = (probes or ProbePrograms()).get(
+        g.spec.config, g.probe, s.params, s.stats, s.probe,
+        g.hparams.activation, g.data)
+    return g._replace(epoch=epoch, probe=probe), seconds + probe_s
 
 
 def _start(g: _Group, checkpoint_dir: Path | None):
@@ -240,7 +316,7 @@ def _run_epochs(g: _Group, first: int, state, history: list,
     members = len(g.spec.members)
     for e in range(first, epochs):
         t = time.perf_counter()
-        state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e))
+        state, out = g.run_epoch(state, e)
         out = sharding.to_host(out)  # the one host sync per epoch
         epoch_times.append(time.perf_counter() - t)
         history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
@@ -305,14 +381,16 @@ def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
 def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
-                stop: StopRequest | None = None) -> GroupResult:
+                stop: StopRequest | None = None,
+                probes: ProbePrograms | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
     ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
-    finished) when called again. ``progress`` is a bool or the run's bar.
+    finished) when called again. ``progress`` is a bool or the run's bar;
+    ``probes`` the run's compiled probe-batch programs, shared by groups.
 
     Raises:
       ValueError: the batch size is larger than the training split.
@@ -332,7 +410,7 @@ def train_group(spec: GroupSpec, data: Dataset,
             return _from_arrays(*done, g.state_like)
     start = time.perf_counter()
     run_bar.status(f"compiling {spec.name}...")
-    g, compile_s = _compile(g)
+    g, compile_s = _compile(g, probes)
     first, state, history, epoch_times = _start(g, checkpoint_dir)
     if stop is not None:  # asked while compiling
         stop.check(f"group {spec.name} stopped after epoch {first} of "

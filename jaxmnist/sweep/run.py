@@ -38,6 +38,7 @@ from jaxmnist.sweep.group import (
     GroupResult,
     GroupSpec,
     Member,
+    ProbePrograms,
     setup_name,
     train_group,
 )
@@ -172,14 +173,15 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     light: list[GroupResult] = []  # finished groups, without their params
     best = None
     start = time.perf_counter()
-    specs = cfg.groups()
+    specs, probes = cfg.groups(), ProbePrograms()
     for i, spec in enumerate(specs):
         stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                    f"{len(specs)} groups finished)" if i else
                    "stopped before training")
         group = train_group(spec, data, progress=bar, stop=stop,
                             checkpoint_dir=checkpoints.group_dir(out,
-                                                                 spec.name))
+                                                                 spec.name),
+                            probes=probes)
         members = records.member_results(group, cfg.target)
         save_models(cfg, out, spec, group, members)
         light.append(group._replace(params=[]))

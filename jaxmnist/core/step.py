@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmnist.core import dynamics, model
+from jaxmnist.core.activations import apply_activation
 from jaxmnist.core.config import HParams, TrainConfig
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.optim.registry import make_optimizer
@@ -86,21 +87,21 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
     act = hparams.activation
     rate = hparams.dropout if config.dropout else None
     rank_one = (config.batch_size == 1 and config.model == "mlp"
-                and not config.batch_norm)
+                and not config.batch_norm and not config.dropout)
     stride = dynamics.grad_norm_stride(
         steps_per_epoch(config, data.train_images.shape[0]))
 
     def loss_fn(params, stats, x, y, key):
-        out, _, stats = net.apply(params, act, x, choices, stats=stats,
-                                  train=True, dropout_rate=rate, key=key)
-        return model.loss_from_logits(out, y), (out, stats)
+        out, zs, stats = net.apply(params, act, x, choices, stats=stats,
+                                   train=True, dropout_rate=rate, key=key)
+        return model.loss_from_logits(out, y), (out, stats, zs)
 
     def step(carry: Carry, batch):
         idx, number = batch
         x, y = data.train_images[idx], data.train_labels[idx]
         key = None if dropout_key is None else jax.random.fold_in(
             dropout_key, number)
-        (loss, (out, stats)), grads = jax.value_and_grad(
+        (loss, (out, stats, zs)), grads = jax.value_and_grad(
             loss_fn, has_aux=True)(carry.params, carry.stats, x, y, key)
         updates, opt_state = tx.update(grads, carry.opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
@@ -113,8 +114,9 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
         new = Carry(cast(model.Params, params), opt_state, stats, diverged)
         if not config.dynamics:
             norms = jnp.zeros([])
-        elif rank_one:
-            norms = dynamics.per_sample_grad_norms(grads, x)
+        elif rank_one:  # the layers' inputs: the image, then f(z)
+            norms = dynamics.per_sample_grad_norms(grads, [x] + [
+                apply_activation(act, z, choices) for z in zs])
         else:
             norms = dynamics.sampled_grad_norms(
                 number % stride == 0,

@@ -88,27 +88,41 @@ def evaluate_split(config: TrainConfig, params: model.Params, stats,
         model.accuracy_from_logits(out, labels)
 
 
-def make_init(config: TrainConfig
+def make_init(config: TrainConfig, batch_probes: bool = True
               ) -> Callable[[jax.Array, HParams, Dataset], TrainState]:
-    """``init(key, hparams, data) -> TrainState`` for ``config``."""
+    """``init(key, hparams, data) -> TrainState`` for ``config``.
+
+    With ``config.dynamics`` the probes of the probe batch run once on the
+    initial params (their histograms are the first epoch's start, their top
+    vectors its warm starts); ``batch_probes=False`` leaves that to the
+    caller (the sweep, with its shared :func:`make_probe` program), the
+    probe state then holding random directions and empty histograms.
+    """
+    probe_batch = make_probe(config)
 
     def init(key: jax.Array, hparams: HParams, data: Dataset) -> TrainState:
         check_dataset(data, config.input_size)
         params, stats = config.net.init(key, hparams.activation)
         tx = make_optimizer_for(config, hparams, data.train_images.shape[0])
-        probe, opt_state = None, tx.init(params)
-        if config.dynamics:  # keys of their own: the params are unchanged
-            probe = dynamics.ProbeState(
-                dynamics.random_direction(jax.random.fold_in(key, 1), params),
-                dynamics.random_direction(jax.random.fold_in(key, 2), params),
-                dynamics.preactivation_histograms(
-                    params, hparams.activation,
-                    data.val_images[:config.probe_size],
-                    config.activation_choices, stats),
-                dynamics.preconditioner(opt_state,
-                                        member_options(config, hparams)))
-        return TrainState(params, opt_state, jnp.zeros([], bool), probe,
-                          stats)
+        opt_state = tx.init(params)
+        state = TrainState(params, opt_state, jnp.zeros([], bool), None,
+                           stats)
+        if not config.dynamics:
+            return state
+        hist = jax.eval_shape(lambda p, s: dynamics.preactivation_histograms(
+            p, hparams.activation, data.val_images[:config.probe_size],
+            config.activation_choices, s), params, stats)
+        # The Lanczos start: the initial params, a random direction already
+        # (fresh normal draws would cost seconds of compilation a group).
+        probe = dynamics.ProbeState(
+            params, params,
+            jnp.zeros(hist.shape, hist.dtype),
+            dynamics.preconditioner(opt_state,
+                                    member_options(config, hparams)))
+        if batch_probes:
+            probe = probe_batch(params, stats, probe, hparams.activation,
+                                data)[0]
+        return state._replace(probe=probe)
 
     return init
 

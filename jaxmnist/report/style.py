@@ -28,10 +28,14 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 _DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
-def save_figure(fig, path: str | Path) -> None:
-    """Write ``fig`` as a PNG, atomically, and close it."""
+def save_figure(fig, path: str | Path, crop: bool = True) -> None:
+    """Write ``fig`` as a PNG, atomically, and close it. ``crop``: to what
+    it draws (``bbox_inches="tight"``, a second full draw); a figure whose
+    constrained layout keeps everything inside (titles wrapped to its
+    width, legends ``"outside"``) can skip it."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI,
+                bbox_inches="tight" if crop else None)
     plt.close(fig)
     files.write_bytes(path, buf.getvalue())
 

@@ -149,7 +149,7 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     (``AXIS_NAMES``) so that each step's divergence guard can ask whether
     every member is fine and skip its selects when so.
     """
-    init1 = make_init(tcfg)
+    init1 = make_init(tcfg, batch_probes=False)
     epoch1 = make_epoch(tcfg, AXIS_NAMES, batch_probes=False)
     hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
         k: 0.5 for k in tcfg.vmapped_options})
@@ -300,7 +300,12 @@ def _start(g: _Group, checkpoint_dir: Path | None):
                                          g.epoch_like)
                if checkpoint_dir is not None else None)
     if resumed is None:
-        return 0, g.init(_init_keys(g.keys), g.hparams, g.data), [], []
+        state = g.init(_init_keys(g.keys), g.hparams, g.data)
+        if g.probe is not None:  # the probe batch at initialisation
+            probe = g.probe(state.params, state.stats, state.probe,
+                            g.hparams.activation, g.data)[0]
+            state = state._replace(probe=probe)
+        return 0, state, [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))

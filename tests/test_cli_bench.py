@@ -33,5 +33,7 @@ def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
     assert r["per_sample_sgd"]["numpy_model_epoch_s"] > 0
     assert r["per_sample_sgd"]["speedup_over_numpy"] > 0
     assert r["memory_mb"]["2"] > 0
+    assert r["cnn"]["members"] == 4 and r["cnn"]["model_epochs_per_s"] > 0
     assert "(a)/(b)" in proc.stdout and "per-sample SGD" in proc.stdout
     assert "(a)/(d)" in proc.stdout and "NumPy loop" in proc.stdout
+    assert "LeNet-5 CNN" in proc.stdout

@@ -47,6 +47,10 @@ def table(r: dict) -> str:
               f"model-epoch; NumPy loop (float64, {s['numpy_samples_timed']} "
               f"samples timed): {s['numpy_model_epoch_s']:.2f} s per "
               f"model-epoch; group {s['speedup_over_numpy']:.1f}x faster",
+              f"LeNet-5 CNN, a group of {r['cnn']['members']} (adam, the "
+              f"four activations): {r['cnn']['model_epochs_per_s']:.2f} "
+              f"model-epochs/s ({r['cnn']['epoch_s']:.1f} s per epoch, "
+              f"compile {r['cnn']['compile_s']:.1f} s)",
               "compiled group-epoch memory: " + ", ".join(
                   f"K={k}: {mb:.0f} MB" for k, mb in r["memory_mb"].items())]
     return "\n".join(lines)

@@ -39,14 +39,14 @@ from jaxmnist.sweep.group import group_programs
 FLOP_PER_SAMPLE = 454_400  # 3 forward + 5 backward matmuls of 784-128-64-10
 
 
-def group_epoch(data, k: int, optimizer: str):
+def group_epoch(data, k: int, optimizer: str, model: str = "mlp"):
     """(a): one epoch of a vmapped group of ``k`` members, as the sweep
     runs it (dynamics probes off, as the baselines have none), as a
     callable that advances the group's state."""
     acts = tuple(ACTS[i % 4] for i in range(k))
     lrs = tuple(1e-3 * (1 + i // 4) for i in range(k))
     tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
-                                         dynamics=False), optimizer)
+                                         dynamics=False), optimizer, model)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
     hp = jax.device_put(sharding.pad_members(
@@ -171,6 +171,12 @@ def per_sample_row(data, reps: int, samples: int) -> dict:
             / pair["ratios"]["group"]}
 
 
+def cnn_row(data, reps: int, k: int = 4) -> dict:
+    """The LeNet-5 CNN: a vmapped group of ``k`` Adam members (the four
+    activations), model-epochs per second."""
+    return _rate(k, timed(group_epoch(data, k, "adam", "cnn"), reps))
+
+
 def run(args) -> dict:
     """Every figure of the bench, as a JSON-able dict."""
     data = jm.load_dataset("mnist", manual_dir=args.manual_dir,
@@ -190,6 +196,7 @@ def run(args) -> dict:
         train_labels=data.train_labels[:256])
     report["per_sample_sgd"] = per_sample_row(
         sgd_data, reps, min(256 if args.quick else 3000, sgd_data.num_train))
+    report["cnn"] = cnn_row(data, reps)
     report["memory_mb"] = {str(k): program_memory(data, k)
                            for k in ((2,) if args.quick else (24, 240))}
     return report

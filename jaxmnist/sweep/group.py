@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmnist.core.config import (
@@ -29,13 +28,13 @@ from jaxmnist.core.train import (
     epoch_key,
     make_epoch,
     make_init,
-    make_probe,
     member_key,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import checkpoints, sharding
+from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
 from jaxmnist.sweep.progress import GroupBar, RunBar
 
 AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
@@ -168,58 +167,10 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
                      in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
     return (jax.jit(init, out_shardings=state_sharding),
             jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(state_sharding, _by_cell(mesh, out1))),
+                    out_shardings=(state_sharding, by_cell(mesh, out1))),
             probe_program(tcfg, data, probe, axes, state_sharding, mesh)
             if tcfg.dynamics else None,
             outer)
-
-
-def _by_cell(mesh, per_member):
-    """Shardings of ``[seed, cell, ...]`` outputs: cells split."""
-    return jax.tree.map(
-        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), per_member)
-
-
-def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
-                  state_sharding, mesh):
-    """``probe(params, stats, probe_state, activations, data) ->
-    (probe_state, BatchProbes)`` of :func:`~jaxmnist.core.train.make_probe`
-    for the whole group (jitted, the probe state donated). It does not
-    depend on the optimizer, so the groups of one structure and size share
-    its compiled program (:class:`ProbePrograms`)."""
-    probe1 = make_probe(tcfg)
-    inner = (axes.params, axes.stats, axes.probe)
-    out1 = jax.eval_shape(probe1, state1.params, state1.stats, state1.probe,
-                          jnp.zeros([], jnp.int32), data)[1]
-    probe = jax.vmap(jax.vmap(probe1, in_axes=(*inner, 0, None),
-                              out_axes=(axes.probe, 0)),
-                     in_axes=(0, 0, 0, None, None))
-    return jax.jit(probe, donate_argnums=(2,), out_shardings=(
-        state_sharding.probe, _by_cell(mesh, out1)))
-
-
-class ProbePrograms:
-    """Compiled probe-batch programs, shared by a run's groups: one per
-    structure (model, sizes, batch norm, activations, probe settings),
-    member count and placement, whatever the optimizer."""
-
-    def __init__(self):
-        self._compiled: dict = {}
-
-    def get(self, tcfg: TrainConfig, jitted, *args_like):
-        """(compiled program, seconds spent compiling it now: 0 if it was
-        compiled for an earlier group)."""
-        leaves, tree = jax.tree.flatten(args_like)
-        key = (tcfg.model, tcfg.sizes, tcfg.batch_norm,
-               tcfg.activation_choices, tcfg.sharpness_iterations,
-               tcfg.probe_size, str(tree),
-               tuple((x.shape, str(x.dtype), getattr(x, "sharding", None))
-                     for x in leaves))
-        if key in self._compiled:
-            return self._compiled[key], 0.0
-        t = time.perf_counter()
-        self._compiled[key] = jitted.lower(*args_like).compile()
-        return self._compiled[key], time.perf_counter() - t
 
 
 class _Group(NamedTuple):

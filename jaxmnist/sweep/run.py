@@ -38,11 +38,11 @@ from jaxmnist.sweep.group import (
     GroupResult,
     GroupSpec,
     Member,
-    ProbePrograms,
     setup_name,
     train_group,
 )
 from jaxmnist.sweep.lock import RunLock
+from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.

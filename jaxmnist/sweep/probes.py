@@ -51,7 +51,9 @@ def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
 class ProbePrograms:
     """Compiled probe-batch programs, shared by a run's groups: one per
     structure (model, sizes, batch norm, activations, probe settings),
-    member count and placement, whatever the optimizer."""
+    member count and placement, whatever the optimizer. The key lists the
+    config fields ``make_probe`` reads: a new one it reads goes there too.
+    """
 
     def __init__(self):
         self._compiled: dict = {}

@@ -96,7 +96,8 @@ def make_init(config: TrainConfig, batch_probes: bool = True
     initial params (their histograms are the first epoch's start, their top
     vectors its warm starts); ``batch_probes=False`` leaves that to the
     caller (the sweep, with its shared :func:`make_probe` program), the
-    probe state then holding random directions and empty histograms.
+    probe state then holding the initial params as Lanczos starts and
+    empty histograms.
     """
     probe_batch = make_probe(config)
 

@@ -15,7 +15,15 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
-from jaxmnist.report.style import colors, ordered, plt, save_figure, wrap
+from jaxmnist.report.style import (
+    bottom_legend,
+    colors,
+    fixed_layout,
+    ordered,
+    plt,
+    save_figure,
+    wrap,
+)
 from jaxmnist.results.records import MODEL_QUANTITIES, RunRecords
 from jaxmnist.results.stats import cell_of, chosen_tuning, combo_of, tuning_of
 from jaxmnist.sweep.group import Member
@@ -51,13 +59,14 @@ def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
 
 
 def _grid(run: RunRecords, title: str, optimizers: Sequence[str],
-          activations: Sequence[str], ylabel: str, log: bool = True):
+          activations: Sequence[str], ylabel: str, log: bool = True,
+          legend_rows: int = 1):
     opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     fig, axes = plt.subplots(len(opts), len(acts), squeeze=False,
                              figsize=(2.6 * len(acts) + 1,
                                       1.9 * len(opts) + 1.2),
-                             sharex=True, sharey=True, layout="constrained")
+                             sharex=True, sharey=True)
     for i, opt in enumerate(opts):
         for j, act in enumerate(acts):
             ax = axes[i, j]
@@ -71,7 +80,8 @@ def _grid(run: RunRecords, title: str, optimizers: Sequence[str],
                 ax.set_ylabel(f"{opt}\n{ylabel}", fontsize=9)
             if i == len(opts) - 1:
                 ax.set_xlabel("epoch")
-    fig.suptitle(wrap(title, 0.8 * fig.get_figwidth(), 11), fontsize=11)
+    fixed_layout(fig, wrap(title, 0.8 * fig.get_figwidth(), 11),
+                 legend_rows=legend_rows)
     return fig, {(o, a): axes[i, j] for i, o in enumerate(opts)
                  for j, a in enumerate(acts)}
 
@@ -86,8 +96,7 @@ def _layer_legend(fig, n: int, palette, extra=()) -> None:
     for label, style in extra:
         handles.append(Line2D([], [], color="k", ls=style))
         labels.append(label)
-    fig.legend(handles, labels, loc="outside lower center", frameon=False,
-               ncol=min(len(labels), 6), fontsize=9)
+    bottom_legend(fig, handles, labels, ncol=min(len(labels), 6))
 
 
 def plot_layer_quantity(run: RunRecords, path, quantity: str, title: str,
@@ -106,7 +115,7 @@ def plot_layer_quantity(run: RunRecords, path, quantity: str, title: str,
             ax.plot(np.arange(1, len(y) + 1), y, "-o", ms=2,
                     color=palette[layer])
     _layer_legend(fig, n, palette)
-    save_figure(fig, path, crop=False)  # laid out whole: faster
+    save_figure(fig, path, crop=False)  # laid out by fixed_layout
 
 
 def plot_units(run: RunRecords, path, optimizers: Sequence[str] = (),
@@ -130,7 +139,7 @@ def plot_units(run: RunRecords, path, optimizers: Sequence[str] = (),
                         ms=2, color=palette[layer])
         ax.set_ylim(-0.03, 1.03)
     _layer_legend(fig, n, palette, (("dead", "-"), ("saturated", "--")))
-    save_figure(fig, path, crop=False)  # laid out whole: faster
+    save_figure(fig, path, crop=False)  # laid out by fixed_layout
 
 
 def plot_sharpness(run: RunRecords, path, optimizers: Sequence[str] = (),
@@ -154,12 +163,12 @@ def plot_sharpness(run: RunRecords, path, optimizers: Sequence[str] = (),
             ax.axhline(THRESHOLD_FACTOR.get(cell[0].split("-")[0], 2.0)
                        / lr[cell],
                        color="k", ls="--", lw=1)
-    fig.legend([Line2D([], [], color="C0"), Line2D([], [], color="C3"),
-                Line2D([], [], color="k", ls="--")],
-               ["sharpness", "preconditioned sharpness (adaptive)",
-                "stability threshold"], loc="outside lower center",
-               frameon=False, ncol=3, fontsize=9)
-    save_figure(fig, path, crop=False)  # laid out whole: faster
+    bottom_legend(fig, [Line2D([], [], color="C0"),
+                        Line2D([], [], color="C3"),
+                        Line2D([], [], color="k", ls="--")],
+                  ["sharpness", "preconditioned sharpness (adaptive)",
+                   "stability threshold"], ncol=3)
+    save_figure(fig, path, crop=False)  # laid out by fixed_layout
 
 
 def plot_loss_steps(run: RunRecords, path, optimizers: Sequence[str] = (),
@@ -169,7 +178,8 @@ def plot_loss_steps(run: RunRecords, path, optimizers: Sequence[str] = (),
     index = _member_index(arrays)
     fig, axes = _grid(run, "Per-step training loss in 50 windows per epoch: "
                       "mean (line) and max (shaded), seed 0 of the chosen "
-                      "rate", optimizers, activations, "loss")
+                      "rate", optimizers, activations, "loss",
+                      legend_rows=0)
     for cell, ax in axes.items():
         i = index.get(_chosen(run, cell))
         if i is None:
@@ -181,7 +191,7 @@ def plot_loss_steps(run: RunRecords, path, optimizers: Sequence[str] = (),
         ax.fill_between(x, mean.ravel(), top.ravel(), color="C1", alpha=0.3,
                         lw=0)
         ax.plot(x, mean.ravel(), color="C0", lw=0.8)
-    save_figure(fig, path, crop=False)  # laid out whole: faster
+    save_figure(fig, path, crop=False)  # laid out by fixed_layout
 
 
 def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
@@ -198,7 +208,7 @@ def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
     layers = int(np.asarray(arrays["hist_start"]).shape[2]) if arrays else 1
     fig, axes = plt.subplots(layers, len(acts), squeeze=False,
                              figsize=(2.8 * len(acts) + 1, 2.2 * layers + 1.2),
-                             sharex=True, layout="constrained")
+                             sharex=True)
     palette = colors(opts)
     for j, act in enumerate(acts):
         for opt in opts:
@@ -217,15 +227,18 @@ def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
         axes[-1, j].set_xlabel("pre-activation z")
     for k in range(layers):
         axes[k, 0].set_ylabel(f"hidden layer {k + 1}\ndensity", fontsize=9)
-    fig.legend([Line2D([], [], color="0.8", lw=6),
-                *(Line2D([], [], color=palette[o]) for o in opts)],
-               ["at initialisation", *(f"after training: {o}" for o in opts)],
-               loc="outside lower center", frameon=False,
-               ncol=min(len(opts) + 1, 5), fontsize=8)
-    fig.suptitle(wrap("Pre-activations on the probe batch (outer bins hold "
-                      "the tails beyond ±8)", 0.8 * fig.get_figwidth(), 11),
-                 fontsize=11)
-    save_figure(fig, path, crop=False)  # laid out whole: faster
+    ncol = min(len(opts) + 1, 5)
+    bottom_legend(fig, [Line2D([], [], color="0.8", lw=6),
+                        *(Line2D([], [], color=palette[o]) for o in opts)],
+                  ["at initialisation",
+                   *(f"after training: {o}" for o in opts)],
+                  ncol=ncol, fontsize=8)
+    fixed_layout(fig, wrap("Pre-activations on the probe batch (outer bins "
+                           "hold the tails beyond ±8)",
+                           0.8 * fig.get_figwidth(), 11),
+                 legend_rows=-(-(len(opts) + 1) // ncol), wspace=0.3,
+                 hspace=0.15)
+    save_figure(fig, path, crop=False)  # laid out by fixed_layout
 
 
 def _density(counts: np.ndarray) -> np.ndarray:

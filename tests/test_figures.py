@@ -16,7 +16,8 @@ from jaxmnist.report import (
     style,
     tuning,
 )
-from jaxmnist.results.records import MemberResult
+from jaxmnist.report.dynamics import DYNAMICS_FIGURES
+from jaxmnist.results.records import MemberResult, read_run
 from jaxmnist.results.stats import cell_results
 
 CASES = {
@@ -172,3 +173,16 @@ def test_lr_sensitivity_axis_spans_the_peaks():
              for c in run.cells]
     lo, hi = tuning.peak_range(cells)
     assert 0.93 <= lo < 0.95 and 0.97 < hi < 0.98
+
+
+def test_dynamics_figures_drawn_in_a_side_process_are_the_same(
+        smoke_run, tmp_path, monkeypatch):
+    run = read_run(smoke_run[0])
+    assert run.dynamics_arrays is not None
+    drawn = {}
+    for where, cells in (("here", 10**6), ("side", 1)):
+        monkeypatch.setattr(figures, "SIDE_PROCESS_CELLS", cells)
+        figures.write_figures(tmp_path / where, run)
+        drawn[where] = {f: (tmp_path / where / "figures" / f).read_bytes()
+                        for f in DYNAMICS_FIGURES}
+    assert drawn["side"] == drawn["here"]

@@ -1,6 +1,8 @@
 """Every figure draws for one cell, 8 x 7 cells, seeds and divergence."""
 
 import dataclasses
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -186,3 +188,14 @@ def test_dynamics_figures_drawn_in_a_side_process_are_the_same(
         drawn[where] = {f: (tmp_path / where / "figures" / f).read_bytes()
                         for f in DYNAMICS_FIGURES}
     assert drawn["side"] == drawn["here"]
+
+
+def test_a_dead_side_process_leaves_the_figures_to_this_one():
+    dead, failed, done = Future(), Future(), Future()
+    dead.set_exception(BrokenProcessPool("killed"))
+    failed.set_exception(ValueError("a bad figure"))
+    done.set_result(None)
+    assert not figures._drawn(None) and not figures._drawn(dead)
+    assert figures._drawn(done)
+    with pytest.raises(ValueError, match="a bad figure"):
+        figures._drawn(failed)

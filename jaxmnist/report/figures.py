@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +66,10 @@ def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
     order = dict(optimizers=run.config.optimizers,
                  activations=run.config.activations)
     with _side_process(run) as side:
-        probed = None if side is None else side.submit(
-            dynamics.write_dynamics_figures, run, out, **order)
+        probed = _submit(side, dynamics.write_dynamics_figures, run, out,
+                         **order)
         names = _main_figures(run_dir, run, out, order)
-        if probed is not None:
-            probed.result()  # its error, if any, raised here
-        elif run.dynamics_arrays is not None:
+        if run.dynamics_arrays is not None and not _drawn(probed):
             dynamics.write_dynamics_figures(run, out, **order)
     return [out / f for f in names]
 
@@ -78,7 +77,8 @@ def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
 @contextlib.contextmanager
 def _side_process(run: RunRecords):
     """A one-process pool for the dynamics figures, or None when drawing
-    them here is as fast (no dynamics, a small run, a single core)."""
+    them here is as fast (no dynamics, a small run, a single core) or no
+    process can be started."""
     cores = len(os.sched_getaffinity(0)) if hasattr(
         os, "sched_getaffinity") else os.cpu_count() or 1
     if (run.dynamics_arrays is None or cores < 2
@@ -86,9 +86,36 @@ def _side_process(run: RunRecords):
         yield None
         return
     # spawn, not fork: a fork of a process running JAX's threads may hang
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
-            "spawn")) as pool:
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
+            "spawn"))
+    except (OSError, NotImplementedError, ImportError):  # no semaphores
+        yield None
+        return
+    with pool:
         yield pool
+
+
+def _submit(pool: ProcessPoolExecutor | None, fn, *args, **kwargs
+            ) -> Future | None:
+    if pool is None:
+        return None
+    try:
+        return pool.submit(fn, *args, **kwargs)
+    except (BrokenProcessPool, OSError):
+        return None
+
+
+def _drawn(job: Future | None) -> bool:
+    """Whether the side process drew its figures: False if there was none
+    or it died (they are drawn here then); its drawing's error raised."""
+    if job is None:
+        return False
+    try:
+        job.result()
+    except BrokenProcessPool:
+        return False
+    return True
 
 
 def _main_figures(run_dir: str | Path, run: RunRecords, out: Path,

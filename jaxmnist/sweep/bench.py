@@ -191,12 +191,12 @@ def run(args) -> dict:
     report["python_loop"] = python_loop_rate(data, reps)
     report["groups"] = [group_row(data, k, reps, report)
                         for k in args.members]
-    sgd_data = data if not args.quick else data._replace(
-        train_images=data.train_images[:256],
+    slow = data if not args.quick else data._replace(  # the slow rows'
+        train_images=data.train_images[:256],  # data when quick
         train_labels=data.train_labels[:256])
     report["per_sample_sgd"] = per_sample_row(
-        sgd_data, reps, min(256 if args.quick else 3000, sgd_data.num_train))
-    report["cnn"] = cnn_row(data, reps)
+        slow, reps, min(256 if args.quick else 3000, slow.num_train))
+    report["cnn"] = cnn_row(slow, reps)
     report["memory_mb"] = {str(k): program_memory(data, k)
                            for k in ((2,) if args.quick else (24, 240))}
     return report

@@ -55,7 +55,8 @@ def test_config_toml_round_trip(tmp_path):
     assert SweepConfig(**read_toml(path)) == cfg
 
 
-@pytest.mark.parametrize("name", ["classic", "keras3x3", "smoke", "tuned"])
+@pytest.mark.parametrize("name", sorted(
+    p.stem for p in (ROOT / "sweeps").glob("*.toml")))
 def test_shipped_sweeps_parse(name):
     cfg, _ = config_from_args([str(ROOT / "sweeps" / f"{name}.toml")])
     assert cfg.optimizers and cfg.activations

@@ -79,10 +79,12 @@ class ProbeState(NamedTuple):
     """What the probes carry from epoch to epoch: the Lanczos iterations'
     warm-start vectors (pytrees shaped like the params) and the
     pre-activation histograms of the params the next epoch starts from;
-    and from an epoch's training to its probes, the preconditioner."""
+    and from an epoch's training to its probes, the preconditioner. (The
+    sweep's epoch program sees the preconditioner only, the rest None: see
+    :mod:`jaxmnist.sweep.pipeline`.)"""
     hessian_vector: Any
     preconditioned_vector: Any
-    histograms: jax.Array  # [H, B]
+    histograms: jax.Array | None  # [H, B]
     # The optimizer's diagonal preconditioner after the epoch (None: not
     # adaptive), set by the epoch for the probes of the probe batch.
     preconditioner: Any = None
@@ -422,6 +424,7 @@ def batch_probes(params: model.Params, stats: list | None,
         v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
     units = unit_stats(params, act, images, choices, stats)
     hist_end = preactivation_histograms(params, act, images, choices, stats)
+    assert probe.histograms is not None, "an epoch program's view"
     return BatchProbes(units.dead_fraction, units.saturated_fraction,
                        units.mean_gate, sharp, pre_sharp, probe.histograms,
                        hist_end), probe._replace(hessian_vector=v,

@@ -34,8 +34,9 @@ from jaxmnist.core.train import (
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import checkpoints, sharding
+from jaxmnist.sweep.pipeline import epoch_view, join, run_epochs, split
 from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
-from jaxmnist.sweep.progress import GroupBar, RunBar
+from jaxmnist.sweep.progress import RunBar
 
 AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
 
@@ -162,12 +163,14 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
                           data, jax.random.key(0))[1]  # unnamed
     init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
                     in_axes=(0, None, None))
-    epoch = jax.vmap(jax.vmap(epoch1, in_axes=(axes, 0, None, None),
-                              out_axes=(axes, 0), axis_name=AXIS_NAMES[1]),
+    view = epoch_view(axes)  # the probe carry is the probe program's
+    epoch = jax.vmap(jax.vmap(epoch1, in_axes=(view, 0, None, None),
+                              out_axes=(view, 0), axis_name=AXIS_NAMES[1]),
                      in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
     return (jax.jit(init, out_shardings=state_sharding),
             jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(state_sharding, by_cell(mesh, out1))),
+                    out_shardings=(epoch_view(state_sharding),
+                                   by_cell(mesh, out1))),
             probe_program(tcfg, data, probe, axes, state_sharding, mesh)
             if tcfg.dynamics else None,
             outer)
@@ -192,15 +195,20 @@ class _Group(NamedTuple):
     def run_epoch(self, state, epoch: int):
         """(state, EpochResult) of epoch number ``epoch`` on the devices:
         the epoch's program, then the probe batch's (dispatched together,
-        no host sync between them)."""
-        state, out = self.epoch(state, self.hparams, self.data,
-                                self.epoch_keys(epoch))
+        no host sync between them; a sweep overlaps the probes with the
+        next epoch, see :mod:`jaxmnist.sweep.pipeline`)."""
         if self.probe is None:
-            return state, out
-        probe, batch = self.probe(state.params, state.stats, state.probe,
-                                  self.hparams.activation, self.data)
-        return state._replace(probe=probe), out._replace(
-            dynamics=combine(out.dynamics, batch))
+            return self.epoch(state, self.hparams, self.data,
+                              self.epoch_keys(epoch))
+        view, carry = split(state)
+        view, out = self.epoch(view, self.hparams, self.data,
+                               self.epoch_keys(epoch))
+        carry, batch = self.probe(
+            view.params, view.stats,
+            carry._replace(preconditioner=view.probe.preconditioner),
+            self.hparams.activation, self.data)
+        return join(view, carry._replace(preconditioner=None)), \
+            out._replace(dynamics=combine(out.dynamics, batch))
 
 
 def _place(spec: GroupSpec, data: Dataset) -> _Group:
@@ -232,7 +240,7 @@ def _compile(g: _Group, probes: ProbePrograms | None = None
     """The group with its programs compiled (the probe batch's taken from
     ``probes`` when an earlier group compiled it), and the seconds spent."""
     t = time.perf_counter()
-    epoch = g.epoch.lower(g.state_like, g.hparams, g.data,
+    epoch = g.epoch.lower(epoch_view(g.state_like), g.hparams, g.data,
                           g.epoch_keys(0)).compile()
     seconds = time.perf_counter() - t
     if g.probe is None:
@@ -261,31 +269,6 @@ def _start(g: _Group, checkpoint_dir: Path | None):
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))
     return first, state, history, epoch_times
-
-
-def _run_epochs(g: _Group, first: int, state, history: list,
-                epoch_times: list, bar: GroupBar,
-                checkpoint_dir: Path | None, stop: StopRequest | None = None):
-    """Epochs ``first..epochs-1``; checkpoints after each but the last, then
-    stops there if asked to."""
-    epochs, n_cells = g.spec.config.epochs, len(g.spec.cells)
-    members = len(g.spec.members)
-    for e in range(first, epochs):
-        t = time.perf_counter()
-        state, out = g.run_epoch(state, e)
-        out = sharding.to_host(out)  # the one host sync per epoch
-        epoch_times.append(time.perf_counter() - t)
-        history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
-            lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
-        if checkpoint_dir is not None and e + 1 < epochs:
-            checkpoints.save_epoch(checkpoint_dir, e + 1,
-                                   sharding.to_host(state), history,
-                                   epoch_times)
-        bar.epoch_done(history[-1].metrics)
-        if stop is not None and e + 1 < epochs:
-            stop.check(f"group {g.spec.name} stopped after epoch {e + 1} of "
-                       f"{epochs}")
-    return state
 
 
 def _collect(g: _Group, state, history: list, seconds: float,
@@ -374,8 +357,8 @@ def train_group(spec: GroupSpec, data: Dataset,
     bar = run_bar.group(spec.name, members, epochs, first,
                         [h.metrics for h in history])
     try:
-        state = _run_epochs(g, first, state, history, epoch_times, bar,
-                            checkpoint_dir, stop)
+        state = run_epochs(g, first, state, history, epoch_times, bar,
+                           checkpoint_dir, stop)
     except KeyboardInterrupt:
         saved = checkpoints.latest_epoch(checkpoint_dir) \
             if checkpoint_dir is not None else 0

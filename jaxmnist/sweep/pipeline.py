@@ -1,0 +1,114 @@
+"""A group's epochs, pipelined: epoch ``e``'s checkpoint is written, and
+its probe batch's program runs, while epoch ``e + 1`` trains.
+
+The epoch program only sets the optimizer's preconditioner in the probe
+state; the Lanczos vectors and the histograms belong to the probe program.
+So the epoch program sees the state without them (:func:`epoch_view`), the
+sweep keeps them apart (the probe carry), and epoch ``e + 1`` depends on
+epoch ``e`` alone: the probes of epoch ``e``, on copies of the params it
+reads (epoch ``e + 1`` donates the originals), run beside it. The host
+still syncs once per epoch; epoch ``e``'s checkpoint, the same full state
+as without the pipeline, is written once its probes are in, while epoch
+``e + 1`` trains. The numbers are those of the unpipelined loop: the same
+programs on the same inputs, in another order.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from jaxmnist.core.dynamics import ProbeState, combine
+from jaxmnist.errors import StopRequest
+from jaxmnist.sweep import checkpoints, sharding
+from jaxmnist.sweep.progress import GroupBar
+
+__all__ = ["epoch_view", "join", "run_epochs", "split"]
+
+
+def epoch_view(tree):
+    """``tree`` (a TrainState, or its axes or shardings) as the epoch
+    program sees it: of the probe state, the preconditioner only."""
+    if tree.probe is None:
+        return tree
+    return tree._replace(probe=ProbeState(None, None, None,
+                                          tree.probe.preconditioner))
+
+
+def split(state):
+    """(the epoch program's view, the probe carry) of a full state."""
+    return epoch_view(state), state.probe._replace(preconditioner=None)
+
+
+def join(view, carry):
+    """The full state of an epoch's view and its probe carry."""
+    return view._replace(probe=carry._replace(
+        preconditioner=view.probe.preconditioner))
+
+
+def run_epochs(g, first: int, state, history: list, epoch_times: list,
+               bar: GroupBar, checkpoint_dir: Path | None,
+               stop: StopRequest | None = None):
+    """Epochs ``first..epochs-1`` of the placed group ``g``: checkpoints
+    after each but the last, written while the next one trains, and stops
+    there if asked to (after writing it). With probes, each epoch's
+    probe-batch program runs beside the next epoch."""
+    epochs = g.spec.config.epochs
+    view, carry = split(state) if g.probe is not None else (state, None)
+    pending = None
+    for e in range(first, epochs):
+        t = time.perf_counter()
+        view, out = g.epoch(view, g.hparams, g.data, g.epoch_keys(e))
+        if pending is not None:  # the previous epoch's record, meanwhile
+            _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
+        carry, batch = _probe(g, view, carry)
+        out = sharding.to_host(out)  # the one host sync per epoch
+        epoch_times.append(time.perf_counter() - t)
+        saved = sharding.to_host(view) if (checkpoint_dir is not None
+                                           and e + 1 < epochs) else None
+        pending = (e, out, saved, carry, batch)
+        if stop is not None and stop.requested and e + 1 < epochs:
+            _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
+            stop.check(f"group {g.spec.name} stopped after epoch {e + 1} "
+                       f"of {epochs}")
+    if pending is not None:
+        _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
+    return view if carry is None else join(view, carry)
+
+
+def _probe(g, view, carry):
+    """(next probe carry, BatchProbes) of the epoch that left ``view``,
+    dispatched on copies of what it reads; (None, None) without probes."""
+    if g.probe is None:
+        return None, None
+    copies = jax.tree.map(jnp.copy, (view.params, view.stats,
+                                     view.probe.preconditioner))
+    # done (after this epoch) before the next epoch donates what they read;
+    # the probe program then owns them
+    jax.block_until_ready(copies)
+    carry, batch = g.probe(copies[0], copies[1],
+                           carry._replace(preconditioner=copies[2]),
+                           g.hparams.activation, g.data)
+    return carry._replace(preconditioner=None), batch
+
+
+def _finish(g, e: int, out, saved, carry, batch, history: list,
+            epoch_times: list, bar: GroupBar,
+            checkpoint_dir: Path | None) -> None:
+    """Epoch ``e``'s record once its probes are in: its history entry,
+    its checkpoint (``saved``: its host state or view, None for none), the
+    bar."""
+    n_cells, members = len(g.spec.cells), len(g.spec.members)
+    if batch is not None:
+        carry, batch = sharding.to_host((carry, batch))
+        out = out._replace(dynamics=combine(out.dynamics, batch))
+        saved = None if saved is None else join(saved, carry)
+    history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
+        lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
+    if saved is not None and checkpoint_dir is not None:
+        checkpoints.save_epoch(checkpoint_dir, e + 1, saved, history,
+                               epoch_times)
+    bar.epoch_done(history[-1].metrics)

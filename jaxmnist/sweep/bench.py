@@ -191,8 +191,9 @@ def run(args) -> dict:
     report["python_loop"] = python_loop_rate(data, reps)
     report["groups"] = [group_row(data, k, reps, report)
                         for k in args.members]
-    slow = data if not args.quick else data._replace(  # the slow rows'
-        train_images=data.train_images[:256],  # data when quick
+    # the slow rows' (per-sample SGD, CNN) data: 256 images when quick
+    slow = data if not args.quick else data._replace(
+        train_images=data.train_images[:256],
         train_labels=data.train_labels[:256])
     report["per_sample_sgd"] = per_sample_row(
         slow, reps, min(256 if args.quick else 3000, slow.num_train))

@@ -102,10 +102,13 @@ def _finish(g, e: int, out, saved, carry, batch, history: list,
     its checkpoint (``saved``: its host state or view, None for none), the
     bar."""
     n_cells, members = len(g.spec.cells), len(g.spec.members)
-    if batch is not None:
-        carry, batch = sharding.to_host((carry, batch))
+    if batch is not None:  # the carry fetched only for a checkpoint
+        if saved is None:
+            batch = sharding.to_host(batch)
+        else:
+            carry, batch = sharding.to_host((carry, batch))
+            saved = join(saved, carry)
         out = out._replace(dynamics=combine(out.dynamics, batch))
-        saved = None if saved is None else join(saved, carry)
     history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
         lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
     if saved is not None and checkpoint_dir is not None:

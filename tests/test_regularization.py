@@ -186,6 +186,45 @@ def test_cnn_gradients_match_finite_differences():
                         float(fd), rel=1e-5, abs=1e-9), (layer, key, idx)
 
 
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_cnn_conv_and_pool_equal_xla_ops(padding):
+    """The im2col convolution and the reshape max-pool against
+    ``lax.conv_general_dilated`` and ``lax.reduce_window``: values and the
+    convolution's gradients to float32 tolerance, pooling exactly."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(3, 12, 12, 6)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 5, 6, 16)), jnp.float32)
+
+    def xla_conv(x, kernel):
+        return jax.lax.conv_general_dilated(
+            x, kernel, (1, 1), padding,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    ours, theirs = cnn.conv(x, kernel, padding), xla_conv(x, kernel)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+    cotangent = jnp.asarray(rng.normal(size=ours.shape), jnp.float32)
+    ours_vjp = jax.vjp(lambda a, b: cnn.conv(a, b, padding), x, kernel)[1]
+    for a, b in zip(ours_vjp(cotangent),
+                    jax.vjp(xla_conv, x, kernel)[1](cotangent)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(
+        cnn.pool(ours), jax.lax.reduce_window(
+            ours, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"))
+
+
+def test_cnn_evaluates_large_batches_in_chunks(monkeypatch):
+    """A batch over ``EVAL_CHUNK`` images (with a remainder) gives the
+    logits and pre-activations of one whole pass, in the images' order."""
+    params, stats = cnn.init_cnn(jax.random.key(0), 1, batch_norm=True)
+    images = jnp.asarray(np.random.default_rng(0).integers(
+        0, 256, (2 * cnn.EVAL_CHUNK + 37, 784)), jnp.uint8)
+    chunked = cnn.apply_cnn(params, 1, images, stats=stats)
+    monkeypatch.setattr(cnn, "EVAL_CHUNK", images.shape[0])
+    whole = cnn.apply_cnn(params, 1, images, stats=stats)
+    tree_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
 def test_cnn_shapes_and_training(tiny_data):
     params, stats = cnn.init_cnn(jax.random.key(0), 0)
     assert [p["w"].shape for p in params] == [

@@ -187,7 +187,6 @@ class _Group(NamedTuple):
     probe: Any  # jitted (compiled by _compile), None without dynamics
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
-    epoch_like: Any  # one epoch's EpochResult, [members, ...] on the host
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
@@ -223,12 +222,18 @@ def _place(spec: GroupSpec, data: Dataset) -> _Group:
     data = jax.device_put(data, sharding.replicated(mesh))
     init, epoch, probe, axes = group_programs(spec.config, data, mesh)
     state_like = jax.eval_shape(init, _init_keys(keys), hp, data)
-    g = _Group(spec, hp, keys, data, init, epoch, probe, axes, state_like,
-               None)
-    out = jax.eval_shape(lambda s: g.run_epoch(s, 0), state_like)[1]
-    members = len(spec.members)
-    return g._replace(epoch_like=jax.tree.map(lambda x: jax.ShapeDtypeStruct(
-        (members, *x.shape[2:]), x.dtype), out))
+    return _Group(spec, hp, keys, data, init, epoch, probe, axes, state_like)
+
+
+def _epoch_like(g: _Group):
+    """One epoch's EpochResult as ``[members, ...]`` shapes, read from the
+    compiled programs' outputs (no tracing)."""
+    out = g.epoch.out_info[1]
+    if g.probe is not None:
+        out = out._replace(dynamics=combine(out.dynamics, g.probe.out_info[1]))
+    members = len(g.spec.members)
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+        (members, *x.shape[2:]), x.dtype), out)
 
 
 def _init_keys(keys: jax.Array) -> jax.Array:
@@ -256,7 +261,7 @@ def _start(g: _Group, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
     checkpoint when there is one, else freshly initialised."""
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
-                                         g.epoch_like)
+                                         _epoch_like(g))
                if checkpoint_dir is not None else None)
     if resumed is None:
         state = g.init(_init_keys(g.keys), g.hparams, g.data)

@@ -65,8 +65,9 @@ def run(argv: list[str] | None) -> int:
     p.add_argument("--reps", type=int, default=3, metavar="N",
                    help="timed repetitions after the warm-up (median)")
     p.add_argument("--quick", action="store_true", default=argparse.SUPPRESS,
-                   help="2,048 images (256 for per-sample SGD and the "
-                   "CNN) and one repetition: checks it runs")
+                   help="2,048 training images (256, and 1,000 to "
+                   "evaluate, for per-sample SGD and the CNN) and one "
+                   "repetition: checks it runs")
     p.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS,
                    help="write the figures to this file too")
     p.add_argument("--manual-dir", metavar="DIR", default=argparse.SUPPRESS,

@@ -191,10 +191,14 @@ def run(args) -> dict:
     report["python_loop"] = python_loop_rate(data, reps)
     report["groups"] = [group_row(data, k, reps, report)
                         for k in args.members]
-    # the slow rows' (per-sample SGD, CNN) data: 256 images when quick
+    # the slow rows' (per-sample SGD, CNN) data: when quick, 256 training
+    # images and 1,000 to evaluate on
     slow = data if not args.quick else data._replace(
         train_images=data.train_images[:256],
-        train_labels=data.train_labels[:256])
+        train_labels=data.train_labels[:256],
+        val_images=data.val_images[:1000], val_labels=data.val_labels[:1000],
+        test_images=data.test_images[:1000],
+        test_labels=data.test_labels[:1000])
     report["per_sample_sgd"] = per_sample_row(
         slow, reps, min(256 if args.quick else 3000, slow.num_train))
     report["cnn"] = cnn_row(slow, reps)

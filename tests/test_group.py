@@ -1,19 +1,15 @@
 """One vmapped group: the sweep's driver equals make_train, member by member."""
 
-import threading
-
 import jax
 import numpy as np
 import pytest
 
 import jaxmnist as jm
-from helpers import synthetic_dataset, tree_allclose
+from helpers import synthetic_dataset
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
-from jaxmnist.sweep import ahead, group
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupSpec, train_group
-from jaxmnist.sweep.probes import ProbePrograms
 
 
 def only_group(cfg: SweepConfig) -> GroupSpec:
@@ -99,33 +95,3 @@ def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates):
     diverged = np.asarray(slow[1][-1].diverged)
     assert diverged.any() == (rates[1] > 1)
     assert not diverged.all()
-
-
-def test_groups_compiled_ahead_train_the_same_numbers(monkeypatch):
-    """CompileAhead compiles in its own thread, in the groups' order; a
-    group trained from it equals one compiled in place, bitwise; what
-    compiling raised is raised when the group's turn comes."""
-    data = synthetic_dataset(n_train=64, n_val=16, n_test=16)
-    specs = SweepConfig(activations=("relu",), optimizers=("sgd", "adam"),
-                        epochs=2, batch_size=32, dynamics=True).groups()
-    threads = []
-
-    def compile_group(spec, *args):
-        threads.append((spec.name, threading.current_thread().name))
-        if spec.name == "sgd":
-            raise ValueError("no sgd today")
-        return group.compile_group(spec, *args)
-
-    monkeypatch.setattr(ahead, "compile_group", compile_group)
-    with ahead.CompileAhead(specs, data, ProbePrograms()) as compiling:
-        trained = train_group(specs[1], data, progress=False,
-                              compiled=lambda: compiling.take(specs[1]))
-        with pytest.raises(ValueError, match="no sgd today"):
-            compiling.take(specs[0])
-    assert threads == [("sgd", "jaxmnist-compile_0"),
-                       ("adam", "jaxmnist-compile_0")]
-    here = train_group(specs[1], data, progress=False)
-    np.testing.assert_array_equal(trained.history.val_loss,
-                                  here.history.val_loss)
-    tree_allclose(trained.params, here.params)
-    tree_allclose(trained.dynamics, here.dynamics)

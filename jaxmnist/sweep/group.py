@@ -10,7 +10,6 @@ the epochs so the host is touched once per epoch (progress, checkpoints).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -258,13 +257,6 @@ def _compile(g: _Group, probes: ProbePrograms | None = None
     return g._replace(epoch=epoch, probe=probe), seconds + probe_s
 
 
-def compile_group(spec: GroupSpec, data: Dataset,
-                  probes: ProbePrograms | None = None) -> tuple[_Group, float]:
-    """The group placed on the devices with its programs compiled, and the
-    seconds compiling took (see :mod:`jaxmnist.sweep.ahead`)."""
-    return _compile(_place(spec, data), probes)
-
-
 def _start(g: _Group, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
     checkpoint when there is one, else freshly initialised."""
@@ -334,9 +326,7 @@ def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
                 stop: StopRequest | None = None,
-                probes: ProbePrograms | None = None,
-                compiled: Callable[[], tuple[_Group, float]] | None = None
-                ) -> GroupResult:
+                probes: ProbePrograms | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
@@ -344,9 +334,7 @@ def train_group(spec: GroupSpec, data: Dataset,
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
     finished) when called again. ``progress`` is a bool or the run's bar;
-    ``probes`` the run's compiled probe-batch programs, shared by groups;
-    ``compiled`` a callable giving :func:`compile_group`'s result when it
-    was compiled ahead (it is called only if the group is not finished).
+    ``probes`` the run's compiled probe-batch programs, shared by groups.
 
     Raises:
       ValueError: the batch size is larger than the training split.
@@ -355,6 +343,7 @@ def train_group(spec: GroupSpec, data: Dataset,
       OSError: a checkpoint could not be written (the previous one is kept).
     """
     steps_per_epoch(spec.config, data.num_train)  # fail early
+    g = _place(spec, data)
     members, epochs = len(spec.members), spec.config.epochs
     run_bar = progress if isinstance(progress, RunBar) else RunBar(
         members * epochs, enabled=progress)
@@ -362,11 +351,10 @@ def train_group(spec: GroupSpec, data: Dataset,
         done = checkpoints.load_result(checkpoint_dir)
         if done is not None:
             run_bar.done_before(members * epochs)
-            return _from_arrays(*done, _place(spec, data).state_like)
+            return _from_arrays(*done, g.state_like)
     start = time.perf_counter()
     run_bar.status(f"compiling {spec.name}...")
-    g, compile_s = compiled() if compiled is not None \
-        else compile_group(spec, data, probes)
+    g, compile_s = _compile(g, probes)
     first, state, history, epoch_times = _start(g, checkpoint_dir)
     if stop is not None:  # asked while compiling
         stop.check(f"group {spec.name} stopped after epoch {first} of "

@@ -10,7 +10,6 @@ calls it. One sweep at a time holds the run dir (:mod:`.lock`); a
 
 from __future__ import annotations
 
-import functools
 import platform
 import shutil
 import sys
@@ -33,7 +32,6 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, rundir, store
-from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import (
@@ -175,42 +173,29 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     light: list[GroupResult] = []  # finished groups, without their params
     best = None
     start = time.perf_counter()
-    specs = cfg.groups()
-    with CompileAhead([s for s in specs if not checkpoints.finished(
-            checkpoints.group_dir(out, s.name))], data,
-                      ProbePrograms()) as ahead:
-        for i, spec in enumerate(specs):
-            stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
-                       f"{len(specs)} groups finished)" if i else
-                       "stopped before training")
-            group = train_group(
-                spec, data, progress=bar, stop=stop,
-                checkpoint_dir=checkpoints.group_dir(out, spec.name),
-                compiled=functools.partial(ahead.take, spec))
-            run, best = _group_done(cfg, out, run, light, best, group,
-                                    spec, start, load_s)
-    return run, best
-
-
-def _group_done(cfg: SweepConfig, out: Path, run: RunRecords,
-                light: list[GroupResult], best: _Best | None,
-                group: GroupResult, spec: GroupSpec, start: float,
-                load_s: float) -> tuple[RunRecords, _Best | None]:
-    """A trained group's models saved and its results added and written."""
-    members = records.member_results(group, cfg.target)
-    save_models(cfg, out, spec, group, members)
-    light.append(group._replace(params=[]))
-    run = _add_group(run, group, members, light, {
-        "device": str(jax.devices()[0]), "versions": versions(),
-        "data_load_seconds": round(load_s, 3),
-        "train_seconds": round(time.perf_counter() - start, 3)})
-    if jax.process_index() == 0:  # process 0 writes the combined files
-        records.write_results(out, run)
-        if cfg.tensorboard:
-            tensorboard.write_run_events(
-                out, records.history_rows(group),
-                tensorboard.dynamics_scalars(records.dynamics_rows(group)))
-    best = _better(best, group, members)
+    specs, probes = cfg.groups(), ProbePrograms()
+    for i, spec in enumerate(specs):
+        stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
+                   f"{len(specs)} groups finished)" if i else
+                   "stopped before training")
+        group = train_group(spec, data, progress=bar, stop=stop,
+                            checkpoint_dir=checkpoints.group_dir(out,
+                                                                 spec.name),
+                            probes=probes)
+        members = records.member_results(group, cfg.target)
+        save_models(cfg, out, spec, group, members)
+        light.append(group._replace(params=[]))
+        run = _add_group(run, group, members, light, {
+            "device": str(jax.devices()[0]), "versions": versions(),
+            "data_load_seconds": round(load_s, 3),
+            "train_seconds": round(time.perf_counter() - start, 3)})
+        if jax.process_index() == 0:  # process 0 writes the combined files
+            records.write_results(out, run)
+            if cfg.tensorboard:
+                tensorboard.write_run_events(
+                    out, records.history_rows(group),
+                    tensorboard.dynamics_scalars(records.dynamics_rows(group)))
+        best = _better(best, group, members)
     return run, best
 
 

@@ -81,20 +81,12 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
 
     ``guard=False`` leaves the divergence guard out (no select of every
     leaf): the same numbers as long as every loss is finite, which the
-    caller checks (see ``jaxmnist.core.train._steps``).
+    caller checks (see :mod:`jaxmnist.core.loop`).
     """
-    net, choices = config.net, config.activation_choices
-    act = hparams.activation
-    rate = hparams.dropout if config.dropout else None
-    rank_one = (config.batch_size == 1 and config.model == "mlp"
-                and not config.batch_norm and not config.dropout)
-    stride = dynamics.grad_norm_stride(
-        steps_per_epoch(config, data.train_images.shape[0]))
+    choices, act = config.activation_choices, hparams.activation
+    rank_one = per_step_grad_norms(config)
 
-    def loss_fn(params, stats, x, y, key):
-        out, zs, stats = net.apply(params, act, x, choices, stats=stats,
-                                   train=True, dropout_rate=rate, key=key)
-        return model.loss_from_logits(out, y), (out, stats, zs)
+    loss_fn = _make_loss(config, hparams)
 
     def step(carry: Carry, batch):
         idx, number = batch
@@ -112,17 +104,58 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
             opt_state = _keep_where(ok, opt_state, carry.opt_state)
             stats = _keep_where(ok, stats, carry.stats)
         new = Carry(cast(model.Params, params), opt_state, stats, diverged)
-        if not config.dynamics:
-            norms = jnp.zeros([])
-        elif rank_one:  # the layers' inputs: the image, then f(z)
+        if config.dynamics and rank_one:  # layer inputs: the image, f(z)
             norms = dynamics.per_sample_grad_norms(grads, [x] + [
                 apply_activation(act, z, choices) for z in zs])
-        else:
-            norms = dynamics.sampled_grad_norms(
-                number % stride == 0,
-                lambda p: jax.grad(lambda q: loss_fn(q, carry.stats, x, y,
-                                                     key)[0])(p),
-                carry.params, len(grads))
+        else:  # sampled between steps: see make_grad_norms
+            norms = jnp.zeros([])
         return new, (loss, model.accuracy_from_logits(out, y), norms)
 
     return step
+
+
+def per_step_grad_norms(config: TrainConfig) -> bool:
+    """Whether each step reports its gradient norms itself (one example
+    of a plain MLP: the rank-one identity, every step); else, with
+    dynamics, :func:`make_grad_norms` samples them between steps."""
+    return (config.batch_size == 1 and config.model == "mlp"
+            and not config.batch_norm and not config.dropout)
+
+
+def make_grad_norms(config: TrainConfig, hparams: HParams, data: Dataset,
+                    dropout_key: jax.Array | None):
+    """``grad_norms(carry, (batch indices, step number)) -> [layers]``:
+    ``‖∇W_l‖`` of that step's loss at the carry's params (its dropout
+    masks, its batch-norm statistics), as the step itself computes it.
+
+    Recomputed rather than read from the step's gradient: giving the
+    step's gradient a second consumer changed how XLA fused Adagrad's
+    first-layer update, and the last bits of its training.
+    """
+    loss_fn = _make_loss(config, hparams)
+
+    def grad_norms(carry: Carry, batch) -> jax.Array:
+        idx, number = batch
+        x, y = data.train_images[idx], data.train_labels[idx]
+        key = None if dropout_key is None else jax.random.fold_in(
+            dropout_key, number)
+        grads = jax.grad(lambda p: loss_fn(p, carry.stats, x, y, key)[0])(
+            carry.params)
+        return dynamics.layer_norms([g["w"] for g in grads])
+
+    return grad_norms
+
+
+def _make_loss(config: TrainConfig, hparams: HParams):
+    """``loss(params, stats, x, y, key) -> (loss, (logits, stats, zs))``
+    of one training batch (dropout with ``key``)."""
+    act, choices = hparams.activation, config.activation_choices
+    rate = hparams.dropout if config.dropout else None
+
+    def loss_fn(params, stats, x, y, key):
+        out, zs, stats = config.net.apply(
+            params, act, x, choices, stats=stats, train=True,
+            dropout_rate=rate, key=key)
+        return model.loss_from_logits(out, y), (out, stats, zs)
+
+    return loss_fn

@@ -14,7 +14,6 @@ the device.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -25,11 +24,14 @@ from jax import lax
 
 from jaxmnist.core import dynamics, model
 from jaxmnist.core.config import HParams, TrainConfig
+from jaxmnist.core.loop import epoch_steps
 from jaxmnist.core.step import (
     Carry,
+    make_grad_norms,
     make_optimizer_for,
     make_step,
     member_options,
+    per_step_grad_norms,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset, check_dataset
@@ -141,7 +143,8 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
     wide matmul. Each step gathers a batch of uint8 images and converts it
     to float inside the step (see :mod:`jaxmnist.core.step` for the step and
     its divergence guard; ``axis_names`` names the ``jax.vmap`` axes of
-    the members when the caller vmaps with names, see :func:`_steps`).
+    the members when the caller vmaps with names, see
+    :mod:`jaxmnist.core.loop`).
     After the batches, the model is evaluated on the
     validation and test splits, and with ``config.dynamics`` probed
     (:mod:`jaxmnist.core.dynamics`): the probes only read the training
@@ -164,9 +167,12 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
         # measured on the classic grid's sgd), and the guard costs nothing
         # measurable there (0.99x): guarded.
         named = axis_names if config.batch_size > 1 else ()
-        carry, (losses, accs, grad_norms) = _steps(
+        sampled = config.dynamics and not per_step_grad_norms(config)
+        carry, (losses, accs, grad_norms) = epoch_steps(
             lambda guard: make_step(config, tx, hparams, data, dropout_key,
                                     guard),
+            make_grad_norms(config, hparams, data, dropout_key)
+            if sampled else None,
             Carry(state.params, state.opt_state, state.stats, state.diverged),
             (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)), named)
         act = hparams.activation
@@ -216,33 +222,6 @@ def make_probe(config: TrainConfig):
         return probe_state, batch
 
     return probe
-
-
-def _steps(make_step_fn, carry: Carry, xs, axis_names: tuple[str, ...]):
-    """The epoch's scan over steps, with the divergence guard.
-
-    Unnamed (a single member, or vmapped by a caller): every step guarded.
-    Under the named vmap axes of a group, the guard's selects of every
-    leaf cost a quarter of the epoch, and a divergence is rare: the epoch
-    runs unguarded, and again guarded from the same start only if some
-    member's loss was not finite (``lax.pmax`` over the group, so a real
-    branch, not a select); a group with a member diverged before runs
-    guarded. While every loss is finite the guard selects the new state,
-    so both give the same numbers.
-    """
-    guarded = functools.partial(lax.scan, make_step_fn(True), carry, xs)
-    if not axis_names:
-        return guarded()
-
-    def anywhere(flag: jax.Array) -> jax.Array:
-        return lax.pmax(flag.astype(jnp.int32), axis_names) > 0
-
-    fast = functools.partial(lax.scan, make_step_fn(False), carry, xs)
-    skip = anywhere(carry.diverged)
-    out = lax.cond(skip, lambda: jax.tree.map(
-        jnp.zeros_like, jax.eval_shape(fast)), fast)
-    again = skip | anywhere(~jnp.all(jnp.isfinite(out[1][0])))
-    return lax.cond(again, guarded, lambda: out)
 
 
 def _batches(config: TrainConfig, key: jax.Array, n: int) -> jax.Array:

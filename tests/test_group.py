@@ -1,5 +1,7 @@
 """One vmapped group: the sweep's driver equals make_train, member by member."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -31,17 +33,24 @@ def test_adding_a_cell_does_not_change_another_cells_numbers():
                                    gb.history.val_loss[j], rtol=1e-5)
 
 
-def test_sweep_driver_equals_pure_train():
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_sweep_driver_equals_pure_train(optimizer):
     """One code path, two drivers: the group's per-epoch loop reproduces
-    ``make_train`` for every member."""
-    data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
-    cfg = SweepConfig(activations=("relu", "sigmoid"), optimizers=("adam",),
-                      epochs=2, seeds=2, batch_size=32)
+    ``make_train`` for every member, probes included (the sweep's one
+    probe program, run once or twice, against the probes batched in the
+    epoch; its guarded chunks against the unnamed steps)."""
+    data = synthetic_dataset(n_train=512, n_val=32, n_test=32)
+    cfg = SweepConfig(activations=("relu", "sigmoid"),
+                      optimizers=(optimizer,), epochs=2, seeds=2,
+                      batch_size=16)
     spec = only_group(cfg)
     group = train_group(spec, data, progress=False)
     assert group.members == spec.members
     assert group.history.val_loss.shape == (4, 2)
     train = jax.jit(jm.make_train(spec.config))
+    d = group.dynamics
+    assert d is not None
+    assert d.grad_norm.shape == (4, 2, 3)  # 32 steps: 16 sampled an epoch
     for i, m in enumerate(group.members):
         solo = train(member_key(cfg.seed, m.seed),
                      jm.make_hparams(m.activation, m.learning_rate), data)
@@ -49,6 +58,13 @@ def test_sweep_driver_equals_pure_train():
                                    solo.metrics.val_loss, rtol=1e-4)
         np.testing.assert_allclose(group.params[0]["w"][i],
                                    solo.params[0]["w"], rtol=1e-3, atol=1e-4)
+        for f in ("grad_norm", "update_ratio", "sharpness",
+                  "preconditioned_sharpness", "mean_gate", "hist_end"):
+            np.testing.assert_allclose(getattr(d, f)[i],
+                                       getattr(solo.dynamics, f),
+                                       rtol=2e-3, atol=1e-5, err_msg=f)
+    assert np.isnan(d.preconditioned_sharpness).all() == (
+        optimizer == "momentum")
 
 
 def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
@@ -65,7 +81,7 @@ def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
 
 
 def _vmapped_epochs(config, hparams, data, axis_names, epochs=3):
-    """(params, metrics per epoch) of members vmapped over ``hparams``,
+    """(params, results per epoch) of members vmapped over ``hparams``,
     with the vmap axis named for the epoch's guard or not."""
     key = jax.random.key(0)
     init = jax.jit(jax.vmap(jm.make_init(config), in_axes=(None, 0, None)))
@@ -75,23 +91,35 @@ def _vmapped_epochs(config, hparams, data, axis_names, epochs=3):
     state, metrics = init(key, hparams, data), []
     for e in range(epochs):
         state, out = epoch(state, hparams, data, epoch_key(key, e))
-        metrics.append(out.metrics)
+        metrics.append(out)
     return state.params, metrics
 
 
+@pytest.mark.parametrize("dynamics", [False, True])
 @pytest.mark.parametrize("rates", [(0.1, 0.3), (0.1, 1e4)])
-def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates):
+def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
+                                                              dynamics):
     """Named member axes let an epoch run without the divergence guard
     and redo it guarded only when some loss was not finite: bitwise the
-    numbers of the always-guarded steps, with a member diverging or not."""
-    data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
+    numbers of the always-guarded steps, with a member diverging or not;
+    with probes, chunk by chunk (40 steps: 20 chunks of 2), and bitwise
+    the training of the epochs without them."""
+    data = synthetic_dataset(n_train=640, n_val=32, n_test=32)
     config = jm.TrainConfig(optimizer="minibatch_sgd", batch_size=16,
-                            activations=("relu", "tanh"))
+                            activations=("relu", "tanh"), dynamics=dynamics,
+                            probe_size=32, sharpness_iterations=2)
     hp = stack_hparams([jm.make_hparams(a, r) for a in ("relu", "tanh")
                         for r in rates])
     fast = _vmapped_epochs(config, hp, data, ("cells",))
     slow = _vmapped_epochs(config, hp, data, ())
     jax.tree.map(np.testing.assert_array_equal, fast, slow)
-    diverged = np.asarray(slow[1][-1].diverged)
+    diverged = np.asarray(slow[1][-1].metrics.diverged)
     assert diverged.any() == (rates[1] > 1)
     assert not diverged.all()
+    if dynamics:
+        unprobed = _vmapped_epochs(dataclasses.replace(config,
+                                                       dynamics=False),
+                                   hp, data, ("cells",))
+        jax.tree.map(np.testing.assert_array_equal,
+                     (fast[0], [r.metrics for r in fast[1]]),
+                     (unprobed[0], [r.metrics for r in unprobed[1]]))

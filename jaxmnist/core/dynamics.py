@@ -432,6 +432,36 @@ def batch_probes(params: model.Params, stats: list | None,
                                                  histograms=hist_end)
 
 
+class ProbePass(NamedTuple):
+    """One Lanczos run's answer on the probe batch, and the unit probes."""
+    sharpness: Array
+    vector: Any  # its Ritz vector: the next epoch's warm start
+    units: UnitStats
+    histograms: Array  # [H, B]
+
+
+def probe_pass(params: model.Params, stats: list | None, v0,
+               preconditioner, activation, images: Array, labels: Array,
+               iterations: int, choices: tuple[int, ...] | None = None
+               ) -> ProbePass:
+    """The top eigenvalue of ``P^{-1/2} H P^{-1/2}`` from ``v0``, P the
+    diagonal ``preconditioner`` (all ones: the plain sharpness), with the
+    unit statistics and histograms of ``params`` on (images, labels).
+
+    The sweep calls this once per epoch for the plain sharpness and once
+    more, for an adaptive optimizer, with its preconditioner: one compiled
+    program for every optimizer. (:func:`batch_probes` batches the two.)
+    """
+    hvp = hvp_fn(params, activation, images, labels, choices, stats)
+    scale = jax.tree.map(jax.lax.rsqrt, preconditioner)
+    sharp, v = lanczos_top(lambda q: _mul(scale, hvp(_mul(scale, q))), v0,
+                           iterations)
+    return ProbePass(sharp, v, unit_stats(params, activation, images,
+                                          choices, stats),
+                     preactivation_histograms(params, activation, images,
+                                              choices, stats))
+
+
 def combine(training: TrainingProbes, batch: BatchProbes) -> Dynamics:
     """One epoch's :class:`Dynamics` from its two halves."""
     return Dynamics(**training._asdict(), **batch._asdict())

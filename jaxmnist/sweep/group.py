@@ -250,10 +250,8 @@ def _compile(g: _Group, probes: ProbePrograms | None = None
     seconds = time.perf_counter() - t
     if g.probe is None:
         return g._replace(epoch=epoch), seconds
-    s = g.state_like
     probe, probe_s = (probes or ProbePrograms()).get(
-        g.spec.config, g.probe, s.params, s.stats, s.probe,
-        g.hparams.activation, g.data)
+        g.spec.config, g.probe, g.state_like, g.hparams.activation, g.data)
     return g._replace(epoch=epoch, probe=probe), seconds + probe_s
 
 

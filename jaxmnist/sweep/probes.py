@@ -1,27 +1,31 @@
 """The probe batch's program of a group, shared by a run's groups.
 
-The Hessian, unit and histogram probes
-(:func:`~jaxmnist.core.train.make_probe`) read only a member's params,
-batch-norm statistics and probe state (which carries the optimizer's
-preconditioner), so one compiled program serves every group of one
-structure and size, whatever its optimizer: the classic grid compiles two
-(with and without a preconditioner) instead of six.
+The Hessian, unit and histogram probes read only a member's params,
+batch-norm statistics, a Lanczos start and a diagonal preconditioner
+(:func:`~jaxmnist.core.dynamics.probe_pass`), so one compiled program
+serves every group of one structure and size, whatever its optimizer: an
+epoch runs it once for the plain sharpness (preconditioner all ones) and,
+for an adaptive optimizer, once more with its preconditioner. The classic
+grid compiles one program instead of two (measured: two passes cost what
+one pass batched over the two did, and the second program took 3-4 s to
+compile).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmnist.core.config import TrainConfig
-from jaxmnist.core.train import make_probe
+from jaxmnist.core.dynamics import BatchProbes, ProbeState, probe_pass
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import sharding
 
-__all__ = ["ProbePrograms", "by_cell", "probe_program"]
+__all__ = ["GroupProbe", "ProbePrograms", "by_cell", "probe_program"]
 
 
 def by_cell(mesh, per_member):
@@ -32,43 +36,96 @@ def by_cell(mesh, per_member):
 
 def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
                   state_sharding, mesh):
+    """``pass(params, stats, v0, preconditioner, activations, data) ->
+    ProbePass`` of :func:`~jaxmnist.core.dynamics.probe_pass` for the whole
+    group (jitted, ``v0`` donated; ``state1`` one member's state, for
+    shapes)."""
+    n, its = tcfg.probe_size, tcfg.sharpness_iterations
+
+    def one(params, stats, v0, preconditioner, activation, data):
+        return probe_pass(params, stats, v0, preconditioner, activation,
+                          data.val_images[:n], data.val_labels[:n], its,
+                          tcfg.activation_choices)
+
+    ax = (axes.params, axes.stats, axes.probe.hessian_vector, axes.params)
+    out1 = jax.eval_shape(one, state1.params, state1.stats, state1.params,
+                          state1.params, jnp.zeros([], jnp.int32), data)
+    out_axes = out1._replace(vector=axes.params, **{
+        f: jax.tree.map(lambda _: 0, getattr(out1, f))
+        for f in ("sharpness", "units", "histograms")})
+    fn = jax.vmap(jax.vmap(one, in_axes=(*ax, 0, None), out_axes=out_axes),
+                  in_axes=(0, 0, 0, 0, None, None))
+    vector_sharding = state_sharding.probe.hessian_vector
+    return jax.jit(fn, donate_argnums=(2,), out_shardings=by_cell(
+        mesh, out1)._replace(vector=vector_sharding))
+
+
+class GroupProbe(NamedTuple):
     """``probe(params, stats, probe_state, activations, data) ->
-    (probe_state, BatchProbes)`` of :func:`~jaxmnist.core.train.make_probe`
-    for the whole group (jitted, the probe state donated). It does not
-    depend on the optimizer, so the groups of one structure and size share
-    its compiled program (:class:`ProbePrograms`)."""
-    probe1 = make_probe(tcfg)
-    inner = (axes.params, axes.stats, axes.probe)
-    out1 = jax.eval_shape(probe1, state1.params, state1.stats, state1.probe,
-                          jnp.zeros([], jnp.int32), data)[1]
-    probe = jax.vmap(jax.vmap(probe1, in_axes=(*inner, 0, None),
-                              out_axes=(axes.probe, 0)),
-                     in_axes=(0, 0, 0, None, None))
-    return jax.jit(probe, donate_argnums=(2,), out_shardings=(
-        state_sharding.probe, by_cell(mesh, out1)))
+    (probe_state, BatchProbes)`` of a group, by its compiled pass."""
+    compiled: Any  # the compiled program of :func:`probe_program`
+
+    def __call__(self, params, stats, state: ProbeState, activation,
+                 data: Dataset) -> tuple[ProbeState, BatchProbes]:
+        ones = jax.tree.map(lambda x: jnp.ones_like(x, device=x.sharding),
+                            params)
+        plain = self.compiled(params, stats, state.hessian_vector, ones,
+                              activation, data)
+        u = state.preconditioned_vector
+        if state.preconditioner is None:
+            pre_sharp = jnp.full_like(plain.sharpness, jnp.nan)
+        else:
+            pre = self.compiled(params, stats, u, state.preconditioner,
+                                activation, data)
+            pre_sharp, u = pre.sharpness, pre.vector
+        units = plain.units
+        assert state.histograms is not None, "an epoch program's view"
+        return state._replace(
+            hessian_vector=plain.vector, preconditioned_vector=u,
+            histograms=plain.histograms), BatchProbes(
+                units.dead_fraction, units.saturated_fraction,
+                units.mean_gate, plain.sharpness, pre_sharp,
+                state.histograms, plain.histograms)
+
+    @property
+    def out_info(self):
+        """(None, BatchProbes of ShapeDtypeStructs): what a call returns
+        (the probe state aside)."""
+        out = self.compiled.out_info
+        units = out.units
+        return None, BatchProbes(
+            units.dead_fraction, units.saturated_fraction, units.mean_gate,
+            out.sharpness, out.sharpness, out.histograms, out.histograms)
 
 
 class ProbePrograms:
     """Compiled probe-batch programs, shared by a run's groups: one per
     structure (model, sizes, batch norm, activations, probe settings),
     member count and placement, whatever the optimizer. The key lists the
-    config fields ``make_probe`` reads: a new one it reads goes there too.
+    config fields ``probe_program`` reads: a new one it reads goes there
+    too.
     """
 
     def __init__(self):
         self._compiled: dict = {}
 
-    def get(self, tcfg: TrainConfig, jitted, *args_like):
-        """(compiled program, seconds spent compiling it now: 0 if it was
-        compiled for an earlier group)."""
+    def get(self, tcfg: TrainConfig, jitted, state_like, activation,
+            data: Dataset) -> tuple[GroupProbe, float]:
+        """(the group's probe, seconds spent compiling its program now: 0
+        if it was compiled for an earlier group); ``state_like`` the
+        group's state (shapes and shardings)."""
+        s = state_like
+        args_like = (s.params, s.stats, s.probe.hessian_vector, s.params,
+                     activation, data)
         leaves, tree = jax.tree.flatten(args_like)
         key = (tcfg.model, tcfg.sizes, tcfg.batch_norm,
                tcfg.activation_choices, tcfg.sharpness_iterations,
                tcfg.probe_size, str(tree),
                tuple((x.shape, str(x.dtype), getattr(x, "sharding", None))
                      for x in leaves))
-        if key in self._compiled:
-            return self._compiled[key], 0.0
-        t = time.perf_counter()
-        self._compiled[key] = jitted.lower(*args_like).compile()
-        return self._compiled[key], time.perf_counter() - t
+        seconds = 0.0
+        if key not in self._compiled:
+            t = time.perf_counter()
+            self._compiled[key] = jitted.lower(*args_like).compile()
+            seconds = time.perf_counter() - t
+        return GroupProbe(self._compiled[key]), seconds

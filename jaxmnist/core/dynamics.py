@@ -25,7 +25,7 @@ program (``TrainConfig(dynamics=True)``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -149,22 +149,6 @@ def grad_norm_stride(steps: int) -> int:
     return max(1, min(steps // GRAD_NORM_SAMPLES, GRAD_NORM_STRIDE_MAX))
 
 
-def sampled_grad_norms(take: jax.Array, grad_fn: Callable, params,
-                       layers: int) -> jax.Array:
-    """``[layers]``: ``‖∇W_l‖`` of this step's batch where ``take``, else NaN.
-
-    ``take`` must not be batched (it is the step number's, shared by the
-    members), so that this is a real branch. The gradient is recomputed by
-    ``grad_fn(params)`` inside it rather than read from the step's own:
-    giving the step's gradient a second consumer changed how XLA fused
-    Adagrad's first-layer update, and the last bits of its training. Costs
-    one forward and backward every :func:`grad_norm_stride` steps.
-    """
-    return jax.lax.cond(
-        take, lambda p: layer_norms([g["w"] for g in grad_fn(p)]),
-        lambda p: jnp.full([layers], jnp.nan, jnp.float32), params)
-
-
 def per_sample_grad_norms(grads: list, inputs: list) -> jax.Array:
     """``[layers]``: ``‖∇W_l‖`` of a one-example step of a dense network
     with biases, every step, from ``inputs``, each layer's input (the
@@ -172,8 +156,8 @@ def per_sample_grad_norms(grads: list, inputs: list) -> jax.Array:
     ∇b_lᵀ`` is an outer product, so ``‖∇W_l‖ = ‖h_{l-1}‖ ‖∇b_l‖`` exactly
     (to float rounding). Only vectors are read: reading the weight
     gradients themselves (``[128, 64]`` a member) cost the per-sample group
-    37 µs a step, 27% of its epoch, and the branch of
-    :func:`sampled_grad_norms` (whose operands XLA copies each step) more.
+    37 µs a step, 27% of its epoch, and a branch computing the gradient
+    every stride steps (whose operands XLA copied each step) more.
     """
     return jnp.stack([jnp.linalg.norm(model.to_float(h)) *
                       jnp.linalg.norm(g["b"]) for h, g in zip(inputs, grads)])
@@ -389,8 +373,8 @@ def training_probes(params_before: model.Params, params_after: model.Params,
                     losses: jax.Array, grad_norms: jax.Array
                     ) -> TrainingProbes:
     """What an epoch's training tells: ``losses`` ``[steps]`` of every
-    step, ``grad_norms`` ``[steps, weight layers]`` (NaN where not
-    sampled)."""
+    step, ``grad_norms`` ``[samples, weight layers]`` (every step's, or
+    those sampled every :func:`grad_norm_stride` steps)."""
     window_mean, window_max = loss_windows(
         losses, min(LOSS_WINDOWS, losses.shape[0]))
     return TrainingProbes(

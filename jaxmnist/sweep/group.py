@@ -33,7 +33,7 @@ from jaxmnist.core.train import (
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted
-from jaxmnist.sweep import checkpoints, sharding
+from jaxmnist.sweep import checkpoints, chunks, memory, sharding
 from jaxmnist.sweep.progress import GroupBar
 
 
@@ -175,22 +175,29 @@ class _Group(NamedTuple):
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
     epoch_like: Any  # one epoch's EpochResult, [members, ...] on the host
+    programs: Any  # (init, epoch, axes) as group_programs made them
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
 
 
-def _place(spec: GroupSpec, data: Dataset) -> _Group:
+def _place(spec: GroupSpec, data: Dataset, programs=None,
+           layout: chunks.Layout | None = None) -> _Group:
+    """``spec`` on the devices, padded to ``layout`` (default: every seed,
+    the cells padded to a multiple of the device count), with ``programs``
+    (default: compiled anew for ``spec.config``)."""
     mesh = sharding.member_mesh()
-    padded = sharding.padded_count(len(spec.cells), mesh)
+    layout = layout or chunks.whole(len(spec.seeds), len(spec.cells),
+                                    mesh.size)
     hp = stack_hparams([c.hparams(spec.config.vmapped_options)
                         for c in spec.cells])
-    hp = jax.device_put(sharding.pad_members(hp, padded),
+    hp = jax.device_put(sharding.pad_members(hp, layout.cells),
                         sharding.along(mesh, 1, 0))
     keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, np.asarray(spec.seeds))
+        spec.root_seed, sharding.pad_members(np.asarray(spec.seeds),
+                                             layout.seeds))
     data = jax.device_put(data, sharding.replicated(mesh))
-    init, epoch, axes = group_programs(spec.config, data, mesh)
+    init, epoch, axes = programs or group_programs(spec.config, data, mesh)
     state_like = jax.eval_shape(init, _init_keys(keys), hp, data)
     out = jax.eval_shape(epoch, state_like, hp, data, jax.vmap(
         epoch_key, in_axes=(0, None))(keys, 0))[1]
@@ -198,7 +205,7 @@ def _place(spec: GroupSpec, data: Dataset) -> _Group:
     epoch_like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(
         (members, *x.shape[2:]), x.dtype), out)
     return _Group(spec, hp, keys, data, init, epoch, axes, state_like,
-                  epoch_like)
+                  epoch_like, (init, epoch, axes))
 
 
 def _init_keys(keys: jax.Array) -> jax.Array:
@@ -231,14 +238,15 @@ def _run_epochs(g: _Group, first: int, state, history: list,
                 checkpoint_dir: Path | None):
     """Epochs ``first..epochs-1``; checkpoints after each but the last."""
     epochs, n_cells = g.spec.config.epochs, len(g.spec.cells)
-    members = len(g.spec.members)
+    members, n_seeds = len(g.spec.members), len(g.spec.seeds)
     for e in range(first, epochs):
         t = time.perf_counter()
         state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e))
         out = sharding.to_host(out)  # the one host sync per epoch
         epoch_times.append(time.perf_counter() - t)
         history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
-            lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
+            lambda x: x[:n_seeds, :n_cells].reshape(members, *x.shape[2:]),
+            out))
         if checkpoint_dir is not None and e + 1 < epochs:
             checkpoints.save_epoch(checkpoint_dir, e + 1,
                                    sharding.to_host(state), history,
@@ -250,8 +258,9 @@ def _run_epochs(g: _Group, first: int, state, history: list,
 def _collect(g: _Group, state, history: list, seconds: float,
              compile_s: float, epoch_times: list[float]) -> GroupResult:
     members, n_cells = g.spec.members, len(g.spec.cells)
+    n_seeds = len(g.spec.seeds)
     def members_first(x, a):  # [seed, (784,) cell, ...] -> [member, ...]
-        x = np.moveaxis(x, a, 1)[:, :n_cells]
+        x = np.moveaxis(x, a, 1)[:n_seeds, :n_cells]
         return x.reshape(len(members), *x.shape[2:])
 
     host = sharding.to_host((state.params, state.stats))
@@ -293,18 +302,128 @@ def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
         if "dynamics_sharpness" in arrays else None, stats)
 
 
+def _plan(g: _Group, layout: chunks.Layout | None, max_memory: int | None,
+          ) -> tuple[_Group, chunks.Layout, float]:
+    """(``g`` with its compiled epoch program, the chunk layout, compile
+    seconds). ``layout`` given (a resumed group's): that one, compiled.
+
+    Otherwise the whole group compiles first; if XLA's memory analysis says
+    it needs more than the budget, a chunk size is fitted to the budget
+    (linear in the members: the data fixed, the rest per member) and checked
+    by compiling it, refitted from the last two measurements (3 tries).
+    """
+    spec, unit = g.spec, sharding.member_mesh().size
+    full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
+    if layout is not None and layout != full:
+        c, seconds = _compile(_place_chunk(g, layout, 0))
+        return g._replace(epoch=c.epoch), layout, seconds
+    g, seconds = _compile(g)
+    budget = sharding.agreed_min(memory.budget(max_memory))
+    points = [(memory.tree_bytes(g.data), 0), (_bytes(g), full.members)]
+    if layout is not None or points[-1][0] <= budget:
+        return g, full, seconds
+    for _ in range(3):
+        (b0, m0), (b1, m1) = points[-2:]
+        per = (b1 - b0) / (m1 - m0)
+        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
+                                chunks.members_within(budget, b1 - per * m1,
+                                                      per, unit))
+        if layout.members == m1:
+            break
+        c, s = _compile(_place_chunk(g, layout, 0))
+        points.append((_bytes(c), layout.members))
+        seconds += s
+        if points[-1][0] <= budget:
+            return g._replace(epoch=c.epoch), layout, seconds
+    raise ValueError(
+        f"{spec.name}: {points[-1][1]} members need "
+        f"{memory.format_size(points[-1][0])} per device, over the budget "
+        f"of {memory.format_size(budget)}; raise --max-memory")
+
+
+def _place_chunk(g: _Group, layout: chunks.Layout, i: int) -> _Group:
+    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
+    spec = g.spec
+    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
+    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
+                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
+    return _place(sub, g.data, g.programs, layout)
+
+
+def _bytes(g: _Group) -> int:
+    return memory.compiled_bytes(g.epoch)
+
+
+def _train_one(g: _Group, progress: bool, checkpoint_dir: Path | None,
+               name: str) -> GroupResult:
+    """One compiled program's members, epochs ``0..epochs-1`` (resumed from
+    ``checkpoint_dir``); ``seconds`` and ``compile_seconds`` left 0."""
+    first, state, history, epoch_times = _start(g, checkpoint_dir)
+    bar = GroupBar(name, len(g.spec.members), g.spec.config.epochs, first,
+                   [h.metrics for h in history], enabled=progress)
+    try:
+        state = _run_epochs(g, first, state, history, epoch_times, bar,
+                            checkpoint_dir)
+    except KeyboardInterrupt:
+        raise Interrupted(name, len(history),
+                          g.spec.config.epochs) from None
+    finally:
+        bar.close()
+    return _collect(g, state, history, 0.0, 0.0, epoch_times)
+
+
+def _train_chunks(g: _Group, layout: chunks.Layout, progress: bool,
+                  checkpoint_dir: Path | None) -> GroupResult:
+    """The group's members chunk by chunk with ``g``'s compiled program;
+    each chunk checkpoints (and is skipped when finished) in its own dir."""
+    spec = g.spec
+    parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
+    results = []
+    for i, chunk in enumerate(parts):
+        gc = _place_chunk(g, layout, i)._replace(epoch=g.epoch)
+        path = chunks.chunk_dir(checkpoint_dir, i)
+        done = checkpoints.load_result(path) if path is not None else None
+        result = (_from_arrays(*done, gc.state_like) if done is not None else
+                  _train_one(gc, progress, path,
+                             f"{spec.name} {i + 1}/{len(parts)}"))
+        if path is not None and done is None:
+            checkpoints.save_result(path, *_to_arrays(result))
+        results.append((chunk.members(len(spec.cells)), result))
+    history, params, stats, dynamics = chunks.scatter(
+        [(idx, (r.history, r.params, r.stats, r.dynamics))
+         for idx, r in results], len(spec.members))
+    times = np.sum([r.epoch_seconds for _, r in results], axis=0)
+    return GroupResult(spec.members, history, params, 0.0, 0.0,
+                       [float(t) for t in times], results[0][1].steps_per_epoch,
+                       dynamics, stats)
+
+
+def _resumed_layout(g: _Group, path: Path | None) -> chunks.Layout | None:
+    """The layout of the group's checkpoints, if it has some: recorded when
+    chunked, the whole group when it checkpointed unchunked."""
+    if path is None or not (path / "epochs").is_dir():
+        return chunks.recorded(path)
+    return chunks.whole(len(g.spec.seeds), len(g.spec.cells),
+                        sharding.member_mesh().size)
+
+
 def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
-                checkpoint_dir: Path | None = None) -> GroupResult:
+                checkpoint_dir: Path | None = None,
+                max_memory: int | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
     ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
-    finished) when called again.
+    finished) when called again. A group whose compiled program needs more
+    than ``max_memory`` bytes per device (default: see
+    :func:`.memory.default_budget`) runs in chunks of members, one after
+    another, with one compiled program (see :mod:`.chunks`).
 
     Raises:
       ValueError: the batch size is larger than the training split.
+      ValueError: even the smallest chunk is over ``max_memory``.
       Interrupted: Ctrl-C; the last finished epoch is checkpointed.
     """
     steps_per_epoch(spec.config, data.num_train)  # fail early
@@ -314,20 +433,15 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
         if done is not None:
             return _from_arrays(*done, g.state_like)
     start = time.perf_counter()
-    g, compile_s = _compile(g)
-    first, state, history, epoch_times = _start(g, checkpoint_dir)
-    bar = GroupBar(spec.name, len(spec.members), spec.config.epochs, first,
-                   [h.metrics for h in history], enabled=progress)
-    try:
-        state = _run_epochs(g, first, state, history, epoch_times, bar,
-                            checkpoint_dir)
-    except KeyboardInterrupt:
-        raise Interrupted(spec.name, len(history),
-                          spec.config.epochs) from None
-    finally:
-        bar.close()
-    group = _collect(g, state, history, time.perf_counter() - start,
-                     compile_s, epoch_times)
+    g, layout, compile_s = _plan(g, _resumed_layout(g, checkpoint_dir),
+                                 max_memory)
+    if chunks.count(len(spec.seeds), len(spec.cells), layout) == 1:
+        group = _train_one(g, progress, checkpoint_dir, spec.name)
+    else:
+        chunks.record(checkpoint_dir, layout)
+        group = _train_chunks(g, layout, progress, checkpoint_dir)
+    group = group._replace(seconds=time.perf_counter() - start,
+                           compile_seconds=compile_s)
     if checkpoint_dir is not None:
         checkpoints.save_result(checkpoint_dir, *_to_arrays(group))
     return group

@@ -169,7 +169,8 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     for spec in cfg.groups():
         group = train_group(spec, data, progress=progress,
                             checkpoint_dir=checkpoints.group_dir(out,
-                                                                 spec.name))
+                                                                 spec.name),
+                            max_memory=cfg.max_memory_bytes)
         members = records.member_results(group, cfg.target)
         save_models(cfg, out, spec, group, members)
         light.append(group._replace(params=[]))

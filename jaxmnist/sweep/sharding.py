@@ -66,3 +66,12 @@ def to_host(tree):
 
         return multihost_utils.process_allgather(tree, tiled=True)
     return jax.device_get(tree)
+
+
+def agreed_min(value: int) -> int:
+    """The smallest ``value`` over every process (so all choose alike)."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+
+    return int(np.min(multihost_utils.process_allgather(np.int64(value))))

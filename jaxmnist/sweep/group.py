@@ -180,6 +180,9 @@ class _Group(NamedTuple):
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
 
+    def initial_state(self):
+        return self.init(_init_keys(self.keys), self.hparams, self.data)
+
 
 def _place(spec: GroupSpec, data: Dataset, programs=None,
            layout: chunks.Layout | None = None) -> _Group:
@@ -226,7 +229,7 @@ def _start(g: _Group, checkpoint_dir: Path | None):
                                          g.epoch_like)
                if checkpoint_dir is not None else None)
     if resumed is None:
-        return 0, g.init(_init_keys(g.keys), g.hparams, g.data), [], []
+        return 0, g.initial_state(), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))
@@ -396,6 +399,19 @@ def _train_chunks(g: _Group, layout: chunks.Layout, progress: bool,
     return GroupResult(spec.members, history, params, 0.0, 0.0,
                        [float(t) for t in times], results[0][1].steps_per_epoch,
                        dynamics, stats)
+
+
+def placed_chunks(spec: GroupSpec, data: Dataset,
+                  max_memory: int | None = None
+                  ) -> tuple[list[_Group], chunks.Layout, float]:
+    """What :func:`train_group` runs, ready: every chunk of ``spec`` placed
+    with the one compiled epoch program, the layout, compile seconds."""
+    g, layout, seconds = _plan(_place(spec, data), None, max_memory)
+    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+    if n == 1:
+        return [g], layout, seconds
+    return ([_place_chunk(g, layout, i)._replace(epoch=g.epoch)
+             for i in range(n)], layout, seconds)
 
 
 def _resumed_layout(g: _Group, path: Path | None) -> chunks.Layout | None:

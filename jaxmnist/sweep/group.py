@@ -228,7 +228,8 @@ def _start(g: _Group, checkpoint_dir: Path | None):
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
                                          g.epoch_like)
                if checkpoint_dir is not None else None)
-    if resumed is None:
+    first = -1 if resumed is None else resumed[0]
+    if resumed is None or len(set(sharding.gathered(first))) > 1:
         return 0, g.initial_state(), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
@@ -386,6 +387,7 @@ def _train_chunks(g: _Group, layout: chunks.Layout, progress: bool,
         gc = _place_chunk(g, layout, i)._replace(epoch=g.epoch)
         path = chunks.chunk_dir(checkpoint_dir, i)
         done = checkpoints.load_result(path) if path is not None else None
+        done = done if sharding.everyone(done is not None) else None
         result = (_from_arrays(*done, gc.state_like) if done is not None else
                   _train_one(gc, progress, path,
                              f"{spec.name} {i + 1}/{len(parts)}"))
@@ -446,8 +448,8 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     g = _place(spec, data)
     if checkpoint_dir is not None:
         done = checkpoints.load_result(checkpoint_dir)
-        if done is not None:
-            return _from_arrays(*done, g.state_like)
+        if sharding.everyone(done is not None):
+            return _from_arrays(*done, g.state_like)  # type: ignore
     start = time.perf_counter()
     g, layout, compile_s = _plan(g, _resumed_layout(g, checkpoint_dir),
                                  max_memory)

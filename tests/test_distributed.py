@@ -47,8 +47,9 @@ def sweep(out: Path, mnist_dirs, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     return subprocess.Popen(
         [sys.executable, "-m", "jaxmnist.sweep",
-         str(ROOT / "sweeps/smoke.toml"), "--manual-dir", mnist_dirs[0], "--data-dir", mnist_dirs[1],
-         "--out", str(out), *SWEEP, *extra], cwd=ROOT, env=env,
+         str(ROOT / "sweeps/smoke.toml"), "--manual-dir", mnist_dirs[0],
+         "--data-dir", mnist_dirs[1], "--out", str(out), *SWEEP, *extra],
+        cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

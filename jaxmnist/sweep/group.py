@@ -456,6 +456,10 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     if chunks.count(len(spec.seeds), len(spec.cells), layout) == 1:
         group = _train_one(g, progress, checkpoint_dir, spec.name)
     else:
+        n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+        print(f"{spec.name}: {len(spec.members)} members over the memory "
+              f"budget: {n} chunks of {layout.members}, one after another",
+              flush=True)
         chunks.record(checkpoint_dir, layout)
         group = _train_chunks(g, layout, progress, checkpoint_dir)
     group = group._replace(seconds=time.perf_counter() - start,

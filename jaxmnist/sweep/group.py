@@ -17,14 +17,11 @@ import jax
 import numpy as np
 
 from jaxmnist.core.config import (
-    HParams,
     TrainConfig,
     make_hparams,
     stack_hparams,
 )
-from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import (
-    Metrics,
     epoch_key,
     make_epoch,
     make_init,
@@ -34,91 +31,22 @@ from jaxmnist.core.train import (
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted
 from jaxmnist.sweep import checkpoints, chunks, memory, sharding
+from jaxmnist.sweep.members import (
+    Cell,
+    GroupResult,
+    GroupSpec,
+    Member,
+    from_arrays,
+    hidden_label,
+    options_label,
+    setup_name,
+    to_arrays,
+)
 from jaxmnist.sweep.progress import GroupBar
 
-
-class Member(NamedTuple):
-    """Who a member is; the key columns of every result table (the classic
-    four first, then the structure and the other hyperparameters)."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
-    model: str = "mlp"
-    hidden: str = "128x64"  # the MLP's hidden widths; "lenet5" for the CNN
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""  # "b2=0.99;eps=1e-06": those the sweep set
-
-
-class Cell(NamedTuple):
-    """One numeric combination of a group: what its members vary."""
-    activation: str
-    learning_rate: float
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    options: tuple[tuple[str, float], ...] = ()  # every option the sweep set
-
-    def hparams(self, vmapped: tuple[str, ...]) -> HParams:
-        return make_hparams(self.activation, self.learning_rate, self.dropout,
-                            self.weight_decay,
-                            {k: v for k, v in self.options if k in vmapped})
-
-
-def options_label(options: tuple[tuple[str, float], ...]) -> str:
-    """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
-    return ";".join(f"{k}={v:g}" for k, v in sorted(options))
-
-
-def setup_name(optimizer: str, model: str, hidden: str,
-               batch_norm: bool) -> str:
-    """A group's name: the optimizer plus ``-cnn``, ``-h<widths>`` (a hidden
-    shape other than the classic ``128x64``) and ``-bn``, so the classic
-    grid's groups keep their optimizers' names."""
-    name = optimizer
-    if model != "mlp":
-        name += f"-{model}"
-    elif hidden != "128x64":
-        name += f"-h{hidden}"
-    return name + ("-bn" if batch_norm else "")
-
-
-def hidden_label(config: TrainConfig) -> str:
-    if config.model != "mlp":
-        return "lenet5"
-    return "x".join(str(w) for w in config.sizes[1:-1])
-
-
-class GroupSpec(NamedTuple):
-    """What one group trains: its ``cells``, each with every seed number in
-    ``seeds``; seed ``s`` uses ``member_key(root_seed, s)``."""
-    name: str  # the optimizer, plus its structure's suffixes
-    config: TrainConfig
-    cells: tuple[Cell, ...]
-    seeds: tuple[int, ...]
-    root_seed: int
-
-    @property
-    def members(self) -> list[Member]:
-        """Seed-major: member ``s * len(cells) + c``."""
-        c = self.config
-        return [Member(c.optimizer, cell.activation, cell.learning_rate, seed,
-                       c.model, hidden_label(c), c.batch_norm, cell.dropout,
-                       cell.weight_decay, options_label(cell.options))
-                for seed in self.seeds for cell in self.cells]
-
-
-class GroupResult(NamedTuple):
-    members: list[Member]
-    history: Metrics  # numpy, each field [members, epochs]
-    params: list  # host params pytree with a leading member axis
-    seconds: float  # wall time of the whole group (compile included)
-    compile_seconds: float  # tracing + compiling the epoch program
-    epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
-    steps_per_epoch: int
-    dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]
-    stats: list | None = None  # batch-norm running statistics, [member, ...]
+__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
+           "hidden_label", "member_axes", "options_label", "placed_chunks",
+           "setup_name", "train_group"]
 
 
 def member_axes(state, tcfg: TrainConfig):
@@ -278,34 +206,6 @@ def _collect(g: _Group, state, history: list, seconds: float,
                        stacked.dynamics, stats)
 
 
-def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
-    """A finished group as (arrays, JSON metadata) for its checkpoint."""
-    leaves = {f"param{i}": x for i, x in enumerate(jax.tree.leaves(
-        (group.params, group.stats)))}
-    arrays = {**{f"history_{f}": getattr(group.history, f)
-                 for f in Metrics._fields}, **leaves,
-              **{f"dynamics_{f}": getattr(group.dynamics, f)
-                 for f in Dynamics._fields if group.dynamics is not None},
-              "epoch_seconds": np.asarray(group.epoch_seconds)}
-    meta = {"members": [list(m) for m in group.members],
-            "seconds": group.seconds, "compile_seconds": group.compile_seconds,
-            "steps_per_epoch": group.steps_per_epoch}
-    return arrays, meta
-
-
-def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
-    like = (state_like.params, state_like.stats)
-    leaves = [arrays[f"param{i}"] for i in range(len(jax.tree.leaves(like)))]
-    params, stats = jax.tree.unflatten(jax.tree.structure(like), leaves)
-    return GroupResult(
-        [Member(*m) for m in meta["members"]],
-        Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
-        params, meta["seconds"], meta["compile_seconds"],
-        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
-        Dynamics(*(arrays[f"dynamics_{f}"] for f in Dynamics._fields))
-        if "dynamics_sharpness" in arrays else None, stats)
-
-
 def _plan(g: _Group, layout: chunks.Layout | None, max_memory: int | None,
           ) -> tuple[_Group, chunks.Layout, float]:
     """(``g`` with its compiled epoch program, the chunk layout, compile
@@ -388,11 +288,11 @@ def _train_chunks(g: _Group, layout: chunks.Layout, progress: bool,
         path = chunks.chunk_dir(checkpoint_dir, i)
         done = checkpoints.load_result(path) if path is not None else None
         done = done if sharding.everyone(done is not None) else None
-        result = (_from_arrays(*done, gc.state_like) if done is not None else
+        result = (from_arrays(*done, gc.state_like) if done is not None else
                   _train_one(gc, progress, path,
                              f"{spec.name} {i + 1}/{len(parts)}"))
         if path is not None and done is None:
-            checkpoints.save_result(path, *_to_arrays(result))
+            checkpoints.save_result(path, *to_arrays(result))
         results.append((chunk.members(len(spec.cells)), result))
     history, params, stats, dynamics = chunks.scatter(
         [(idx, (r.history, r.params, r.stats, r.dynamics))
@@ -449,7 +349,7 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     if checkpoint_dir is not None:
         done = checkpoints.load_result(checkpoint_dir)
         if sharding.everyone(done is not None):
-            return _from_arrays(*done, g.state_like)  # type: ignore
+            return from_arrays(*done, g.state_like)  # type: ignore
     start = time.perf_counter()
     g, layout, compile_s = _plan(g, _resumed_layout(g, checkpoint_dir),
                                  max_memory)
@@ -465,5 +365,5 @@ def train_group(spec: GroupSpec, data: Dataset, progress: bool = True,
     group = group._replace(seconds=time.perf_counter() - start,
                            compile_seconds=compile_s)
     if checkpoint_dir is not None:
-        checkpoints.save_result(checkpoint_dir, *_to_arrays(group))
+        checkpoints.save_result(checkpoint_dir, *to_arrays(group))
     return group

@@ -137,7 +137,8 @@ def run(argv: list[str] | None = None) -> int:
         from jaxmnist.sweep import distributed  # noqa: PLC0415
 
         distributed.check_same_sweep({n: getattr(cfg, n) for n in
-                                      sweep_config.numeric_fields()})
+                                      sweep_config.numeric_fields()},
+                                     args.num_processes)
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
     from jaxmnist.sweep.run import check_run_dir, run_sweep  # noqa: PLC0415

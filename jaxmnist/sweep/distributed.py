@@ -65,8 +65,11 @@ def sweep_digest(fields: dict, process_count: int) -> np.ndarray:
     return np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
 
 
-def check_same_sweep(fields: dict) -> None:
-    """Refuse to run unless every process runs the same sweep.
+def check_same_sweep(fields: dict, num_processes: int | None = None
+                     ) -> None:
+    """Refuse to run unless every process runs the same sweep, started with
+    the same process count (``num_processes``: as given on its command
+    line; JAX itself takes the count from process 0).
 
     Raises:
       ValueError: naming the first process whose sweep differs.
@@ -76,15 +79,15 @@ def check_same_sweep(fields: dict) -> None:
 
     if jax.process_count() == 1:
         return
-    mine = sweep_digest(fields, jax.process_count())
+    mine = sweep_digest(fields, num_processes or jax.process_count())
     every = np.asarray(multihost_utils.process_allgather(mine))
     odd = [i for i in range(len(every)) if not np.array_equal(every[i],
                                                                 every[0])]
     if odd:
         raise ValueError(
             f"process {odd[0]} runs a different sweep than process 0 (its "
-            f"config or options that change the numbers differ); start "
-            f"every process with the same config and options")
+            f"config, options that change the numbers or --num-processes "
+            f"differ); start every process with the same ones")
 
 
 def leave(code: int) -> None:

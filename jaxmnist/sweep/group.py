@@ -218,11 +218,14 @@ def _plan(g: _Group, layout: chunks.Layout | None, max_memory: int | None,
     """
     spec, unit = g.spec, sharding.member_mesh().size
     full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
+    budget = sharding.agreed_min(memory.budget(max_memory))  # all processes
+    if len(set(sharding.gathered(-1 if layout is None else layout.members))
+           ) > 1:  # processes resuming different layouts: plan afresh
+        layout = None
     if layout is not None and layout != full:
         c, seconds = _compile(_place_chunk(g, layout, 0))
         return g._replace(epoch=c.epoch), layout, seconds
     g, seconds = _compile(g)
-    budget = sharding.agreed_min(memory.budget(max_memory))
     points = [(memory.tree_bytes(g.data), 0), (_bytes(g), full.members)]
     if layout is not None or points[-1][0] <= budget:
         return g, full, seconds

@@ -31,6 +31,7 @@ from jaxmnist.sweep import store
 
 pytestmark = pytest.mark.integration
 RTOL = 1e-5
+JAX_ABORT = "JAX distributed service detected fatal errors"
 TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
 SWEEP = ["--optimizers", "adam", "--activations", "relu,tanh,sigmoid,elu",
          "--epochs", "3", "--train-subset", "512", "--val-size", "500",
@@ -153,7 +154,10 @@ def test_a_killed_process_ends_the_other_and_a_rerun_resumes(
     t = time.monotonic()
     ((code, err),) = finish(procs[:1], timeout=60)
     assert time.monotonic() - t < 60
-    assert code != 0 and "error:" in last_line(err), err[-2000:]
+    # one line when it meets the loss in a collective (gloo: connection
+    # reset); busy elsewhere, JAX's heartbeat check aborts it with its log
+    assert code != 0 and ("error:" in last_line(err) or JAX_ABORT in err), \
+        err[-2000:]
     finish(procs[1:])
     for code, err in finish(pair(outs, mnist_dirs)):  # resumes
         assert code == 0, err[-2000:]

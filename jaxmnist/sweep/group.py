@@ -9,6 +9,7 @@ the epochs so the host is touched once per epoch (progress, checkpoints).
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -150,14 +151,29 @@ def _compile(g: _Group) -> tuple[_Group, float]:
     return g._replace(epoch=epoch), time.perf_counter() - t
 
 
+def _saved_epochs(path: Path | None) -> int:
+    """The latest epoch checkpointed under ``path`` (-1: none), read from
+    the directory names, so every process can compare before restoring
+    (a restore meets the other processes at orbax's barriers)."""
+    epochs = None if path is None else path / "epochs"
+    if epochs is None or not epochs.is_dir():
+        return -1
+    return max((int(d.name) for d in epochs.iterdir() if d.name.isdigit()),
+               default=-1)
+
+
 def _start(g: _Group, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
-    checkpoint when there is one, else freshly initialised."""
+    checkpoint when every process has that one, else freshly initialised
+    (stale checkpoints removed)."""
+    saved = sharding.gathered(_saved_epochs(checkpoint_dir))
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
                                          g.epoch_like)
-               if checkpoint_dir is not None else None)
-    first = -1 if resumed is None else resumed[0]
-    if resumed is None or len(set(sharding.gathered(first))) > 1:
+               if checkpoint_dir is not None and len(set(saved)) == 1
+               and saved[0] >= 0 else None)
+    if resumed is None:
+        if checkpoint_dir is not None and saved != [-1] * len(saved):
+            shutil.rmtree(checkpoint_dir / "epochs", ignore_errors=True)
         return 0, g.initial_state(), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,

@@ -53,21 +53,6 @@ def with_running_stats(params: list, stats: list | None) -> list:
         params[len(hidden):]
 
 
-def _this_process_only(ocp) -> dict:
-    """Checkpointer options for a save by this process alone: in a
-    multi-process run each process saves its own share of the models, and
-    orbax's default (process 0 finalizes every save, all processes meet at
-    barriers) would leave another process's models without params."""
-    import jax  # noqa: PLC0415
-
-    if jax.process_count() == 1:
-        return {}
-    me = jax.process_index()
-    return {"multiprocessing_options": ocp.options.MultiprocessingOptions(
-        primary_host=me, active_processes={me},
-        barrier_sync_key_prefix=f"models-process{me}")}
-
-
 def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
     """Save ``params`` (a pytree of arrays) and ``metadata`` under ``path``.
 
@@ -78,7 +63,7 @@ def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
 
     path = Path(path).absolute()
     (path / "metadata.json").unlink(missing_ok=True)
-    ckpt = ocp.StandardCheckpointer(**_this_process_only(ocp))
+    ckpt = ocp.StandardCheckpointer()
     ckpt.save(path / "params", params, force=True)
     ckpt.wait_until_finished()
     files.write_json(path / "metadata.json", {"format": FORMAT, **metadata})

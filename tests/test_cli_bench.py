@@ -15,7 +15,8 @@ def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "jaxmnist.bench", "--quick", "--members", "1,2",
-         "--manual-dir", manual, "--json", str(out)],
+         "--scaling", "1,3", "--scaling-fraction", "0.5", "--manual-dir",
+         manual, "--json", str(out)],
         capture_output=True, text=True,
         env={**os.environ, "TFDS_DATA_DIR": data_dir})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -37,3 +38,8 @@ def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
     assert "(a)/(b)" in proc.stdout and "per-sample SGD" in proc.stdout
     assert "(a)/(d)" in proc.stdout and "NumPy loop" in proc.stdout
     assert "LeNet-5 CNN" in proc.stdout
+    assert [row["members"] for row in r["scaling"]] == [1, 3]
+    for row in r["scaling"]:
+        assert row["chunks"] == 1 and row["fraction"] == 0.5
+        assert row["model_epochs_per_s"] > 0 and row["bytes_per_member"] > 0
+    assert "members/chunk" in proc.stdout

@@ -1,4 +1,5 @@
 """python -m jaxmnist.bench [--members 1,4,24] [--quick] [--json FILE]
+[--scaling 1,4,24,96,384,1536 [--scaling-fraction F]] [--classic]
 
 How fast the sweep's vmapped groups train against the same members one
 after another, a plain jitted-step Python loop and a plain-JAX vmapped
@@ -53,6 +54,13 @@ def table(r: dict) -> str:
               f"compile {r['cnn']['compile_s']:.1f} s)",
               "compiled group-epoch memory: " + ", ".join(
                   f"K={k}: {mb:.0f} MB" for k, mb in r["memory_mb"].items())]
+    if "scaling" in r:
+        from jaxmnist.sweep.scaling import table as scaling_table  # noqa: PLC0415
+
+        lines += ["", scaling_table(r["scaling"])]
+    if "classic" in r:
+        lines += ["", f"classic grid end to end: {r['classic']['seconds']:.1f}"
+                  f" s ({r['classic']['command']})"]
     return "\n".join(lines)
 
 
@@ -68,6 +76,16 @@ def run(argv: list[str] | None) -> int:
                    help="2,048 training images (256, and 1,000 to "
                    "evaluate, for per-sample SGD and the CNN) and one "
                    "repetition: checks it runs")
+    p.add_argument("--scaling", default=[], type=_int_list, metavar="K,K",
+                   help="also the scaling table for these K (e.g. "
+                   "1,4,24,96,384,1536): one group of K Adam members as the "
+                   "sweep runs it, chunked when over the memory budget")
+    p.add_argument("--scaling-fraction", type=_fraction, default=1.0,
+                   metavar="F", help="time the scaling rows on this "
+                   "fraction of every split (rates scaled to whole epochs)")
+    p.add_argument("--classic", action="store_true",
+                   help="also time the classic grid end to end "
+                   "(sweeps/classic.toml --no-dynamics, a few minutes)")
     p.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS,
                    help="write the figures to this file too")
     p.add_argument("--manual-dir", metavar="DIR", default=argparse.SUPPRESS,
@@ -89,7 +107,17 @@ def run(argv: list[str] | None) -> int:
 
 
 def _int_list(text: str) -> list[int]:
-    return [int(x) for x in text.split(",")]
+    values = [int(x) for x in text.split(",")]
+    if min(values) < 1:
+        raise ValueError(f"{text!r}: member counts must be positive")
+    return values
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise ValueError(f"{text!r} is not a fraction in (0, 1]")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

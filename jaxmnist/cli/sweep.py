@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: from the cluster environment)")
     process.add_argument("--num-processes", type=int)
     process.add_argument("--process-id", type=int)
+    process.add_argument("--distributed-timeout", type=int, default=60,
+                         metavar="S", help="seconds to join the other "
+                         "processes, and after which a silent one counts as "
+                         "lost (this process then exits with one line)")
     return p
 
 
@@ -121,13 +125,10 @@ def check_writable(path: Path) -> None:
 
 def init_distributed(args: argparse.Namespace) -> None:
     """jax.distributed.initialize() from the flags, else the environment."""
-    import jax  # noqa: PLC0415  (not before the flags are known)
+    from jaxmnist.sweep import distributed  # noqa: PLC0415
 
-    kwargs = {k: v for k, v in (("coordinator_address", args.coordinator),
-                                ("num_processes", args.num_processes),
-                                ("process_id", args.process_id))
-              if v is not None}
-    jax.distributed.initialize(**kwargs)
+    distributed.initialize(args.coordinator, args.num_processes,
+                           args.process_id, args.distributed_timeout)
 
 
 def resume_command(argv: list[str] | None, out: Path) -> str:
@@ -141,6 +142,11 @@ def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
     if args.distributed:
         init_distributed(args)
+        from jaxmnist.sweep import distributed  # noqa: PLC0415
+
+        distributed.check_same_sweep({n: getattr(cfg, n) for n in
+                                      sweep_config.numeric_fields()},
+                                     args.num_processes)
     import jax  # noqa: PLC0415
 
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
@@ -221,7 +227,11 @@ def say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main("jaxmnist.sweep", run, argv)
+    code = run_main("jaxmnist.sweep", run, argv)
+    from jaxmnist.sweep.distributed import leave  # noqa: PLC0415
+
+    leave(code)  # a failed distributed process does not wait for its peers
+    return code
 
 
 if __name__ == "__main__":

@@ -19,12 +19,18 @@ run.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 
 import jaxmnist as jm
 from jaxmnist.core.config import make_hparams, stack_hparams
-from jaxmnist.sweep import plan, sharding
+from jaxmnist.sweep import plan, scaling, sharding
 from jaxmnist.sweep.baselines import (
     ACTS,
     numpy_sgd_loop,
@@ -204,4 +210,27 @@ def run(args) -> dict:
     report["cnn"] = cnn_row(slow, reps)
     report["memory_mb"] = {str(k): program_memory(data, k)
                            for k in ((2,) if args.quick else (24, 240))}
+    if args.scaling:
+        report["scaling"] = scaling.rows(data, args.scaling,
+                                         args.scaling_fraction)
+    if args.classic:
+        report["classic"] = classic_grid(args.manual_dir)
     return report
+
+
+def classic_grid(manual_dir: str | None) -> dict:
+    """The classic grid end to end, as a user runs it
+    (``python -m jaxmnist.sweep sweeps/classic.toml --no-dynamics``, a
+    fresh process, into a temporary folder): wall seconds."""
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "jaxmnist.sweep",
+               str(root / "sweeps/classic.toml"), "--no-dynamics",
+               "--no-progress"]
+    if manual_dir is not None:
+        command += ["--manual-dir", manual_dir]
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        subprocess.run([*command, "--out", str(Path(tmp) / "classic")],
+                       check=True, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "command": " ".join(command[1:])}

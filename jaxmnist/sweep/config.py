@@ -31,6 +31,7 @@ from jaxmnist.sweep.options import (
     check_hidden,
     check_learning_rates,
     check_option_axes,
+    check_size,
     check_target,
     check_tune_factor,
     check_tune_points,
@@ -43,6 +44,8 @@ from jaxmnist.sweep.options import (
     parse_hidden,
     parse_learning_rates,
     parse_option_axes,
+    parse_size,
+    parse_size_option,
     parse_switch,
     positive_int,
 )
@@ -159,6 +162,13 @@ class SweepConfig:
         False, "keep RUN/checkpoints/ once the run has finished (they are "
         "what an interrupted run resumes from; a finished run's models and "
         "results hold everything)", numeric=False)
+    max_memory: str | None = option(
+        None, "most memory one group's compiled program may take per device "
+        "(e.g. 4GiB, 512MiB); a larger group trains in chunks of members, "
+        "one after another, with the same results", parse=parse_size_option,
+        check=check_size, numeric=False, metavar="SIZE",
+        shown="half the available RAM on a CPU, 80 percent of an "
+        "accelerator's free memory")
     out: str | None = option(None, "output dir (default runs/<name or time>)",
                              numeric=False, metavar="DIR")
     name: str | None = option(None, "run name, used for the default --out",
@@ -173,6 +183,11 @@ class SweepConfig:
                 object.__setattr__(self, f.name, float(value))
             if opt.check is not None:
                 opt.check(f.name, value)
+
+    @property
+    def max_memory_bytes(self) -> int | None:
+        """``max_memory`` in bytes (None: decided from the free memory)."""
+        return None if self.max_memory is None else parse_size(self.max_memory)
 
     def lrs_for(self, optimizer: str) -> tuple[float, ...]:
         """The learning rates the group of ``optimizer`` trains.

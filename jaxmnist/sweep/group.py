@@ -5,280 +5,90 @@ members: cells of activation x learning rate, times seeds). It trains with
 the same ``init`` and ``epoch`` functions that ``make_train`` scans over,
 vmapped over seeds (outer) and cells (inner), compiled once; Python drives
 the epochs so the host is touched once per epoch (progress, checkpoints).
+A group whose compiled program is over the memory budget trains in chunks
+of members, one after another, with that one program (:mod:`.chunks`).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxmnist.core.config import (
-    HParams,
-    TrainConfig,
-    make_hparams,
-    stack_hparams,
-)
-from jaxmnist.core.dynamics import Dynamics, combine
-from jaxmnist.core.train import (
-    Metrics,
-    epoch_key,
-    make_epoch,
-    make_init,
-    member_key,
-    steps_per_epoch,
-)
+from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep import checkpoints, sharding
-from jaxmnist.sweep.pipeline import epoch_view, join, run_epochs, split
-from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
+from jaxmnist.sweep import checkpoints, chunks, memory, sharding
+from jaxmnist.sweep.members import (
+    Cell,
+    GroupResult,
+    GroupSpec,
+    Member,
+    from_arrays,
+    hidden_label,
+    options_label,
+    setup_name,
+    to_arrays,
+)
+from jaxmnist.sweep.pipeline import run_epochs
+from jaxmnist.sweep.placed import (
+    PlacedGroup,
+    compile_epoch,
+    compile_probe,
+    epoch_like,
+    group_programs,
+    member_axes,
+    place,
+)
+from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
-AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
+__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
+           "hidden_label", "member_axes", "options_label", "placed_chunks",
+           "setup_name", "train_group"]
 
 
-class Member(NamedTuple):
-    """Who a member is; the key columns of every result table (the classic
-    four first, then the structure and the other hyperparameters)."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
-    model: str = "mlp"
-    hidden: str = "128x64"  # the MLP's hidden widths; "lenet5" for the CNN
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""  # "b2=0.99;eps=1e-06": those the sweep set
+def _saved_epochs(path: Path | None) -> int:
+    """The latest epoch checkpointed under ``path`` (-1: none), read from
+    the directory names, so every process can compare before restoring
+    (a restore meets the other processes at orbax's barriers)."""
+    epochs = None if path is None else path / "epochs"
+    if epochs is None or not epochs.is_dir():
+        return -1
+    return max((int(d.name) for d in epochs.iterdir() if d.name.isdigit()),
+               default=-1)
 
 
-class Cell(NamedTuple):
-    """One numeric combination of a group: what its members vary."""
-    activation: str
-    learning_rate: float
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    options: tuple[tuple[str, float], ...] = ()  # every option the sweep set
-
-    def hparams(self, vmapped: tuple[str, ...]) -> HParams:
-        return make_hparams(self.activation, self.learning_rate, self.dropout,
-                            self.weight_decay,
-                            {k: v for k, v in self.options if k in vmapped})
-
-
-def options_label(options: tuple[tuple[str, float], ...]) -> str:
-    """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
-    return ";".join(f"{k}={v:g}" for k, v in sorted(options))
-
-
-def setup_name(optimizer: str, model: str, hidden: str,
-               batch_norm: bool) -> str:
-    """A group's name: the optimizer plus ``-cnn``, ``-h<widths>`` (a hidden
-    shape other than the classic ``128x64``) and ``-bn``, so the classic
-    grid's groups keep their optimizers' names."""
-    name = optimizer
-    if model != "mlp":
-        name += f"-{model}"
-    elif hidden != "128x64":
-        name += f"-h{hidden}"
-    return name + ("-bn" if batch_norm else "")
-
-
-def hidden_label(config: TrainConfig) -> str:
-    if config.model != "mlp":
-        return "lenet5"
-    return "x".join(str(w) for w in config.sizes[1:-1])
-
-
-class GroupSpec(NamedTuple):
-    """What one group trains: its ``cells``, each with every seed number in
-    ``seeds``; seed ``s`` uses ``member_key(root_seed, s)``."""
-    name: str  # the optimizer, plus its structure's suffixes
-    config: TrainConfig
-    cells: tuple[Cell, ...]
-    seeds: tuple[int, ...]
-    root_seed: int
-
-    @property
-    def members(self) -> list[Member]:
-        """Seed-major: member ``s * len(cells) + c``."""
-        c = self.config
-        return [Member(c.optimizer, cell.activation, cell.learning_rate, seed,
-                       c.model, hidden_label(c), c.batch_norm, cell.dropout,
-                       cell.weight_decay, options_label(cell.options))
-                for seed in self.seeds for cell in self.cells]
-
-
-class GroupResult(NamedTuple):
-    members: list[Member]
-    history: Metrics  # numpy, each field [members, epochs]
-    params: list  # host params pytree with a leading member axis
-    seconds: float  # wall time of the whole group (compile included)
-    compile_seconds: float  # tracing + compiling the epoch program
-    epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
-    steps_per_epoch: int
-    dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]
-    stats: list | None = None  # batch-norm running statistics, [member, ...]
-
-
-def member_axes(state, tcfg: TrainConfig):
-    """Where each state leaf keeps its member (cell) axis.
-
-    First-layer weight leaves (params and their optimizer moments,
-    ``[sizes[0], sizes[1]]``) keep it in the middle: ``[784, M, 128]``, so
-    the shared batch's matmul ``x @ W1`` for all members is one wide matmul
-    ``[B, 784] @ [784, M*128]`` with no per-step transpose of W1 (measured:
-    +14% model-epochs/s for 24 Adam members). Every other leaf keeps it
-    first.
-    """
-    w1 = tuple(tcfg.sizes[:2])
-    return jax.tree.map(lambda x: 1 if tuple(np.shape(x)) == w1 else 0, state)
-
-
-def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
-    """The group's ``init`` and ``epoch`` (jitted), its probe-batch
-    program (None without dynamics; see :func:`probe_program`) and where
-    the state keeps the member axes: vmapped over seeds (outer: key
-    batched) and over cells (inner: hparams batched, key shared, so one
-    seed's members share each batch gather and first-layer matmul), with
-    the cell axis split over the mesh's devices. The axes are named
-    (``AXIS_NAMES``) so that each step's divergence guard can ask whether
-    every member is fine and skip its selects when so.
-    """
-    init1 = make_init(tcfg, batch_probes=False)
-    epoch1 = make_epoch(tcfg, AXIS_NAMES, batch_probes=False)
-    hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
-        k: 0.5 for k in tcfg.vmapped_options})
-    probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
-    axes = member_axes(probe, tcfg)
-    outer = jax.tree.map(lambda a: a + 1, axes)  # after the seed axis
-    state_sharding = jax.tree.map(
-        lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), probe,
-        outer)
-    out1 = jax.eval_shape(make_epoch(tcfg, batch_probes=False), probe, hp1,
-                          data, jax.random.key(0))[1]  # unnamed
-    init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
-                    in_axes=(0, None, None))
-    view = epoch_view(axes)  # the probe carry is the probe program's
-    epoch = jax.vmap(jax.vmap(epoch1, in_axes=(view, 0, None, None),
-                              out_axes=(view, 0), axis_name=AXIS_NAMES[1]),
-                     in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
-    return (jax.jit(init, out_shardings=state_sharding),
-            jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(epoch_view(state_sharding),
-                                   by_cell(mesh, out1))),
-            probe_program(tcfg, data, probe, axes, state_sharding, mesh)
-            if tcfg.dynamics else None,
-            outer)
-
-
-class _Group(NamedTuple):
-    """A group placed on the devices, ready to run."""
-    spec: GroupSpec
-    hparams: Any  # HParams, [padded cells], split over the mesh
-    keys: jax.Array  # [seeds]: each seed's key
-    data: Dataset  # replicated on every device
-    init: Any  # jitted
-    epoch: Any  # jitted (compiled by _compile)
-    probe: Any  # jitted (compiled by _compile), None without dynamics
-    axes: Any  # where each state leaf keeps its cell axis
-    state_like: Any  # ShapeDtypeStructs of the state
-
-    def epoch_keys(self, epoch: int) -> jax.Array:
-        return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
-
-    def run_epoch(self, state, epoch: int):
-        """(state, EpochResult) of epoch number ``epoch`` on the devices:
-        the epoch's program, then the probe batch's (dispatched together,
-        no host sync between them; a sweep overlaps the probes with the
-        next epoch, see :mod:`jaxmnist.sweep.pipeline`)."""
-        if self.probe is None:
-            return self.epoch(state, self.hparams, self.data,
-                              self.epoch_keys(epoch))
-        view, carry = split(state)
-        view, out = self.epoch(view, self.hparams, self.data,
-                               self.epoch_keys(epoch))
-        carry, batch = self.probe(
-            view.params, view.stats,
-            carry._replace(preconditioner=view.probe.preconditioner),
-            self.hparams.activation, self.data)
-        return join(view, carry._replace(preconditioner=None)), \
-            out._replace(dynamics=combine(out.dynamics, batch))
-
-
-def _place(spec: GroupSpec, data: Dataset) -> _Group:
-    mesh = sharding.member_mesh()
-    padded = sharding.padded_count(len(spec.cells), mesh)
-    hp = stack_hparams([c.hparams(spec.config.vmapped_options)
-                        for c in spec.cells])
-    hp = jax.device_put(sharding.pad_members(hp, padded),
-                        sharding.along(mesh, 1, 0))
-    keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, np.asarray(spec.seeds))
-    data = jax.device_put(data, sharding.replicated(mesh))
-    init, epoch, probe, axes = group_programs(spec.config, data, mesh)
-    state_like = jax.eval_shape(init, _init_keys(keys), hp, data)
-    return _Group(spec, hp, keys, data, init, epoch, probe, axes, state_like)
-
-
-def _epoch_like(g: _Group):
-    """One epoch's EpochResult as ``[members, ...]`` shapes, read from the
-    compiled programs' outputs (no tracing)."""
-    out = g.epoch.out_info[1]
-    if g.probe is not None:
-        out = out._replace(dynamics=combine(out.dynamics, g.probe.out_info[1]))
-    members = len(g.spec.members)
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
-        (members, *x.shape[2:]), x.dtype), out)
-
-
-def _init_keys(keys: jax.Array) -> jax.Array:
-    return jax.vmap(lambda k: jax.random.split(k)[0])(keys)
-
-
-def _compile(g: _Group, probes: ProbePrograms | None = None
-             ) -> tuple[_Group, float]:
-    """The group with its programs compiled (the probe batch's taken from
-    ``probes`` when an earlier group compiled it), and the seconds spent."""
-    t = time.perf_counter()
-    epoch = g.epoch.lower(epoch_view(g.state_like), g.hparams, g.data,
-                          g.epoch_keys(0)).compile()
-    seconds = time.perf_counter() - t
-    if g.probe is None:
-        return g._replace(epoch=epoch), seconds
-    probe, probe_s = (probes or ProbePrograms()).get(
-        g.spec.config, g.probe, g.state_like, g.hparams.activation, g.data)
-    return g._replace(epoch=epoch, probe=probe), seconds + probe_s
-
-
-def _start(g: _Group, checkpoint_dir: Path | None):
+def _start(g: PlacedGroup, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
-    checkpoint when there is one, else freshly initialised."""
+    checkpoint when every process has that one, else freshly initialised
+    (stale checkpoints removed)."""
+    saved = sharding.gathered(_saved_epochs(checkpoint_dir))
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
-                                         _epoch_like(g))
-               if checkpoint_dir is not None else None)
+                                         epoch_like(g))
+               if checkpoint_dir is not None and len(set(saved)) == 1
+               and saved[0] >= 0 else None)
     if resumed is None:
-        state = g.init(_init_keys(g.keys), g.hparams, g.data)
-        if g.probe is not None:  # the probe batch at initialisation
-            probe = g.probe(state.params, state.stats, state.probe,
-                            g.hparams.activation, g.data)[0]
-            state = state._replace(probe=probe)
-        return 0, state, [], []
+        if checkpoint_dir is not None and saved != [-1] * len(saved):
+            shutil.rmtree(checkpoint_dir / "epochs", ignore_errors=True)
+        return 0, g.initial_state(), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))
     return first, state, history, epoch_times
 
 
-def _collect(g: _Group, state, history: list, seconds: float,
-             compile_s: float, epoch_times: list[float]) -> GroupResult:
+def _collect(g: PlacedGroup, state, history: list,
+             epoch_times: list[float]) -> GroupResult:
+    """The finished members as a GroupResult (seconds left 0)."""
     members, n_cells = g.spec.members, len(g.spec.cells)
+    n_seeds = len(g.spec.seeds)
+
     def members_first(x, a):  # [seed, (784,) cell, ...] -> [member, ...]
-        x = np.moveaxis(x, a, 1)[:, :n_cells]
+        x = np.moveaxis(x, a, 1)[:n_seeds, :n_cells]
         return x.reshape(len(members), *x.shape[2:])
 
     host = sharding.to_host((state.params, state.stats))
@@ -286,78 +96,93 @@ def _collect(g: _Group, state, history: list, seconds: float,
     stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
                            checkpoints.stack(history))
-    return GroupResult(members, stacked.metrics, params, seconds, compile_s,
+    return GroupResult(members, stacked.metrics, params, 0.0, 0.0,
                        epoch_times,
                        steps_per_epoch(g.spec.config, g.data.num_train),
                        stacked.dynamics, stats)
 
 
-def _to_arrays(group: GroupResult) -> tuple[dict, dict]:
-    """A finished group as (arrays, JSON metadata) for its checkpoint."""
-    leaves = {f"param{i}": x for i, x in enumerate(jax.tree.leaves(
-        (group.params, group.stats)))}
-    arrays = {**{f"history_{f}": getattr(group.history, f)
-                 for f in Metrics._fields}, **leaves,
-              **{f"dynamics_{f}": getattr(group.dynamics, f)
-                 for f in Dynamics._fields if group.dynamics is not None},
-              "epoch_seconds": np.asarray(group.epoch_seconds)}
-    meta = {"members": [list(m) for m in group.members],
-            "seconds": group.seconds, "compile_seconds": group.compile_seconds,
-            "steps_per_epoch": group.steps_per_epoch}
-    return arrays, meta
+def _plan(g: PlacedGroup, layout: chunks.Layout | None,
+          max_memory: int | None, probes: ProbePrograms | None = None,
+          ) -> tuple[PlacedGroup, chunks.Layout, float]:
+    """(``g`` with its programs compiled for the layout's chunks, the chunk
+    layout, compile seconds). ``layout`` given (a resumed group's): that
+    one.
 
-
-def _from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
-    like = (state_like.params, state_like.stats)
-    leaves = [arrays[f"param{i}"] for i in range(len(jax.tree.leaves(like)))]
-    params, stats = jax.tree.unflatten(jax.tree.structure(like), leaves)
-    return GroupResult(
-        [Member(*m) for m in meta["members"]],
-        Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
-        params, meta["seconds"], meta["compile_seconds"],
-        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
-        Dynamics(*(arrays[f"dynamics_{f}"] for f in Dynamics._fields))
-        if "dynamics_sharpness" in arrays else None, stats)
-
-
-def train_group(spec: GroupSpec, data: Dataset,
-                progress: bool | RunBar = True,
-                checkpoint_dir: Path | None = None,
-                stop: StopRequest | None = None,
-                probes: ProbePrograms | None = None) -> GroupResult:
-    """Train every member of ``spec`` in one vmapped, compiled program.
-
-    Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
-    ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
-    Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
-    after every epoch and resumed from there (or returned as saved, if it
-    finished) when called again. ``progress`` is a bool or the run's bar;
-    ``probes`` the run's compiled probe-batch programs, shared by groups.
-
-    Raises:
-      ValueError: the batch size is larger than the training split.
-      Interrupted: ``stop`` was requested (after the epoch in progress) or
-        Ctrl-C (at once); the last finished epoch is checkpointed.
-      OSError: a checkpoint could not be written (the previous one is kept).
+    Otherwise the whole group compiles first; if XLA's memory analysis says
+    it needs more than the budget, a chunk size is fitted to the budget
+    (linear in the members: the data fixed, the rest per member) and checked
+    by compiling it, refitted from the last two measurements (3 tries).
     """
-    steps_per_epoch(spec.config, data.num_train)  # fail early
-    g = _place(spec, data)
-    members, epochs = len(spec.members), spec.config.epochs
-    run_bar = progress if isinstance(progress, RunBar) else RunBar(
-        members * epochs, enabled=progress)
-    if checkpoint_dir is not None:
-        done = checkpoints.load_result(checkpoint_dir)
-        if done is not None:
-            run_bar.done_before(members * epochs)
-            return _from_arrays(*done, g.state_like)
-    start = time.perf_counter()
-    run_bar.status(f"compiling {spec.name}...")
-    g, compile_s = _compile(g, probes)
+    spec, unit = g.spec, sharding.member_mesh().size
+    full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
+    budget = sharding.agreed_min(memory.budget(max_memory))  # all processes
+    if len(set(sharding.gathered(-1 if layout is None else layout.members))
+           ) > 1:  # processes resuming different layouts: plan afresh
+        layout = None
+    if layout is not None and layout != full:
+        c, seconds = compile_epoch(_place_chunk(g, layout, 0))
+    else:
+        c, seconds = compile_epoch(g)
+        if layout is None:
+            layout, c, fit_s = _fit(g, c, full, budget)
+            seconds += fit_s
+    c, probe_s = compile_probe(c, probes)  # for the layout's shapes
+    return g._replace(epoch=c.epoch, probe=c.probe), layout, seconds + probe_s
+
+
+def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
+         budget: int) -> tuple[chunks.Layout, PlacedGroup, float]:
+    """(the largest layout whose compiled epoch is within ``budget``, its
+    compiled first chunk, seconds spent compiling): ``full`` and
+    ``compiled`` when the whole group (``compiled``) is within it."""
+    spec, unit = g.spec, sharding.member_mesh().size
+    points = [(memory.tree_bytes(g.data), 0), (_bytes(compiled), full.members)]
+    seconds = 0.0
+    if points[-1][0] <= budget:
+        return full, compiled, seconds
+    for _ in range(3):
+        (b0, m0), (b1, m1) = points[-2:]
+        per = (b1 - b0) / (m1 - m0)
+        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
+                                chunks.members_within(budget, b1 - per * m1,
+                                                      per, unit))
+        if layout.members == m1:
+            break
+        c, s = compile_epoch(_place_chunk(g, layout, 0))
+        points.append((_bytes(c), layout.members))
+        seconds += s
+        if points[-1][0] <= budget:
+            return layout, c, seconds
+    raise ValueError(
+        f"{spec.name}: {points[-1][1]} members need "
+        f"{memory.format_size(points[-1][0])} per device, over the budget "
+        f"of {memory.format_size(budget)}; raise --max-memory")
+
+
+def _place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
+                 ) -> PlacedGroup:
+    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
+    spec = g.spec
+    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
+    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
+                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
+    return place(sub, g.data, g.programs, layout)
+
+
+def _bytes(g: PlacedGroup) -> int:
+    return memory.compiled_bytes(g.epoch)
+
+
+def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
+               name: str, stop: StopRequest | None) -> GroupResult:
+    """One compiled program's members, epochs ``0..epochs-1`` (resumed from
+    ``checkpoint_dir``); ``seconds`` and ``compile_seconds`` left 0."""
+    epochs = g.spec.config.epochs
     first, state, history, epoch_times = _start(g, checkpoint_dir)
     if stop is not None:  # asked while compiling
-        stop.check(f"group {spec.name} stopped after epoch {first} of "
-                   f"{epochs}")
-    bar = run_bar.group(spec.name, members, epochs, first,
+        stop.check(f"group {name} stopped after epoch {first} of {epochs}")
+    bar = run_bar.group(name, len(g.spec.members), epochs, first,
                         [h.metrics for h in history])
     try:
         state = run_epochs(g, first, state, history, epoch_times, bar,
@@ -365,15 +190,122 @@ def train_group(spec: GroupSpec, data: Dataset,
     except KeyboardInterrupt:
         saved = checkpoints.latest_epoch(checkpoint_dir) \
             if checkpoint_dir is not None else 0
-        raise Interrupted(f"group {spec.name} stopped after epoch {saved} "
+        raise Interrupted(f"group {name} stopped after epoch {saved} "
                           f"of {epochs}", "SIGINT" if stop is None
                           else stop.signal_name or "SIGINT") from None
     finally:
         bar.close()
+    return _collect(g, state, history, epoch_times)
+
+
+def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
+                  checkpoint_dir: Path | None, stop: StopRequest | None
+                  ) -> GroupResult:
+    """The group's members chunk by chunk with ``g``'s compiled programs;
+    each chunk checkpoints (and is skipped when finished) in its own dir."""
+    spec = g.spec
+    parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
+    results = []
+    for i, chunk in enumerate(parts):
+        gc = _place_chunk(g, layout, i)._replace(epoch=g.epoch, probe=g.probe)
+        path = chunks.chunk_dir(checkpoint_dir, i)
+        done = checkpoints.load_result(path) if path is not None else None
+        done = done if sharding.everyone(done is not None) else None
+        if done is not None:
+            run_bar.done_before(len(gc.spec.members) * spec.config.epochs)
+            result = from_arrays(*done, gc.state_like)
+        else:
+            result = _train_one(gc, run_bar, path,
+                                f"{spec.name} {i + 1}/{len(parts)}", stop)
+            if path is not None:
+                checkpoints.save_result(path, *to_arrays(result))
+        results.append((chunk.members(len(spec.cells)), result))
+    history, params, stats, dynamics = chunks.scatter(
+        [(idx, (r.history, r.params, r.stats, r.dynamics))
+         for idx, r in results], len(spec.members))
+    times = np.sum([r.epoch_seconds for _, r in results], axis=0)
+    return GroupResult(spec.members, history, params, 0.0, 0.0,
+                       [float(t) for t in times], results[0][1].steps_per_epoch,
+                       dynamics, stats)
+
+
+def placed_chunks(spec: GroupSpec, data: Dataset,
+                  max_memory: int | None = None
+                  ) -> tuple[list[PlacedGroup], chunks.Layout, float]:
+    """What :func:`train_group` runs, ready: every chunk of ``spec`` placed
+    with the one compiled epoch program, the layout, compile seconds."""
+    g, layout, seconds = _plan(place(spec, data), None, max_memory)
+    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+    if n == 1:
+        return [g], layout, seconds
+    return ([_place_chunk(g, layout, i)._replace(epoch=g.epoch, probe=g.probe)
+             for i in range(n)], layout, seconds)
+
+
+def _resumed_layout(g: PlacedGroup, path: Path | None
+                    ) -> chunks.Layout | None:
+    """The layout of the group's checkpoints, if it has some: recorded when
+    chunked, the whole group when it checkpointed unchunked."""
+    if path is None or not (path / "epochs").is_dir():
+        return chunks.recorded(path)
+    return chunks.whole(len(g.spec.seeds), len(g.spec.cells),
+                        sharding.member_mesh().size)
+
+
+def train_group(spec: GroupSpec, data: Dataset,
+                progress: bool | RunBar = True,
+                checkpoint_dir: Path | None = None,
+                stop: StopRequest | None = None,
+                probes: ProbePrograms | None = None,
+                max_memory: int | None = None) -> GroupResult:
+    """Train every member of ``spec`` in one vmapped, compiled program.
+
+    Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
+    ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
+    Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
+    after every epoch and resumed from there (or returned as saved, if it
+    finished) when called again. ``progress`` is a bool or the run's bar;
+    ``probes`` the run's compiled probe-batch programs, shared by groups. A
+    group whose compiled program needs more than ``max_memory`` bytes per
+    device (default: see :func:`.memory.default_budget`) runs in chunks of
+    members, one after another, with one compiled program (:mod:`.chunks`).
+
+    Raises:
+      ValueError: the batch size is larger than the training split, or
+        even the smallest chunk is over ``max_memory``.
+      Interrupted: ``stop`` was requested (after the epoch in progress) or
+        Ctrl-C (at once); the last finished epoch is checkpointed.
+      OSError: a checkpoint could not be written (the previous one is kept).
+    """
+    steps_per_epoch(spec.config, data.num_train)  # fail early
+    g = place(spec, data)
+    members, epochs = len(spec.members), spec.config.epochs
+    run_bar = progress if isinstance(progress, RunBar) else RunBar(
+        members * epochs, enabled=progress)
+    try:
+        if checkpoint_dir is not None:
+            done = checkpoints.load_result(checkpoint_dir)
+            if sharding.everyone(done is not None):
+                run_bar.done_before(members * epochs)
+                return from_arrays(*done, g.state_like)  # type: ignore
+        start = time.perf_counter()
+        run_bar.status(f"compiling {spec.name}...")
+        g, layout, compile_s = _plan(g, _resumed_layout(g, checkpoint_dir),
+                                     max_memory, probes)
+        n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+        if n == 1:
+            group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)
+        else:
+            run_bar.note(f"{spec.name}: {members} members over the memory "
+                         f"budget: {n} chunks of {layout.members}, one after "
+                         f"another")
+            chunks.record(checkpoint_dir, layout)
+            group = _train_chunks(g, layout, run_bar, checkpoint_dir, stop)
+    finally:
         if run_bar is not progress:
             run_bar.close()
-    group = _collect(g, state, history, time.perf_counter() - start,
-                     compile_s, epoch_times)
+    group = group._replace(seconds=time.perf_counter() - start,
+                           compile_seconds=compile_s)
     if checkpoint_dir is not None:
-        checkpoints.save_result(checkpoint_dir, *_to_arrays(group))
+        checkpoints.save_result(checkpoint_dir, *to_arrays(group))
     return group

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -282,6 +283,44 @@ def check_option_axes(key: str, value: OptionAxes) -> None:
             if len(set(values)) < len(values):
                 raise ValueError(f"optimizer_options: {opt}.{name} lists a "
                                  f"value twice: {values}")
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3,
+          "t": 1024**4, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+          "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3,
+          "tib": 1024**4}
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$")
+
+
+def parse_size(text: Any) -> int:
+    """Bytes from ``4GiB``, ``512MB``, ``1.5G`` (binary), ``2e9`` or an int.
+
+    Raises:
+      ValueError: one line naming the bad value.
+    """
+    match = (None if isinstance(text, bool) or not isinstance(
+        text, (int, float, str)) else _SIZE.match(str(text).lower()))
+    if match is None or match.group(2) not in _UNITS:
+        raise ValueError(f"{str(text)!r} is not a size; use bytes with an "
+                         f"optional unit, e.g. 4GiB, 512MiB, 8GB or 2e9")
+    size = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(size) or size < 1:
+        raise ValueError(f"{str(text)!r} is not a positive size")
+    return int(size)
+
+
+def parse_size_option(key: str, value: Any) -> str:
+    """A size (``"4GiB"``, or a TOML number of bytes) kept as text."""
+    try:
+        parse_size(value)
+    except ValueError as e:
+        raise ValueError(f"{key}: {e}") from None
+    return str(value).strip()
+
+
+def check_size(key: str, value: str | None) -> None:
+    if value is not None:
+        parse_size_option(key, value)
 
 
 # --------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def _finish(g, e: int, out, saved, carry, batch, history: list,
     its checkpoint (``saved``: its host state or view, None for none), the
     bar."""
     n_cells, members = len(g.spec.cells), len(g.spec.members)
+    n_seeds = len(g.spec.seeds)
     if batch is not None:  # the carry fetched only for a checkpoint
         if saved is None:
             batch = sharding.to_host(batch)
@@ -109,8 +110,8 @@ def _finish(g, e: int, out, saved, carry, batch, history: list,
             carry, batch = sharding.to_host((carry, batch))
             saved = join(saved, carry)
         out = out._replace(dynamics=combine(out.dynamics, batch))
-    history.append(jax.tree.map(  # [seed, padded cell, ...] -> [member]
-        lambda x: x[:, :n_cells].reshape(members, *x.shape[2:]), out))
+    history.append(jax.tree.map(  # [padded seed, padded cell, ...]
+        lambda x: x[:n_seeds, :n_cells].reshape(members, *x.shape[2:]), out))
     if saved is not None and checkpoint_dir is not None:
         checkpoints.save_epoch(checkpoint_dir, e + 1, saved, history,
                                epoch_times)

@@ -135,11 +135,10 @@ def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
     """Each process saves its share: members ``i`` with
     ``i * process_count // len(members) == process_index``."""
     n, me = jax.process_count(), jax.process_index()
-    for i, m in enumerate(members):
-        if i * n // len(members) == me:
-            store.save_model(store.member_path(out, m),
-                             member_params(group, i),
-                             model_metadata(cfg, spec, m))
+    store.save_models([(store.member_path(out, m), member_params(group, i),
+                        model_metadata(cfg, spec, m))
+                       for i, m in enumerate(members)
+                       if i * n // len(members) == me])
 
 
 class _Best(NamedTuple):
@@ -181,7 +180,8 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
         group = train_group(spec, data, progress=bar, stop=stop,
                             checkpoint_dir=checkpoints.group_dir(out,
                                                                  spec.name),
-                            probes=probes)
+                            probes=probes,
+                            max_memory=cfg.max_memory_bytes)
         members = records.member_results(group, cfg.target)
         save_models(cfg, out, spec, group, members)
         light.append(group._replace(params=[]))

@@ -66,3 +66,27 @@ def to_host(tree):
 
         return multihost_utils.process_allgather(tree, tiled=True)
     return jax.device_get(tree)
+
+
+def gathered(value: int) -> list[int]:
+    """``value`` (an int32) of every process, in process order."""
+    if jax.process_count() == 1:
+        return [value]
+    from jax.experimental import multihost_utils  # noqa: PLC0415
+
+    return [int(v) for v in np.ravel(multihost_utils.process_allgather(
+        np.int32(value)))]
+
+
+def everyone(flag: bool) -> bool:
+    """Whether ``flag`` holds on every process (resume only what all
+    processes can: a host may have checkpointed one epoch more)."""
+    return min(gathered(int(flag))) == 1
+
+
+def agreed_min(value: int) -> int:
+    """The smallest ``value`` (bytes) over every process, so all choose
+    alike (to whole MiB when there are several)."""
+    if jax.process_count() == 1:
+        return value
+    return min(gathered(min(value // 2**20, 2**31 - 1))) * 2**20

@@ -78,3 +78,26 @@ def test_an_error_that_is_not_the_disks_passes_through(tmp_path,
     with pytest.raises(ValueError, match="shapes differ"):
         checkpoints.save_epoch(tmp_path, 1, state(1.0),
                                [{"loss": np.float32(1.0)}], [1.0])
+
+
+def test_per_process_epoch_checkpoints_round_trip(tmp_path):
+    """The npz checkpoints each process writes in a distributed run: the
+    latest one restored, older ones and a killed write's leftover not."""
+    history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
+    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0],
+                           per_process=True)
+    (tmp_path / "epochs" / "2.tmp").mkdir()  # a killed write's leftover
+    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0],
+                           per_process=True)
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["2"]
+    (tmp_path / "epochs" / "3.tmp").mkdir()  # killed before its rename
+    (tmp_path / "epochs" / "3.tmp" / "state.npz").write_bytes(b"half")
+    assert checkpoints.latest_epoch(tmp_path) == 2
+    epoch, got, hist, times = checkpoints.restore_epoch(
+        tmp_path, state(0.0), history[0])
+    assert (epoch, times) == (2, [1.0, 2.0])
+    np.testing.assert_array_equal(got[0]["w"], state(2.0)[0]["w"])
+    assert [float(h["loss"]) for h in hist] == [1.0, 0.5]
+    with pytest.raises(ValueError, match="does not fit this group"):
+        checkpoints.restore_epoch(tmp_path, [{"w": np.zeros((2, 2))}],
+                                  history[0])

@@ -14,14 +14,22 @@ previous step as the latest (the next save clears the leftover); the old
 step is deleted only after the new one is in place. A write that fails
 raises an OSError naming the checkpoint (see :func:`jaxmnist.files.os_error`).
 Once a run has finished, :func:`remove` deletes the whole folder.
+
+In a run of several JAX processes, orbax writes host arrays from process 0
+only, so every process (each with its own ``--out``, or sharing one) writes
+its epoch checkpoints itself: ``epochs/<epoch>/state.npz``, the same tree's
+leaves, written in ``epochs/<epoch>.tmp`` and renamed when complete; the
+older one is deleted after. :func:`restore_epoch` reads either kind.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -30,6 +38,7 @@ from jaxmnist import files
 
 #: What a run dir holds from this module.
 CHECKPOINTS_DIR = "checkpoints"
+NPZ_STATE = "state.npz"  # a per-process epoch checkpoint
 
 
 def group_dir(run_dir: Path, optimizer: str) -> Path:
@@ -56,13 +65,19 @@ def unstack(tree, epochs: int) -> list:
 
 
 def save_epoch(path: Path, epoch: int, state, history: list,
-               epoch_times: list[float]) -> None:
+               epoch_times: list[float], per_process: bool | None = None
+               ) -> None:
     """Checkpoint after ``epoch`` finished epochs (host arrays); ``history``
-    holds one pytree per finished epoch (its metrics and probes)."""
-    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
-
+    holds one pytree per finished epoch (its metrics and probes).
+    ``per_process`` (default: when there are several JAX processes) writes
+    this process's own ``state.npz`` instead of an orbax step."""
     tree = {"state": jax.device_get(state), "history": stack(history),
             "epoch_times": np.asarray(epoch_times, np.float64)}
+    if jax.process_count() > 1 if per_process is None else per_process:
+        _save_npz(path / "epochs", epoch, tree)
+        return
+    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
+
     mngr = _manager(path / "epochs")
     try:
         with files.orbax_write(path / "epochs" / str(epoch)):
@@ -72,10 +87,41 @@ def save_epoch(path: Path, epoch: int, state, history: list,
         mngr.close()
 
 
+def _save_npz(epochs: Path, epoch: int, tree) -> None:
+    """``tree``'s leaves as ``epochs/<epoch>/state.npz``, the folder renamed
+    into place when complete, then the older epochs removed."""
+    arrays: dict[str, Any] = {f"leaf{i}": np.asarray(x) for i, x in
+                              enumerate(jax.tree.leaves(tree))}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    final, tmp = epochs / str(epoch), epochs / f"{epoch}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    files.write_bytes(tmp / NPZ_STATE, buf.getvalue())
+    shutil.rmtree(final, ignore_errors=True)
+    try:
+        os.replace(tmp, final)
+    except OSError as e:
+        raise files.named(e, final) from e
+    for old in epochs.iterdir():
+        if old.name != final.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _npz_epoch(path: Path) -> int | None:
+    """The latest per-process (npz) checkpoint's epoch, None for none."""
+    epochs = path / "epochs"
+    done = [int(d.name) for d in epochs.iterdir()
+            if d.name.isdigit() and (d / NPZ_STATE).is_file()]
+    return max(done, default=None)
+
+
 def latest_epoch(path: Path) -> int:
     """The number of epochs the latest checkpoint under ``path`` holds."""
     if not (path / "epochs").is_dir():
         return 0
+    npz = _npz_epoch(path)
+    if npz is not None:
+        return npz
     mngr = _manager(path / "epochs")
     epoch = mngr.latest_step()
     mngr.close()
@@ -86,23 +132,37 @@ def restore_epoch(path: Path, state_like, epoch_like):
     """(epoch, host state, history, epoch_times) of the latest checkpoint,
     or None when there is none. ``state_like`` and ``epoch_like`` (one
     epoch's history entry) give the structures, shapes and dtypes."""
-    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
-
     if not (path / "epochs").is_dir():
         return None
-    mngr = _manager(path / "epochs")
-    epoch = mngr.latest_step()
-    if epoch is None:
-        mngr.close()
+    epoch = latest_epoch(path)
+    if not epoch:
         return None
     zeros = lambda x, *lead: np.zeros((*lead, *x.shape), x.dtype)
     target = {"state": jax.tree.map(zeros, state_like),
               "history": jax.tree.map(lambda x: zeros(x, epoch), epoch_like),
               "epoch_times": np.zeros((epoch,), np.float64)}
-    tree = mngr.restore(epoch, args=ocp.args.StandardRestore(target))
-    mngr.close()
+    if _npz_epoch(path) is not None:
+        tree = _restore_npz(path / "epochs" / str(epoch) / NPZ_STATE, target)
+    else:
+        import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
+
+        mngr = _manager(path / "epochs")
+        tree = mngr.restore(epoch, args=ocp.args.StandardRestore(target))
+        mngr.close()
     return (epoch, tree["state"], unstack(tree["history"], epoch),
             [float(t) for t in tree["epoch_times"]])
+
+
+def _restore_npz(file: Path, target):
+    """The tree saved by :func:`_save_npz`, shaped like ``target``."""
+    like = jax.tree.leaves(target)
+    with np.load(file) as f:
+        leaves = [f[f"leaf{i}"] for i in range(len(f.files))]
+    if [(x.shape, x.dtype) for x in leaves] != [(x.shape, x.dtype)
+                                                for x in like]:
+        raise ValueError(f"checkpoint {str(file)!r} does not fit this group "
+                         f"(other shapes or dtypes)")
+    return jax.tree.unflatten(jax.tree.structure(target), leaves)
 
 
 def save_result(path: Path, arrays: dict, meta: dict) -> None:

@@ -21,7 +21,7 @@ from jaxmnist.core.train import epoch_key, make_epoch, make_init, member_key
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import chunks, sharding
 from jaxmnist.sweep.members import GroupSpec
-from jaxmnist.sweep.pipeline import epoch_view, join, split
+from jaxmnist.sweep.pipeline import epoch_view
 from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
 
 __all__ = ["AXIS_NAMES", "PlacedGroup", "compile_epoch",
@@ -107,24 +107,6 @@ class PlacedGroup(NamedTuple):
         probe = self.probe(state.params, state.stats, state.probe,
                            self.hparams.activation, self.data)[0]
         return state._replace(probe=probe)
-
-    def run_epoch(self, state, epoch: int):
-        """(state, EpochResult) of epoch number ``epoch`` on the devices:
-        the epoch's program, then the probe batch's (dispatched together,
-        no host sync between them; a sweep overlaps the probes with the
-        next epoch, see :mod:`jaxmnist.sweep.pipeline`)."""
-        if self.probe is None:
-            return self.epoch(state, self.hparams, self.data,
-                              self.epoch_keys(epoch))
-        view, carry = split(state)
-        view, out = self.epoch(view, self.hparams, self.data,
-                               self.epoch_keys(epoch))
-        carry, batch = self.probe(
-            view.params, view.stats,
-            carry._replace(preconditioner=view.probe.preconditioner),
-            self.hparams.activation, self.data)
-        return join(view, carry._replace(preconditioner=None)), \
-            out._replace(dynamics=combine(out.dynamics, batch))
 
 
 def place(spec: GroupSpec, data: Dataset, programs=None,

@@ -12,6 +12,7 @@ from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupSpec, train_group
+from jaxmnist.sweep.probes import merge_seeds, split_seeds
 
 
 def only_group(cfg: SweepConfig) -> GroupSpec:
@@ -123,3 +124,23 @@ def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
         jax.tree.map(np.testing.assert_array_equal,
                      (fast[0], [r.metrics for r in fast[1]]),
                      (unprobed[0], [r.metrics for r in unprobed[1]]))
+
+
+def test_merge_seeds_is_cell_major_and_split_inverts_it():
+    seeds, cells = 3, 4
+    w1 = np.arange(seeds * 5 * cells * 2, dtype=np.float32).reshape(
+        seeds, 5, cells, 2)  # [seed, in, cell, out]: cell axis 1 inside
+    b = np.arange(seeds * cells * 2, dtype=np.float32).reshape(seeds, cells, 2)
+    tree, axes = {"w": w1, "b": b}, {"w": 1, "b": 0}
+    merged = merge_seeds(tree, axes)
+    assert merged["w"].shape == (5, cells * seeds, 2)
+    assert merged["b"].shape == (cells * seeds, 2)
+    for c in range(cells):
+        for s in range(seeds):  # member c * seeds + s: a device's cells stay
+            np.testing.assert_array_equal(merged["w"][:, c * seeds + s],
+                                          w1[s, :, c])
+            np.testing.assert_array_equal(merged["b"][c * seeds + s],
+                                          b[s, c])
+    back = split_seeds(merged, axes, seeds)
+    np.testing.assert_array_equal(back["w"], w1)
+    np.testing.assert_array_equal(back["b"], b)

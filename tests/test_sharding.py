@@ -44,6 +44,7 @@ print(json.dumps({
     "val_loss": np.asarray(group.history.val_loss).tolist(),
     "members": [list(map(str, m)) for m in group.members],
     "w2": np.asarray(group.params[1]["w"]).sum(axis=(1, 2)).tolist(),
+    "sharpness": np.asarray(group.dynamics.sharpness).tolist(),
 }))
 """
 
@@ -69,6 +70,11 @@ def test_members_are_spread_and_results_match():
     assert one["members"] == four["members"] and len(four["members"]) == 6
     np.testing.assert_allclose(four["val_loss"], one["val_loss"], rtol=1e-4)
     np.testing.assert_allclose(four["w2"], one["w2"], rtol=1e-4, atol=1e-4)
+    # the probe program, its members merged over the split cell axis
+    assert np.isfinite(four["sharpness"]).all()
+    assert np.shape(four["sharpness"]) == (6, 2)  # members, epochs
+    np.testing.assert_allclose(four["sharpness"], one["sharpness"],
+                               rtol=1e-3)
 
 
 def test_pad_members_repeats_the_last_row():

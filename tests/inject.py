@@ -5,16 +5,16 @@
 KIND names the write that fails, ERRNO (``ENOSPC``, ``EACCES``, ``EROFS``)
 the error:
 
-- ``checkpoint``: the adam group's epoch-2 checkpoint (orbax). It fails as
-  orbax does, a ValueError carrying the OS error code, after leaving a
-  partial temporary step behind.
+- ``checkpoint``: the adam group's epoch-2 checkpoint (its npz, in the
+  temporary ``epochs/2.tmp`` folder, which stays behind).
 - ``model``: the first saved model of the adam group (orbax), the same way.
 - ``result``: the second write of results.csv (the one adding adam's rows).
 - ``figure``: the first figure (a PNG).
 
-For ``result`` and ``figure`` the temporary file is real; ENOSPC writes it
-through /dev/full, so the kernel itself refuses the bytes; EACCES and EROFS
-are raised where the OS raises them, on creating the temporary file.
+For ``checkpoint``, ``result`` and ``figure`` the temporary file is real;
+ENOSPC writes it through /dev/full, so the kernel itself refuses the bytes;
+EACCES and EROFS are raised where the OS raises them, on creating the
+temporary file.
 """
 
 from __future__ import annotations
@@ -38,20 +38,6 @@ def leave_partial(tmp: Path) -> None:
     (tmp / "default" / "d").write_bytes(b"\0" * 100)
 
 
-def fail_checkpoint(code: int) -> None:
-    import orbax.checkpoint as ocp  # noqa: PLC0415
-
-    save = ocp.CheckpointManager.save
-
-    def failing(self, step, *args, **kwargs):
-        if step == 2 and "adam" in str(self.directory):
-            tmp = Path(self.directory) / f"{step}.orbax-checkpoint-tmp"
-            leave_partial(tmp)
-            raise orbax_error(code, tmp)
-        return save(self, step, *args, **kwargs)
-    ocp.CheckpointManager.save = failing
-
-
 def fail_model(code: int) -> None:
     import orbax.checkpoint as ocp  # noqa: PLC0415
 
@@ -67,12 +53,12 @@ def fail_model(code: int) -> None:
 
 
 def fail_file(code: int, matches, nth: int) -> None:
-    """The ``nth`` temporary file whose prefix ``matches`` fails."""
+    """The ``nth`` temporary file whose (prefix, folder) ``matches`` fails."""
     mkstemp, seen = tempfile.mkstemp, []
 
     def failing(suffix=None, prefix=None, dir=None, text=False):
         fd, tmp = mkstemp(suffix=suffix, prefix=prefix, dir=dir, text=text)
-        if not matches(prefix or ""):
+        if not matches(prefix or "", Path(dir or "")):
             return fd, tmp
         seen.append(tmp)
         if len(seen) != nth:
@@ -90,13 +76,14 @@ def main() -> int:
     kind, name, *argv = sys.argv[1:]
     code = getattr(errno, name)
     if kind == "checkpoint":
-        fail_checkpoint(code)
+        fail_file(code, lambda p, d: p == ".state.npz." and d.name == "2.tmp"
+                  and d.parent.parent.name.startswith("adam"), 1)
     elif kind == "model":
         fail_model(code)
     elif kind == "result":
-        fail_file(code, lambda p: p.startswith(".results.csv."), 2)
+        fail_file(code, lambda p, d: p.startswith(".results.csv."), 2)
     elif kind == "figure":
-        fail_file(code, lambda p: p.endswith(".png."), 1)
+        fail_file(code, lambda p, d: p.endswith(".png."), 1)
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this

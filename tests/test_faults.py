@@ -225,8 +225,7 @@ def test_a_full_or_forbidden_disk_at_each_kind_of_write(reference, sweeper,
     assert_disk_error(status, err, sweeper.argv(out),
                       ck / "adam-h16" / "epochs" / "2",
                       "No space left on device")
-    assert sorted(os.listdir(ck / "adam-h16" / "epochs")) == [
-        "1", "2.orbax-checkpoint-tmp"]
+    assert sorted(os.listdir(ck / "adam-h16" / "epochs")) == ["1", "2.tmp"]
     assert table(out / "results.csv") == sgd_only
     results = (out / "results.csv").read_bytes()
 

@@ -1,7 +1,7 @@
-"""A full or forbidden disk under orbax's writes (a checkpoint, a model), in
-process: an OSError naming what was being written, the previous checkpoint
-intact, never half a model. (test_faults.py tries each kind of write
-through the command line.)"""
+"""A full or forbidden disk under a checkpoint's or a model's (orbax)
+writes, in process: an OSError naming what was being written, the previous
+checkpoint intact, never half a model. (test_faults.py tries each kind of
+write through the command line.)"""
 
 import errno
 import os
@@ -10,6 +10,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from jaxmnist import files
 from jaxmnist.sweep import checkpoints, store
 
 
@@ -29,17 +30,19 @@ def test_a_failed_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch,
                                                      code):
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
     checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
+    write = files.write_bytes
 
-    def failing(self, step, *args, **kwargs):
-        (tmp_path / "epochs" / f"{step}.orbax-checkpoint-tmp").mkdir()
-        raise orbax_error(code)
+    def failing(path, data):
+        write(path, data[:10])  # half the file, then the disk gives out
+        raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(ocp.CheckpointManager, "save", failing)
+    monkeypatch.setattr(files, "write_bytes", failing)
     with pytest.raises(OSError) as e:
         checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
     assert e.value.errno == code and e.value.strerror == os.strerror(code)
     assert e.value.filename == str(tmp_path / "epochs" / "2")
     monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2.tmp"]
     epoch, got, hist, times = checkpoints.restore_epoch(
         tmp_path, state(0.0), history[0])
     assert (epoch, times) == (1, [1.0])
@@ -71,24 +74,22 @@ def test_a_failed_model_save_names_it_and_leaves_no_half_model(
 
 def test_an_error_that_is_not_the_disks_passes_through(tmp_path,
                                                       monkeypatch):
-    def failing(self, step, *args, **kwargs):
+    def failing(path, data):
         raise ValueError("shapes differ")
 
-    monkeypatch.setattr(ocp.CheckpointManager, "save", failing)
+    monkeypatch.setattr(files, "write_bytes", failing)
     with pytest.raises(ValueError, match="shapes differ"):
         checkpoints.save_epoch(tmp_path, 1, state(1.0),
                                [{"loss": np.float32(1.0)}], [1.0])
 
 
-def test_per_process_epoch_checkpoints_round_trip(tmp_path):
-    """The npz checkpoints each process writes in a distributed run: the
-    latest one restored, older ones and a killed write's leftover not."""
+def test_epoch_checkpoints_round_trip(tmp_path):
+    """The npz epoch checkpoints: the latest one restored, older ones and a
+    killed write's leftover not."""
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
-    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0],
-                           per_process=True)
+    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
     (tmp_path / "epochs" / "2.tmp").mkdir()  # a killed write's leftover
-    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0],
-                           per_process=True)
+    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
     assert sorted(os.listdir(tmp_path / "epochs")) == ["2"]
     (tmp_path / "epochs" / "3.tmp").mkdir()  # killed before its rename
     (tmp_path / "epochs" / "3.tmp" / "state.npz").write_bytes(b"half")
@@ -101,3 +102,27 @@ def test_per_process_epoch_checkpoints_round_trip(tmp_path):
     with pytest.raises(ValueError, match="does not fit this group"):
         checkpoints.restore_epoch(tmp_path, [{"w": np.zeros((2, 2))}],
                                   history[0])
+
+
+def test_an_orbax_checkpoint_of_an_earlier_version_resumes(tmp_path):
+    """Until 2026-11-25 a single process saved its epochs with orbax: such
+    a checkpoint is restored, and the next npz epoch replaces it."""
+    history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
+    tree = {"state": state(3.0), "history": checkpoints.stack(history),
+            "epoch_times": np.asarray([1.0, 2.0])}
+    mngr = ocp.CheckpointManager(
+        tmp_path / "epochs", options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, enable_async_checkpointing=False))
+    mngr.save(2, args=ocp.args.StandardSave(tree), force=True)
+    mngr.wait_until_finished()
+    mngr.close()
+    assert checkpoints.latest_epoch(tmp_path) == 2
+    epoch, got, hist, times = checkpoints.restore_epoch(
+        tmp_path, state(0.0), history[0])
+    assert (epoch, times) == (2, [1.0, 2.0])
+    np.testing.assert_array_equal(got[0]["w"], state(3.0)[0]["w"])
+    assert [float(h["loss"]) for h in hist] == [1.0, 0.5]
+    checkpoints.save_epoch(tmp_path, 3, state(4.0), history + history[:1],
+                           [1.0, 2.0, 3.0])
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["3"]
+    assert checkpoints.restore_epoch(tmp_path, state(0.0), history[0])[0] == 3

@@ -83,6 +83,23 @@ def test_deferred_equals_dense_in_float64(dynamics, monkeypatch):
                                    dense.dynamics.grad_norm, rtol=1e-10)
 
 
+@pytest.mark.parametrize("schedule", ["warmup_cosine", "exponential"])
+def test_deferred_follows_a_schedule_in_float64(schedule, monkeypatch):
+    """The step's learning rate comes from the optimizer itself (its
+    schedule's step count in its state): under x64 a scheduled run equals
+    the dense one as the constant one does."""
+    data = _float64(synthetic_dataset(n_train=N_TRAIN, n_val=16, n_test=16))
+    cfg = dataclasses.replace(CFG, schedule=schedule, warmup_epochs=0.5)
+    hp = jm.stack_hparams([jm.make_hparams("relu", 0.05),
+                           jm.make_hparams("sigmoid", 0.3),
+                           jm.make_hparams("tanh", 0.01)])
+    fast, dense = _x64_runs(cfg, hp, data, monkeypatch)
+    tree_allclose(fast.params, dense.params, rtol=1e-10, atol=1e-12)
+    tree_allclose(fast.metrics, dense.metrics, rtol=1e-10, atol=1e-12)
+    constant = _x64_runs(CFG, hp, data, monkeypatch)[0]
+    assert not np.allclose(fast.params[0]["w"], constant.params[0]["w"])
+
+
 def test_a_diverged_step_freezes_both_alike(monkeypatch):
     """A NaN training image makes its step's loss NaN for every member:
     both paths mark them diverged in epoch 1 and keep the params of the

@@ -12,15 +12,28 @@ import pytest
 import jaxmnist as jm
 from helpers import synthetic_dataset, tree_allclose
 from jaxmnist.core import deferred, train
+from jaxmnist.core import dynamics as D
 from jaxmnist.sweep import pipeline, plan
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.placed import compile_group, place
 from jaxmnist.sweep.run import load_data
 
-# 2 blocks and a remainder of 37 dense steps
-N_TRAIN = 2 * deferred.BLOCK + 37
 CFG = jm.TrainConfig(optimizer="sgd", epochs=2, sizes=(784, 16, 8, 10),
                      activations=("relu", "sigmoid", "tanh"))
+# 2 blocks and a remainder of 37 dense steps
+N_TRAIN = 2 * deferred.block_steps(CFG) + 37
+
+
+def _config(batch: int, **changes) -> jm.TrainConfig:
+    """CFG at ``batch`` (minibatch_sgd above 1: the same plain SGD)."""
+    return dataclasses.replace(CFG, optimizer="sgd" if batch == 1 else
+                               "minibatch_sgd", batch_size=batch, **changes)
+
+
+def _train_size(cfg: jm.TrainConfig) -> int:
+    """2 blocks and a remainder of (at most) 37 dense steps."""
+    per_block = deferred.block_steps(cfg)
+    return cfg.batch_size * (2 * per_block + min(37, per_block - 1))
 
 
 def _run(cfg, hp, data, dense: bool, monkeypatch):
@@ -40,9 +53,12 @@ def _float64(data: jm.Dataset) -> jm.Dataset:
                          test_images=f(data.test_images))
 
 
-def test_applies_to_per_sample_plain_sgd_only():
+def test_applies_to_small_batch_plain_sgd_only():
     assert deferred.applies(CFG)
+    assert deferred.applies(_config(deferred.MAX_BATCH))
     for change in (dict(optimizer="minibatch_sgd", batch_size=128),
+                   dict(optimizer="minibatch_sgd",
+                        batch_size=deferred.MAX_BATCH + 1),
                    dict(optimizer="momentum", batch_size=1),
                    dict(optimizer="adam", batch_size=1),
                    dict(weight_decay=True), dict(dropout=True),
@@ -64,19 +80,34 @@ def _x64_runs(cfg, hp, data, monkeypatch):
     return runs
 
 
+@pytest.mark.filterwarnings(  # the dense chunked loop's float32 buffer
+    "ignore:scatter inputs have incompatible types:FutureWarning")
 @pytest.mark.parametrize("dynamics", [False, True])
-def test_deferred_equals_dense_in_float64(dynamics, monkeypatch):
+@pytest.mark.parametrize("batch", [1, 4])
+def test_deferred_equals_dense_in_float64(batch, dynamics, monkeypatch):
     """In exact arithmetic the two are one computation: under x64 params,
-    metrics and gradient norms agree to float64 rounding."""
-    data = _float64(synthetic_dataset(n_train=N_TRAIN, n_val=16, n_test=16))
-    cfg = dataclasses.replace(CFG, dynamics=dynamics, probe_size=16,
-                              sharpness_iterations=2)
+    metrics and gradient norms agree to float64 rounding. (With batches
+    above 1 the dense epoch samples its norms every stride steps: the run
+    is 1 block and 5 steps, short enough for a stride of 1.)"""
+    cfg = _config(batch, dynamics=dynamics, probe_size=16,
+                  sharpness_iterations=2)
+    n = _train_size(cfg)
+    if dynamics and batch > 1:
+        n = batch * (deferred.block_steps(cfg) + 5)
+        assert D.grad_norm_stride(n // batch) == 1
+    data = _float64(synthetic_dataset(n_train=n, n_val=16, n_test=16))
     hp = jm.stack_hparams([jm.make_hparams("relu", 0.05),
                            jm.make_hparams("sigmoid", 0.3),
                            jm.make_hparams("tanh", 0.01)])
     fast, dense = _x64_runs(cfg, hp, data, monkeypatch)
     assert not fast.metrics.diverged.any()
     tree_allclose(fast.params, dense.params, rtol=1e-10, atol=1e-12)
+    if dynamics and batch > 1:  # the dense epoch's chunked loop records
+        # each step's loss in a float32 buffer, even under x64
+        tree_allclose(fast.metrics.train_loss, dense.metrics.train_loss,
+                      rtol=1e-6)
+        fast = fast._replace(metrics=fast.metrics._replace(
+            train_loss=dense.metrics.train_loss))
     tree_allclose(fast.metrics, dense.metrics, rtol=1e-10, atol=1e-12)
     if dynamics:
         np.testing.assert_allclose(fast.dynamics.grad_norm,
@@ -143,15 +174,18 @@ def test_deferred_is_float_rounding_away_in_float32(monkeypatch):
 
 
 @pytest.mark.integration
-def test_probes_leave_the_sweeps_per_sample_epoch_bitwise(mnist_dirs):
+@pytest.mark.parametrize("optimizer,batch", [("sgd", None),
+                                             ("minibatch_sgd", 8)])
+def test_probes_leave_the_sweeps_deferred_epoch_bitwise(optimizer, batch,
+                                                        mnist_dirs):
     """The sweep's per-sample SGD group (the classic grid's four
-    activations), one whole MNIST epoch: its metrics with probes on equal
-    those with probes off to the last bit. Without the barrier on the
-    per-step outputs (``deferred_steps``) the mean training loss differed
-    by 6e-8 here."""
+    activations), and minibatch SGD at batch 8, one whole MNIST epoch: its
+    metrics with probes on equal those with probes off to the last bit.
+    Without the barrier on the per-step outputs (``deferred_steps``) the
+    per-sample group's mean training loss differed by 6e-8 here."""
     cfg = SweepConfig(activations=("relu", "sigmoid", "tanh", "leaky_relu"),
-                      optimizers=("sgd",), epochs=1, manual_dir=mnist_dirs[0],
-                      data_dir=mnist_dirs[1])
+                      optimizers=(optimizer,), epochs=1, batch_size=batch,
+                      manual_dir=mnist_dirs[0], data_dir=mnist_dirs[1])
     data, _ = load_data(cfg)
     spec = plan.groups(cfg)[0]
     out = []

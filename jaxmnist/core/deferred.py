@@ -1,23 +1,25 @@
-"""Per-sample SGD with the first layer's updates deferred over blocks of steps.
+"""Small-batch SGD with the first layer's updates deferred over blocks of steps.
 
-Plain SGD's update of the first weight matrix at a batch-1 step is rank
-one, ``ΔW1 = x uᵀ`` with ``u = −η δ`` (``δ`` the loss gradient with respect
-to the first pre-activation). Over a block of ``b`` steps the weights the
-step ``t`` sees are ``W1_0 + Σ_{s<t} x_s u_sᵀ``, so its pre-activation is
+Plain SGD's update of the first weight matrix at a step of ``B`` examples
+has rank ``B``: ``ΔW1 = X_tᵀ U_t`` with ``U_t = −η Δ_t`` (``Δ_t`` the loss
+gradient with respect to the first pre-activations, ``[B, 128]``). Over a
+block of steps the weights step ``t`` sees are ``W1_0 + Σ_{s<t} X_sᵀ U_s``,
+so its pre-activations are
 
-    z_t = x_t W1_0 + Σ_{s<t} (x_t · x_s) u_s + b1
+    Z_t = X_t W1_0 + Σ_{s<t} (X_t X_sᵀ) U_s + b1
 
-exactly: the block's ``X W1_0`` is one ``[b, 784] @ [784, 128]`` matmul, its
-Gram matrix ``X Xᵀ`` another, each step adds the small correction, and the
-block ends with the one update ``W1 += Xᵀ U``. The dense step instead reads
+exactly: the block's ``X W1_0`` is one ``[rows, 784] @ [784, 128]`` matmul,
+its Gram matrix ``X Xᵀ`` another, each step adds the small correction, and
+the block ends with the one update ``W1 += Xᵀ U``. The dense step instead reads
 and rewrites the whole ``[784, 128]`` matrix (every member's) at every
 step. The rest of the network (biases and later layers) is updated at every
 step as the dense step does. The two are equal in exact arithmetic (float64:
 to 1e-15); in float32 they round differently, so per-sample SGD's numbers
 are those of the dense computation to float rounding, not bitwise.
 
-Used where measured faster (:func:`applies`): per-sample (batch 1) plain SGD
-of the MLP without batch norm, dropout or weight decay. The optimizer's
+Used where measured faster (:func:`applies`): plain SGD of the MLP with
+batches of at most :data:`MAX_BATCH`, without batch norm, dropout or weight
+decay. The optimizer's
 update is taken from ``tx`` itself, applied to ``δ`` in place of the first
 layer's weight gradient: plain SGD scales every gradient leaf by the step's
 learning rate, whatever its shape.
@@ -36,54 +38,85 @@ from jax import lax
 from jaxmnist.core import dynamics, model
 from jaxmnist.core.activations import apply_activation
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.step import Carry, _keep_where, per_step_grad_norms
+from jaxmnist.core.step import Carry, _keep_where
 from jaxmnist.data.dataset import Dataset
 
-__all__ = ["BLOCK", "applies", "deferred_steps"]
+__all__ = ["MAX_BATCH", "ROWS", "applies", "block_steps", "deferred_steps"]
 
-#: Steps per block. Measured on 2026-11-25 (a standalone prototype of the
-#: two computations, 4 members, batch 1, MNIST, 2-core AMD EPYC): 20.3,
-#: 17.7, 16.4 and 20.2 µs a step for blocks of 16, 32, 64 and 128, against
-#: 67-70 µs for the dense step; with batches of 8 the blocks were 1.5x
-#: faster, with 32 equal, with 128 slower.
-BLOCK = 64
+#: Examples per block: ``ROWS // batch`` steps (at least 1). Measured on
+#: 2026-11-25 (a standalone prototype of the two computations, 4 members,
+#: MNIST, 2-core AMD EPYC), batch 1: 20.3, 17.7, 16.4 and 20.2 µs a step
+#: for blocks of 16, 32, 64 and 128 steps, against 67-70 µs dense; batch 8:
+#: 85, 93, 115 and 125 µs for 8, 16, 32 and 64 steps, against 172 dense;
+#: batch 4 (16 steps), 16 (4) and 32 (2): 53, 233 and 294 µs against 148,
+#: 490 and 549.
+ROWS = 64
+
+#: The largest batch the deferred path takes. The sweep's compiled epoch of
+#: 4 members, against the dense one in the same process (2026-11-25, MNIST):
+#: 3.9x as fast at batch 1, 2.5x at 4, 1.74x at 8 (Fashion-MNIST 1.71x),
+#: 1.38x at 16, 1.03x at 32 (no gain beyond noise).
+MAX_BATCH = 16
 
 #: The optimizers whose update is ``−η g``, leaf by leaf.
 PLAIN_SGD = ("sgd", "minibatch_sgd")
 
 
 def applies(config: TrainConfig) -> bool:
-    """Whether ``config``'s epochs take the deferred path: per-sample
-    plain SGD of an MLP, no batch norm, dropout or weight decay."""
-    return (per_step_grad_norms(config) and config.optimizer in PLAIN_SGD
-            and not config.weight_decay)
+    """Whether ``config``'s epochs take the deferred path: plain SGD of an
+    MLP with batches of at most :data:`MAX_BATCH`, no batch norm, dropout
+    or weight decay."""
+    return (config.model == "mlp" and config.optimizer in PLAIN_SGD
+            and config.batch_size <= MAX_BATCH and not config.batch_norm
+            and not config.dropout and not config.weight_decay)
+
+
+def block_steps(config: TrainConfig) -> int:
+    """Steps per block at ``config``'s batch size."""
+    return max(1, ROWS // config.batch_size)
 
 
 def deferred_steps(config: TrainConfig, tx: optax.GradientTransformation,
                    hparams: HParams, data: Dataset, carry: Carry,
-                   batches: jax.Array, dense_step: Callable):
+                   batches: jax.Array, dense_step: Callable,
+                   grad_norms: Callable | None = None):
     """``(carry, (losses, accuracies, grad norms))`` of an epoch's
-    ``batches`` (``[steps, 1]`` indices): blocks of :data:`BLOCK` steps, the
-    remaining ``steps % BLOCK`` by ``dense_step`` (the guarded dense step).
+    ``batches`` (``[steps, batch]`` indices): blocks of
+    :func:`block_steps` steps, the remaining steps by ``dense_step`` (the
+    guarded dense step), with their gradient norms by ``grad_norms`` (see
+    ``make_grad_norms``) when it is given (batches above 1, with probes).
     Every step is guarded: a member whose loss is not finite keeps its
     params and optimizer state from then on, as with the dense step."""
-    steps = batches.shape[0]
-    blocks = steps // BLOCK
-    rest = jnp.arange(blocks * BLOCK, steps, dtype=jnp.int32)
+    steps, per_block = batches.shape[0], block_steps(config)
+    blocks = steps // per_block
+    rest = jnp.arange(blocks * per_block, steps, dtype=jnp.int32)
+    tail_step = dense_step if grad_norms is None else _with_norms(
+        dense_step, grad_norms)
     if not blocks:
-        return lax.scan(dense_step, carry, (batches, rest))
+        return lax.scan(tail_step, carry, (batches, rest))
     carry, outs = lax.scan(
-        _make_block(config, tx, hparams, data), carry,
-        batches[:blocks * BLOCK].reshape(blocks, BLOCK, batches.shape[1]))
-    outs = jax.tree.map(lambda x: x.reshape(blocks * BLOCK, *x.shape[2:]),
-                        outs)
-    if steps % BLOCK:
-        carry, tail = lax.scan(dense_step, carry, (batches[rest], rest))
+        _make_block(config, tx, hparams, data, per_block), carry,
+        batches[:blocks * per_block].reshape(blocks, per_block,
+                                             batches.shape[1]))
+    outs = jax.tree.map(lambda x: x.reshape(blocks * per_block,
+                                            *x.shape[2:]), outs)
+    if steps % per_block:
+        carry, tail = lax.scan(tail_step, carry, (batches[rest], rest))
         outs = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), outs, tail)
     # materialised: the losses' mean then reduces one array whether or
     # not the probes also read it (measured: without, the epoch's mean
     # training loss moved in its last bit when probes were on)
     return carry, lax.optimization_barrier(outs)
+
+
+def _with_norms(step: Callable, grad_norms: Callable) -> Callable:
+    """``step`` reporting ``grad_norms`` of its batch at its start params
+    (recomputed: the step's own gradient keeps its one consumer)."""
+    def stepped(carry: Carry, batch):
+        norms = grad_norms(carry, batch)
+        carry, (loss, acc, _) = step(carry, batch)
+        return carry, (loss, acc, norms)
+    return stepped
 
 
 class _InBlock(NamedTuple):
@@ -92,14 +125,16 @@ class _InBlock(NamedTuple):
     rest: list  # the later layers' params
     opt_state: optax.OptState
     diverged: jax.Array
-    w1_updates: jax.Array  # [BLOCK, hidden]: step s's update is x_s ⊗ row s
-    updated: jax.Array  # [BLOCK] bool: step s updated the params
+    w1_updates: jax.Array  # [rows, hidden]: X_s U_s, U_s in step s's rows
+    updated: jax.Array  # [rows] bool: that row's step updated the params
 
 
 def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
-                hparams: HParams, data: Dataset):
-    """``block(carry, indices [BLOCK, 1]) -> (carry, per-step outputs)``."""
+                hparams: HParams, data: Dataset, per_block: int):
+    """``block(carry, indices [per_block, batch]) -> (carry, per-step
+    outputs)``."""
     act, choices = hparams.activation, config.activation_choices
+    batch = config.batch_size
 
     def tail_loss(z1, rest, y):
         h1 = apply_activation(act, z1, choices)
@@ -108,17 +143,17 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
             apply_activation(act, z, choices) for z in zs])
 
     def block(carry: Carry, idx):
-        xs = model.to_float(data.train_images[idx.reshape(-1)])  # [b, 784]
-        ys = data.train_labels[idx]  # [b, 1]
-        gram = xs @ xs.T
+        xs = model.to_float(data.train_images[idx.reshape(-1)])  # [rows, 784]
+        ys = data.train_labels[idx]  # [per_block, batch]
+        gram = (xs @ xs.T).reshape(per_block, batch, -1)
         w1 = carry.params[0]["w"]
-        pre = xs @ w1  # with the block's first W1
+        pre = (xs @ w1).reshape(per_block, batch, -1)  # the block's first W1
 
         def step(c: _InBlock, t):
-            # the steps before t that updated (where, not a product: an
-            # image with a NaN must not reach the other steps)
-            past = jnp.where(c.updated, gram[t], 0.0)
-            z1 = pre[t][None] + past[None] @ c.w1_updates + c.b1
+            # the rows of the steps before t that updated (where, not a
+            # product: an image with a NaN must not reach the other steps)
+            past = jnp.where(jnp.repeat(c.updated, batch)[None], gram[t], 0.0)
+            z1 = pre[t] + past @ c.w1_updates + c.b1
             (loss, (out, inputs)), (gz, grest) = jax.value_and_grad(
                 tail_loss, argnums=(0, 1), has_aux=True)(z1, c.rest, ys[t])
             grads = [{"w": gz, "b": gz.sum(0)}, *grest]
@@ -131,20 +166,35 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
                      opt_state), (c.b1, c.rest, c.opt_state))
             new = _InBlock(
                 b1, rest, opt_state, c.diverged | ~jnp.isfinite(loss),
-                c.w1_updates.at[t].set(jnp.where(ok, first["w"][0], 0.0)),
+                lax.dynamic_update_slice(
+                    c.w1_updates, jnp.where(ok, first["w"], 0.0),
+                    (t * batch, 0)),
                 c.updated.at[t].set(ok))
-            norms = (dynamics.per_sample_grad_norms(
-                grads, [xs[t][None]] + inputs) if config.dynamics
-                else jnp.zeros([]))
-            return new, (loss, model.accuracy_from_logits(out, ys[t]), norms)
+            return new, (loss, model.accuracy_from_logits(out, ys[t]),
+                         _norms(grads, inputs, xs, gram, t))
 
+        rows = per_block * batch
         c, outs = lax.scan(step, _InBlock(
             carry.params[0]["b"], carry.params[1:], carry.opt_state,
-            carry.diverged, jnp.zeros((BLOCK, w1.shape[1]), w1.dtype),
-            jnp.zeros(BLOCK, bool)), jnp.arange(BLOCK))
-        xs_updated = jnp.where(c.updated[:, None], xs, 0.0)
+            carry.diverged, jnp.zeros((rows, w1.shape[1]), w1.dtype),
+            jnp.zeros(per_block, bool)), jnp.arange(per_block))
+        xs_updated = jnp.where(jnp.repeat(c.updated, batch)[:, None], xs, 0.0)
         params = [{"w": w1 + xs_updated.T @ c.w1_updates, "b": c.b1},
                   *c.rest]
         return Carry(params, c.opt_state, carry.stats, c.diverged), outs
+
+    def _norms(grads, inputs, xs, gram, t):
+        """``‖∇W_l‖`` of step ``t`` (0 without probes)."""
+        if not config.dynamics:
+            return jnp.zeros([])
+        if batch == 1:  # the rank-one identity, as the dense step
+            return dynamics.per_sample_grad_norms(
+                grads, [xs[t][None]] + inputs)
+        # ‖X_tᵀ Δ_t‖² = Σ (X_t X_tᵀ) ∘ (Δ_t Δ_tᵀ): no [784, 128] product
+        own = lax.dynamic_slice_in_dim(gram[t], t * batch, batch, axis=1)
+        delta = grads[0]["w"]
+        first = jnp.sqrt(jnp.sum(own * (delta @ delta.T)))
+        return jnp.concatenate([first[None], dynamics.layer_norms(
+            [g["w"] for g in grads[1:]])])
 
     return block

@@ -173,7 +173,9 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
         if deferred.applies(config):
             carry, (losses, accs, grad_norms) = deferred.deferred_steps(
                 config, tx, hparams, data, start, batches,
-                make_step(config, tx, hparams, data, dropout_key, True))
+                make_step(config, tx, hparams, data, dropout_key, True),
+                make_grad_norms(config, hparams, data, dropout_key)
+                if sampled else None)
         else:
             carry, (losses, accs, grad_norms) = epoch_steps(
                 lambda guard: make_step(config, tx, hparams, data,

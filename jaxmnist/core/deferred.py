@@ -10,19 +10,18 @@ so its pre-activations are
 
 exactly: the block's ``X W1_0`` is one ``[rows, 784] @ [784, 128]`` matmul,
 its Gram matrix ``X Xᵀ`` another, each step adds the small correction, and
-the block ends with the one update ``W1 += Xᵀ U``. The dense step instead reads
-and rewrites the whole ``[784, 128]`` matrix (every member's) at every
-step. The rest of the network (biases and later layers) is updated at every
-step as the dense step does. The two are equal in exact arithmetic (float64:
-to 1e-15); in float32 they round differently, so per-sample SGD's numbers
-are those of the dense computation to float rounding, not bitwise.
+the block ends with the one update ``W1 += Xᵀ U``. The dense step instead
+reads and rewrites the whole ``[784, 128]`` matrix (every member's) at
+every step. The rest of the network (biases and later layers) is updated
+at every step as the dense step does. The two are equal in exact
+arithmetic (float64: to 1e-15); in float32 they round differently, so the
+numbers are those of the dense computation to float rounding, not bitwise.
 
 Used where measured faster (:func:`applies`): plain SGD of the MLP with
 batches of at most :data:`MAX_BATCH`, without batch norm, dropout or weight
-decay. The optimizer's
-update is taken from ``tx`` itself, applied to ``δ`` in place of the first
-layer's weight gradient: plain SGD scales every gradient leaf by the step's
-learning rate, whatever its shape.
+decay. The optimizer's update is taken from ``tx`` itself, applied to
+``Δ_t`` in place of the first layer's weight gradient: plain SGD scales
+every gradient leaf by the step's learning rate, whatever its shape.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from jax import lax
 from jaxmnist.core import dynamics, model
 from jaxmnist.core.activations import apply_activation
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.step import Carry, _keep_where
+from jaxmnist.core.step import Carry, keep_where
 from jaxmnist.data.dataset import Dataset
 
 __all__ = ["MAX_BATCH", "ROWS", "applies", "block_steps", "deferred_steps"]
@@ -142,6 +141,20 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
         return model.loss_from_logits(out, y), (out, [h1] + [
             apply_activation(act, z, choices) for z in zs])
 
+    def step_norms(grads, inputs, xs, gram, t):
+        """``‖∇W_l‖`` of step ``t`` (0 without probes)."""
+        if not config.dynamics:
+            return jnp.zeros([])
+        if batch == 1:  # the rank-one identity, as the dense step
+            return dynamics.per_sample_grad_norms(
+                grads, [xs[t][None]] + inputs)
+        # ‖X_tᵀ Δ_t‖² = Σ (X_t X_tᵀ) ∘ (Δ_t Δ_tᵀ): no [784, 128] product
+        own = lax.dynamic_slice_in_dim(gram[t], t * batch, batch, axis=1)
+        delta = grads[0]["w"]
+        first = jnp.sqrt(jnp.sum(own * (delta @ delta.T)))
+        return jnp.concatenate([first[None], dynamics.layer_norms(
+            [g["w"] for g in grads[1:]])])
+
     def block(carry: Carry, idx):
         xs = model.to_float(data.train_images[idx.reshape(-1)])  # [rows, 784]
         ys = data.train_labels[idx]  # [per_block, batch]
@@ -161,7 +174,7 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
                                            [{"w": w1, "b": c.b1}, *c.rest])
             first, *later = cast(list, updates)
             ok = jnp.isfinite(loss) & ~c.diverged
-            b1, rest, opt_state = _keep_where(
+            b1, rest, opt_state = keep_where(
                 ok, (c.b1 + first["b"], optax.apply_updates(c.rest, later),
                      opt_state), (c.b1, c.rest, c.opt_state))
             new = _InBlock(
@@ -171,7 +184,7 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
                     (t * batch, 0)),
                 c.updated.at[t].set(ok))
             return new, (loss, model.accuracy_from_logits(out, ys[t]),
-                         _norms(grads, inputs, xs, gram, t))
+                         step_norms(grads, inputs, xs, gram, t))
 
         rows = per_block * batch
         c, outs = lax.scan(step, _InBlock(
@@ -182,19 +195,5 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
         params = [{"w": w1 + xs_updated.T @ c.w1_updates, "b": c.b1},
                   *c.rest]
         return Carry(params, c.opt_state, carry.stats, c.diverged), outs
-
-    def _norms(grads, inputs, xs, gram, t):
-        """``‖∇W_l‖`` of step ``t`` (0 without probes)."""
-        if not config.dynamics:
-            return jnp.zeros([])
-        if batch == 1:  # the rank-one identity, as the dense step
-            return dynamics.per_sample_grad_norms(
-                grads, [xs[t][None]] + inputs)
-        # ‖X_tᵀ Δ_t‖² = Σ (X_t X_tᵀ) ∘ (Δ_t Δ_tᵀ): no [784, 128] product
-        own = lax.dynamic_slice_in_dim(gram[t], t * batch, batch, axis=1)
-        delta = grads[0]["w"]
-        first = jnp.sqrt(jnp.sum(own * (delta @ delta.T)))
-        return jnp.concatenate([first[None], dynamics.layer_norms(
-            [g["w"] for g in grads[1:]])])
 
     return block

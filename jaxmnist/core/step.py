@@ -69,7 +69,9 @@ def make_optimizer_for(config: TrainConfig, hparams: HParams,
     return optax.chain(l2, tx)
 
 
-def _keep_where(ok: jax.Array, new, old):
+def keep_where(ok: jax.Array, new, old):
+    """``new`` where ``ok``, else ``old``, leaf by leaf (the divergence
+    guard's select)."""
     return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
 
@@ -100,9 +102,9 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
         ok = jnp.isfinite(loss) & ~carry.diverged
         diverged = carry.diverged | ~jnp.isfinite(loss)
         if guard:
-            params = _keep_where(ok, params, carry.params)
-            opt_state = _keep_where(ok, opt_state, carry.opt_state)
-            stats = _keep_where(ok, stats, carry.stats)
+            params = keep_where(ok, params, carry.params)
+            opt_state = keep_where(ok, opt_state, carry.opt_state)
+            stats = keep_where(ok, stats, carry.stats)
         new = Carry(cast(model.Params, params), opt_state, stats, diverged)
         if config.dynamics and rank_one:  # layer inputs: the image, f(z)
             norms = dynamics.per_sample_grad_norms(grads, [x] + [

@@ -8,8 +8,10 @@ import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset
+from jaxmnist.core import deferred
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
+from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupSpec, train_group
 from jaxmnist.sweep.probes import merge_seeds, split_seeds
@@ -81,19 +83,32 @@ def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
                                       getattr(first.history, f))
 
 
-def _vmapped_epochs(config, hparams, data, axis_names, epochs=3):
+def _vmapped_epochs(config, hparams, data, axis_names, epochs=3,
+                    retry=False):
     """(params, results per epoch) of members vmapped over ``hparams``,
-    with the vmap axis named for the epoch's guard or not."""
+    with the vmap axis named for the epoch's guard or not; with ``retry``,
+    each epoch that says so run again by the always-guarded program (and
+    which epochs did, as a third item)."""
     key = jax.random.key(0)
     init = jax.jit(jax.vmap(jm.make_init(config), in_axes=(None, 0, None)))
-    epoch = jax.jit(jax.vmap(
-        make_epoch(config, axis_names), in_axes=(0, 0, None, None),
-        axis_name="cells"))
-    state, metrics = init(key, hparams, data), []
+
+    def vmapped(names, retry):
+        return jax.jit(jax.vmap(make_epoch(config, names, retry=retry),
+                                in_axes=(0, 0, None, None),
+                                axis_name="cells"))
+
+    epoch, guarded = vmapped(axis_names, retry), vmapped((), False)
+    state, metrics, retried = init(key, hparams, data), [], []
     for e in range(epochs):
-        state, out = epoch(state, hparams, data, epoch_key(key, e))
-        metrics.append(out)
-    return state.params, metrics
+        new, out = epoch(state, hparams, data, epoch_key(key, e))
+        if retry and np.asarray(out.retried).any():
+            assert np.asarray(out.retried).all()  # one flag for the group
+            jax.tree.map(np.testing.assert_array_equal, new, state)
+            new, out = guarded(state, hparams, data, epoch_key(key, e))
+            retried.append(e)
+        state = new
+        metrics.append(out._replace(retried=None))
+    return (state.params, metrics) + ((retried,) if retry else ())
 
 
 @pytest.mark.parametrize("dynamics", [False, True])
@@ -106,9 +121,10 @@ def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
     with probes, chunk by chunk (40 steps: 20 chunks of 2), and bitwise
     the training of the epochs without them."""
     data = synthetic_dataset(n_train=640, n_val=32, n_test=32)
-    config = jm.TrainConfig(optimizer="minibatch_sgd", batch_size=16,
+    config = jm.TrainConfig(optimizer="momentum", batch_size=16,
                             activations=("relu", "tanh"), dynamics=dynamics,
                             probe_size=32, sharpness_iterations=2)
+    assert not deferred.applies(config)  # its own guard: not these loops
     hp = stack_hparams([jm.make_hparams(a, r) for a in ("relu", "tanh")
                         for r in rates])
     fast = _vmapped_epochs(config, hp, data, ("cells",))
@@ -117,6 +133,15 @@ def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
     diverged = np.asarray(slow[1][-1].metrics.diverged)
     assert diverged.any() == (rates[1] > 1)
     assert not diverged.all()
+    # without a guarded loop in the program: the epoch that met a
+    # non-finite loss (and every one after) returned its start, to be run
+    # again guarded; the same numbers
+    *retried, epochs = _vmapped_epochs(config, hp, data, ("cells",),
+                                       retry=True)
+    jax.tree.map(np.testing.assert_array_equal, tuple(retried), slow)
+    first = [e for e in range(3)
+             if np.asarray(slow[1][e].metrics.diverged).any()]
+    assert epochs == (list(range(first[0], 3)) if first else [])
     if dynamics:
         unprobed = _vmapped_epochs(dataclasses.replace(config,
                                                        dynamics=False),
@@ -124,6 +149,47 @@ def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
         jax.tree.map(np.testing.assert_array_equal,
                      (fast[0], [r.metrics for r in fast[1]]),
                      (unprobed[0], [r.metrics for r in unprobed[1]]))
+
+
+class _StopAfterAnEpoch(StopRequest):
+    """A stop asked for while the first epoch trains."""
+
+    @property
+    def requested(self) -> bool:  # read after each epoch
+        self.signal_name = "SIGTERM"
+        return True
+
+
+def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
+        tmp_path):
+    """The sweep's epoch program holds no guarded loop: the epoch whose
+    loss was first not finite runs again with the guarded program, and so
+    does every epoch after it, after a resume too: make_train's numbers,
+    and bitwise those of the run that was not stopped."""
+    data = synthetic_dataset(n_train=256, n_val=32, n_test=32)
+    spec = only_group(SweepConfig(
+        activations=("relu", "leaky_relu"), optimizers=("momentum",),
+        learning_rates=(("momentum", (0.1, 1e4)),), epochs=3,
+        batch_size=16, dynamics=False))
+    whole = train_group(spec, data, progress=False)
+    diverged = np.asarray(whole.history.diverged)
+    rates = np.array([m.learning_rate for m in whole.members])
+    np.testing.assert_array_equal(diverged[:, 0], rates > 1)
+    with pytest.raises(Interrupted, match="after epoch 1 of 3"):
+        train_group(spec, data, progress=False, checkpoint_dir=tmp_path,
+                    stop=_StopAfterAnEpoch())
+    resumed = train_group(spec, data, progress=False,
+                          checkpoint_dir=tmp_path)
+    jax.tree.map(np.testing.assert_array_equal,
+                 (whole.history, whole.params),
+                 (resumed.history, resumed.params))
+    train = jax.jit(jm.make_train(spec.config))
+    for i, m in enumerate(whole.members):
+        solo = train(member_key(0, m.seed),
+                     jm.make_hparams(m.activation, m.learning_rate), data)
+        np.testing.assert_array_equal(diverged[i], solo.metrics.diverged)
+        np.testing.assert_allclose(whole.history.val_loss[i],
+                                   solo.metrics.val_loss, rtol=1e-4)
 
 
 def test_merge_seeds_is_cell_major_and_split_inverts_it():

@@ -29,7 +29,7 @@ cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),
 group = train_group(spec, data, progress=False)
 # the device-side arrays of the same programs, to inspect their shardings
 mesh = sharding.member_mesh()
-init, epoch, _, axes = group_programs(spec.config, data, mesh)
+init = group_programs(spec.config, data, mesh).init
 hp = jax.device_put(sharding.pad_members(
     stack_hparams([c.hparams(()) for c in spec.cells]),
     sharding.padded_count(6, mesh)), sharding.along(mesh, 1, 0))

@@ -27,6 +27,7 @@ from jaxmnist.core.config import HParams, TrainConfig
 from jaxmnist.core.loop import epoch_steps
 from jaxmnist.core.step import (
     Carry,
+    keep_where,
     make_grad_norms,
     make_optimizer_for,
     make_step,
@@ -67,9 +68,12 @@ class TrainState(NamedTuple):
 
 class EpochResult(NamedTuple):
     """What one epoch reports: its metrics, and its learning-dynamics probes
-    when ``config.dynamics`` (None otherwise)."""
+    when ``config.dynamics`` (None otherwise). ``retried`` (an epoch made
+    with ``retry``, else None): True when the epoch met a non-finite loss
+    and returned its state unchanged, to be run again without ``retry``."""
     metrics: Metrics
     dynamics: dynamics.Dynamics | dynamics.TrainingProbes | None = None
+    retried: jax.Array | None = None
 
 
 class TrainResult(NamedTuple):
@@ -131,7 +135,7 @@ def make_init(config: TrainConfig, batch_probes: bool = True
 
 
 def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
-               batch_probes: bool = True
+               batch_probes: bool = True, retry: bool = False
                ) -> Callable[[TrainState, HParams, Dataset, jax.Array],
                              tuple[TrainState, EpochResult]]:
     """``epoch(state, hparams, data, key) -> (state, result)``: one pass.
@@ -153,7 +157,10 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
     result's dynamics are then the
     :class:`~jaxmnist.core.dynamics.TrainingProbes` only): the sweep runs
     :func:`make_probe`'s function after it, compiled once for all its
-    groups of the same structure.
+    groups of the same structure. ``retry`` (with ``axis_names``) leaves
+    the guarded loop out: an epoch that meets a non-finite loss returns
+    its state unchanged with ``retried`` True in its result, and the caller
+    runs it again with an epoch made without ``retry``.
     """
 
     def epoch(state: TrainState, hparams: HParams, data: Dataset,
@@ -170,6 +177,7 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
         sampled = config.dynamics and not per_step_grad_norms(config)
         start = Carry(state.params, state.opt_state, state.stats,
                       state.diverged)
+        retried = jnp.zeros([], bool)
         if deferred.applies(config):
             carry, (losses, accs, grad_norms) = deferred.deferred_steps(
                 config, tx, hparams, data, start, batches,
@@ -177,13 +185,13 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
                 make_grad_norms(config, hparams, data, dropout_key)
                 if sampled else None)
         else:
-            carry, (losses, accs, grad_norms) = epoch_steps(
+            carry, (losses, accs, grad_norms), retried = epoch_steps(
                 lambda guard: make_step(config, tx, hparams, data,
                                         dropout_key, guard),
                 make_grad_norms(config, hparams, data, dropout_key)
                 if sampled else None, start,
                 (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)),
-                named)
+                named, retry)
         act = hparams.activation
         metrics = Metrics(losses.mean(), accs.mean(),
                           *evaluate_split(config, carry.params, carry.stats,
@@ -195,19 +203,21 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
                           carry.diverged)
         new = TrainState(carry.params, carry.opt_state, carry.diverged,
                          state.probe, carry.stats)
+        retried = retried if retry else None
         if not config.dynamics:
-            return new, EpochResult(metrics)
+            return new, EpochResult(metrics, None, retried)
         assert state.probe is not None
         training = dynamics.training_probes(state.params, new.params, losses,
                                             grad_norms)
         probe = state.probe._replace(preconditioner=dynamics.preconditioner(
             new.opt_state, member_options(config, hparams)))
-        new = new._replace(probe=probe)
-        if not batch_probes:
-            return new, EpochResult(metrics, training)
-        probe, batch = probe_batch(new.params, new.stats, probe, act, data)
-        return new._replace(probe=probe), EpochResult(
-            metrics, dynamics.combine(training, batch))
+        if batch_probes:
+            probe, batch = probe_batch(new.params, new.stats, probe, act, data)
+            training = dynamics.combine(training, batch)
+        if retried is not None:  # an epoch not run leaves its probes too
+            probe = keep_where(~retried, probe, state.probe)
+        return new._replace(probe=probe), EpochResult(metrics, training,
+                                                      retried)
 
     probe_batch = make_probe(config)
     return epoch

@@ -57,12 +57,12 @@ def group_epoch(data, k: int, optimizer: str, model: str = "mlp"):
     hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
     hp = jax.device_put(sharding.pad_members(
         hp, sharding.padded_count(k, mesh)), sharding.along(mesh, 1, 0))
-    init, epoch, _, _ = group_programs(tcfg, data, mesh)
+    programs = group_programs(tcfg, data, mesh)
     keys = jax.random.split(jax.random.key(0), 1)
-    state = [init(keys, hp, data)]
+    state = [programs.init(keys, hp, data)]
 
     def one():
-        state[0], metrics = epoch(state[0], hp, data, keys)
+        state[0], metrics = programs.epoch(state[0], hp, data, keys)
         return metrics
 
     return one
@@ -125,10 +125,11 @@ def program_memory(data, k: int, optimizer: str = "adam") -> float:
                                          dynamics=False), optimizer)
     mesh = sharding.member_mesh()
     hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
-    init, epoch, _, _ = group_programs(tcfg, data, mesh)
+    programs = group_programs(tcfg, data, mesh)
     keys = jax.random.split(jax.random.key(0), 1)
-    state = jax.eval_shape(init, keys, hp, data)
-    mem = epoch.lower(state, hp, data, keys).compile().memory_analysis()
+    state = jax.eval_shape(programs.init, keys, hp, data)
+    mem = programs.epoch.lower(state, hp, data,
+                               keys).compile().memory_analysis()
     if mem is None:
         return float("nan")
     return (mem.argument_size_in_bytes + mem.output_size_in_bytes

@@ -305,7 +305,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         if run_bar is not progress:
             run_bar.close()
     group = group._replace(seconds=time.perf_counter() - start,
-                           compile_seconds=compile_s)
+                           compile_seconds=compile_s + g.guarded.seconds)
     if checkpoint_dir is not None:
         checkpoints.save_result(checkpoint_dir, *to_arrays(group))
     return group

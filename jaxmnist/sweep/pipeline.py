@@ -20,6 +20,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmnist.core.dynamics import ProbeState, combine
 from jaxmnist.errors import StopRequest
@@ -55,18 +56,32 @@ def run_epochs(g, first: int, state, history: list, epoch_times: list,
     """Epochs ``first..epochs-1`` of the placed group ``g``: checkpoints
     after each but the last, written while the next one trains, and stops
     there if asked to (after writing it). With probes, each epoch's
-    probe-batch program runs beside the next epoch."""
+    probe-batch program runs beside the next epoch.
+
+    Each epoch runs ``g.epoch`` (no guarded loop), and again with
+    ``g.guarded`` (compiled then; its compile seconds are not the epoch's)
+    when that one met a non-finite loss; from then on, and after a resume
+    with a member diverged, every epoch runs guarded.
+    """
     epochs = g.spec.config.epochs
     view, carry = split(state) if g.probe is not None else (state, None)
+    guarded = bool(np.any(sharding.to_host(view.diverged)))
     pending = None
     for e in range(first, epochs):
-        t = time.perf_counter()
-        view, out = g.epoch(view, g.hparams, g.data, g.epoch_keys(e))
+        t, compile_s = time.perf_counter(), g.guarded.seconds
+        keys = g.epoch_keys(e)
+        view, out = (g.guarded if guarded else g.epoch)(view, g.hparams,
+                                                        g.data, keys)
         if pending is not None:  # the previous epoch's record, meanwhile
             _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
+        if not guarded and np.any(sharding.to_host(out.retried)):
+            guarded = True  # a loss was not finite: this epoch, guarded
+            view, out = g.guarded(view, g.hparams, g.data, keys)
+        out = out._replace(retried=None)
         carry, batch = _probe(g, view, carry)
         out = sharding.to_host(out)  # the one host sync per epoch
-        epoch_times.append(time.perf_counter() - t)
+        epoch_times.append(time.perf_counter() - t
+                           - (g.guarded.seconds - compile_s))
         saved = sharding.to_host(view) if (checkpoint_dir is not None
                                            and e + 1 < epochs) else None
         pending = (e, out, saved, carry, batch)

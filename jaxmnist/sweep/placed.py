@@ -24,7 +24,8 @@ from jaxmnist.sweep.members import GroupSpec
 from jaxmnist.sweep.pipeline import epoch_view
 from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
 
-__all__ = ["AXIS_NAMES", "PlacedGroup", "compile_epoch",
+__all__ = ["AXIS_NAMES", "OnFirstCall", "PlacedGroup", "Programs",
+           "compile_epoch",
            "compile_group", "compile_probe", "epoch_like",
            "group_programs", "member_axes", "place"]
 
@@ -45,18 +46,32 @@ def member_axes(state, tcfg: TrainConfig):
     return jax.tree.map(lambda x: 1 if tuple(np.shape(x)) == w1 else 0, state)
 
 
-def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
-    """The group's ``init`` and ``epoch`` (jitted), its probe-batch
-    program (None without dynamics; see :func:`probe_program`) and where
-    the state keeps the member axes: vmapped over seeds (outer: key
+class Programs(NamedTuple):
+    """A group's jitted programs (see :func:`group_programs`)."""
+    init: Any
+    epoch: Any  # unguarded; retried True when some loss was not finite
+    guarded: Any  # the same epoch, every step guarded
+    probe: Any  # None without dynamics
+    axes: Any  # where each state leaf keeps its member axes
+
+
+def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
+    """The group's ``init``, ``epoch`` and ``guarded`` epoch (jitted), its
+    probe-batch program (None without dynamics; see :func:`probe_program`)
+    and where the state keeps the member axes: vmapped over seeds (outer: key
     batched) and over cells (inner: hparams batched, key shared, so one
     seed's members share each batch gather and first-layer matmul), with
     the cell axis split over the mesh's devices. The axes are named
     (``AXIS_NAMES``) so that each step's divergence guard can ask whether
-    every member is fine and skip its selects when so.
+    every member is fine and skip its selects when so; ``epoch`` is made
+    with ``retry`` (:func:`~jaxmnist.core.train.make_epoch`), so its
+    program holds no guarded loop, and ``guarded`` (compiled when first
+    needed, :class:`OnFirstCall`) runs an epoch that met a non-finite loss
+    again, and every epoch after it.
     """
     init1 = make_init(tcfg, batch_probes=False)
-    epoch1 = make_epoch(tcfg, AXIS_NAMES, batch_probes=False)
+    epoch1 = make_epoch(tcfg, AXIS_NAMES, batch_probes=False, retry=True)
+    guarded1 = make_epoch(tcfg, batch_probes=False)
     hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
         k: 0.5 for k in tcfg.vmapped_options})
     probe = jax.eval_shape(init1, jax.random.key(0), hp1, data)
@@ -65,21 +80,41 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh):
     state_sharding = jax.tree.map(
         lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), probe,
         outer)
-    out1 = jax.eval_shape(make_epoch(tcfg, batch_probes=False), probe, hp1,
-                          data, jax.random.key(0))[1]  # unnamed
+    out1 = jax.eval_shape(make_epoch(tcfg, batch_probes=False, retry=True),
+                          probe, hp1, data, jax.random.key(0))[1]  # unnamed
     init = jax.vmap(jax.vmap(init1, in_axes=(None, 0, None), out_axes=axes),
                     in_axes=(0, None, None))
     view = epoch_view(axes)  # the probe carry is the probe program's
-    epoch = jax.vmap(jax.vmap(epoch1, in_axes=(view, 0, None, None),
-                              out_axes=(view, 0), axis_name=AXIS_NAMES[1]),
-                     in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
-    return (jax.jit(init, out_shardings=state_sharding),
-            jax.jit(epoch, donate_argnums=(0,),
-                    out_shardings=(epoch_view(state_sharding),
-                                   by_cell(mesh, out1))),
-            probe_program(tcfg, data, probe, axes, state_sharding, mesh)
-            if tcfg.dynamics else None,
-            outer)
+
+    def group(epoch1, out1):
+        epoch = jax.vmap(jax.vmap(epoch1, in_axes=(view, 0, None, None),
+                                  out_axes=(view, 0), axis_name=AXIS_NAMES[1]),
+                         in_axes=(0, None, None, 0), axis_name=AXIS_NAMES[0])
+        return jax.jit(epoch, donate_argnums=(0,),
+                       out_shardings=(epoch_view(state_sharding),
+                                      by_cell(mesh, out1)))
+
+    return Programs(jax.jit(init, out_shardings=state_sharding),
+                    group(epoch1, out1),
+                    OnFirstCall(group(guarded1, out1._replace(retried=None))),
+                    probe_program(tcfg, data, probe, axes, state_sharding,
+                                  mesh) if tcfg.dynamics else None,
+                    outer)
+
+
+class OnFirstCall:
+    """A jitted program compiled on its first call (for that call's
+    shapes, which every later call shares), its compile seconds kept."""
+
+    def __init__(self, jitted):
+        self.jitted, self.compiled, self.seconds = jitted, None, 0.0
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            t = time.perf_counter()
+            self.compiled = self.jitted.lower(*args).compile()
+            self.seconds = time.perf_counter() - t
+        return self.compiled(*args)
 
 
 class PlacedGroup(NamedTuple):
@@ -93,7 +128,12 @@ class PlacedGroup(NamedTuple):
     probe: Any  # jitted (compiled by compile_group), None without dynamics
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
-    programs: Any  # (init, epoch, probe, axes) as group_programs made them
+    programs: Programs  # as group_programs made them
+
+    @property
+    def guarded(self) -> OnFirstCall:
+        """The guarded epoch (compiled on its first call; chunks share it)."""
+        return self.programs.guarded
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
@@ -126,7 +166,7 @@ def place(spec: GroupSpec, data: Dataset, programs=None,
                                              layout.seeds))
     data = jax.device_put(data, sharding.replicated(mesh))
     programs = programs or group_programs(spec.config, data, mesh)
-    init, epoch, probe, axes = programs
+    init, epoch, _, probe, axes = programs
     state_like = jax.eval_shape(init, init_keys(keys), hp, data)
     return PlacedGroup(spec, hp, keys, data, init, epoch, probe, axes,
                        state_like, programs)
@@ -135,7 +175,7 @@ def place(spec: GroupSpec, data: Dataset, programs=None,
 def epoch_like(g: PlacedGroup):
     """One epoch's EpochResult as ``[members, ...]`` shapes, read from the
     compiled programs' outputs (no tracing)."""
-    out = g.epoch.out_info[1]
+    out = g.epoch.out_info[1]._replace(retried=None)
     if g.probe is not None:
         out = out._replace(dynamics=combine(out.dynamics, g.probe.out_info[1]))
     members = len(g.spec.members)

@@ -1,7 +1,10 @@
 """Every figure draws for one cell, 8 x 7 cells, seeds and divergence."""
 
 import dataclasses
-from concurrent.futures import Future
+import shutil
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -177,17 +180,46 @@ def test_lr_sensitivity_axis_spans_the_peaks():
     assert 0.93 <= lo < 0.95 and 0.97 < hi < 0.98
 
 
-def test_dynamics_figures_drawn_in_a_side_process_are_the_same(
+def test_figures_shared_with_a_side_process_are_the_same(
         smoke_run, tmp_path, monkeypatch):
     run = read_run(smoke_run[0])
     assert run.dynamics_arrays is not None
     drawn = {}
     for where, cells in (("here", 10**6), ("side", 1)):
+        shutil.copytree(smoke_run[0], tmp_path / where,
+                        ignore=shutil.ignore_patterns("figures"))
         monkeypatch.setattr(figures, "SIDE_PROCESS_CELLS", cells)
-        figures.write_figures(tmp_path / where, run)
-        drawn[where] = {f: (tmp_path / where / "figures" / f).read_bytes()
-                        for f in DYNAMICS_FIGURES}
+        paths = figures.write_figures(tmp_path / where, run)
+        drawn[where] = {p.name: p.read_bytes() for p in paths}
+    assert set(drawn["here"]) >= {*DYNAMICS_FIGURES, "misclassified.png"}
     assert drawn["side"] == drawn["here"]
+
+
+def test_each_figure_is_drawn_once_here_or_by_the_side_process():
+    """The side process takes the jobs from the front, this one from the
+    back; a dead side process leaves its share to this one."""
+    here, side = threading.get_ident(), []
+
+    def job(i):
+        side.append((i, threading.get_ident() == here))
+        time.sleep(0.01)
+
+    jobs = [(job, (i,), {}) for i in range(12)]
+    with ThreadPoolExecutor(1) as pool:
+        figures._draw(jobs, pool)
+    assert sorted(i for i, _ in side) == list(range(12))
+    mine = sorted(i for i, h in side if h)
+    assert mine and mine == list(range(12 - len(mine), 12))  # the back
+
+    class Dead:
+        def submit(self, *a, **k):
+            job = Future()
+            job.set_exception(BrokenProcessPool("killed"))
+            return job
+
+    side.clear()
+    figures._draw(jobs, Dead())  # type: ignore[arg-type]
+    assert sorted(side) == [(i, True) for i in range(12)]
 
 
 def test_a_dead_side_process_leaves_the_figures_to_this_one():

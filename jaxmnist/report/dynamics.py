@@ -28,7 +28,7 @@ from jaxmnist.results.records import MODEL_QUANTITIES, RunRecords
 from jaxmnist.results.stats import cell_of, chosen_tuning, combo_of, tuning_of
 from jaxmnist.sweep.group import Member
 
-#: The file names, in the order write_figures draws them.
+#: The file names, in the order of :func:`dynamics_jobs`.
 DYNAMICS_FIGURES = ("gradient_flow.png", "units.png", "effective_step.png",
                     "sharpness.png", "activations_histogram.png",
                     "loss_steps.png")
@@ -260,21 +260,23 @@ def _chosen(run: RunRecords, cell: tuple, seed: int = 0) -> tuple:
     return (*cell, *chosen_tuning(run.cells).get(cell, ()), seed)
 
 
-def write_dynamics_figures(run: RunRecords, out, optimizers: Sequence[str],
-                           activations: Sequence[str]) -> list:
-    """Every dynamics figure of ``run`` into the folder ``out``."""
+def dynamics_jobs(run: RunRecords, out, optimizers: Sequence[str],
+                  activations: Sequence[str]) -> list:
+    """Every dynamics figure of ``run`` into the folder ``out``, as
+    ``(function, args, kwargs)`` to call, in ``DYNAMICS_FIGURES`` order."""
     order = dict(optimizers=optimizers, activations=activations)
     names = dict(zip(("flow", "units", "step", "sharp", "hist", "loss"),
                      DYNAMICS_FIGURES))
-    plot_layer_quantity(run, out / names["flow"], "grad_norm",
-                        "Gradient flow: ‖∇W_l‖ per layer, mean over each "
-                        "epoch's steps", "gradient norm", **order)
-    plot_units(run, out / names["units"], **order)
-    plot_layer_quantity(run, out / names["step"], "update_ratio",
-                        "Effective step: ‖θ_l(end) − θ_l(start)‖ / "
-                        "‖θ_l(start)‖ per layer and epoch", "update ratio",
-                        **order)
-    plot_sharpness(run, out / names["sharp"], **order)
-    plot_histograms(run, out / names["hist"], **order)
-    plot_loss_steps(run, out / names["loss"], **order)
-    return [out / f for f in DYNAMICS_FIGURES]
+    return [
+        (plot_layer_quantity, (run, out / names["flow"], "grad_norm",
+                               "Gradient flow: ‖∇W_l‖ per layer, mean over "
+                               "each epoch's steps", "gradient norm"), order),
+        (plot_units, (run, out / names["units"]), order),
+        (plot_layer_quantity, (run, out / names["step"], "update_ratio",
+                               "Effective step: ‖θ_l(end) − θ_l(start)‖ / "
+                               "‖θ_l(start)‖ per layer and epoch",
+                               "update ratio"), order),
+        (plot_sharpness, (run, out / names["sharp"]), order),
+        (plot_histograms, (run, out / names["hist"]), order),
+        (plot_loss_steps, (run, out / names["loss"]), order)]
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -52,48 +53,113 @@ def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
     return [f for f in FIGURES if f not in skip] + list(reg) + list(probed)
 
 
-#: Runs of at least this many cells draw their dynamics figures in a second
-#: process, beside the others, when there is a second core: the classic
-#: grid's six (24 cells, 130 panels) take about half as long as the rest,
-#: a small run's under a second, less than starting a Python process.
+#: Runs of at least this many cells share their figures with a second
+#: process when there is a second core: the classic grid's take 5 s (9 s
+#: with its dynamics figures) in one process, a small run's under a second,
+#: less than starting a Python process.
 SIDE_PROCESS_CELLS = 8
 
 
-def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
-    """Draw every figure of ``run`` into ``<run_dir>/figures/`` (the
-    dynamics figures of a large run in a second process meanwhile)."""
+def write_figures(run_dir: str | Path, run: RunRecords,
+                  side: ProcessPoolExecutor | None = None) -> list[Path]:
+    """Draw every figure of ``run`` into ``<run_dir>/figures/``. A large
+    run's are shared with a second process: ``side`` when given (the
+    sweep starts it before training, :func:`side_process`, so that its
+    imports are done by then), else one started here."""
     out = Path(run_dir) / FIGURES_DIR
     order = dict(optimizers=run.config.optimizers,
                  activations=run.config.activations)
-    with _side_process(run) as side:
-        probed = _submit(side, dynamics.write_dynamics_figures, run, out,
-                         **order)
-        names = _main_figures(run_dir, run, out, order)
-        if run.dynamics_arrays is not None and not _drawn(probed):
-            dynamics.write_dynamics_figures(run, out, **order)
+    pred_file = Path(run_dir) / predictions.BEST_PREDICTIONS
+    names = figures_for(run, pred_file.is_file())
+    jobs = _jobs(run, out, order, names, pred_file)
+    if side is not None:
+        _draw(jobs, side)
+    else:
+        with side_process(len(run.cells)) as side:
+            _draw(jobs, side)
     return [out / f for f in names]
 
 
+def _jobs(run: RunRecords, out: Path, order: dict, names: list[str],
+          pred_file: Path) -> list[tuple]:
+    """``names``' figures as ``(function, args, kwargs)``, the heaviest
+    first (the classic grid's, in seconds: loss curves 1.8; misclassified
+    1.0; the dynamics figures 0.3-0.8 each; the accuracy curves 0.7 each;
+    the rest 0.2-0.3)."""
+    note = setup_line(run)
+    classes = class_names(run.config.dataset)
+    probed = (zip(dynamics.DYNAMICS_FIGURES,
+                  dynamics.dynamics_jobs(run, out, **order))
+              if run.dynamics_arrays is not None else [])
+    jobs = [
+        (FIGURES[2], (curves.plot_loss_curves, (run, out / FIGURES[2]),
+                      order)),
+        (FIGURES[6], (_misclassified, (pred_file, out, classes), {})),
+        *probed,
+        (FIGURES[0], (curves.plot_curves,
+                      (run, out / FIGURES[0], "activation"), order)),
+        (FIGURES[1], (curves.plot_curves,
+                      (run, out / FIGURES[1], "optimizer"), order)),
+        (regularization.REGULARIZATION,
+         (regularization.plot_regularization,
+          (run, out / regularization.REGULARIZATION), {})),
+        (FIGURES[5], (_confusion, (pred_file, out, classes), {})),
+        (FIGURES[7], (tuning.plot_time_to_target,
+                      (run.cells, run.members, out / FIGURES[7],
+                       run.config.target, run.config.epochs, note), {})),
+        (FIGURES[8], (tuning.plot_lr_sensitivity,
+                      (run.cells, out / FIGURES[8]),
+                      {**order, "note": note})),
+        (FIGURES[3], (comparison.plot_test_bar,
+                      (run.cells, out / FIGURES[3], run.members, note), {})),
+        (FIGURES[4], (comparison.plot_heatmap, (run.cells, out / FIGURES[4]),
+                      {**order, "note": note}))]
+    return [job for name, job in jobs if name in names]
+
+
+def _draw(jobs: list[tuple], side: ProcessPoolExecutor | None) -> None:
+    """Every job once: the side process takes them from the front (the
+    heaviest first), this one from the back, until they meet; what the
+    side process could not draw (it died) is drawn here."""
+    futures = [_submit(side, fn, *args, **kwargs)
+               for fn, args, kwargs in jobs]
+    for (fn, args, kwargs), job in zip(reversed(jobs), reversed(futures)):
+        if job is None or job.cancel():
+            fn(*args, **kwargs)
+    for (fn, args, kwargs), job in zip(jobs, futures):
+        if job is not None and not job.cancelled() and not _drawn(job):
+            fn(*args, **kwargs)
+
+
 @contextlib.contextmanager
-def _side_process(run: RunRecords):
-    """A one-process pool for the dynamics figures, or None when drawing
-    them here is as fast (no dynamics, a small run, a single core) or no
-    process can be started."""
+def side_process(cells: int):
+    """A one-process pool to share the figures of a run of ``cells``
+    cells, started now, or None when drawing them all here is as fast (a
+    small run, a single core) or no process can be started."""
     cores = len(os.sched_getaffinity(0)) if hasattr(
         os, "sched_getaffinity") else os.cpu_count() or 1
-    if (run.dynamics_arrays is None or cores < 2
-            or len(run.cells) < SIDE_PROCESS_CELLS):
+    if cores < 2 or cells < SIDE_PROCESS_CELLS:
         yield None
         return
     # spawn, not fork: a fork of a process running JAX's threads may hang
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
-            "spawn"))
+            "spawn"), initializer=_ignore_interrupts)
     except (OSError, NotImplementedError, ImportError):  # no semaphores
         yield None
         return
     with pool:
+        _submit(pool, _ready)  # starts it: its imports happen meanwhile
         yield pool
+
+
+def _ignore_interrupts() -> None:
+    """The side process leaves Ctrl-C to the sweep, which stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ready() -> None:
+    """Nothing: a first job, to start the process."""
 
 
 def _submit(pool: ProcessPoolExecutor | None, fn, *args, **kwargs
@@ -102,7 +168,7 @@ def _submit(pool: ProcessPoolExecutor | None, fn, *args, **kwargs
         return None
     try:
         return pool.submit(fn, *args, **kwargs)
-    except (BrokenProcessPool, OSError):
+    except (BrokenProcessPool, OSError, RuntimeError):  # dead or shut down
         return None
 
 
@@ -118,32 +184,7 @@ def _drawn(job: Future | None) -> bool:
     return True
 
 
-def _main_figures(run_dir: str | Path, run: RunRecords, out: Path,
-                  order: dict) -> list[str]:
-    """Every figure but the dynamics ones; the names of all of them."""
-    note = setup_line(run)
-    pred_file = Path(run_dir) / predictions.BEST_PREDICTIONS
-    names = figures_for(run, pred_file.is_file())
-    curves.plot_curves(run, out / FIGURES[0], "activation", **order)
-    curves.plot_curves(run, out / FIGURES[1], "optimizer", **order)
-    curves.plot_loss_curves(run, out / FIGURES[2], **order)
-    comparison.plot_test_bar(run.cells, out / FIGURES[3], run.members, note)
-    comparison.plot_heatmap(run.cells, out / FIGURES[4], **order, note=note)
-    if "confusion_matrix.png" in names:
-        _prediction_figures(pred_file, out, class_names(run.config.dataset))
-    tuning.plot_time_to_target(run.cells, run.members, out / FIGURES[7],
-                               run.config.target, run.config.epochs, note)
-    if "lr_sensitivity.png" in names:
-        tuning.plot_lr_sensitivity(run.cells, out / FIGURES[8], **order,
-                                   note=note)
-    if regularization.REGULARIZATION in names:
-        regularization.plot_regularization(
-            run, out / regularization.REGULARIZATION)
-    return names
-
-
-def _prediction_figures(pred_file: Path, out: Path,
-                        classes: tuple[str, ...]) -> None:
+def _confusion(pred_file: Path, out: Path, classes: tuple[str, ...]) -> None:
     with np.load(pred_file) as p:
         who = str(p["member"])
         acc = float((p["y_true"] == p["y_pred"]).mean())
@@ -151,6 +192,12 @@ def _prediction_figures(pred_file: Path, out: Path,
             p["y_true"], p["y_pred"], out / FIGURES[5],
             f"Best model by validation accuracy: {who} (test accuracy "
             f"{acc:.4f}, {len(p['y_true']):,} test images)", classes)
+
+
+def _misclassified(pred_file: Path, out: Path,
+                   classes: tuple[str, ...]) -> None:
+    with np.load(pred_file) as p:
+        who = str(p["member"])
         predictions.plot_misclassified(
             p["wrong_images"], p["wrong_true"], p["wrong_pred"],
             p["wrong_prob"], out / FIGURES[6],

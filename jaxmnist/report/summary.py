@@ -28,7 +28,8 @@ SUMMARY = "summary.md"
 #: The wall time summary.md reports: results.json's key, and what it covers.
 WALL_TIME_KEY = "train_seconds"
 WALL_TIME_MEANS = ("every optimizer group's compilation, training, "
-                   "evaluation and saving, one after another")
+                   "evaluation and saving, each group compiling while the "
+                   "one before it trains")
 
 
 #: The learning-dynamics figures (report.dynamics), when the run probed.
@@ -130,9 +131,13 @@ def groups_section(run: RunRecords) -> list[str]:
               for g in run.meta.get("groups", []) if isinstance(g, dict)}
     lines = ["## Optimizer groups: settings and timing", "",
              "Each optimizer is one compiled program that trains all its "
-             "members (activations x learning rates x seeds) at once; "
-             "\"s per member-epoch\" is its training time (compilation "
-             "excluded) per member and epoch.", "",
+             "members (activations x learning rates x seeds) at once. "
+             "\"wall s\" runs from the end of the group before it to its "
+             "own; \"compile s\" is its compilation, which runs beside "
+             "the previous group's training (on a second thread, in a "
+             "single process), so \"wall s\" holds only the part of it "
+             "that was left; \"s per member-epoch\" is its epochs' "
+             "training time per member and epoch.", "",
              "| group | batch | learning rates | members | wall s | "
              "compile s | s per member-epoch |",
              "|---|---|---|---|---|---|---|"]
@@ -141,9 +146,7 @@ def groups_section(run: RunRecords) -> list[str]:
         g = timing.get(opt, {})
         n, sec, comp = g.get("members"), g.get("seconds"), \
             g.get("compile_seconds")
-        per = ((sec - comp) / (n * cfg.epochs) if isinstance(n, int) and n
-               and isinstance(sec, (int, float))
-               and isinstance(comp, (int, float)) else None)
+        per = _per_member_epoch(g, cfg.epochs)
         lrs = ", ".join(f"{lr:.3g}" for lr in sorted(
             {c.learning_rate for c in run.cells if c.setup == opt}))
         if not lrs:
@@ -155,6 +158,18 @@ def groups_section(run: RunRecords) -> list[str]:
                      f"{'?' if comp is None else f'{comp:.1f}'} | "
                      f"{'?' if per is None else f'{per:.3f}'} |")
     return [*lines, ""]
+
+
+def _per_member_epoch(timing: dict, epochs: int) -> float | None:
+    """A group's training seconds per member and epoch: its epochs' time
+    (results.json before it was kept: the wall less the compilation)."""
+    n, sec = timing.get("members"), timing.get("epoch_seconds")
+    if sec is None and isinstance(timing.get("seconds"), (int, float)) \
+            and isinstance(timing.get("compile_seconds"), (int, float)):
+        sec = timing["seconds"] - timing["compile_seconds"]
+    if not (isinstance(n, int) and n and isinstance(sec, (int, float))):
+        return None
+    return sec / (n * epochs)
 
 
 def result_section(run: RunRecords) -> list[str]:

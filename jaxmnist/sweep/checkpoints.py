@@ -165,8 +165,13 @@ def save_result(path: Path, arrays: dict, meta: dict) -> None:
     files.write_json(path / "done.json", meta)
 
 
+def finished(path: Path) -> bool:
+    """Whether the group checkpointed under ``path`` saved its result."""
+    return (path / "done.json").is_file()
+
+
 def load_result(path: Path) -> tuple[dict, dict] | None:
-    if not (path / "done.json").is_file():
+    if not finished(path):
         return None
     with np.load(path / "result.npz") as f:
         arrays = {k: f[k] for k in f.files}

@@ -94,8 +94,9 @@ class GroupResult(NamedTuple):
     members: list[Member]
     history: Metrics  # numpy, each field [members, epochs]
     params: list  # host params pytree with a leading member axis
-    seconds: float  # wall time of the whole group (compile included)
-    compile_seconds: float  # tracing + compiling the epoch program
+    seconds: float  # wall time of the group (its compile, or the wait for
+    # it when it compiled while the group before trained)
+    compile_seconds: float  # tracing + compiling its programs
     epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
     steps_per_epoch: int
     dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]

@@ -32,12 +32,14 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, rundir, store
+from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import (
     GroupResult,
     GroupSpec,
     Member,
+    plan_group,
     setup_name,
     train_group,
 )
@@ -166,36 +168,47 @@ def versions() -> dict[str, str]:
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                  bar: RunBar, stop: StopRequest
                  ) -> tuple[RunRecords, _Best | None]:
-    """Train every group; save its models and rewrite the result files after
+    """Train every group, the next one compiling meanwhile
+    (:mod:`.ahead`); save its models and rewrite the result files after
     each (a killed sweep keeps what finished)."""
     run = RunRecords(cfg, [], [], [], {})
     light: list[GroupResult] = []  # finished groups, without their params
     best = None
     start = time.perf_counter()
     specs, probes = cfg.groups(), ProbePrograms()
-    for i, spec in enumerate(specs):
-        stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
-                   f"{len(specs)} groups finished)" if i else
-                   "stopped before training")
-        group = train_group(spec, data, progress=bar, stop=stop,
-                            checkpoint_dir=checkpoints.group_dir(out,
-                                                                 spec.name),
-                            probes=probes,
-                            max_memory=cfg.max_memory_bytes)
-        members = records.member_results(group, cfg.target)
-        save_models(cfg, out, spec, group, members)
-        light.append(group._replace(params=[]))
-        run = _add_group(run, group, members, light, {
-            "device": str(jax.devices()[0]), "versions": versions(),
-            "data_load_seconds": round(load_s, 3),
-            "train_seconds": round(time.perf_counter() - start, 3)})
-        if jax.process_index() == 0:  # process 0 writes the combined files
-            records.write_results(out, run)
-            if cfg.tensorboard:
-                tensorboard.write_run_events(
-                    out, records.history_rows(group),
-                    tensorboard.dynamics_scalars(records.dynamics_rows(group)))
-        best = _better(best, group, members)
+    dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
+
+    def plan_ahead(i: int) -> None:
+        if i < len(specs) and not checkpoints.finished(dirs[i]):
+            ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
+                         cfg.max_memory_bytes)
+
+    with CompileAhead(jax.process_count() == 1) as ahead:
+        plan_ahead(0)
+        for i, spec in enumerate(specs):
+            stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
+                       f"{len(specs)} groups finished)" if i else
+                       "stopped before training")
+            plan_ahead(i + 1)
+            group = train_group(spec, data, progress=bar, stop=stop,
+                                checkpoint_dir=dirs[i], probes=probes,
+                                max_memory=cfg.max_memory_bytes,
+                                planned=ahead.take(i))
+            members = records.member_results(group, cfg.target)
+            save_models(cfg, out, spec, group, members)
+            light.append(group._replace(params=[]))
+            run = _add_group(run, group, members, light, {
+                "device": str(jax.devices()[0]), "versions": versions(),
+                "data_load_seconds": round(load_s, 3),
+                "train_seconds": round(time.perf_counter() - start, 3)})
+            if jax.process_index() == 0:  # process 0 writes the results
+                records.write_results(out, run)
+                if cfg.tensorboard:
+                    tensorboard.write_run_events(
+                        out, records.history_rows(group),
+                        tensorboard.dynamics_scalars(
+                            records.dynamics_rows(group)))
+            best = _better(best, group, members)
     return run, best
 
 
@@ -208,7 +221,8 @@ def _add_group(run: RunRecords, group: GroupResult,
               "optimizer": group.members[0].optimizer,
               "members": len(group.members),
               "seconds": round(group.seconds, 3),
-              "compile_seconds": round(group.compile_seconds, 3)}
+              "compile_seconds": round(group.compile_seconds, 3),
+              "epoch_seconds": round(sum(group.epoch_seconds), 3)}
     return run._replace(
         members=all_members, cells=stats.cell_results(all_members),
         history=run.history + records.history_rows(group),
@@ -266,19 +280,23 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
         files.write_text(out / "config.toml", to_toml(cfg))
     bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
                  enabled=progress)
-    try:
-        run, best = train_groups(cfg, data, out, load_s, bar, stop)
-    finally:
-        bar.close()
-    if jax.process_index() != 0:
-        return run
-    stop.check("stopped before the figures (every group is trained and "
-               "saved)")
-    if best is not None:
-        probs = np.asarray(class_probabilities(
-            best.params, best.member.activation, host_test[0]))
-        save_best_predictions(out, best.member, probs, *host_test)
-    figures.write_figures(out, run)
+    cells = sum(len(g.cells) for g in cfg.groups())
+    # the figures' second process, started as training starts (process 0)
+    with figures.side_process(cells if jax.process_index() == 0 else 0
+                              ) as side:
+        try:
+            run, best = train_groups(cfg, data, out, load_s, bar, stop)
+        finally:
+            bar.close()
+        if jax.process_index() != 0:
+            return run
+        stop.check("stopped before the figures (every group is trained and "
+                   "saved)")
+        if best is not None:
+            probs = np.asarray(class_probabilities(
+                best.params, best.member.activation, host_test[0]))
+            save_best_predictions(out, best.member, probs, *host_test)
+        figures.write_figures(out, run, side)
     files.write_text(out / summary.SUMMARY, summary.summary_markdown(
         run, (out / BEST_PREDICTIONS).is_file()))
     rundir.finish(out, cfg.keep_checkpoints)

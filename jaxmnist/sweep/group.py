@@ -39,7 +39,9 @@ from jaxmnist.sweep.pipeline import run_epochs
 from jaxmnist.sweep.placed import (
     PlacedGroup,
     compile_epoch,
+    compile_init,
     compile_probe,
+    compiled_like,
     epoch_like,
     group_programs,
     member_axes,
@@ -130,7 +132,8 @@ def _plan(g: PlacedGroup, layout: chunks.Layout | None,
             layout, c, fit_s = _fit(g, c, full, budget)
             seconds += fit_s
     c, probe_s = compile_probe(c, probes)  # for the layout's shapes
-    return g._replace(epoch=c.epoch, probe=c.probe), layout, seconds + probe_s
+    c, init_s = compile_init(c)
+    return compiled_like(g, c), layout, seconds + probe_s + init_s
 
 
 def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
@@ -209,7 +212,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
     results = []
     for i, chunk in enumerate(parts):
-        gc = _place_chunk(g, layout, i)._replace(epoch=g.epoch, probe=g.probe)
+        gc = compiled_like(_place_chunk(g, layout, i), g)
         path = chunks.chunk_dir(checkpoint_dir, i)
         done = checkpoints.load_result(path) if path is not None else None
         done = done if sharding.everyone(done is not None) else None
@@ -240,7 +243,7 @@ def placed_chunks(spec: GroupSpec, data: Dataset,
     n = chunks.count(len(spec.seeds), len(spec.cells), layout)
     if n == 1:
         return [g], layout, seconds
-    return ([_place_chunk(g, layout, i)._replace(epoch=g.epoch, probe=g.probe)
+    return ([compiled_like(_place_chunk(g, layout, i), g)
              for i in range(n)], layout, seconds)
 
 

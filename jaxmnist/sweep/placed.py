@@ -25,8 +25,8 @@ from jaxmnist.sweep.pipeline import epoch_view
 from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
 
 __all__ = ["AXIS_NAMES", "OnFirstCall", "PlacedGroup", "Programs",
-           "compile_epoch",
-           "compile_group", "compile_probe", "epoch_like",
+           "compile_epoch", "compile_group", "compile_init", "compile_probe",
+           "compiled_like", "epoch_like",
            "group_programs", "member_axes", "place"]
 
 AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
@@ -123,7 +123,7 @@ class PlacedGroup(NamedTuple):
     hparams: Any  # HParams, [padded cells], split over the mesh
     keys: jax.Array  # [padded seeds]: each seed's key
     data: Dataset  # replicated on every device
-    init: Any  # jitted
+    init: Any  # jitted (compiled by compile_init)
     epoch: Any  # jitted (compiled by compile_group)
     probe: Any  # jitted (compiled by compile_group), None without dynamics
     axes: Any  # where each state leaf keeps its cell axis
@@ -194,6 +194,22 @@ def compile_group(g: PlacedGroup, probes: ProbePrograms | None = None
     g, seconds = compile_epoch(g)
     g, probe_s = compile_probe(g, probes)
     return g, seconds + probe_s
+
+
+def compile_init(g: PlacedGroup) -> tuple[PlacedGroup, float]:
+    """The group with its init program compiled, and the seconds spent
+    (most of a second: the sweep compiles it ahead, beside the group
+    before it, not when the group starts)."""
+    t = time.perf_counter()
+    init = g.init.lower(init_keys(g.keys), g.hparams, g.data).compile()
+    return g._replace(init=init), time.perf_counter() - t
+
+
+def compiled_like(g: PlacedGroup, compiled: PlacedGroup) -> PlacedGroup:
+    """``g`` (a chunk of a group, or the group) with ``compiled``'s
+    compiled programs (for the same shapes)."""
+    return g._replace(init=compiled.init, epoch=compiled.epoch,
+                      probe=compiled.probe)
 
 
 def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:

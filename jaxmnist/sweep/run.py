@@ -31,7 +31,7 @@ from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
-from jaxmnist.sweep import checkpoints, rundir, store
+from jaxmnist.sweep import checkpoints, memory, rundir, store
 from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
@@ -168,7 +168,7 @@ def versions() -> dict[str, str]:
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                  bar: RunBar, stop: StopRequest
                  ) -> tuple[RunRecords, _Best | None]:
-    """Train every group, the next one compiling meanwhile
+    """Train every group, the later ones compiling meanwhile, in order
     (:mod:`.ahead`); save its models and rewrite the result files after
     each (a killed sweep keeps what finished)."""
     run = RunRecords(cfg, [], [], [], {})
@@ -177,22 +177,25 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     start = time.perf_counter()
     specs, probes = cfg.groups(), ProbePrograms()
     dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
+    # what is free now, before any group holds memory: the budget of every
+    # group, however far ahead it is planned
+    max_memory = memory.budget(cfg.max_memory_bytes)
 
     def plan_ahead(i: int) -> None:
-        if i < len(specs) and not checkpoints.finished(dirs[i]):
+        if not checkpoints.finished(dirs[i]):
             ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
-                         cfg.max_memory_bytes)
+                         max_memory)
 
     with CompileAhead(jax.process_count() == 1) as ahead:
-        plan_ahead(0)
+        for i in range(len(specs)):
+            plan_ahead(i)
         for i, spec in enumerate(specs):
             stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                        f"{len(specs)} groups finished)" if i else
                        "stopped before training")
-            plan_ahead(i + 1)
             group = train_group(spec, data, progress=bar, stop=stop,
                                 checkpoint_dir=dirs[i], probes=probes,
-                                max_memory=cfg.max_memory_bytes,
+                                max_memory=max_memory,
                                 planned=ahead.take(i))
             members = records.member_results(group, cfg.target)
             save_models(cfg, out, spec, group, members)

@@ -148,9 +148,29 @@ def side_process(cells: int):
     except (OSError, NotImplementedError, ImportError):  # no semaphores
         yield None
         return
-    with pool:
-        _submit(pool, _ready)  # starts it: its imports happen meanwhile
+    try:
+        _start(pool)
         yield pool
+    finally:  # an error or Ctrl-C here: the queued figures are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start(pool: ProcessPoolExecutor) -> None:
+    """Start the side process (its imports happen meanwhile), ignoring
+    Ctrl-C from its first instruction: the sweep stops it. An ignored
+    signal stays ignored across the process's exec, and Python keeps it
+    so (the initializer says it again)."""
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the initializer only
+        _submit(pool, _ready)
+        return
+    try:
+        _submit(pool, _ready)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None
+                      else before)
 
 
 def _ignore_interrupts() -> None:

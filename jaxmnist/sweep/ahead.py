@@ -41,7 +41,9 @@ class CompileAhead:
         return self._futures.pop(key, None)
 
     def close(self) -> None:
-        """Drop the plans not started; wait for the one under way."""
+        """Drop the plans not started; wait for the one under way (an XLA
+        compilation cannot be cut short: a stopped sweep exits once it is
+        done, seconds for the classic grid's programs)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -31,7 +31,7 @@ from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
-from jaxmnist.sweep import checkpoints, memory, rundir, store
+from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
 from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
@@ -180,6 +180,8 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     # what is free now, before any group holds memory: the budget of every
     # group, however far ahead it is planned
     max_memory = memory.budget(cfg.max_memory_bytes)
+    # on every device once: each group's placing then finds it there
+    data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
 
     def plan_ahead(i: int) -> None:
         if not checkpoints.finished(dirs[i]):

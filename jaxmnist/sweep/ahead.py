@@ -3,7 +3,8 @@
 XLA compiles on one CPU thread with the GIL released, so a group's
 compilation can run beside the training of the groups before it: one
 worker thread places and compiles the sweep's groups
-(:func:`~.group.plan_group`) in order, from the start. The classic grid's
+(:func:`~.group.plan_group`) in order, from the start, up to
+``run.PLANNED_AHEAD`` groups ahead of the one training. The classic grid's
 per-sample SGD group comes first and leaves part of the second core idle,
 which its later groups' compilation fills (measured, classic grid
 ``--no-dynamics``: 51.7 s end to end, against 53.2 s compiling one group

@@ -165,6 +165,11 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
+#: Groups compiled ahead of the one training (all five after the classic
+#: grid's first); a bound on the compiled programs held at once.
+PLANNED_AHEAD = 5
+
+
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
                  bar: RunBar, stop: StopRequest
                  ) -> tuple[RunRecords, _Best | None]:
@@ -183,15 +188,18 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
 
-    def plan_ahead(i: int) -> None:
-        if not checkpoints.finished(dirs[i]):
-            ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
-                         max_memory)
+    submitted: list[int] = []
+
+    def plan_until(end: int) -> None:  # groups below ``end`` submitted
+        for i in range(len(submitted), min(end, len(specs))):
+            submitted.append(i)
+            if not checkpoints.finished(dirs[i]):
+                ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
+                             max_memory)
 
     with CompileAhead(jax.process_count() == 1) as ahead:
-        for i in range(len(specs)):
-            plan_ahead(i)
         for i, spec in enumerate(specs):
+            plan_until(i + 1 + PLANNED_AHEAD)
             stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                        f"{len(specs)} groups finished)" if i else
                        "stopped before training")

@@ -2,10 +2,13 @@
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,6 +196,46 @@ def test_figures_shared_with_a_side_process_are_the_same(
         drawn[where] = {p.name: p.read_bytes() for p in paths}
     assert set(drawn["here"]) >= {*DYNAMICS_FIGURES, "misclassified.png"}
     assert drawn["side"] == drawn["here"]
+
+
+_SIDE_SCRIPT = """
+import os, time
+from jaxmnist.report import figures
+with figures.side_process(10**6) as side:
+    print("none" if side is None else side.submit(os.getpid).result(),
+          flush=True)
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc")
+def test_the_side_process_exits_when_the_sweep_is_killed():
+    """A sweep killed outright (SIGKILL) cannot stop its figures' process,
+    started with training: it notices and exits by itself."""
+    sweep = subprocess.Popen([sys.executable, "-c", _SIDE_SCRIPT],
+                             stdout=subprocess.PIPE, text=True)
+    assert sweep.stdout is not None
+    line = sweep.stdout.readline().strip()
+    if line == "none":
+        sweep.kill()
+        pytest.skip("one core: no side process")
+    side = int(line)
+    assert _running(side)
+    sweep.kill()
+    sweep.wait()
+    deadline = time.monotonic() + 15
+    while _running(side) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(side)
 
 
 def test_each_figure_is_drawn_once_here_or_by_the_side_process():

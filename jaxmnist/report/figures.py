@@ -7,9 +7,12 @@ through the same records, without retraining.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -144,7 +147,7 @@ def side_process(cells: int):
     # spawn, not fork: a fork of a process running JAX's threads may hang
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
-            "spawn"), initializer=_ignore_interrupts)
+            "spawn"), initializer=_side_init, initargs=(os.getpid(),))
     except (OSError, NotImplementedError, ImportError):  # no semaphores
         yield None
         return
@@ -173,9 +176,25 @@ def _start(pool: ProcessPoolExecutor) -> None:
                       else before)
 
 
-def _ignore_interrupts() -> None:
-    """The side process leaves Ctrl-C to the sweep, which stops it."""
+def _side_init(sweep: int) -> None:
+    """The side process leaves Ctrl-C to the sweep (pid ``sweep``), which
+    stops it, and ends with it when it is killed outright (SIGKILL, the
+    OOM killer): a drawing left half done is a temporary file, which the
+    resumed run removes. Linux's kernel kills it with its parent; elsewhere
+    it notices within a second."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):  # not Linux
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG,
+                                                signal.SIGKILL)
+    threading.Thread(target=_exit_with, args=(sweep,), daemon=True).start()
+
+
+def _exit_with(parent: int, every: float = 1.0) -> None:
+    """Exit this process once ``parent`` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def _ready() -> None:

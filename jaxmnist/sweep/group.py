@@ -270,8 +270,8 @@ def plan_group(spec: GroupSpec, data: Dataset,
                max_memory: int | None = None) -> Planned:
     """What :func:`train_group` trains: ``spec`` placed and compiled for
     its chunk layout (a resumed group's: its checkpoints'). The sweep runs
-    it for the next group while one trains (single process only: with
-    several it meets the other processes at collectives)."""
+    it for later groups while one trains (:mod:`.ahead`; single process
+    only: with several it meets the other processes at collectives)."""
     g = place(spec, data)
     return Planned(*_plan(g, _resumed_layout(g, checkpoint_dir), max_memory,
                           probes))

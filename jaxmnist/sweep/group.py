@@ -40,12 +40,12 @@ from jaxmnist.sweep.placed import (
     PlacedGroup,
     compile_epoch,
     compile_init,
-    compile_probe,
     compiled_like,
     epoch_like,
     group_programs,
     member_axes,
     place,
+    with_probe,
 )
 from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
@@ -69,7 +69,8 @@ def _saved_epochs(path: Path | None) -> int:
 def _start(g: PlacedGroup, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
     checkpoint when every process has that one, else freshly initialised
-    (stale checkpoints removed)."""
+    (stale checkpoints removed; the probes of the initial params are left
+    to :func:`run_epochs`, which runs them beside the first epoch)."""
     saved = sharding.gathered(_saved_epochs(checkpoint_dir))
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
                                          epoch_like(g))
@@ -78,7 +79,7 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None):
     if resumed is None:
         if checkpoint_dir is not None and saved != [-1] * len(saved):
             shutil.rmtree(checkpoint_dir / "epochs", ignore_errors=True)
-        return 0, g.initial_state(), [], []
+        return 0, g.initial_state(probed=False), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))
@@ -131,9 +132,9 @@ def _plan(g: PlacedGroup, layout: chunks.Layout | None,
         if layout is None:
             layout, c, fit_s = _fit(g, c, full, budget)
             seconds += fit_s
-    c, probe_s = compile_probe(c, probes)  # for the layout's shapes
+    c = with_probe(c, probes)  # for the layout's shapes
     c, init_s = compile_init(c)
-    return compiled_like(g, c), layout, seconds + probe_s + init_s
+    return compiled_like(g, c), layout, seconds + init_s
 
 
 def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
@@ -323,6 +324,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         g, layout, compile_s = (
             planned.result() if planned is not None else
             plan_group(spec, data, checkpoint_dir, probes, max_memory))
+        lazy_s = g.lazy_compile_seconds  # programs compiled on first need
         n = chunks.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:
             group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)
@@ -336,7 +338,8 @@ def train_group(spec: GroupSpec, data: Dataset,
         if run_bar is not progress:
             run_bar.close()
     group = group._replace(seconds=time.perf_counter() - start,
-                           compile_seconds=compile_s + g.guarded.seconds)
+                           compile_seconds=compile_s + g.lazy_compile_seconds
+                           - lazy_s)
     if checkpoint_dir is not None:
         checkpoints.save_result(checkpoint_dir, *to_arrays(group))
     return group

@@ -10,7 +10,9 @@ reads (epoch ``e + 1`` donates the originals), run beside it. The host
 still syncs once per epoch; epoch ``e``'s checkpoint, the same full state
 as without the pipeline, is written once its probes are in, while epoch
 ``e + 1`` trains. The numbers are those of the unpipelined loop: the same
-programs on the same inputs, in another order.
+programs on the same inputs, in another order. A fresh group's probes of
+its initial params run beside its first epoch in the same way, the probe
+program (compiled on its first call) compiling meanwhile.
 """
 
 from __future__ import annotations
@@ -58,30 +60,39 @@ def run_epochs(g, first: int, state, history: list, epoch_times: list,
     there if asked to (after writing it). With probes, each epoch's
     probe-batch program runs beside the next epoch.
 
+    ``state`` at ``first`` 0 is fresh, its probes at initialisation not
+    yet run (``initial_state(probed=False)``): they run beside epoch 0.
+
     Each epoch runs ``g.epoch`` (no guarded loop), and again with
-    ``g.guarded`` (compiled then; its compile seconds are not the epoch's)
-    when that one met a non-finite loss; from then on, and after a resume
-    with a member diverged, every epoch runs guarded.
+    ``g.guarded`` (compiled then; its compile seconds are not the epoch's,
+    nor are the probe program's) when that one met a non-finite loss; from
+    then on, and after a resume with a member diverged, every epoch runs
+    guarded.
     """
     epochs = g.spec.config.epochs
     view, carry = split(state) if g.probe is not None else (state, None)
     guarded = bool(np.any(sharding.to_host(view.diverged)))
+    initial = _copies(view) if carry is not None and first == 0 else None
     pending = None
     for e in range(first, epochs):
-        t, compile_s = time.perf_counter(), g.guarded.seconds
+        t, compile_s = time.perf_counter(), g.lazy_compile_seconds
         keys = g.epoch_keys(e)
         view, out = (g.guarded if guarded else g.epoch)(view, g.hparams,
                                                         g.data, keys)
+        if initial is not None:  # the initial params' probes, meanwhile
+            carry = _probe(g, initial, carry)[0]
+            initial = None
         if pending is not None:  # the previous epoch's record, meanwhile
             _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
         if not guarded and np.any(sharding.to_host(out.retried)):
             guarded = True  # a loss was not finite: this epoch, guarded
             view, out = g.guarded(view, g.hparams, g.data, keys)
         out = out._replace(retried=None)
-        carry, batch = _probe(g, view, carry)
+        carry, batch = (None, None) if carry is None else _probe(
+            g, _copies(view), carry)
         out = sharding.to_host(out)  # the one host sync per epoch
         epoch_times.append(time.perf_counter() - t
-                           - (g.guarded.seconds - compile_s))
+                           - (g.lazy_compile_seconds - compile_s))
         saved = sharding.to_host(view) if (checkpoint_dir is not None
                                            and e + 1 < epochs) else None
         pending = (e, out, saved, carry, batch)
@@ -94,16 +105,18 @@ def run_epochs(g, first: int, state, history: list, epoch_times: list,
     return view if carry is None else join(view, carry)
 
 
-def _probe(g, view, carry):
-    """(next probe carry, BatchProbes) of the epoch that left ``view``,
-    dispatched on copies of what it reads; (None, None) without probes."""
-    if g.probe is None:
-        return None, None
+def _copies(view):
+    """Copies of what the probes read of an epoch's view (params, stats,
+    preconditioner), made before the next epoch donates the originals:
+    the probe program then owns them."""
     copies = jax.tree.map(jnp.copy, (view.params, view.stats,
                                      view.probe.preconditioner))
-    # done (after this epoch) before the next epoch donates what they read;
-    # the probe program then owns them
-    jax.block_until_ready(copies)
+    return jax.block_until_ready(copies)
+
+
+def _probe(g, copies, carry):
+    """(next probe carry, BatchProbes) of the params, stats and
+    preconditioner ``copies`` (:func:`_copies`), dispatched."""
     carry, batch = g.probe(copies[0], copies[1],
                            carry._replace(preconditioner=copies[2]),
                            g.hparams.activation, g.data)

@@ -20,14 +20,15 @@ from jaxmnist.core.dynamics import combine
 from jaxmnist.core.train import epoch_key, make_epoch, make_init, member_key
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import chunks, sharding
+from jaxmnist.sweep.lazy import OnFirstCall
 from jaxmnist.sweep.members import GroupSpec
 from jaxmnist.sweep.pipeline import epoch_view
 from jaxmnist.sweep.probes import ProbePrograms, by_cell, probe_program
 
 __all__ = ["AXIS_NAMES", "OnFirstCall", "PlacedGroup", "Programs",
-           "compile_epoch", "compile_group", "compile_init", "compile_probe",
-           "compiled_like", "epoch_like",
-           "group_programs", "member_axes", "place"]
+           "compile_epoch", "compile_group", "compile_init", "compiled_like",
+           "epoch_like", "group_programs", "member_axes", "place",
+           "with_probe"]
 
 AXIS_NAMES = ("seeds", "cells")  # the group's vmap axes, outer first
 
@@ -102,21 +103,6 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
                     outer)
 
 
-class OnFirstCall:
-    """A jitted program compiled on its first call (for that call's
-    shapes, which every later call shares), its compile seconds kept."""
-
-    def __init__(self, jitted):
-        self.jitted, self.compiled, self.seconds = jitted, None, 0.0
-
-    def __call__(self, *args):
-        if self.compiled is None:
-            t = time.perf_counter()
-            self.compiled = self.jitted.lower(*args).compile()
-            self.seconds = time.perf_counter() - t
-        return self.compiled(*args)
-
-
 class PlacedGroup(NamedTuple):
     """A group (or one chunk of it) placed on the devices, ready to run."""
     spec: GroupSpec
@@ -125,7 +111,7 @@ class PlacedGroup(NamedTuple):
     data: Dataset  # replicated on every device
     init: Any  # jitted (compiled by compile_init)
     epoch: Any  # jitted (compiled by compile_group)
-    probe: Any  # jitted (compiled by compile_group), None without dynamics
+    probe: Any  # a GroupProbe (compiled on first call), None without dynamics
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
     programs: Programs  # as group_programs made them
@@ -138,11 +124,20 @@ class PlacedGroup(NamedTuple):
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
 
-    def initial_state(self):
+    @property
+    def lazy_compile_seconds(self) -> float:
+        """Seconds spent so far compiling the programs compiled on first
+        need: the guarded epoch, and the probe program (shared: counted by
+        the group whose call compiled it)."""
+        return self.guarded.seconds + (0.0 if self.probe is None
+                                       else self.probe.seconds)
+
+    def initial_state(self, probed: bool = True):
         """The members' freshly initialised state, with the probe batch's
-        numbers at initialisation when the group has probes."""
+        numbers at initialisation when the group has probes (``probed``;
+        else left to the caller: see :func:`.pipeline.run_epochs`)."""
         state = self.init(init_keys(self.keys), self.hparams, self.data)
-        if self.probe is None:
+        if self.probe is None or not probed:
             return state
         probe = self.probe(state.params, state.stats, state.probe,
                            self.hparams.activation, self.data)[0]
@@ -189,11 +184,11 @@ def init_keys(keys: jax.Array) -> jax.Array:
 
 def compile_group(g: PlacedGroup, probes: ProbePrograms | None = None
                   ) -> tuple[PlacedGroup, float]:
-    """The group with its programs compiled (the probe batch's taken from
-    ``probes`` when an earlier group compiled it), and the seconds spent."""
+    """The group with its epoch program compiled and its probe-batch
+    program from ``probes`` (compiled on its first call), and the seconds
+    spent."""
     g, seconds = compile_epoch(g)
-    g, probe_s = compile_probe(g, probes)
-    return g, seconds + probe_s
+    return with_probe(g, probes), seconds
 
 
 def compile_init(g: PlacedGroup) -> tuple[PlacedGroup, float]:
@@ -220,12 +215,12 @@ def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:
     return g._replace(epoch=epoch), time.perf_counter() - t
 
 
-def compile_probe(g: PlacedGroup, probes: ProbePrograms | None = None
-                  ) -> tuple[PlacedGroup, float]:
-    """The group with its probe-batch program compiled (or taken from
-    ``probes``), and the seconds spent; as it was without dynamics."""
+def with_probe(g: PlacedGroup, probes: ProbePrograms | None = None
+               ) -> PlacedGroup:
+    """The group with its probe-batch program from ``probes`` (the run's,
+    shared by groups of one structure and size; compiled on first call);
+    as it was without dynamics."""
     if g.probe is None:
-        return g, 0.0
-    probe, seconds = (probes or ProbePrograms()).get(
-        g.spec.config, g.probe, g.state_like, g.hparams.activation, g.data)
-    return g._replace(probe=probe), seconds
+        return g
+    return g._replace(probe=(probes or ProbePrograms()).get(
+        g.spec.config, g.probe, g.state_like, g.hparams.activation, g.data))

@@ -13,8 +13,7 @@ compile).
 
 from __future__ import annotations
 
-import time
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +23,7 @@ from jaxmnist.core.config import TrainConfig
 from jaxmnist.core.dynamics import BatchProbes, ProbeState, probe_pass
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import sharding
+from jaxmnist.sweep.lazy import OnFirstCall
 
 __all__ = ["GroupProbe", "ProbePrograms", "by_cell", "merge_seeds",
            "probe_program", "split_seeds"]
@@ -94,21 +94,30 @@ def split_seeds(tree, axes, seeds: int):
 
 class GroupProbe(NamedTuple):
     """``probe(params, stats, probe_state, activations, data) ->
-    (probe_state, BatchProbes)`` of a group, by its compiled pass."""
-    compiled: Any  # the compiled program of :func:`probe_program`
+    (probe_state, BatchProbes)`` of a group, by its pass: the program of
+    :func:`probe_program`, compiled on the first call (or ``out_info``) for
+    ``args_like``, by whichever group of the run needs it first."""
+    program: OnFirstCall
+    args_like: tuple  # (params, stats, v0, preconditioner, activation, data)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds spent compiling the program (0 until it is)."""
+        return self.program.seconds
 
     def __call__(self, params, stats, state: ProbeState, activation,
                  data: Dataset) -> tuple[ProbeState, BatchProbes]:
+        compiled = self.program.compile(*self.args_like)
         ones = jax.tree.map(lambda x: jnp.ones_like(x, device=x.sharding),
                             params)
-        plain = self.compiled(params, stats, state.hessian_vector, ones,
-                              activation, data)
+        plain = compiled(params, stats, state.hessian_vector, ones,
+                         activation, data)
         u = state.preconditioned_vector
         if state.preconditioner is None:
             pre_sharp = jnp.full_like(plain.sharpness, jnp.nan)
         else:
-            pre = self.compiled(params, stats, u, state.preconditioner,
-                                activation, data)
+            pre = compiled(params, stats, u, state.preconditioner,
+                           activation, data)
             pre_sharp, u = pre.sharpness, pre.vector
         units = plain.units
         assert state.histograms is not None, "an epoch program's view"
@@ -123,7 +132,7 @@ class GroupProbe(NamedTuple):
     def out_info(self):
         """(None, BatchProbes of ShapeDtypeStructs): what a call returns
         (the probe state aside)."""
-        out = self.compiled.out_info
+        out = self.program.compile(*self.args_like).out_info
         units = out.units
         return None, BatchProbes(
             units.dead_fraction, units.saturated_fraction, units.mean_gate,
@@ -131,21 +140,21 @@ class GroupProbe(NamedTuple):
 
 
 class ProbePrograms:
-    """Compiled probe-batch programs, shared by a run's groups: one per
-    structure (model, sizes, batch norm, activations, probe settings),
-    member count and placement, whatever the optimizer. The key lists the
-    config fields ``probe_program`` reads: a new one it reads goes there
-    too.
+    """Probe-batch programs, shared by a run's groups: one per structure
+    (model, sizes, batch norm, activations, probe settings), member count
+    and placement, whatever the optimizer, compiled when first called. The
+    key lists the config fields ``probe_program`` reads: a new one it reads
+    goes there too.
     """
 
     def __init__(self):
-        self._compiled: dict = {}
+        self._programs: dict = {}
 
     def get(self, tcfg: TrainConfig, jitted, state_like, activation,
-            data: Dataset) -> tuple[GroupProbe, float]:
-        """(the group's probe, seconds spent compiling its program now: 0
-        if it was compiled for an earlier group); ``state_like`` the
-        group's state (shapes and shardings)."""
+            data: Dataset) -> GroupProbe:
+        """The group's probe (compiled on its first call unless an earlier
+        group's call compiled it); ``state_like`` the group's state (shapes
+        and shardings)."""
         s = state_like
         args_like = (s.params, s.stats, s.probe.hessian_vector, s.params,
                      activation, data)
@@ -155,9 +164,5 @@ class ProbePrograms:
                tcfg.probe_size, str(tree),
                tuple((x.shape, str(x.dtype), getattr(x, "sharding", None))
                      for x in leaves))
-        seconds = 0.0
-        if key not in self._compiled:
-            t = time.perf_counter()
-            self._compiled[key] = jitted.lower(*args_like).compile()
-            seconds = time.perf_counter() - t
-        return GroupProbe(self._compiled[key]), seconds
+        program = self._programs.setdefault(key, OnFirstCall(jitted))
+        return GroupProbe(program, args_like)

@@ -292,7 +292,8 @@ def train_group(spec: GroupSpec, data: Dataset,
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
     finished) when called again. ``progress`` is a bool or the run's bar;
-    ``probes`` the run's compiled probe-batch programs, shared by groups. A
+    ``probes`` the run's probe-batch programs, shared by groups (each
+    compiled beside the first epoch of the first group that runs it). A
     group whose compiled program needs more than ``max_memory`` bytes per
     device (default: see :func:`.memory.default_budget`) runs in chunks of
     members, one after another, with one compiled program (:mod:`.chunks`).

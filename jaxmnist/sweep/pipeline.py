@@ -10,9 +10,9 @@ reads (epoch ``e + 1`` donates the originals), run beside it. The host
 still syncs once per epoch; epoch ``e``'s checkpoint, the same full state
 as without the pipeline, is written once its probes are in, while epoch
 ``e + 1`` trains. The numbers are those of the unpipelined loop: the same
-programs on the same inputs, in another order. A fresh group's probes of
-its initial params run beside its first epoch in the same way, the probe
-program (compiled on its first call) compiling meanwhile.
+programs on the same inputs, in another order. The probe program compiles
+on a thread of its own while a group's first epoch trains, and a fresh
+group's probes of its initial params run with that epoch's.
 """
 
 from __future__ import annotations
@@ -61,38 +61,40 @@ def run_epochs(g, first: int, state, history: list, epoch_times: list,
     probe-batch program runs beside the next epoch.
 
     ``state`` at ``first`` 0 is fresh, its probes at initialisation not
-    yet run (``initial_state(probed=False)``): they run beside epoch 0.
+    yet run (``initial_state(probed=False)``): they run with epoch 0's, once
+    it has trained, beside epoch 1; the probe program compiles on a thread
+    of its own while epoch ``first`` trains.
 
     Each epoch runs ``g.epoch`` (no guarded loop), and again with
-    ``g.guarded`` (compiled then; its compile seconds are not the epoch's,
-    nor are the probe program's) when that one met a non-finite loss; from
-    then on, and after a resume with a member diverged, every epoch runs
-    guarded.
+    ``g.guarded`` (compiled then; its compile seconds are not the epoch's)
+    when that one met a non-finite loss; from then on, and after a resume
+    with a member diverged, every epoch runs guarded.
     """
     epochs = g.spec.config.epochs
     view, carry = split(state) if g.probe is not None else (state, None)
     guarded = bool(np.any(sharding.to_host(view.diverged)))
-    initial = _copies(view) if carry is not None and first == 0 else None
+    initial = None
+    if g.probe is not None:  # compiled while the first epoch trains
+        g.probe.compile_beside()
+        initial = _copies(view) if first == 0 else None
     pending = None
     for e in range(first, epochs):
-        t, compile_s = time.perf_counter(), g.lazy_compile_seconds
+        t, compile_s = time.perf_counter(), g.guarded.seconds
         keys = g.epoch_keys(e)
         view, out = (g.guarded if guarded else g.epoch)(view, g.hparams,
                                                         g.data, keys)
-        if initial is not None:  # the initial params' probes, meanwhile
-            carry = _probe(g, initial, carry)[0]
-            initial = None
         if pending is not None:  # the previous epoch's record, meanwhile
             _finish(g, *pending, history, epoch_times, bar, checkpoint_dir)
         if not guarded and np.any(sharding.to_host(out.retried)):
             guarded = True  # a loss was not finite: this epoch, guarded
             view, out = g.guarded(view, g.hparams, g.data, keys)
-        out = out._replace(retried=None)
+        out = sharding.to_host(out._replace(retried=None))  # the host sync
+        epoch_times.append(time.perf_counter() - t
+                           - (g.guarded.seconds - compile_s))
+        if initial is not None:  # the initial params' probes, first
+            carry, initial = _probe(g, initial, carry)[0], None
         carry, batch = (None, None) if carry is None else _probe(
             g, _copies(view), carry)
-        out = sharding.to_host(out)  # the one host sync per epoch
-        epoch_times.append(time.perf_counter() - t
-                           - (g.lazy_compile_seconds - compile_s))
         saved = sharding.to_host(view) if (checkpoint_dir is not None
                                            and e + 1 < epochs) else None
         pending = (e, out, saved, carry, batch)

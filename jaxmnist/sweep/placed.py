@@ -3,8 +3,10 @@
 :func:`group_programs` makes a group's jitted ``init``, ``epoch`` and
 probe-batch programs from its static :class:`TrainConfig`; :func:`place`
 puts a :class:`GroupSpec`'s members (padded to a chunk layout) on the
-devices beside them; :func:`compile_group` compiles them. What runs the
-epochs is :mod:`jaxmnist.sweep.group` and :mod:`jaxmnist.sweep.pipeline`.
+devices beside them; :func:`compile_group` compiles the epoch program,
+:func:`compile_init` the init program, and the probe program compiles when
+first needed (:mod:`.lazy`). What runs the epochs is
+:mod:`jaxmnist.sweep.group` and :mod:`jaxmnist.sweep.pipeline`.
 """
 
 from __future__ import annotations

@@ -95,10 +95,15 @@ def split_seeds(tree, axes, seeds: int):
 class GroupProbe(NamedTuple):
     """``probe(params, stats, probe_state, activations, data) ->
     (probe_state, BatchProbes)`` of a group, by its pass: the program of
-    :func:`probe_program`, compiled on the first call (or ``out_info``) for
-    ``args_like``, by whichever group of the run needs it first."""
+    :func:`probe_program`, compiled for ``args_like`` on the first call, or
+    beside the first epoch (:meth:`compile_beside`), of whichever group of
+    the run needs it first."""
     program: OnFirstCall
     args_like: tuple  # (params, stats, v0, preconditioner, activation, data)
+
+    def compile_beside(self) -> None:
+        """Start compiling the program on a thread of its own."""
+        self.program.compile_beside(*self.args_like)
 
     @property
     def seconds(self) -> float:
@@ -132,7 +137,7 @@ class GroupProbe(NamedTuple):
     def out_info(self):
         """(None, BatchProbes of ShapeDtypeStructs): what a call returns
         (the probe state aside)."""
-        out = self.program.compile(*self.args_like).out_info
+        out = jax.eval_shape(self.program.jitted, *self.args_like)
         units = out.units
         return None, BatchProbes(
             units.dead_fraction, units.saturated_fraction, units.mean_gate,

@@ -37,9 +37,11 @@ class OnFirstCall:
         return self.compiled
 
     def compile_beside(self, *args_like) -> None:
-        """Start compiling on a daemon thread, unless compiled or started
-        before; a call meanwhile waits for it. (A failure there is left to
-        that call, which compiles again and raises.)"""
+        """Start compiling on a thread of its own, unless compiled or
+        started before; a call meanwhile waits for it. (A failure there is
+        left to that call, which compiles again and raises. Not a daemon:
+        an interpreter exiting mid-compile waits for it rather than stop a
+        thread inside XLA.)"""
         if self.compiled is not None or self._started:
             return
         self._started = True
@@ -48,7 +50,7 @@ class OnFirstCall:
             with contextlib.suppress(Exception):
                 self.compile(*args_like)
 
-        threading.Thread(target=compile_quietly, daemon=True,
+        threading.Thread(target=compile_quietly, daemon=False,
                          name="jaxmnist-compile").start()
 
     def __call__(self, *args):

@@ -16,6 +16,7 @@ from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupSpec, plan_group, train_group
+from jaxmnist.sweep.lazy import OnFirstCall
 from jaxmnist.sweep.probes import merge_seeds, split_seeds
 
 
@@ -232,6 +233,48 @@ def test_compile_ahead_runs_its_plans_in_order_on_one_thread():
     with CompileAhead(False) as off:  # several processes: none ahead
         off.submit(0, seen.append, 9)
         assert off.take(0) is None and seen[-1] != 9
+
+
+class _Lowerings:
+    """A jitted function whose ``lower`` calls are counted (or fail)."""
+
+    def __init__(self, fn=None):
+        self.fn, self.count = fn, 0
+
+    def lower(self, *args):
+        self.count += 1
+        if self.fn is None:
+            raise ValueError("cannot compile")
+        return self.fn.lower(*args)
+
+
+def test_a_program_compiled_beside_is_compiled_once_and_used_by_calls():
+    """OnFirstCall.compile_beside (the probe program, while the first epoch
+    trains) compiles on its own thread, once however often it is started,
+    and the calls use that compile; without it the first call compiles."""
+    x = jax.numpy.arange(3.0)
+    beside = _Lowerings(jax.jit(lambda v: v * 2.0))
+    program = OnFirstCall(beside)
+    program.compile_beside(x)
+    program.compile_beside(x)
+    np.testing.assert_array_equal(program(x), x * 2.0)
+    np.testing.assert_array_equal(program(x + 1), (x + 1) * 2.0)
+    assert beside.count == 1 and program.seconds > 0
+    on_call = _Lowerings(jax.jit(lambda v: v * 2.0))
+    program = OnFirstCall(on_call)
+    assert program.seconds == 0.0
+    program(x)
+    program(x)
+    assert on_call.count == 1 and program.seconds > 0
+
+
+def test_a_compile_that_fails_beside_raises_at_the_call():
+    failing = _Lowerings()
+    program = OnFirstCall(failing)
+    program.compile_beside(jax.numpy.zeros(2))
+    with pytest.raises(ValueError, match="cannot compile"):
+        program(jax.numpy.zeros(2))  # the call compiles again, and raises
+    assert program.compiled is None
 
 
 def test_merge_seeds_is_cell_major_and_split_inverts_it():

@@ -70,7 +70,8 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None):
     """(first epoch, device state, history, epoch times): from the last
     checkpoint when every process has that one, else freshly initialised
     (stale checkpoints removed; the probes of the initial params are left
-    to :func:`run_epochs`, which runs them beside the first epoch)."""
+    to :func:`run_epochs`, which runs them once the first epoch has
+    trained)."""
     saved = sharding.gathered(_saved_epochs(checkpoint_dir))
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
                                          epoch_like(g))

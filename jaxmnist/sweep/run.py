@@ -188,18 +188,16 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
 
-    submitted: list[int] = []
-
-    def plan_until(end: int) -> None:  # groups below ``end`` submitted
-        for i in range(len(submitted), min(end, len(specs))):
-            submitted.append(i)
+    def plan_until(start: int, end: int) -> None:  # groups start..end-1
+        for i in range(start, min(end, len(specs))):
             if not checkpoints.finished(dirs[i]):
                 ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
                              max_memory)
 
     with CompileAhead(jax.process_count() == 1) as ahead:
         for i, spec in enumerate(specs):
-            plan_until(i + 1 + PLANNED_AHEAD)
+            # the first time, groups 0..PLANNED_AHEAD; then one more each
+            plan_until(i + PLANNED_AHEAD if i else 0, i + 1 + PLANNED_AHEAD)
             stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                        f"{len(specs)} groups finished)" if i else
                        "stopped before training")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxmnist as jm
+from jaxmnist.core import draws
 from jaxmnist.core.model import to_float
 
 
@@ -60,3 +61,19 @@ def test_loss_and_accuracy_are_softmax_cross_entropy():
         -logp[np.arange(6), np.asarray(y)].mean(), rel=1e-5)
     assert float(jm.accuracy(params, 0, x, y)) == pytest.approx(
         np.mean(out.argmax(1) == np.asarray(y)))
+
+
+@pytest.mark.parametrize("shape", [(784, 128), (128, 64), (64, 10),
+                                   (5, 5, 6, 16), (400, 120), (84, 10),
+                                   (128, 84), (3, 7, 11)])
+def test_flat_draws_are_jax_randoms_draws(shape):
+    """The models' draws, made flat for a shorter compile, are bitwise
+    ``jax.random``'s of the shape (its counters are flat indices)."""
+    key, rate = jax.random.key(3), jnp.float32(0.3)  # a traced rate too
+    np.testing.assert_array_equal(draws.normal(key, shape),
+                                  jax.random.normal(key, shape, jnp.float32))
+    bern = jax.jit(lambda k, p: (draws.bernoulli(k, p, shape),
+                                 jax.random.bernoulli(k, p, shape)))
+    ours, theirs = bern(key, 1 - rate)
+    np.testing.assert_array_equal(ours, theirs)
+    assert 0 < np.mean(ours) < 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxmnist.core import layers
+from jaxmnist.core import draws, layers
 from jaxmnist.core.activations import HE_INIT, apply_activation
 from jaxmnist.core.model import Params, to_float
 from jaxmnist.types import Array
@@ -47,7 +47,7 @@ def init_cnn(key: jax.Array, activation: jax.typing.ArrayLike = 0,
         hidden = i < len(shapes) - 1
         std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot) if hidden \
             else jnp.asarray(glorot, jnp.float32)
-        layer = {"w": jax.random.normal(k, shape, jnp.float32) * std}
+        layer = {"w": draws.normal(k, shape) * std}
         if batch_norm and hidden:  # no bias before batch norm: see model
             bn, running = layers.init_batch_norm(shape[-1])
             layer.update(bn)

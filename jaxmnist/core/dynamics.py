@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from jaxmnist.core import model, net
+from jaxmnist.core import draws, model, net
 from jaxmnist.core.activations import (
     DERIVATIVE_MAX,
     activation_derivative,
@@ -278,7 +278,7 @@ def random_direction(key: jax.Array, params: model.Params):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
     return _unit(jax.tree.unflatten(treedef, [
-        jax.random.normal(k, x.shape, jnp.float32)
+        draws.normal(k, x.shape)
         for k, x in zip(keys, leaves)]))
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxmnist.core import draws
+
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9
 
@@ -47,5 +49,5 @@ def batch_norm(z: jax.Array, layer: dict, stats: dict, train: bool,
 def dropout(x: jax.Array, rate: jax.Array, key: jax.Array) -> jax.Array:
     """Inverted dropout with a (possibly traced) ``rate`` in [0, 1); a rate
     of 0 returns ``x`` exactly."""
-    keep = jax.random.bernoulli(key, 1 - rate, x.shape)
+    keep = draws.bernoulli(key, 1 - rate, x.shape)
     return jnp.where(keep, x / (1 - rate), jnp.zeros_like(x))

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmnist.core import layers
+from jaxmnist.core import draws, layers
 from jaxmnist.core.activations import (
     HE_INIT,
     apply_activation,
@@ -64,7 +64,7 @@ def init_mlp(key: jax.Array,
             std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot)
         else:
             std = jnp.asarray(glorot, jnp.float32)
-        w = jax.random.normal(k, (fan_in, fan_out), jnp.float32) * std
+        w = draws.normal(k, (fan_in, fan_out)) * std
         params.append({"w": w, "b": jnp.zeros((fan_out,), jnp.float32)})
     return params
 

@@ -34,8 +34,8 @@ def test_top_hessian_eigenvalue_matches_the_dense_hessian(activation):
     idx = jm.activation_index(activation)
     hessian = jax.hessian(lambda f: jm.loss(unravel(f), idx, x, y))(flat)
     want = float(np.linalg.eigvalsh(np.asarray(hessian, np.float64))[-1])
-    got = float(D.top_hessian_eigenvalue(params, activation, x, y,
-                                         iterations=100))
+    got = float(jm.dynamics.top_hessian_eigenvalue(params, activation, x, y,
+                                                   iterations=100))
     assert got == pytest.approx(want, rel=0.01)
 
 
@@ -159,7 +159,7 @@ def test_probes_do_not_change_the_training(tiny_data):
     assert np.isfinite(np.asarray(d.preconditioned_sharpness)).all()
     # Histograms: at initialisation first, then each epoch's end.
     np.testing.assert_array_equal(d.hist_start[:, 1:], d.hist_end[:, :-1])
-    init = jax.vmap(jm.make_init(cfg), in_axes=(None, 0, None))(
+    init = jax.jit(jax.vmap(jm.make_init(cfg), in_axes=(None, 0, None)))(
         jax.random.split(jax.random.key(0))[0], hp, tiny_data)
     for i, act in enumerate(("relu", "sigmoid")):
         want = D.preactivation_histograms(
@@ -191,7 +191,8 @@ def test_grad_norm_is_the_gradient_of_the_step():
                          sharpness_iterations=2)
     key, hp = jax.random.key(3), jm.make_hparams("tanh", 0.1)
     res = jax.jit(jm.make_train(cfg))(key, hp, data)
-    params = jm.make_init(cfg)(jax.random.split(key)[0], hp, data).params
+    params = jax.jit(jm.make_init(cfg))(jax.random.split(key)[0], hp,
+                                        data).params
     grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
                               data.train_labels)  # the one batch is all 32
     want = [float(jnp.linalg.norm(g["w"])) for g in grads]
@@ -211,7 +212,8 @@ def test_grad_norms_are_sampled_every_stride_steps():
                          sharpness_iterations=2)
     key, hp = jax.random.key(4), jm.make_hparams("relu", 0.1)
     res = jax.jit(jm.make_train(cfg))(key, hp, data)
-    params = jm.make_init(cfg)(jax.random.split(key)[0], hp, data).params
+    params = jax.jit(jm.make_init(cfg))(jax.random.split(key)[0], hp,
+                                        data).params
     grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
                               data.train_labels)
     want = [float(jnp.linalg.norm(g["w"])) for g in grads]
@@ -250,3 +252,25 @@ def test_public_probes_on_your_own_params():
     top = jm.dynamics.top_hessian_eigenvalue(
         params, "relu", data.test_images, data.test_labels, iterations=5)
     assert np.isfinite(float(top))
+
+
+def test_public_probes_are_the_core_ones_compiled():
+    """jaxmnist.dynamics' probes (compiled) give the numbers of
+    jaxmnist.core.dynamics' (op by op), by name or index, and trace inside
+    a caller's jit."""
+    params, (x, y) = tiny("sigmoid"), batch()
+    idx = jm.activation_index("sigmoid")
+    units = D.unit_stats(params, "sigmoid", x)
+    hists = D.preactivation_histograms(params, "sigmoid", x)
+    top = D.top_hessian_eigenvalue(params, "sigmoid", x, y, 12)
+    for act in ("sigmoid", jnp.int32(idx)):
+        tree_allclose(jm.dynamics.unit_stats(params, act, x), units,
+                      rtol=1e-6)
+        np.testing.assert_array_equal(
+            jm.dynamics.preactivation_histograms(params, act, x), hists)
+        np.testing.assert_allclose(
+            jm.dynamics.top_hessian_eigenvalue(params, act, x, y, 12), top,
+            rtol=1e-5)
+    inside = jax.jit(lambda p: jm.dynamics.top_hessian_eigenvalue(
+        p, idx, x, y, 12, choices=(idx,)))(params)
+    np.testing.assert_allclose(inside, top, rtol=1e-5)

@@ -25,29 +25,34 @@ program (``TrainConfig(dynamics=True)``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
 
-from jaxmnist.core import draws, model, net
+from jaxmnist.core import model, net
 from jaxmnist.core.activations import (
     DERIVATIVE_MAX,
     activation_derivative,
     activation_index,
 )
+from jaxmnist.core.sharpness import BREAKDOWN as BREAKDOWN
+from jaxmnist.core.sharpness import hvp_fn as hvp_fn
+from jaxmnist.core.sharpness import lanczos_top as lanczos_top
+from jaxmnist.core.sharpness import preconditioner as preconditioner
+from jaxmnist.core.sharpness import random_direction as random_direction
+from jaxmnist.core.sharpness import (
+    top_hessian_eigenvalue as top_hessian_eigenvalue,
+)
+from jaxmnist.core.sharpness import tree_mul, tree_stack
 from jaxmnist.types import Array
 
 DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
 SATURATED_BELOW = 0.05  # of the derivative's maximum
 HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
 LOSS_WINDOWS = 50
-#: Lanczos stops when less than this fraction of ``A q`` is new.
-BREAKDOWN = 1e-4
 
 
 class UnitStats(NamedTuple):
@@ -180,175 +185,6 @@ def loss_windows(losses: jax.Array, windows: int) -> tuple[jax.Array,
     return total / count, jax.ops.segment_max(losses, which, windows)
 
 
-# --------------------------------------------------------------------------
-# Sharpness
-# --------------------------------------------------------------------------
-
-def _unit(tree):
-    norm = optax.tree.norm(tree)
-    return jax.tree.map(lambda x: x / norm, tree)
-
-
-def lanczos_top(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
-    """(largest eigenvalue, its Ritz vector) of the symmetric operator
-    ``matvec`` (pytree -> pytree) by ``iterations`` Lanczos steps from
-    ``v0``, with full reorthogonalisation.
-
-    Step j: ``w = A q_j``, ``α_j = q_j·w``, ``w -= α_j q_j + β_{j-1}
-    q_{j-1}``, then once more ``w ⊥ q_0..q_j``, ``β_j = ‖w‖``,
-    ``q_{j+1} = w / β_j``; the answer is the top eigenpair (θ, y) of the
-    tridiagonal ``T = tridiag(β, α, β)``, with the Ritz vector ``Σ y_j
-    q_j`` to warm-start the next call. One matvec per step, as power
-    iteration, but the error falls like that of a Chebyshev polynomial of
-    degree ``iterations`` rather than a power of that degree (Golub & Van
-    Loan, *Matrix Computations*, §10.1). Measured on MNIST runs (5 epochs,
-    5 optimizers, warm-started each epoch): 8 steps are within 0.1% of 60
-    steps but for one epoch (0.75%), where 20 power steps were 1–4% off.
-    Gives the algebraically largest eigenvalue (power iteration: the largest
-    in magnitude). Works under ``jax.vmap`` (over ``v0`` and the operator).
-    """
-    flat0, unravel = ravel_pytree(v0)
-    k = iterations
-
-    def step(carry, j):
-        basis, alphas, betas = carry
-        q, q_prev = basis[j], basis[jnp.maximum(j - 1, 0)]
-        w = ravel_pytree(matvec(unravel(q)))[0]
-        alpha, scale = jnp.vdot(q, w), jnp.linalg.norm(w)
-        w = w - alpha * q - jnp.where(j > 0, betas[j - 1], 0.0) * q_prev
-        w = w - basis.T @ (basis @ w)  # rows after j are still zero
-        beta = jnp.linalg.norm(w)
-        # What is left is rounding: an invariant subspace was found (the
-        # answer is exact); the later rows stay zero.
-        beta = jnp.where(beta > BREAKDOWN * scale, beta, 0.0)
-        q_next = jnp.where(beta > 0, w / jnp.where(beta > 0, beta, 1.0), 0.0)
-        return (basis.at[j + 1].set(q_next), alphas.at[j].set(alpha),
-                betas.at[j].set(beta)), None
-
-    basis = jnp.zeros((k + 1, flat0.shape[0]), flat0.dtype)
-    basis = basis.at[0].set(flat0 / jnp.linalg.norm(flat0))
-    zeros = jnp.zeros(k, flat0.dtype)
-    (basis, alphas, betas), _ = jax.lax.scan(
-        step, (basis, zeros, zeros), jnp.arange(k))
-    # After a breakdown the unused steps' diagonal repeats α_0, a Rayleigh
-    # quotient, so it is no larger than the top eigenvalue sought.
-    used = jnp.concatenate([jnp.ones(1, bool),
-                            jnp.cumprod(betas[:-1] > 0) > 0])
-    diag = jnp.where(used, alphas, alphas[0])
-    off = jnp.where(used[1:], betas[:-1], 0.0)
-    tri = jnp.diag(diag) + jnp.diag(off, 1) + jnp.diag(off, -1)
-    values, vectors = jnp.linalg.eigh(tri)
-    ritz = vectors[:, -1] @ basis[:k]
-    ritz = jnp.where(jnp.linalg.norm(ritz) > 0.5, ritz, basis[0])
-    return values[-1], unravel(ritz / jnp.linalg.norm(ritz))
-
-
-def hvp_fn(params: model.Params, activation, images: Array, labels: Array,
-           choices: tuple[int, ...] | None = None, stats: list | None = None):
-    """``v -> H v``, H the Hessian of the mean loss on (images, labels), in
-    evaluation mode."""
-    def loss(p):
-        return model.loss_from_logits(
-            net.forward(p, activation, images, choices, stats)[0], labels)
-
-    # Linearised once: each product then costs only the tangent pass, the
-    # forward and backward at ``params`` being computed a single time.
-    return jax.linearize(jax.grad(loss), params)[1]
-
-
-def top_hessian_eigenvalue(params: model.Params,
-                           activation: str | jax.typing.ArrayLike,
-                           images: Array, labels: Array,
-                           iterations: int = 20, v0=None,
-                           choices: tuple[int, ...] | None = None
-                           ) -> jax.Array:
-    """The largest eigenvalue of the loss Hessian on (images, labels), by
-    ``iterations`` Lanczos steps (:func:`lanczos_top`) from ``v0``
-    (default: a fixed random direction)."""
-    if isinstance(activation, str):
-        activation = activation_index(activation)
-    v0 = random_direction(jax.random.key(0), params) if v0 is None else v0
-    value, _ = lanczos_top(hvp_fn(params, activation, images, labels,
-                                  choices), v0, iterations)
-    return value
-
-
-def random_direction(key: jax.Array, params: model.Params):
-    """A unit random direction shaped like ``params``."""
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    return _unit(jax.tree.unflatten(treedef, [
-        draws.normal(k, x.shape)
-        for k, x in zip(keys, leaves)]))
-
-
-def preconditioner(opt_state, options: Mapping[str, Any] | None = None):
-    """The optimizer's diagonal preconditioner P (step = lr · g / P) as a
-    params-shaped pytree, or None for a non-adaptive optimizer.
-
-    Recognised in our states and optax's alike by their fields, with the
-    member's hyperparameters ``options`` (``b2``, ``eps``; optax's
-    defaults otherwise): Adam's ``mu``/``nu``/``count`` (P = √v̂ + ε, v̂
-    bias-corrected), RMSProp's ``nu`` (P = √(ν + ε)), Adagrad's
-    ``sum_of_squares`` (P = √(G + ε)), Adadelta's ``e_g``/``e_x``
-    (P = √(E[g²] + ε) / √(E[Δx²] + ε)).
-    """
-    opts = dict(options or {})
-    for state in _states(opt_state):
-        p = _diagonal(state, opts)
-        if p is not None:
-            return p
-    return None
-
-
-def _diagonal(s, opts: dict):
-    fields = set(getattr(s, "_fields", ()))
-    if {"e_g", "e_x"} <= fields:
-        eps = opts.get("eps", 1e-6)
-        return jax.tree.map(lambda g, x: jnp.sqrt(g + eps) / jnp.sqrt(x + eps),
-                            s.e_g, s.e_x)
-    if "sum_of_squares" in fields:
-        eps = opts.get("eps", 1e-7)
-        return jax.tree.map(lambda g: jnp.sqrt(g + eps), s.sum_of_squares)
-    if {"mu", "nu", "count"} <= fields:
-        t = jnp.maximum(s.count, 1).astype(jnp.float32)
-        b2 = jnp.asarray(opts.get("b2", 0.999), jnp.float32)
-        eps = opts.get("eps", 1e-8)
-        correction = 1 - b2 ** t
-        return jax.tree.map(lambda v: jnp.sqrt(v / correction) + eps, s.nu)
-    if "nu" in fields:
-        eps = opts.get("eps", 1e-8)
-        return jax.tree.map(lambda v: jnp.sqrt(v + eps), s.nu)
-    return None
-
-
-def _states(tree):
-    """Every NamedTuple state inside an optax state, outermost first."""
-    out = []
-
-    def visit(x):
-        if isinstance(x, tuple) and hasattr(x, "_fields"):
-            out.append(x)
-            for y in x:
-                visit(y)
-        elif isinstance(x, (tuple, list)):
-            for y in x:
-                visit(y)
-        elif isinstance(x, dict):
-            for y in x.values():
-                visit(y)
-    visit(tree)
-    return out
-
-
-def _mul(a, b):
-    return jax.tree.map(jnp.multiply, a, b)
-
-
-def _stack(trees: list):
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
-
-
 class TrainingProbes(NamedTuple):
     """The probes read from an epoch's training (cheap; in its program)."""
     grad_norm: Array
@@ -399,10 +235,10 @@ def batch_probes(params: model.Params, stats: list | None,
         pre_sharp, u = jnp.full([], jnp.nan), probe.preconditioned_vector
     else:  # both at once: one Hessian-vector graph, batched over the two
         ones = jax.tree.map(jnp.ones_like, p)
-        scales = _stack([ones, jax.tree.map(jax.lax.rsqrt, p)])
+        scales = tree_stack([ones, jax.tree.map(jax.lax.rsqrt, p)])
         sharps, both = jax.vmap(lambda s, v0: lanczos_top(
-            lambda q: _mul(s, hvp(_mul(s, q))), v0, iterations))(
-                scales, _stack([probe.hessian_vector,
+            lambda q: tree_mul(s, hvp(tree_mul(s, q))), v0, iterations))(
+                scales, tree_stack([probe.hessian_vector,
                                 probe.preconditioned_vector]))
         sharp, pre_sharp = sharps[0], sharps[1]
         v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
@@ -438,7 +274,8 @@ def probe_pass(params: model.Params, stats: list | None, v0,
     """
     hvp = hvp_fn(params, activation, images, labels, choices, stats)
     scale = jax.tree.map(jax.lax.rsqrt, preconditioner)
-    sharp, v = lanczos_top(lambda q: _mul(scale, hvp(_mul(scale, q))), v0,
+    sharp, v = lanczos_top(
+        lambda q: tree_mul(scale, hvp(tree_mul(scale, q))), v0,
                            iterations)
     return ProbePass(sharp, v, unit_stats(params, activation, images,
                                           choices, stats),

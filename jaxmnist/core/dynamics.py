@@ -38,7 +38,6 @@ from jaxmnist.core.activations import (
     activation_derivative,
     activation_index,
 )
-from jaxmnist.core.sharpness import BREAKDOWN as BREAKDOWN
 from jaxmnist.core.sharpness import hvp_fn as hvp_fn
 from jaxmnist.core.sharpness import lanczos_top as lanczos_top
 from jaxmnist.core.sharpness import preconditioner as preconditioner

@@ -5,12 +5,13 @@ labels, iterations)`` and the rest of :mod:`jaxmnist.core.dynamics`.
 
 The three probes of a batch here (``unit_stats``,
 ``preactivation_histograms``, ``top_hessian_eigenvalue``) are compiled
-(``jax.jit``) for each new shape, so that called on their own they run as
-one program rather than op by op: measured on 2026-11-25 (2-core AMD EPYC),
-``top_hessian_eigenvalue`` of a 12-6-5-3 MLP with 100 Lanczos steps took
-4.6-4.8 s on its first call and 1.1-1.3 s on later ones op by op, and
-2.1 s (compiling) then 0.01 s compiled. Inside your own
-``jit`` they are traced as part of it. The training programs call
+(``jax.jit``) for each new shape (a name is looked up first: a string
+cannot be a compiled program's argument), so that called on their own
+they run as one program rather than op by op. Measured on 2026-11-25
+(2-core AMD EPYC): ``top_hessian_eigenvalue`` of a 12-6-5-3 MLP with 100
+Lanczos steps took 4.6-4.8 s on its first call and 1.1-1.3 s on later
+ones op by op, and 2.1 s (compiling) then 0.01 s compiled. Inside your
+own ``jit`` they are traced as part of it. The training programs call
 :mod:`jaxmnist.core.dynamics`'s functions directly.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import jax
 
 from jaxmnist.core import dynamics as _core
-from jaxmnist.core.activations import activation_index
+from jaxmnist.core.activations import as_index
 from jaxmnist.core.dynamics import Dynamics as Dynamics
 from jaxmnist.core.dynamics import UnitStats as UnitStats
 from jaxmnist.core.dynamics import layer_norms as layer_norms
@@ -34,7 +35,7 @@ def unit_stats(params: Params, activation: str | jax.typing.ArrayLike,
                stats: list | None = None) -> UnitStats:
     """Dead, saturated and mean-gate figures of every hidden layer on
     ``images``: :func:`jaxmnist.core.dynamics.unit_stats`, compiled."""
-    return _unit_stats(params, _index(activation), images, choices, stats)
+    return _unit_stats(params, as_index(activation), images, choices, stats)
 
 
 def preactivation_histograms(params: Params,
@@ -45,7 +46,7 @@ def preactivation_histograms(params: Params,
     """``[hidden layers, bins]`` counts of the pre-activations on
     ``images``: :func:`jaxmnist.core.dynamics.preactivation_histograms`,
     compiled."""
-    return _histograms(params, _index(activation), images, choices, stats)
+    return _histograms(params, as_index(activation), images, choices, stats)
 
 
 def top_hessian_eigenvalue(params: Params,
@@ -58,15 +59,8 @@ def top_hessian_eigenvalue(params: Params,
     ``iterations`` Lanczos steps from ``v0`` (default: a fixed random
     direction): :func:`jaxmnist.core.dynamics.top_hessian_eigenvalue`,
     compiled."""
-    return _top_eigenvalue(params, _index(activation), images, labels,
+    return _top_eigenvalue(params, as_index(activation), images, labels,
                            iterations, v0, choices)
-
-
-def _index(activation: str | jax.typing.ArrayLike) -> jax.typing.ArrayLike:
-    """An activation's index, from its name or already one (a name is
-    looked up here: a string cannot be a compiled program's argument)."""
-    return activation_index(activation) if isinstance(activation, str) \
-        else activation
 
 
 _unit_stats = jax.jit(_core.unit_stats, static_argnums=(3,))

@@ -94,6 +94,17 @@ def activation_index(name: str) -> int:
     return ACTIVATIONS.index(name)
 
 
+def as_index(activation: str | jax.typing.ArrayLike) -> jax.typing.ArrayLike:
+    """An activation's index from its name, or the index (int or array)
+    given, unchanged.
+
+    Raises:
+        ValueError: for an unknown name, listing the valid ones.
+    """
+    return activation_index(activation) if isinstance(activation, str) \
+        else activation
+
+
 def _value_and_derivative(name: str):
     """(f(x), f'(x)) in closed form for the activation ``name``."""
 

@@ -36,7 +36,7 @@ from jaxmnist.core import model, net
 from jaxmnist.core.activations import (
     DERIVATIVE_MAX,
     activation_derivative,
-    activation_index,
+    as_index,
 )
 from jaxmnist.core.sharpness import hvp_fn as hvp_fn
 from jaxmnist.core.sharpness import lanczos_top as lanczos_top
@@ -104,8 +104,7 @@ def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
     """Dead, saturated and mean-gate figures of every hidden layer on
     ``images`` (``activation`` a name or an index; ``stats``: batch-norm
     running statistics when they are not stored in the params)."""
-    if isinstance(activation, str):
-        activation = activation_index(activation)
+    activation = as_index(activation)
     peak = jnp.asarray(DERIVATIVE_MAX)[jnp.asarray(activation, jnp.int32)]
     dead, saturated, gate = [], [], []
     for z in net.forward(params, activation, images, choices, stats)[1]:
@@ -122,8 +121,7 @@ def preactivation_histograms(params: model.Params, activation, images: Array,
     """``[hidden layers, bins]`` counts of the pre-activations on
     ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
     outer bins)."""
-    if isinstance(activation, str):
-        activation = activation_index(activation)
+    activation = as_index(activation)
     edges = jnp.asarray(HIST_EDGES, jnp.float32)
     hists = []
     for z in net.forward(params, activation, images, choices, stats)[1]:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 
 from jaxmnist.core import cnn, model
-from jaxmnist.core.activations import activation_index
+from jaxmnist.core.activations import as_index
 from jaxmnist.errors import check_choice
 from jaxmnist.types import Array
 
@@ -83,6 +83,5 @@ def class_probabilities(params: model.Params,
                         images: Array) -> jax.Array:
     """Class probabilities ``[n, classes]``; ``activation`` is a name or an
     index."""
-    if isinstance(activation, str):
-        activation = activation_index(activation)
+    activation = as_index(activation)
     return jax.nn.softmax(logits(params, activation, images), axis=-1)

@@ -15,7 +15,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from jaxmnist.core import draws, model, net
-from jaxmnist.core.activations import activation_index
+from jaxmnist.core.activations import as_index
 from jaxmnist.types import Array
 
 __all__ = ["BREAKDOWN", "hvp_fn", "lanczos_top", "preconditioner",
@@ -107,8 +107,7 @@ def top_hessian_eigenvalue(params: model.Params,
     """The largest eigenvalue of the loss Hessian on (images, labels), by
     ``iterations`` Lanczos steps (:func:`lanczos_top`) from ``v0``
     (default: a fixed random direction)."""
-    if isinstance(activation, str):
-        activation = activation_index(activation)
+    activation = as_index(activation)
     v0 = random_direction(jax.random.key(0), params) if v0 is None else v0
     value, _ = lanczos_top(hvp_fn(params, activation, images, labels,
                                   choices), v0, iterations)

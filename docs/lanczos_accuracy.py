@@ -1,12 +1,14 @@
-"""How close the sweep's sharpness (8 warm-started Lanczos steps) comes to
-40 steps, on the classic grid's mini-batch cells.
+"""How close the sweep's sharpness (warm-started Lanczos steps) comes to 40
+steps, on the classic grid's mini-batch cells.
 
-Each cell (optimizer x activation, the classic grid's learning rates, seed 0
-of root seed 0, batch 128) trains 10 epochs as the sweep does; after each
-epoch the top Hessian eigenvalue on the probe batch (the first 1,000
-validation images) is computed by 8 Lanczos steps from the previous epoch's
-8-step Ritz vector, as the sweep's probes do, and by 40 steps from the same
-start. Prints each cell's relative differences (%) per epoch and a count.
+Each cell (optimizer x activation, each optimizer's default learning rate
+and batch size as the classic grid uses them, seed 0 of root seed 0) trains
+10 epochs as the sweep does; after each epoch the top Hessian eigenvalue on
+the probe batch (the first ``probe_size`` validation images) is computed by
+``sharpness_iterations`` Lanczos steps (TrainConfig's defaults: 1,000 and
+8) from the previous epoch's Ritz vector, as the sweep's probes do, and by
+40 steps from the same start. Prints each cell's relative differences (%)
+per epoch and a count.
 
     JAXMNIST_MANUAL_DIR=../shared/data python docs/lanczos_accuracy.py
 
@@ -20,24 +22,29 @@ from jaxmnist.core import dynamics
 from jaxmnist.core.config import TrainConfig, make_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, make_init, member_key
 from jaxmnist.data import load_dataset
+from jaxmnist.optim.registry import get_spec
 
-RATES = {"minibatch_sgd": 0.1, "momentum": 0.01, "adam": 1e-3,
-         "adagrad": 0.01, "adadelta": 1.0}  # sweeps/classic.toml's
+# sweeps/classic.toml's mini-batch optimizers and its activations
+OPTIMIZERS = ("minibatch_sgd", "momentum", "adam", "adagrad", "adadelta")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
-EPOCHS, STEPS, REFERENCE = 10, 8, 40
+EPOCHS, REFERENCE = 10, 40
 
 
 def cell_errors(data, optimizer: str, activation: str) -> list[float]:
-    """The 8-step sharpness's difference from 40 steps (%), per epoch."""
-    cfg = TrainConfig(optimizer=optimizer, epochs=EPOCHS, batch_size=128)
-    hp = make_hparams(activation, RATES[optimizer])
+    """The sweep's sharpness's difference from 40 steps (%), per epoch."""
+    spec = get_spec(optimizer)
+    cfg = TrainConfig(optimizer=optimizer, epochs=EPOCHS,
+                      batch_size=spec.batch_size)
+    hp = make_hparams(activation, spec.learning_rate)
     init, epoch = jax.jit(make_init(cfg)), jax.jit(make_epoch(cfg))
-    images, labels = data.val_images[:1000], data.val_labels[:1000]
+    n = cfg.probe_size
+    images, labels = data.val_images[:n], data.val_labels[:n]
 
     @jax.jit
     def sharpness(params, v0):
         hvp = dynamics.hvp_fn(params, hp.activation, images, labels)
-        value, vector = dynamics.lanczos_top(hvp, v0, STEPS)
+        value, vector = dynamics.lanczos_top(hvp, v0,
+                                             cfg.sharpness_iterations)
         return value, vector, dynamics.lanczos_top(hvp, v0, REFERENCE)[0]
 
     key = member_key(0, 0)
@@ -54,7 +61,7 @@ def cell_errors(data, optimizer: str, activation: str) -> list[float]:
 def main() -> None:
     data = load_dataset("mnist")
     errors = []
-    for optimizer in RATES:
+    for optimizer in OPTIMIZERS:
         for activation in ACTIVATIONS:
             cell = cell_errors(data, optimizer, activation)
             print(f"{optimizer:13s} {activation:10s} "

@@ -157,7 +157,7 @@ class Comparison(NamedTuple):
     mean_difference: float | None
     low: float | None
     high: float | None
-    p_improvement: float | None
+    p_improvement: float | None  # P(A > B) on the same seed
     p_value: float | None
     p_adjusted: float | None
     significant: bool | None

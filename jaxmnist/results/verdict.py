@@ -183,8 +183,8 @@ def task_names(table: Mapping[str, Mapping[str, object]]) -> list[str]:
     for name, row in table.items():
         if set(row) != set(tasks):
             raise ValueError(
-                f"optimizer {name!r} has tasks {sorted(row)}: every "
-                f"optimizer needs exactly the tasks {sorted(tasks)}")
+                f"optimizer {name!r} has tasks {sorted(row)}: expected "
+                f"the tasks {sorted(tasks)}, the same for every optimizer")
     return tasks
 
 

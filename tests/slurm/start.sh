@@ -44,9 +44,10 @@ install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   if ! "${apt[@]}" install slurm-wlm munge >"$log" 2>&1; then
     # A fresh image may have no package lists yet.
-    apt-get -q -o DPkg::Lock::Timeout=300 update >>"$log" 2>&1 \
-      && "${apt[@]}" install slurm-wlm munge >>"$log" 2>&1 \
-      || unavailable "apt-get install slurm-wlm munge failed: $(tail -n 1 "$log")"
+    if ! { apt-get -q -o DPkg::Lock::Timeout=300 update >>"$log" 2>&1 \
+      && "${apt[@]}" install slurm-wlm munge >>"$log" 2>&1; }; then
+      unavailable "apt-get install slurm-wlm munge failed: $(tail -n 1 "$log")"
+    fi
   fi
   have_slurm || unavailable "slurm-wlm installed but its commands are missing"
 }
@@ -92,6 +93,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
 SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 JobAcctGatherType=jobacct_gather/none

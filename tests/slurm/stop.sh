@@ -23,16 +23,28 @@ daemon_pid() {  # daemon_pid NAME PIDFILE: the pid, if it still runs NAME
     && echo "$pid"
 }
 
-stop_daemon() {  # stop_daemon NAME PIDFILE: TERM, then KILL after 15 s
-  local pid i
-  pid=$(daemon_pid "$1" "$2") || return 0
-  kill -TERM "$pid" 2>/dev/null
+any_alive() {  # any_alive PID...: one of them still runs
+  local pid
+  for pid; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+
+stop_daemons() {  # stop_daemons NAME PIDFILE...: TERM, then KILL after 15 s
+  local pids=() pid i
+  while (($#)); do
+    pid=$(daemon_pid "$1" "$2") && kill -TERM "$pid" 2>/dev/null \
+      && pids+=("$pid")
+    shift 2
+  done
   for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    any_alive "${pids[@]}" || break
     sleep 0.1
   done
-  echo "stop.sh: $1 ($pid) ignored TERM; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    echo "stop.sh: pid $pid ignored TERM; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null
+  done
 }
 
 cancel_jobs() {  # cancel every job, wait (20 s at most) until none runs
@@ -52,7 +64,6 @@ cancel_jobs() {  # cancel every job, wait (20 s at most) until none runs
 if daemon_pid slurmctld "$STATE/slurmctld.pid" >/dev/null; then
   cancel_jobs
 fi
-stop_daemon slurmd "$STATE/slurmd.pid"
-stop_daemon slurmctld "$STATE/slurmctld.pid"
-stop_daemon munged "$STATE/munge/munged.pid"
+stop_daemons slurmd "$STATE/slurmd.pid" slurmctld "$STATE/slurmctld.pid"
+stop_daemons munged "$STATE/munge/munged.pid"
 find "$STATE" -mindepth 1 -maxdepth 1 ! -name log -exec rm -rf {} +

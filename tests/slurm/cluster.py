@@ -43,11 +43,13 @@ class Slurm:
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def command(self, *args: str, timeout: float = 60,
-                cwd: Path | None = None) -> str:
-        """Run a Slurm client command (sinfo, scontrol, srun...): stdout."""
+                cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> str:
+        """Run a Slurm client command (sinfo, scontrol, srun...), or a
+        script calling them, with `env` added to the environment: stdout."""
         proc = subprocess.run(
-            args, env=self.env, cwd=cwd, capture_output=True, text=True,
-            timeout=timeout)
+            args, env={**self.env, **(env or {})}, cwd=cwd,
+            capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(args)} exited {proc.returncode}: "
@@ -55,15 +57,18 @@ class Slurm:
         return proc.stdout
 
     def submit(self, job: str | Path | Sequence[str], *options: str,
-               cwd: Path | None = None) -> str:
-        """sbatch a script file (str or Path) or sbatch arguments (a list,
-        e.g. ["--wrap", "echo hi"]) with `options` first; the job id.
+               cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> str:
+        """sbatch a script file (str or Path) or sbatch arguments (a list:
+        ["--wrap", "echo hi"], [script, its arguments...]) with `options`
+        first; the job id.
 
         The job runs in `cwd` (sbatch's default working directory is the
-        one it was called from) with this process's environment.
+        one it was called from) with this process's environment plus `env`.
         """
         args = [str(job)] if isinstance(job, str | Path) else list(job)
-        out = self.command("sbatch", "--parsable", *options, *args, cwd=cwd)
+        out = self.command("sbatch", "--parsable", *options, *args, cwd=cwd,
+                           env=env)
         return out.strip().split(";")[0]
 
     def states(self, job_id: str) -> dict[str, str]:

@@ -6,13 +6,11 @@ run: no root, no apt-get).
 """
 
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-from cluster import NEVER, Slurm, Unavailable, start
+from cluster import NEVER, Slurm
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 180  # seconds for one job, generous for a loaded two-core host
@@ -20,21 +18,6 @@ TASK_1_WAITS = (  # task 1 sleeps until cancelled, unless resubmitted
     'if [ "$SLURM_ARRAY_TASK_ID" = 1 ] && [ -z "$RESUBMITTED" ]; '
     "then sleep 300; fi; ")
 ECHO_TASK = "echo $SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT"
-
-
-@pytest.fixture(scope="session")
-def slurm():
-    """A one-node cluster for the session, in a short /tmp path (its unix
-    sockets must fit 108 bytes); stopped and removed afterwards."""
-    state = Path(tempfile.mkdtemp(prefix="slurm-"))
-    try:
-        cluster = start(state)
-    except Unavailable as error:
-        shutil.rmtree(state)
-        pytest.skip(str(error))
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(state)
 
 
 def read(path: Path) -> list[str]:

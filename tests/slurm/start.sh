@@ -39,6 +39,10 @@ have_slurm() {
 
 install_packages() {
   command -v apt-get >/dev/null || unavailable "slurm-wlm not installed, no apt-get"
+  # One install at a time (apt-get update takes its lock without waiting).
+  exec 7>/tmp/jaxmnist-slurm-install.lock
+  flock -w 900 7 || unavailable "/tmp/jaxmnist-slurm-install.lock is held"
+  have_slurm && return  # another start.sh installed them meanwhile
   local log=$STATE/log/apt.log
   local apt=(apt-get -y -q --no-install-recommends -o DPkg::Lock::Timeout=300)
   export DEBIAN_FRONTEND=noninteractive
@@ -50,6 +54,7 @@ install_packages() {
     fi
   fi
   have_slurm || unavailable "slurm-wlm installed but its commands are missing"
+  exec 7>&-
 }
 
 alive() {  # alive PIDFILE: the pid in PIDFILE runs

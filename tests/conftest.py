@@ -1,5 +1,8 @@
-"""Strict dtype promotion catches silent float64/int mixes; shared fixtures."""
+"""Strict dtype promotion catches silent float64/int mixes; shared fixtures;
+the slow layer: every test that reads the real data is marked ``slow``."""
 
+import fcntl
+import os
 import subprocess
 import sys
 
@@ -9,6 +12,20 @@ import pytest
 from helpers import ROOT, shared_data_dir, synthetic_dataset
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+#: Fixtures that read ../shared/data: a test using one is in the slow layer.
+REAL_DATA = {"shared_data", "mnist_dirs", "smoke_run"}
+#: Folders wholly in the slow layer: optax's own suite, the real Slurm.
+SLOW_FOLDERS = {"optax_suite", "slurm"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        real = REAL_DATA & set(getattr(item, "fixturenames", ()))
+        folder = item.path.parent.name
+        if (real or folder in SLOW_FOLDERS
+                or item.get_closest_marker("integration")):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +50,28 @@ def mnist_dirs(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_run(mnist_dirs, tmp_path_factory):
-    """sweeps/smoke.toml run once through the CLI: (run dir, process)."""
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "jaxmnist.sweep",
-         str(ROOT / "sweeps/smoke.toml"), "--manual-dir", mnist_dirs[0],
-         "--data-dir", mnist_dirs[1], "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, cwd=out.parent)
+    """sweeps/smoke.toml run once through the CLI for the whole session (the
+    xdist workers share it under a lock): (run dir, completed process)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above the workers'
+    shared = base / "smoke"
+    shared.mkdir(exist_ok=True)
+    out = shared / "run"
+    argv = [sys.executable, "-m", "jaxmnist.sweep",
+            str(ROOT / "sweeps/smoke.toml"), "--manual-dir", mnist_dirs[0],
+            "--data-dir", str(shared / "data"), "--out", str(out),
+            "--no-progress"]
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (shared / "returncode").is_file():
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  cwd=shared)
+            (shared / "stdout").write_text(proc.stdout)
+            (shared / "stderr").write_text(proc.stderr)
+            (shared / "returncode").write_text(str(proc.returncode))
+    proc = subprocess.CompletedProcess(
+        argv, int((shared / "returncode").read_text()),
+        (shared / "stdout").read_text(), (shared / "stderr").read_text())
     assert proc.returncode == 0, proc.stderr[-2000:]
     return out, proc

@@ -3,9 +3,14 @@ pytree comparison."""
 
 from __future__ import annotations
 
+import csv
+import errno
 import math
 import os
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -18,6 +23,86 @@ from jaxmnist.results.stats import cell_results
 from jaxmnist.sweep.config import SweepConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The CSV columns (and model metadata keys) that hold wall-clock seconds.
+TIMING = frozenset({"seconds", "target_seconds", "target_seconds_mean"})
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows as dicts, without the wall-clock columns."""
+    with open(path) as f:
+        return [{k: v for k, v in r.items() if k not in TIMING}
+                for r in csv.DictReader(f)]
+
+
+def start_sweep(*argv: str, env=None, script: str | None = None,
+                cwd=None) -> subprocess.Popen:
+    """``python -m jaxmnist.sweep ARGV`` (or ``python SCRIPT ARGV``) started
+    with piped text output."""
+    head = [script] if script else ["-m", "jaxmnist.sweep"]
+    return subprocess.Popen([sys.executable, *head, *argv], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for(ready, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Poll ``ready()`` until it holds; fail if ``proc`` exits first or
+    ``timeout`` seconds pass."""
+    start = time.time()
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - start < timeout, f"not ready in {timeout} s"
+        time.sleep(0.02)
+
+
+def assert_same_run(a: Path, b: Path, models: int,
+                    tables=("results.csv", "cells.csv", "history.csv"),
+                    arrays=("best_predictions.npz",)) -> None:
+    """Run dir ``b`` holds what ``a`` does, bit for bit but the wall-clock
+    seconds: the tables, the arrays and the ``models`` saved models, and no
+    half-written file."""
+    from jaxmnist.sweep.store import load_model  # noqa: PLC0415
+
+    for name in tables:
+        assert csv_rows(a / name) == csv_rows(b / name), name
+    for name in arrays:
+        with np.load(a / name) as x, np.load(b / name) as y:
+            assert x.files == y.files, name
+            for k in x.files:
+                np.testing.assert_array_equal(x[k], y[k], err_msg=name)
+    metas = sorted((a / "models").glob("*/*/*/metadata.json"))
+    assert len(metas) == models
+    for meta in metas:
+        rel = meta.parent.relative_to(a)
+        (pa, ma), (pb, mb) = load_model(a / rel), load_model(b / rel)
+        tree_allclose(pa, pb)  # bitwise
+        for m in (ma, mb):
+            for k in TIMING:
+                m["metrics"].pop(k, None)
+        assert ma == mb
+    assert not list(b.rglob("*.tmp")), "half-written files left behind"
+    assert not list(b.rglob("*orbax-checkpoint-tmp*")), "half-saved models"
+
+
+def failing_mkstemp(code: int, mkstemp, matches=None, nth: int = 1):
+    """A ``tempfile.mkstemp`` whose ``nth`` call matching ``matches(prefix,
+    folder)`` fails with errno ``code``: ENOSPC as the kernel gives it (the
+    file descriptor writes to /dev/full), others raised on creation."""
+    seen = []
+
+    def failing(suffix=None, prefix=None, dir=None, text=False):
+        fd, tmp = mkstemp(suffix=suffix, prefix=prefix, dir=dir, text=text)
+        if matches is not None and not matches(prefix or "", Path(dir or "")):
+            return fd, tmp
+        seen.append(tmp)
+        if len(seen) != nth:
+            return fd, tmp
+        os.close(fd)
+        if code == errno.ENOSPC:
+            return os.open("/dev/full", os.O_WRONLY), tmp
+        os.unlink(tmp)
+        raise OSError(code, os.strerror(code), tmp)
+    return failing
 
 
 def tree_allclose(a, b, rtol: float = 0.0, atol: float = 0.0) -> None:

@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from helpers import failing_mkstemp
+
 
 def orbax_error(code: int, path: Path) -> ValueError:
     """What orbax raises for an OS error inside tensorstore."""
@@ -54,22 +56,7 @@ def fail_model(code: int) -> None:
 
 def fail_file(code: int, matches, nth: int) -> None:
     """The ``nth`` temporary file whose (prefix, folder) ``matches`` fails."""
-    mkstemp, seen = tempfile.mkstemp, []
-
-    def failing(suffix=None, prefix=None, dir=None, text=False):
-        fd, tmp = mkstemp(suffix=suffix, prefix=prefix, dir=dir, text=text)
-        if not matches(prefix or "", Path(dir or "")):
-            return fd, tmp
-        seen.append(tmp)
-        if len(seen) != nth:
-            return fd, tmp
-        if code == errno.ENOSPC:
-            os.close(fd)
-            return os.open("/dev/full", os.O_WRONLY), tmp
-        os.close(fd)
-        os.unlink(tmp)
-        raise OSError(code, os.strerror(code), tmp)
-    tempfile.mkstemp = failing
+    tempfile.mkstemp = failing_mkstemp(code, tempfile.mkstemp, matches, nth)
 
 
 def main() -> int:

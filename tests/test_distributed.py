@@ -25,14 +25,13 @@ import jax
 import numpy as np
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, TIMING
 from jaxmnist.results.records import HistoryRow, MemberResult, read_csv
 from jaxmnist.sweep import store
 
 pytestmark = pytest.mark.integration
 RTOL = 1e-5
 JAX_ABORT = "JAX distributed service detected fatal errors"
-TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
 SWEEP = ["--optimizers", "adam", "--activations", "relu,tanh,sigmoid,elu",
          "--epochs", "3", "--train-subset", "512", "--val-size", "500",
          "--no-dynamics", "--no-progress", "--distributed-timeout", "20"]

@@ -8,33 +8,28 @@ The subprocesses share one persistent JAX compilation cache, so only the
 first compiles (a cached executable computes what a fresh one does).
 """
 
-import csv
 import json
 import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from helpers import ROOT, tree_allclose
-from jaxmnist.sweep.store import load_model
+from helpers import ROOT, csv_rows, start_sweep, wait_for
+from helpers import assert_same_run as same_run
 
 pytestmark = pytest.mark.integration
 
-#: The columns (and model metadata keys) that hold wall-clock seconds.
-TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
 ARGS = ["--optimizers", "minibatch_sgd,adam", "--activations", "relu,tanh",
         "--epochs", "4", "--train-subset", "512", "--val-size", "256",
         "--batch-size", "64", "--hidden", "16", "--no-dynamics",
         "--no-progress"]
 GROUPS = ("minibatch_sgd-h16", "adam-h16")
 TIMEOUT = 120  # seconds, for any one run
+KILL_SEED = 1234  # the random kill moments' seed (JAXMNIST_KILL_SEED replays)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +51,11 @@ class Sweeper:
         return [*ARGS, *self.data, "--out", str(out), *extra]
 
     def start(self, out, *extra, inject=()):
-        head = ([str(ROOT / "tests" / "inject.py"), *inject] if inject
-                else ["-m", "jaxmnist.sweep"])
-        return subprocess.Popen(
-            [sys.executable, *head, *self.argv(out, *extra)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.env)
+        if inject:
+            return start_sweep(*inject, *self.argv(out, *extra),
+                               env=self.env,
+                               script=str(ROOT / "tests" / "inject.py"))
+        return start_sweep(*self.argv(out, *extra), env=self.env)
 
     def run(self, out, *extra, inject=()):
         proc = self.start(out, *extra, inject=inject)
@@ -80,54 +74,22 @@ def reference(sweeper, tmp_path_factory):
     its folder: (run dir, the second's (status, stderr))."""
     out = tmp_path_factory.mktemp("reference") / "run"
     first = sweeper.start(out)
-    wait_for(lambda: (out / "sweep.lock").exists(), first)
+    wait_for(lambda: (out / "sweep.lock").exists(), first, TIMEOUT)
     second = sweeper.run(out)
     _, err = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 0, err[-2000:]
     return out, second
 
 
-def wait_for(ready, proc, timeout=TIMEOUT):
-    t = time.time()
-    while not ready():
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() - t < timeout
-        time.sleep(0.01)
-
-
-def table(path):
-    with open(path) as f:
-        return [{k: v for k, v in r.items() if k not in TIMING}
-                for r in csv.DictReader(f)]
-
-
 def assert_same_run(a, b):
     """``b`` holds what ``a`` does, bit for bit but the wall-clock seconds,
-    and nothing a killed writer left behind."""
-    for name in ("results.csv", "cells.csv", "history.csv"):
-        assert table(a / name) == table(b / name), name
-    with np.load(a / "best_predictions.npz") as x, \
-            np.load(b / "best_predictions.npz") as y:
-        assert x.files == y.files
-        for k in x.files:
-            np.testing.assert_array_equal(x[k], y[k])
-    metas = sorted((a / "models").glob("*/*/*/metadata.json"))
-    assert len(metas) == 4
-    for meta in metas:
-        rel = meta.parent.relative_to(a)
-        (pa, ma), (pb, mb) = load_model(a / rel), load_model(b / rel)
-        tree_allclose(pa, pb)  # bitwise
-        for m in (ma, mb):
-            for k in TIMING:
-                m["metrics"].pop(k, None)
-        assert ma == mb
+    with its figures and summary, and nothing a killed writer left behind."""
+    same_run(a, b, models=4)
     assert sorted(p.name for p in (b / "figures").iterdir()) == \
         sorted(p.name for p in (a / "figures").iterdir())
     assert (b / "finished.json").is_file() and (b / "summary.md").is_file()
     assert not (b / "checkpoints").exists()
     assert not (b / "sweep.lock").exists()
-    assert not list(b.rglob("*.tmp")), "half-written files left behind"
-    assert not list(b.rglob("*orbax-checkpoint-tmp*")), "half-saved models"
 
 
 def test_a_second_sweep_on_a_folder_in_use_is_refused(reference):
@@ -171,8 +133,11 @@ def test_random_kills_lose_at_most_an_epoch(reference, sweeper, tmp_path):
     after a random number of new files in the run dir, so kills land in
     every phase: checkpoints, models, results, figures), half as soon as a
     new file appears under checkpoints/ (mid-write); then the last resume
-    finishes. A run that finds a killed run's lock takes it over."""
-    seed = random.randrange(1 << 30)
+    finishes. A run that finds a killed run's lock takes it over.
+
+    The kill moments come from ``KILL_SEED``; a failure prints the seed, and
+    ``JAXMNIST_KILL_SEED=<seed>`` replays that sequence of moments."""
+    seed = int(os.environ.get("JAXMNIST_KILL_SEED", KILL_SEED))
     rng, out, stale = random.Random(seed), tmp_path / "run", None
     for i in range(11):
         watched = out / "checkpoints" if i % 2 else out
@@ -220,13 +185,13 @@ def test_a_full_or_forbidden_disk_at_each_kind_of_write(reference, sweeper,
     again without --keep-checkpoints it trains nothing and removes them."""
     ref, out = reference[0], tmp_path / "run"
     ck, sgd_only = out / "checkpoints", [
-        r for r in table(ref / "results.csv") if r["optimizer"] != "adam"]
+        r for r in csv_rows(ref / "results.csv") if r["optimizer"] != "adam"]
     status, err = sweeper.run(out, inject=("checkpoint", "ENOSPC"))
     assert_disk_error(status, err, sweeper.argv(out),
                       ck / "adam-h16" / "epochs" / "2",
                       "No space left on device")
     assert sorted(os.listdir(ck / "adam-h16" / "epochs")) == ["1", "2.tmp"]
-    assert table(out / "results.csv") == sgd_only
+    assert csv_rows(out / "results.csv") == sgd_only
     results = (out / "results.csv").read_bytes()
 
     status, err = sweeper.run(out, inject=("model", "EACCES"))
@@ -245,7 +210,7 @@ def test_a_full_or_forbidden_disk_at_each_kind_of_write(reference, sweeper,
     status, err = sweeper.run(out, inject=("figure", "EACCES"))
     assert_disk_error(status, err, sweeper.argv(out), out / "figures" /
                       "*.png", "Permission denied")
-    assert table(out / "results.csv") == table(ref / "results.csv")
+    assert csv_rows(out / "results.csv") == csv_rows(ref / "results.csv")
     assert not (out / "finished.json").exists()
 
     status, err = sweeper.run(out, "--keep-checkpoints")

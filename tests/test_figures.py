@@ -217,6 +217,7 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc")
 def test_the_side_process_exits_when_the_sweep_is_killed():
     """A sweep killed outright (SIGKILL) cannot stop its figures' process,

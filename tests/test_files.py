@@ -7,6 +7,7 @@ import tempfile
 
 import pytest
 
+from helpers import failing_mkstemp
 from jaxmnist import files
 
 
@@ -34,18 +35,8 @@ def test_a_failed_write_names_the_file_and_keeps_its_content(tmp_path,
     where the OS raises them, on creating the temporary file."""
     path = tmp_path / "results.csv"
     files.write_text(path, "before")
-    mkstemp = tempfile.mkstemp
-
-    def failing(**kwargs):
-        fd, tmp = mkstemp(**kwargs)
-        if code == errno.ENOSPC:
-            os.close(fd)
-            return os.open("/dev/full", os.O_WRONLY), tmp
-        os.close(fd)
-        os.unlink(tmp)
-        raise OSError(code, os.strerror(code), tmp)
-
-    monkeypatch.setattr(files.tempfile, "mkstemp", failing)
+    monkeypatch.setattr(files.tempfile, "mkstemp",
+                        failing_mkstemp(code, tempfile.mkstemp))
     with pytest.raises(OSError) as e:
         files.write_bytes(path, b"x" * 100_000)
     assert (e.value.errno, e.value.filename) == (code, str(path))

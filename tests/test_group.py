@@ -212,7 +212,6 @@ def test_a_group_compiled_on_another_thread_trains_the_same():
         assert ahead.take(0) is None  # taken
     for spec, group in zip(specs, planned):
         inline = train_group(spec, data, progress=False)
-        assert group.compile_seconds > 0
         jax.tree.map(np.testing.assert_array_equal,
                      (group.history, group.params, group.dynamics),
                      (inline.history, inline.params, inline.dynamics))

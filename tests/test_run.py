@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, TIMING
 from jaxmnist.results.records import (
     CellResult,
     HistoryRow,
@@ -16,8 +16,6 @@ from jaxmnist.results.records import (
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.config_file import to_toml
 from jaxmnist.sweep.run import RUN_DIRS, RUN_FILES, check_run_dir
-
-TIMING = {"seconds", "target_seconds", "target_seconds_mean"}
 
 
 @pytest.mark.integration

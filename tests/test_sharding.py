@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from helpers import ROOT
 from jaxmnist.sweep.sharding import pad_members
+
+pytestmark = pytest.mark.slow  # a subprocess with 8 host devices
 
 SCRIPT = r"""
 import json, sys

@@ -10,15 +10,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from inject import orbax_error
 from jaxmnist import files
 from jaxmnist.sweep import checkpoints, store
-
-
-def orbax_error(code: int) -> ValueError:
-    """What orbax raises when tensorstore's write fails with ``code``."""
-    return ValueError(f"RESOURCE_EXHAUSTED: Error writing \"0.w/0.0\" in "
-                      f"OCDBT database: Failed writing: {os.strerror(code)} "
-                      f"[os_error_code='{code}']")
 
 
 def state(value: float):
@@ -58,7 +52,7 @@ def test_a_failed_model_save_names_it_and_leaves_no_half_model(
     store.save_model(path, state(1.0), {"activation": "relu"})
 
     def failing(self, directory, *args, **kwargs):
-        raise orbax_error(code)
+        raise orbax_error(code, tmp_path)
 
     monkeypatch.setattr(ocp.StandardCheckpointer, "save", failing)
     with pytest.raises(OSError) as e:

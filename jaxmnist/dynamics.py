@@ -7,12 +7,10 @@ The three probes of a batch here (``unit_stats``,
 ``preactivation_histograms``, ``top_hessian_eigenvalue``) are compiled
 (``jax.jit``) for each new shape (a name is looked up first: a string
 cannot be a compiled program's argument), so that called on their own
-they run as one program rather than op by op. Measured on 2026-11-25
-(2-core AMD EPYC): ``top_hessian_eigenvalue`` of a 12-6-5-3 MLP with 100
-Lanczos steps took 4.6-4.8 s on its first call and 1.1-1.3 s on later
-ones op by op, and 2.1 s (compiling) then 0.01 s compiled. Inside your
-own ``jit`` they are traced as part of it. The training programs call
-:mod:`jaxmnist.core.dynamics`'s functions directly.
+they run as one program rather than op by op (a Lanczos loop run op by op
+is about a hundred times slower; docs/performance.md has the figures).
+Inside your own ``jit`` they are traced as part of it. The training
+programs call :mod:`jaxmnist.core.dynamics`'s functions directly.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,13 @@ def _exited_pid() -> int:
     return child.pid
 
 
+#: A start time for a hand-written lock file.
+STARTED = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(0))
+
+
 def write_lock(folder, **fields):
     holder = {"host": socket.gethostname(), "pid": os.getpid(),
-              "started": "2026-01-01 00:00:00", "ticks": None, **fields}
+              "started": STARTED, "ticks": None, **fields}
     (folder / LOCK_FILE).write_text(json.dumps(holder))
 
 
@@ -47,7 +52,7 @@ def test_a_live_holder_refuses_a_second_sweep(tmp_path):
     try:
         write_lock(tmp_path, pid=sleeper.pid)
         message = (rf"'{tmp_path}' is in use by pid {sleeper.pid} on "
-                   rf"{socket.gethostname()} \(started 2026-01-01 00:00:00\);"
+                   rf"{socket.gethostname()} \(started {STARTED}\);"
                    rf" wait for it or use another --out")
         with pytest.raises(InUse, match=message):
             check_free(tmp_path)

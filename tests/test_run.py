@@ -23,7 +23,7 @@ from jaxmnist.sweep.run import RUN_DIRS, RUN_FILES, check_run_dir
                                        ("cells.csv", CellResult),
                                        ("history.csv", HistoryRow)])
 def test_smoke_sweep_matches_its_golden_numbers(smoke_run, name, kind):
-    """sweeps/smoke.toml's files as captured on 2026-11-24 (every column but
+    """sweeps/smoke.toml's files as captured in tests/golden (every column but
     the wall-clock ones; floats to 1e-6 relative, everything else exactly):
     a change that is not meant to move the numbers must not."""
     out, _ = smoke_run

@@ -161,8 +161,10 @@ def test_divergence_is_isolated():
 @pytest.mark.integration
 def test_one_epoch_relu_adam_on_mnist(shared_data, tmp_path):
     """One epoch of ReLU + Adam at the default batch of 128 (429 steps)
-    passes 94% test accuracy for every seed: over seeds 0..7 it gave 0.9468
-    to 0.9522 (2026-11-24). Four seeds, vmapped in one compile."""
+    beats, for every seed, the best a linear classifier reaches on MNIST
+    (multinomial logistic regression: about 0.92 test accuracy): a hidden
+    layer that learned nothing, or an optimizer that did not step, cannot.
+    Four seeds, vmapped in one compile."""
     data = jm.load_dataset("mnist", manual_dir=str(shared_data),
                            data_dir=str(tmp_path))
     train = jax.jit(jax.vmap(jm.make_train(jm.TrainConfig(optimizer="adam",
@@ -171,4 +173,4 @@ def test_one_epoch_relu_adam_on_mnist(shared_data, tmp_path):
     keys = jax.vmap(jax.random.key)(np.arange(4))
     res = train(keys, jm.make_hparams("relu", 1e-3), data)
     acc = np.asarray(res.metrics.test_accuracy[:, -1])
-    assert (acc > 0.94).all(), acc
+    assert (acc > 0.93).all(), acc

@@ -42,19 +42,12 @@ from jaxmnist.data.dataset import Dataset
 
 __all__ = ["MAX_BATCH", "ROWS", "applies", "block_steps", "deferred_steps"]
 
-#: Examples per block: ``ROWS // batch`` steps (at least 1). Measured on
-#: 2026-11-25 (a standalone prototype of the two computations, 4 members,
-#: MNIST, 2-core AMD EPYC), batch 1: 20.3, 17.7, 16.4 and 20.2 µs a step
-#: for blocks of 16, 32, 64 and 128 steps, against 67-70 µs dense; batch 8:
-#: 85, 93, 115 and 125 µs for 8, 16, 32 and 64 steps, against 172 dense;
-#: batch 4 (16 steps), 16 (4) and 32 (2): 53, 233 and 294 µs against 148,
-#: 490 and 549.
+#: Examples per block: ``ROWS // batch`` steps (at least 1). Blocks of 64
+#: examples were the fastest of the sizes measured (docs/performance.md).
 ROWS = 64
 
-#: The largest batch the deferred path takes. The sweep's compiled epoch of
-#: 4 members, against the dense one in the same process (2026-11-25, MNIST):
-#: 3.9x as fast at batch 1, 2.5x at 4, 1.74x at 8 (Fashion-MNIST 1.71x),
-#: 1.38x at 16, 1.03x at 32 (no gain beyond noise).
+#: The largest batch the deferred path takes: above it the dense step was
+#: as fast (docs/performance.md, "Small-batch SGD").
 MAX_BATCH = 16
 
 #: The optimizers whose update is ``−η g``, leaf by leaf.

@@ -10,6 +10,7 @@ subpackages ``data``, ``core``, ``optim``, ``sweep``, ``results``,
 __version__ = "0.1.0"
 
 from jaxmnist import dynamics as dynamics
+from jaxmnist import landscape as landscape
 from jaxmnist.core.activations import ACTIVATIONS as ACTIVATIONS
 from jaxmnist.core.activations import activation_index as activation_index
 from jaxmnist.core.cnn import init_cnn as init_cnn

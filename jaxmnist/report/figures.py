@@ -24,11 +24,13 @@ from jaxmnist.report import (
     comparison,
     curves,
     dynamics,
+    landscape,
     predictions,
     regularization,
     tuning,
 )
 from jaxmnist.report.notes import setup_line
+from jaxmnist.results.landscape import has_landscape, read_landscape
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import has_lr_grid
 
@@ -75,6 +77,10 @@ def write_figures(run_dir: str | Path, run: RunRecords,
     pred_file = Path(run_dir) / predictions.BEST_PREDICTIONS
     names = figures_for(run, pred_file.is_file())
     jobs = _jobs(run, out, order, names, pred_file)
+    if has_landscape(run_dir):  # a --landscape run's
+        jobs += landscape.landscape_jobs(read_landscape(run_dir), out,
+                                         **order)
+        names += landscape.LANDSCAPE_FIGURES
     if side is not None:
         _draw(jobs, side)
     else:

@@ -155,6 +155,13 @@ class SweepConfig:
         "and saturated units, effective steps, sharpness) inside the "
         "compiled groups; they never change the training numbers, but a "
         "run cannot resume under the other setting")
+    landscape: bool = option(
+        False, "after training, evaluate loss landscapes (off by default: "
+        "it costs): every member's straight path from its initial to its "
+        "final params, the barriers between the seeds of each cell and "
+        "between the best members of each optimizer, and 2-D slices around "
+        "the best and the worst cell (landscape.csv, landscape.npz and "
+        "three figures)", numeric=False)
     tensorboard: bool = option(
         False, "write TensorBoard event files per member under "
         "RUN/tensorboard/ (every per-epoch metric and probe)", numeric=False)

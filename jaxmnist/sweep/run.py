@@ -30,6 +30,7 @@ from jaxmnist.errors import StopRequest
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
+from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
 from jaxmnist.sweep.ahead import CompileAhead
@@ -43,12 +44,14 @@ from jaxmnist.sweep.group import (
     setup_name,
     train_group,
 )
+from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.lock import RunLock
 from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
-RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
+RUN_FILES = ("config.toml", *records.RESULT_FILES, *LANDSCAPE_FILES,
+             summary.SUMMARY,
              BEST_PREDICTIONS, rundir.FINISHED)
 RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
@@ -307,6 +310,14 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
             probs = np.asarray(class_probabilities(
                 best.params, best.member.activation, host_test[0]))
             save_best_predictions(out, best.member, probs, *host_test)
+        if cfg.landscape:
+            land = run_landscape(cfg, out, data, run.members, run.cells)
+            write_landscape(out, land)
+            print(f"landscape: {len(land.rows)} paths and "
+                  f"{len(land.surfaces)} slices in {land.meta['seconds']:.1f}"
+                  f" s", file=sys.stderr, flush=True)
+            stop.check("stopped before the figures (every group is trained "
+                       "and saved, and the landscape written)")
         figures.write_figures(out, run, side)
     files.write_text(out / summary.SUMMARY, summary.summary_markdown(
         run, (out / BEST_PREDICTIONS).is_file()))

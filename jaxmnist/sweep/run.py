@@ -49,7 +49,7 @@ from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, summary.SUMMARY,
-             BEST_PREDICTIONS, rundir.FINISHED)
+             summary.COMPARISONS, BEST_PREDICTIONS, rundir.FINISHED)
 RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
@@ -308,7 +308,6 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
                 best.params, best.member.activation, host_test[0]))
             save_best_predictions(out, best.member, probs, *host_test)
         figures.write_figures(out, run, side)
-    files.write_text(out / summary.SUMMARY, summary.summary_markdown(
-        run, (out / BEST_PREDICTIONS).is_file()))
+    summary.write_report(out, run, (out / BEST_PREDICTIONS).is_file())
     rundir.finish(out, cfg.keep_checkpoints)
     return run

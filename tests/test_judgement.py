@@ -155,3 +155,11 @@ def test_the_same_runs_give_the_same_verdict():
         other = b.tuning["mnist"][o]
         for x, y in zip(band[:4], other[:4]):
             np.testing.assert_array_equal(x, y)
+
+
+def test_one_seed_drops_the_interval_column_and_says_why():
+    _, run = gain_run(seeds=1)
+    text = "\n".join(verdict_lines(judge({"mnist": run})))
+    assert "no interval: one run per task: nothing to resample." in text
+    assert "| # | optimizer | IQM score | mean test acc |" in text
+    assert "95% interval" not in text

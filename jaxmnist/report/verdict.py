@@ -28,18 +28,21 @@ def _interval(low: float | None, high: float | None, digits: int = 3
 
 
 def ranking_lines(v: Verdict) -> list[str]:
-    """The ranking as a Markdown table, with the rule it follows."""
-    interval = v.seeds > 1 or len(v.tasks) > 1
+    """The ranking as a Markdown table, with the rule it follows; without
+    an interval column when no optimizer has one (one run per task)."""
+    interval = any(r.aggregate.low is not None for r in v.ranking)
     lines = [f"**Ranking** over {plural(len(v.tasks), 'task')} "
              f"({', '.join(v.tasks)}), {plural(v.seeds, 'seed')} each; "
              f"score: {SCORE_RULE}"
-             + ("; 95% stratified bootstrap interval." if interval else "."),
-             "", "| # | optimizer | IQM score | 95% interval | mean test "
-             "acc |", "|---|---|---|---|---|"]
+             + ("; 95% stratified bootstrap interval." if interval else
+                "; no interval: " + v.ranking[0].aggregate.note + "."),
+             "", "| # | optimizer | IQM score |"
+             + (" 95% interval |" if interval else "") + " mean test acc |",
+             "|---|---|---|---|" + ("---|" if interval else "")]
     for i, r in enumerate(v.ranking, 1):
         a = r.aggregate
-        lines.append(f"| {i} | {r.optimizer} | {a.iqm:.3f} | "
-                     f"{_interval(a.low, a.high) or a.note} | "
+        cell = f" {_interval(a.low, a.high) or a.note} |" if interval else ""
+        lines.append(f"| {i} | {r.optimizer} | {a.iqm:.3f} |{cell} "
                      f"{r.mean_test:.4f} |")
     return [*lines, ""]
 

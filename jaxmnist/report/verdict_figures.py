@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import NullFormatter
 
 from jaxmnist.report.style import (
     colors,
@@ -32,6 +32,8 @@ TUNING_BUDGET, AGGREGATE, PROFILE = ("tuning_budget.png",
                                      "aggregate_iqm.png",
                                      "performance_profile.png")
 VERDICT_FIGURES = (TUNING_BUDGET, AGGREGATE, PROFILE)
+#: The tau axis' labelled ticks (those within its range).
+TAU_TICKS = (1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128)
 #: How to read each (summary.md's and verdict.md's figure notes).
 VERDICT_NOTES = {
     TUNING_BUDGET: (
@@ -83,7 +85,8 @@ def draw_run_figure(name: str, run: RunRecords, path,
                        note)
     else:
         plot_profile(evidence.target_epochs(runs), path, optimizers,
-                     note=f"target {run.config.target:g}; {note}")
+                     note=f"target {run.config.target:g}"
+                     + (f"; {note}" if note else ""))
 
 
 
@@ -178,7 +181,8 @@ def plot_profile(times: Mapping[str, Mapping[str, float | None]], path,
                 color=palette[o], label=o, marker=shapes[o], markevery=[0],
                 ms=4)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ticks = [t for t in TAU_TICKS if t <= taus[-1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel(f"tau: {unit} to target within tau x the fastest")

@@ -110,6 +110,7 @@ def test_a_constant_gain_on_every_task_and_seed_is_significant():
     assert "1 of 1 gaps are significant" in text
     assert "- significant: adam - sgd: +0.0100" in text
     assert "with 3 seeds none can be" in text
+    assert "which optimizer is better on any single task: 3 seeds" in text
 
 
 def test_the_tuning_budget_and_the_defaults():

@@ -151,6 +151,11 @@ def cannot_lines(v: Verdict) -> list[str]:
         out.append("with one seed per cell, nothing separates a cell's "
                    "result from seed noise: no interval over seeds and no "
                    "paired test per cell")
+    tested = [c for c in v.cell_rows if c.p_adjusted is not None]
+    if tested and all("cannot go below" in c.note for c in tested):
+        out.append(f"which optimizer is better on any single task: "
+                   f"{plural(v.seeds, 'seed')} per cell cannot make a "
+                   f"gap significant there, however large")
     if not v.lr_grid:
         out.append("with a single learning rate, whether an optimizer "
                    "wins or loses by its tuning")

@@ -35,4 +35,5 @@ from jaxmnist.data import Dataset as Dataset
 from jaxmnist.data import load_dataset as load_dataset
 from jaxmnist.data import make_dataset as make_dataset
 from jaxmnist.optim import OPTIMIZERS as OPTIMIZERS
+from jaxmnist.results.verdict import expected_max as expected_max
 from jaxmnist.sweep.store import load_model as load_model

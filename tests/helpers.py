@@ -180,3 +180,30 @@ def synthetic_run(optimizers, activations, seeds=1, epochs=4, nan_cell=None,
                          epochs=epochs)
     return RunRecords(config, members, cell_results(members), history,
                       {"device": "cpu:0", "train_seconds": 1.0})
+
+
+def scored_run(scores, dataset="mnist", target=0.97) -> RunRecords:
+    """Records of a run whose every member's scores are given: ``scores``
+    maps (optimizer, activation) -> learning rate -> one (validation,
+    test) accuracy per seed. Two epochs each: validation 0.05 below its
+    final value after the first."""
+    members, history = [], []
+    for (o, a), by_lr in scores.items():
+        for lr, per_seed in by_lr.items():
+            for s, (val, test) in enumerate(per_seed):
+                for e, v in ((1, val - 0.05), (2, val)):
+                    history.append(HistoryRow(o, a, lr, s, e, 0.1, v, 0.1,
+                                              v, 0.1, test, False))
+                reached = next((e for e, v in ((1, val - 0.05), (2, val))
+                                if v >= target), None)
+                members.append(MemberResult(
+                    o, a, lr, s, val, val, test, 0.1, 0.1, 0.1, 2, None,
+                    reached, None, None, 1.0))
+    optimizers = tuple(dict.fromkeys(o for o, _ in scores))
+    activations = tuple(dict.fromkeys(a for _, a in scores))
+    seeds = max(len(v) for by_lr in scores.values() for v in by_lr.values())
+    config = SweepConfig(optimizers=optimizers, activations=activations,
+                         seeds=seeds, epochs=2, dataset=dataset,
+                         target=target)
+    return RunRecords(config, members, cell_results(members), history,
+                      {"device": "cpu:0", "train_seconds": 1.0})

@@ -16,7 +16,7 @@ def test_public_api():
                  "HParams", "make_hparams", "stack_hparams", "Dataset",
                  "load_dataset", "make_dataset", "init_mlp", "logits", "loss",
                  "accuracy", "class_probabilities", "load_model",
-                 "activation_index"):
+                 "activation_index", "expected_max"):
         obj = getattr(jm, name)
         assert obj.__module__.startswith("jaxmnist."), name
         assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
@@ -29,14 +29,14 @@ def test_public_api():
 def test_import_stays_light():
     code = ("import sys, jaxmnist, jaxmnist.sweep.config; print(sorted("
             "m for m in ('tensorflow', 'matplotlib', 'orbax', "
-            "'tensorflow_datasets') if m in sys.modules))")
+            "'tensorflow_datasets', 'scipy.stats') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("command", ["sweep", "evaluate", "predict", "plot",
-                                     "bench"])
+                                     "compare", "bench"])
 def test_every_command_has_help(command):
     proc = subprocess.run([sys.executable, "-m", f"jaxmnist.{command}",
                            "--help"], capture_output=True, text=True)

@@ -5,7 +5,11 @@ import re
 
 from helpers import synthetic_run
 from jaxmnist.report.figures import figures_for
-from jaxmnist.report.summary import WALL_TIME_KEY, summary_markdown
+from jaxmnist.report.summary import (
+    WALL_TIME_KEY,
+    summary_markdown,
+    write_report,
+)
 from jaxmnist.results.stats import best_member, cell_results
 
 GROUPS = [{"optimizer": "adam", "members": 4, "seconds": 30.0,
@@ -27,7 +31,7 @@ def sections(text: str) -> list[str]:
 
 def test_summary_sections_in_order():
     text = summary_markdown(seeded_run(), has_predictions=True)
-    assert sections(text) == ["Setup", "Result",
+    assert sections(text) == ["Verdict", "Setup", "Result",
                               "Cells ranked by mean test accuracy",
                               "Optimizer groups: settings and timing",
                               "Figures", "Members"]
@@ -93,3 +97,37 @@ def test_fashion_mnist_is_named():
                                                   dataset="fashion_mnist"))
     assert summary_markdown(run, False).startswith(
         "# Sweep: Fashion-MNIST, 1 activation x 1 optimizer\n")
+
+
+def test_the_verdict_opens_the_summary_with_its_numbers():
+    run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=3,
+                        lrs=(0.001, 0.01))
+    verdict = summary_markdown(run).split("## Verdict\n")[1].split("\n## ")[0]
+    assert "**Ranking** over 2 tasks (relu, tanh), 3 seeds each" in verdict
+    assert re.search(r"\| 1 \| (adam|sgd) \| \d\.\d{3} \| \[\d\.\d{3}, "
+                     r"\d\.\d{3}\] \| 0\.\d{4} \|", verdict)
+    assert "**Tuning budget**" in verdict and "budget 1:" in verdict
+    assert "## Why" not in summary_markdown(run)  # no probes, no why
+
+
+def test_one_seed_and_one_rate_print_no_interval_but_say_why():
+    run = synthetic_run(["adam", "sgd"], ["relu", "tanh"], seeds=1)
+    text = summary_markdown(run)
+    verdict = text.split("## Verdict\n")[1].split("\n## ")[0]
+    assert "with one seed per cell, nothing separates" in verdict
+    assert "one learning rate per optimizer" in verdict
+    assert "one run per task: nothing to resample" in verdict
+    assert "test acc (one run: no CI)" in text and "95% CI" not in text
+    assert "one seed per cell: a single run's accuracy" in text
+
+
+def test_the_report_writes_comparisons_and_the_figures_follow(tmp_path):
+    grid = synthetic_run(["adam", "sgd"], ["relu"], seeds=2,
+                         lrs=(0.001, 0.01))
+    names = figures_for(grid, True)
+    assert {"tuning_budget.png", "aggregate_iqm.png"} <= set(names)
+    assert "tuning_budget.png" not in figures_for(seeded_run(), True)
+    written = write_report(tmp_path, grid, True)
+    assert [p.name for p in written] == ["summary.md", "comparisons.csv"]
+    header = (tmp_path / "comparisons.csv").read_text().splitlines()[0]
+    assert header.startswith("family,cell_a,cell_b,seeds,mean_difference")

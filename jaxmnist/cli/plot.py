@@ -1,9 +1,9 @@
 """python -m jaxmnist.plot RUN_DIR [--tensorboard]
 
 Redraw a finished run's figures (RUN_DIR/figures/*.png) and its report
-(RUN_DIR/summary.md) from its files, without retraining; with
---tensorboard, also write its per-epoch metrics as TensorBoard event files
-under RUN_DIR/tensorboard/ (no TensorFlow needed).
+(RUN_DIR/summary.md, RUN_DIR/comparisons.csv) from its files, without
+retraining; with --tensorboard, also write its per-epoch metrics as
+TensorBoard event files under RUN_DIR/tensorboard/ (no TensorFlow needed).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ def run(argv: list[str] | None) -> int:
                         "run probed); view them with tensorboard --logdir "
                         "RUN_DIR/tensorboard")
     args = parser.parse_args(argv)
-    from jaxmnist import files  # noqa: PLC0415
     from jaxmnist.report import figures, summary  # noqa: PLC0415
     from jaxmnist.report.predictions import BEST_PREDICTIONS  # noqa: PLC0415
     from jaxmnist.results.records import read_run  # noqa: PLC0415
@@ -38,9 +37,8 @@ def run(argv: list[str] | None) -> int:
     check_not_in_progress(run_dir)
     records = read_run(run_dir)
     paths = figures.write_figures(run_dir, records)
-    files.write_text(run_dir / summary.SUMMARY, summary.summary_markdown(
-        records, (run_dir / BEST_PREDICTIONS).is_file()))
-    paths.append(run_dir / summary.SUMMARY)
+    paths += summary.write_report(run_dir, records,
+                                  (run_dir / BEST_PREDICTIONS).is_file())
     if getattr(args, "tensorboard", False):
         from jaxmnist.report import tensorboard  # noqa: PLC0415
 

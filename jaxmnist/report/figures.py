@@ -28,6 +28,7 @@ from jaxmnist.report import (
     predictions,
     regularization,
     tuning,
+    verdict_figures,
 )
 from jaxmnist.report.notes import setup_line
 from jaxmnist.results.landscape import has_landscape, read_landscape
@@ -55,7 +56,8 @@ def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
         else ()
     reg = ((regularization.REGULARIZATION,)
            if regularization.has_regularization(run) else ())
-    return [f for f in FIGURES if f not in skip] + list(reg) + list(probed)
+    return [f for f in FIGURES if f not in skip] + list(reg) + list(
+        probed) + verdict_figures.verdict_figures_for(run)
 
 
 #: Runs of at least this many cells share their figures with a second
@@ -119,6 +121,9 @@ def _jobs(run: RunRecords, out: Path, order: dict, names: list[str],
         (FIGURES[8], (tuning.plot_lr_sensitivity,
                       (run.cells, out / FIGURES[8]),
                       {**order, "note": note})),
+        *((f, (verdict_figures.draw_run_figure, (f, run, out / f),
+               {"optimizers": order["optimizers"], "note": note}))
+          for f in verdict_figures.VERDICT_FIGURES),
         (FIGURES[3], (comparison.plot_test_bar,
                       (run.cells, out / FIGURES[3], run.members, note), {})),
         (FIGURES[4], (comparison.plot_heatmap, (run.cells, out / FIGURES[4]),

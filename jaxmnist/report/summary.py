@@ -1,19 +1,29 @@
 """summary.md: the study's report on one page.
 
-Setup (data, model, grid, seeds, device, versions, wall time), the result
-(the best model and by which rule), the ranked cells, each optimizer
-group's settings and timing, every figure with a sentence on how to read
-it, and the members' table.
+The verdict (ranking with intervals, significant gaps, the tuning budget,
+the learning dynamics of the best and worst cell, what cannot be
+concluded), the setup (data, model, grid, seeds, device, versions, wall
+time), the result (the best model and by which rule), the ranked cells,
+each optimizer group's settings and timing, every figure with a sentence
+on how to read it, and the members' table.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+from jaxmnist import files
 from jaxmnist.report.figures import FIGURES_DIR, figures_for
 from jaxmnist.report.notes import BEST_RULE, lr_rule, plural
 from jaxmnist.report.style import dataset_title
-from jaxmnist.report.why import why_section
+from jaxmnist.report.verdict import run_verdict, verdict_section
+from jaxmnist.report.verdict_figures import VERDICT_NOTES
+from jaxmnist.results.judgement import (
+    COMPARISONS,
+    Verdict,
+    write_comparisons,
+)
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import best_member, cell_of, has_lr_grid
 from jaxmnist.results.tables import (
@@ -199,9 +209,12 @@ def result_section(run: RunRecords) -> list[str]:
 def cells_section(run: RunRecords) -> list[str]:
     rule = ("the chosen learning rate of each cell (" + lr_rule(run) + ")"
             if has_lr_grid(run.cells) else "one learning rate per cell")
+    spread = ("mean and 95% Student-t CI over its non-diverged seeds"
+              if run.config.seeds > 1 else
+              "one seed per cell: a single run's accuracy, with no "
+              "interval (seed noise cannot be told apart)")
     return ["## Cells ranked by mean test accuracy", "",
-            f"Each (optimizer, activation) at {rule}; mean and 95% "
-            f"Student-t CI over its non-diverged seeds.", "",
+            f"Each (optimizer, activation) at {rule}; {spread}.", "",
             cells_markdown(run.cells, run.config.target), "",
             f"`{BEST_MARK}` marks the best cell by mean validation accuracy; "
             f"the ranking by test accuracy is for reading only and chooses "
@@ -263,9 +276,11 @@ def figure_notes(run: RunRecords) -> dict[str, tuple[str, str]]:
             "falls is overfitting."),
         "test_accuracy_bar.png": (
             "Test accuracy, sorted",
-            "Every cell's mean test accuracy with its 95% CI (grey dots: "
-            "single seeds), sorted, the learning rate in each label; the "
-            "best cell by validation is red."),
+            ("Every cell's mean test accuracy with its 95% CI (grey dots: "
+             "single seeds)" if run.config.seeds > 1 else
+             "Every cell's test accuracy (one seed: no interval)")
+            + ", sorted, the learning rate in each label; the best cell "
+            "by validation is red."),
         "heatmap.png": (
             "Optimizer x activation",
             "The same means as a grid, the best cell by validation "
@@ -284,6 +299,7 @@ def figure_notes(run: RunRecords) -> dict[str, tuple[str, str]]:
         "lr_sensitivity.png": ("Learning-rate sensitivity",
                                _edge_sentence(run)),
         **DYNAMICS_NOTES,
+        **VERDICT_NOTES,
     }
 
 
@@ -297,16 +313,19 @@ def figures_section(run: RunRecords, has_predictions: bool) -> list[str]:
     return lines
 
 
-def summary_markdown(run: RunRecords, has_predictions: bool = True) -> str:
-    """The run as one page: setup, result, ranked cells, why (with
-    dynamics probes), groups, figures, members."""
+def summary_markdown(run: RunRecords, has_predictions: bool = True,
+                     verdict: Verdict | str | None = None) -> str:
+    """The run as one page: verdict (with the dynamics' why when the run
+    probed), setup, result, ranked cells, groups, figures, members.
+    ``verdict``: :func:`run_verdict`'s, when already computed."""
     cfg = run.config
     title = (f"# {cfg.name or 'Sweep'}: {dataset_title(cfg.dataset)}, "
              f"{plural(len(cfg.activations), 'activation')} x "
              f"{plural(len(cfg.optimizers), 'optimizer')}")
-    lines = [title, "", *setup_section(run), *result_section(run),
-             *cells_section(run), *why_section(run), *groups_section(run),
-             *figures_section(run, has_predictions)]
+    verdict = run_verdict(run) if verdict is None else verdict
+    lines = [title, "", *verdict_section(run, verdict),
+             *setup_section(run), *result_section(run), *cells_section(run),
+             *groups_section(run), *figures_section(run, has_predictions)]
     if len(run.members) > len([c for c in run.cells if c.chosen]):
         lines += ["## Members", "", "<details><summary>All "
                   f"{len(run.members)} trained models, sorted by test "
@@ -314,3 +333,16 @@ def summary_markdown(run: RunRecords, has_predictions: bool = True) -> str:
                   "</summary>", "", markdown_table(run.members), "",
                   "</details>", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(run_dir: str | Path, run: RunRecords,
+                 has_predictions: bool) -> list[Path]:
+    """summary.md and, when the run has a verdict, comparisons.csv, each
+    written atomically into ``run_dir``; the paths written."""
+    out = Path(run_dir)
+    verdict = run_verdict(run)
+    files.write_text(out / SUMMARY, summary_markdown(run, has_predictions,
+                                                     verdict))
+    if isinstance(verdict, str):
+        return [out / SUMMARY]
+    return [out / SUMMARY, write_comparisons(out / COMPARISONS, verdict)]

@@ -12,7 +12,7 @@ Holm's correction over the family of comparisons. SciPy does the resampling
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -164,7 +164,7 @@ class Comparison(NamedTuple):
     note: str
 
 
-def compare_cells(scores: Mapping[str, Mapping[int, float]],
+def compare_cells(scores: Mapping[str, Mapping[Any, float]],
                   pairs: Sequence[tuple[str, str]] | None = None, *,
                   n_boot: int = 9999, confidence: float = 0.95,
                   test: str = "sign-flip", rng: Rng = 0) -> list[Comparison]:
@@ -173,7 +173,8 @@ def compare_cells(scores: Mapping[str, Mapping[int, float]],
     ``pairs`` names them) over the seeds both cells have, then Holm's
     correction (:func:`holm`) over the rows that have a p-value.
 
-    ``scores`` maps a cell's name to {seed: score}. Rows are seeded in
+    ``scores`` maps a cell's name to {seed: score} (any key that pairs
+    two cells' runs: a seed, or a (task, seed) pair). Rows are seeded in
     turn from ``rng``: the same inputs in the same order give the same
     rows. With the sign-flip test, a row whose seeds are too few for any
     p-value to survive Holm at this level says so in its note."""

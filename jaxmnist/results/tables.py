@@ -140,7 +140,10 @@ def cells_markdown(cells: list[CellResult], target: float) -> str:
     """The chosen cells as a Markdown table, sorted by mean test accuracy,
     the best cell by mean validation accuracy marked."""
     best = best_cell(cells)
-    out = [f"| # | optimizer | activation | lr | test acc (95% CI) | val acc "
+    spread = ("mean ± 95% CI" if any(math.isfinite(c.test_ci95)
+                                     for c in cells if c.chosen)
+              else "one run: no CI")
+    out = [f"| # | optimizer | activation | lr | test acc ({spread}) | val acc "
            f"| seeds | diverged | epoch, s to {target:g} (seeds) |",
            "|---|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(sort_cells(cells), 1):

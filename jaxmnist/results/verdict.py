@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 Rng = int | np.random.Generator
 
@@ -111,6 +110,8 @@ def expected_max_band(scores: ArrayLike, ks: ArrayLike, n_boot: int = 2000,
     (``scipy.stats.bootstrap``, ``method="percentile"``, seeded by ``rng``).
     With one score there is no band (``low``/``high`` None, ``note`` why).
     """
+    from scipy import stats  # noqa: PLC0415  (import jaxmnist stays light)
+
     ks = _budgets(ks).reshape(-1)
     x = finite_scores(scores)
     expected = np.asarray(expected_max(x, ks))
@@ -225,6 +226,8 @@ def normalize_per_task(scores: Mapping[str, Mapping[str, ArrayLike]],
 def iqm(x: ArrayLike, axis: int = -1) -> float | np.ndarray:
     """Interquartile mean: the mean of the middle half, int(n / 4) values
     cut from each end (``scipy.stats.trim_mean(x, 0.25)``, as rliable)."""
+    from scipy import stats  # noqa: PLC0415  (import jaxmnist stays light)
+
     return stats.trim_mean(np.asarray(x, np.float64), 0.25, axis=axis)
 
 

@@ -51,8 +51,8 @@ from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, *LANDSCAPE_FILES,
-             summary.SUMMARY,
-             BEST_PREDICTIONS, rundir.FINISHED)
+             summary.SUMMARY, summary.COMPARISONS, BEST_PREDICTIONS,
+             rundir.FINISHED)
 RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
@@ -319,7 +319,6 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
             stop.check("stopped before the figures (every group is trained "
                        "and saved, and the landscape written)")
         figures.write_figures(out, run, side)
-    files.write_text(out / summary.SUMMARY, summary.summary_markdown(
-        run, (out / BEST_PREDICTIONS).is_file()))
+    summary.write_report(out, run, (out / BEST_PREDICTIONS).is_file())
     rundir.finish(out, cfg.keep_checkpoints)
     return run

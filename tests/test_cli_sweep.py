@@ -1,5 +1,6 @@
 """The sweep's command line: bad input is one line and exit status 2."""
 
+import re
 import subprocess
 import sys
 
@@ -94,6 +95,41 @@ def test_help_shows_defaults_and_no_markup():
                           capture_output=True, text=True)
     assert proc.returncode == 0
     assert "(default: 10)" in proc.stdout and "``" not in proc.stdout
+
+
+def help_of_each_flag(parser) -> dict[str, str]:
+    """``--flag: its help text as --help prints it`` for every flag."""
+    blocks, flag = {}, None
+    for line in parser.format_help().splitlines():
+        start = re.match(r"  (-[-\w]+)", line)
+        if start:
+            flag = start[1]
+            blocks[flag] = line[len(start[0]):]
+        elif flag is not None and line.startswith("   "):
+            blocks[flag] += " " + line.strip()
+        else:
+            flag = None
+    return {f: " ".join(t.split()) for f, t in blocks.items()}
+
+
+def test_help_states_each_default_once_and_explains_every_flag(
+        monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag: no hyphen wraps
+    parser = sweep.build_parser()
+    shown = help_of_each_flag(parser)
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    for flag, text in shown.items():
+        assert len(re.findall(r"\(default\b", text)) <= 1, (flag, text)
+    assert shown["--batch-size"].endswith(
+        "(per-sample sgd always uses 1) (default: 128)")
+    assert shown["--manual-dir"].endswith(
+        "(default: $JAXMNIST_MANUAL_DIR; else download)")
+    assert shown["--data-dir"].endswith(
+        "(default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    assert shown["--out"].endswith("(default: runs/<name or time>)")
+    assert shown["--no-progress"] == "hide the progress bars"
+    assert "default: from the cluster environment" in shown["--process-id"]
 
 
 @pytest.mark.integration

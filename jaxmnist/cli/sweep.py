@@ -54,8 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "(multi-host)")
     process.add_argument("--coordinator", help="HOST:PORT of process 0 "
                          "(default: from the cluster environment)")
-    process.add_argument("--num-processes", type=int)
-    process.add_argument("--process-id", type=int)
+    process.add_argument("--num-processes", type=int, metavar="N",
+                         help="how many processes take part, all hosts "
+                         "together (default: from the cluster environment)")
+    process.add_argument("--process-id", type=int, metavar="I",
+                         help="this process's index, 0..N-1; process 0 is "
+                         "the coordinator (default: from the cluster "
+                         "environment)")
     process.add_argument("--distributed-timeout", type=int, default=60,
                          metavar="S", help="seconds to join the other "
                          "processes, and after which a silent one counts as "

@@ -1,11 +1,14 @@
 """The sweep's command line: bad input is one line and exit status 2."""
 
 import re
+import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from helpers import sweep_from_url
 from jaxmnist.cli import sweep
 
 BAD = [
@@ -139,3 +142,28 @@ def test_cli_smoke_sweep_writes_results(smoke_run):
     for name in ("results.csv", "cells.csv", "history.csv", "results.json",
                  "config.toml", "summary.md", "best_predictions.npz"):
         assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_sigterm_while_downloading_stops_at_once_claiming_nothing(tmp_path):
+    """A server that takes the connection and never answers: the download
+    hangs; SIGTERM stops the sweep at once, saying that nothing was saved
+    (no run dir exists yet)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        out = tmp_path / "run"
+        proc = sweep_from_url(f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                              "--data-dir", str(tmp_path / "data"), "--out",
+                              str(out), "--no-progress")
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert first.startswith("jaxmnist: reading mnist from the "
+                                    "download"), first
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip() == ("interrupted (SIGTERM) before training started; "
+                           "nothing was saved (no run dir was created)")
+    assert not out.exists()

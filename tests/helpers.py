@@ -207,3 +207,26 @@ def scored_run(scores, dataset="mnist", target=0.97) -> RunRecords:
                          target=target)
     return RunRecords(config, members, cell_results(members), history,
                       {"device": "cpu:0", "train_seconds": 1.0})
+
+
+#: ``python -c`` this, then a base URL, then sweep arguments: the sweep CLI
+#: with its dataset downloaded from that URL instead of the official one.
+SWEEP_FROM_URL = (
+    "import sys\n"
+    "from jaxmnist.data import sources\n"
+    "official = sources.registered_urls\n"
+    "sources.registered_urls = lambda name, base_url=None: official(\n"
+    "    name, sys.argv[1])\n"
+    "from jaxmnist.cli.sweep import main\n"
+    "sys.exit(main(sys.argv[2:]))\n")
+
+
+def sweep_from_url(url: str, *args: str, **popen) -> subprocess.Popen:
+    """The sweep CLI downloading from ``url``, with no manual dir (text
+    pipes for stdout and stderr unless ``popen`` says otherwise)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "JAXMNIST_MANUAL_DIR"}
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE,
+             "text": True, "env": env, **popen}
+    return subprocess.Popen([sys.executable, "-c", SWEEP_FROM_URL, url,
+                             *args], **popen)

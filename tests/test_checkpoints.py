@@ -1,14 +1,25 @@
 """A killed sweep resumes with identical results (with batch norm, dropout
-and the dynamics probes on); Ctrl-C says how to resume. Real MNIST
-(skipped when absent)."""
+and the dynamics probes on); Ctrl-C says how to resume (real MNIST, skipped
+when absent). A damaged checkpoint or result is one line naming it, and the
+group falls back to the last readable epoch (synthetic data)."""
 
+import os
 import signal
 
+import jax
+import numpy as np
 import pytest
 
-from helpers import assert_same_run, start_sweep, wait_for
-
-pytestmark = pytest.mark.integration
+from helpers import (
+    assert_same_run,
+    start_sweep,
+    synthetic_dataset,
+    wait_for,
+)
+from jaxmnist.sweep import checkpoints
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.group import train_group
+from jaxmnist.sweep.progress import RunBar
 
 # Two groups (adam, adam-bn): one finished before the kill, one killed.
 ARGS = ["--optimizers", "adam", "--activations", "relu,tanh",
@@ -41,6 +52,7 @@ def compare_runs(a, b):
                     arrays=("best_predictions.npz", "dynamics.npz"))
 
 
+@pytest.mark.integration
 def test_sigkill_then_resume_is_identical(uninterrupted, mnist_dirs,
                                           tmp_path):
     out = tmp_path / "run"
@@ -57,6 +69,7 @@ def test_sigkill_then_resume_is_identical(uninterrupted, mnist_dirs,
     compare_runs(uninterrupted, out)
 
 
+@pytest.mark.integration
 def test_ctrl_c_says_how_to_resume(mnist_dirs, tmp_path):
     out = tmp_path / "run"
     # 8 epochs: epoch 1's checkpoint is written while epoch 2 trains, and
@@ -70,3 +83,103 @@ def test_ctrl_c_says_how_to_resume(mnist_dirs, tmp_path):
     assert "interrupted: group adam stopped after epoch" in err
     assert "resume with: python -m jaxmnist.sweep" in err
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------
+# Damaged checkpoints (synthetic data)
+# --------------------------------------------------------------------------
+
+def truncate(file):
+    file.write_bytes(file.read_bytes()[:100])
+
+
+def state(value: float):
+    return [{"w": np.full((3, 4), value, np.float32)}]
+
+
+@pytest.mark.parametrize("damage", [truncate, lambda f: f.write_bytes(b""),
+                                    lambda f: f.write_bytes(b"x" * 999)],
+                         ids=["truncated", "emptied", "overwritten"])
+def test_a_damaged_epoch_falls_back_to_the_one_before(damage, tmp_path):
+    history = [{"loss": np.float32(v)} for v in (1.0, 0.5, 0.25)]
+    for e in (1, 2, 3):
+        checkpoints.save_epoch(tmp_path, e, state(float(e)), history[:e],
+                               [1.0] * e)
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["2", "3"]
+    latest = tmp_path / "epochs" / "3" / "state.npz"
+    damage(latest)
+    said = []
+    epoch, got, hist, _ = checkpoints.restore_epoch(
+        tmp_path, state(0.0), history[0], said.append)
+    assert epoch == 2 and [float(h["loss"]) for h in hist] == [1.0, 0.5]
+    np.testing.assert_array_equal(got[0]["w"], state(2.0)[0]["w"])
+    assert len(said) == 1 and said[0].startswith(f"cannot read "
+                                                 f"{str(latest)!r} (")
+    damage(tmp_path / "epochs" / "2" / "state.npz")
+    said.clear()
+    assert checkpoints.restore_epoch(tmp_path, state(0.0), history[0],
+                                     said.append) is None
+    assert [line.split("'")[1] for line in said] == [
+        str(latest), str(tmp_path / "epochs" / "2" / "state.npz")]
+
+
+def test_a_damaged_result_is_named_and_not_returned(tmp_path):
+    checkpoints.save_result(tmp_path, {"x": np.arange(3)}, {"a": 1})
+    assert checkpoints.load_result(tmp_path)[1] == {"a": 1}
+    for name in ("done.json", "result.npz"):
+        truncate(tmp_path / name) if name.endswith("npz") else \
+            (tmp_path / name).write_text('{"a": ')
+        said = []
+        assert checkpoints.load_result(tmp_path, said.append) is None
+        assert len(said) == 1 and said[0].startswith(
+            f"cannot read {str(tmp_path / name)!r} (")
+
+
+class Notes(RunBar):
+    """A disabled run bar that keeps its notes."""
+
+    def __init__(self):
+        super().__init__(1000, enabled=False)
+        self.lines: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.lines.append(text)
+
+
+@pytest.mark.slow
+def test_a_group_resumes_bitwise_from_its_last_readable_epoch(tmp_path):
+    """A finished group's damaged result, with none, one, then both of its
+    epoch checkpoints damaged too: one line naming each file, and the group
+    trained again from the epoch it says, to the same bits."""
+    data = synthetic_dataset(n_train=64, n_val=16, n_test=16)
+    (spec,) = SweepConfig(activations=("relu",), optimizers=("adam",),
+                          epochs=4, batch_size=32, dynamics=False).groups()
+    first = train_group(spec, data, progress=False, checkpoint_dir=tmp_path)
+    epochs, name = tmp_path / "epochs", spec.name
+    assert sorted(os.listdir(epochs)) == ["2", "3"]  # the 4th: the result
+    damaged = [tmp_path / "result.npz", epochs / "3" / "state.npz",
+               epochs / "2" / "state.npz"]
+    for n, then in [(1, [f"resuming {name} from epoch 3"]),
+                    (2, [f"; {name} falls back to epoch 2",
+                         f"resuming {name} from epoch 2"]),
+                    (3, ["; trying the epoch before",
+                         f"; no readable epoch left: training {name} from "
+                         f"the start"])]:
+        for file in damaged[:n]:
+            truncate(file)
+        bar = Notes()
+        again = train_group(spec, data, progress=bar, checkpoint_dir=tmp_path)
+        assert bar.lines[0] == (
+            f"warning: cannot read {str(damaged[0])!r} (BadZipFile: File is "
+            f"not a zip file); the finished group {name} resumes from its "
+            f"last readable epoch checkpoint (from the start if none)")
+        assert len(bar.lines) == 1 + len(then), bar.lines
+        for i, (line, end) in enumerate(zip(bar.lines[1:], then)):
+            if i + 1 < n:
+                assert line.startswith(f"warning: cannot read "
+                                       f"{str(damaged[i + 1])!r} (")
+            assert line.endswith(end), (line, end)
+        jax.tree.map(np.testing.assert_array_equal,
+                     (first.history, first.params),
+                     (again.history, again.params))
+        assert checkpoints.load_result(tmp_path) is not None

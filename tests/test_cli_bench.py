@@ -9,9 +9,19 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from jaxmnist.cli import bench
 
 
+def test_help_shows_no_empty_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: [])" not in text
+    assert "as the sweep runs it, chunked when over the memory budget" in text
+
+
+@pytest.mark.integration
 def test_bench_quick_writes_the_table_and_json(mnist_dirs, tmp_path):
     manual, data_dir = mnist_dirs
     out = tmp_path / "bench.json"

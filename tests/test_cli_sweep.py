@@ -1,10 +1,14 @@
 """The sweep's command line: bad input is one line and exit status 2."""
 
+import re
+import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from helpers import sweep_from_url
 from jaxmnist.cli import sweep
 
 BAD = [
@@ -96,6 +100,41 @@ def test_help_shows_defaults_and_no_markup():
     assert "(default: 10)" in proc.stdout and "``" not in proc.stdout
 
 
+def help_of_each_flag(parser) -> dict[str, str]:
+    """``--flag: its help text as --help prints it`` for every flag."""
+    blocks, flag = {}, None
+    for line in parser.format_help().splitlines():
+        start = re.match(r"  (-[-\w]+)", line)
+        if start:
+            flag = start[1]
+            blocks[flag] = line[len(start[0]):]
+        elif flag is not None and line.startswith("   "):
+            blocks[flag] += " " + line.strip()
+        else:
+            flag = None
+    return {f: " ".join(t.split()) for f, t in blocks.items()}
+
+
+def test_help_states_each_default_once_and_explains_every_flag(
+        monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag: no hyphen wraps
+    parser = sweep.build_parser()
+    shown = help_of_each_flag(parser)
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help"
+    for flag, text in shown.items():
+        assert len(re.findall(r"\(default\b", text)) <= 1, (flag, text)
+    assert shown["--batch-size"].endswith(
+        "(per-sample sgd always uses 1) (default: 128)")
+    assert shown["--manual-dir"].endswith(
+        "(default: $JAXMNIST_MANUAL_DIR; else download)")
+    assert shown["--data-dir"].endswith(
+        "(default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    assert shown["--out"].endswith("(default: runs/<name or time>)")
+    assert shown["--no-progress"] == "hide the progress bars"
+    assert "default: from the cluster environment" in shown["--process-id"]
+
+
 @pytest.mark.integration
 def test_cli_smoke_sweep_writes_results(smoke_run):
     out, proc = smoke_run
@@ -103,3 +142,28 @@ def test_cli_smoke_sweep_writes_results(smoke_run):
     for name in ("results.csv", "cells.csv", "history.csv", "results.json",
                  "config.toml", "summary.md", "best_predictions.npz"):
         assert (out / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_sigterm_while_downloading_stops_at_once_claiming_nothing(tmp_path):
+    """A server that takes the connection and never answers: the download
+    hangs; SIGTERM stops the sweep at once, saying that nothing was saved
+    (no run dir exists yet)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        out = tmp_path / "run"
+        proc = sweep_from_url(f"http://127.0.0.1:{silent.getsockname()[1]}/",
+                              "--data-dir", str(tmp_path / "data"), "--out",
+                              str(out), "--no-progress")
+        try:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()
+            assert first.startswith("jaxmnist: reading mnist from the "
+                                    "download"), first
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip() == ("interrupted (SIGTERM) before training started; "
+                           "nothing was saved (no run dir was created)")
+    assert not out.exists()

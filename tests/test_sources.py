@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import jaxmnist as jm
+from helpers import sweep_from_url
 from jaxmnist.data import sources
 from jaxmnist.errors import DataError
 
@@ -187,6 +188,34 @@ def test_a_broken_transfer_is_one_clear_line(server, tmp_path):
     with pytest.raises(DataError, match=r"could not download mnist \(") as e:
         sources.fetch_files("mnist", tmp_path / "dl", base_url=url)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url, why", [
+    ("http://127.0.0.1:9/",
+     "cannot connect to 127.0.0.1:9: Connection refused"),
+    ("http://jaxmnist.invalid/", "cannot resolve 'jaxmnist.invalid': "),
+], ids=["refused", "unresolvable"])
+def test_offline_the_first_download_fails_at_once(url, why, tmp_path):
+    """Offline without a manual dir: one line with the --manual-dir hint
+    as soon as the server is found unreachable, no retry warnings, no run
+    dir (tfds's own retries took minutes: the timeout catches that)."""
+    out = tmp_path / "run"
+    proc = sweep_from_url(url, "--data-dir", str(tmp_path / "data"),
+                          "--out", str(out), "--no-progress")
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err[-2000:]
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(
+        "jaxmnist: reading mnist from the download"), err[-2000:]
+    assert lines[1].startswith(f"jaxmnist.sweep: error: could not download "
+                               f"mnist ({why}")
+    assert lines[1].endswith("); give --manual-dir (or $JAXMNIST_MANUAL_DIR)"
+                             " a folder with the four official IDX gz files")
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------

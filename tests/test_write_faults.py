@@ -42,7 +42,7 @@ def test_a_failed_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch,
     assert (epoch, times) == (1, [1.0])
     np.testing.assert_array_equal(got[0]["w"], state(1.0)[0]["w"])
     checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
-    assert sorted(os.listdir(tmp_path / "epochs")) == ["2"]
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2"]
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
@@ -78,13 +78,13 @@ def test_an_error_that_is_not_the_disks_passes_through(tmp_path,
 
 
 def test_epoch_checkpoints_round_trip(tmp_path):
-    """The npz epoch checkpoints: the latest one restored, older ones and a
-    killed write's leftover not."""
+    """The npz epoch checkpoints: the latest one restored, the one before
+    it kept (a fallback), a killed write's leftover not."""
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
     checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
     (tmp_path / "epochs" / "2.tmp").mkdir()  # a killed write's leftover
     checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
-    assert sorted(os.listdir(tmp_path / "epochs")) == ["2"]
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2"]
     (tmp_path / "epochs" / "3.tmp").mkdir()  # killed before its rename
     (tmp_path / "epochs" / "3.tmp" / "state.npz").write_bytes(b"half")
     assert checkpoints.latest_epoch(tmp_path) == 2
@@ -118,5 +118,5 @@ def test_an_orbax_checkpoint_of_an_earlier_version_resumes(tmp_path):
     assert [float(h["loss"]) for h in hist] == [1.0, 0.5]
     checkpoints.save_epoch(tmp_path, 3, state(4.0), history + history[:1],
                            [1.0, 2.0, 3.0])
-    assert sorted(os.listdir(tmp_path / "epochs")) == ["3"]
+    assert sorted(os.listdir(tmp_path / "epochs")) == ["2", "3"]
     assert checkpoints.restore_epoch(tmp_path, state(0.0), history[0])[0] == 3

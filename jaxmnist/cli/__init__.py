@@ -21,10 +21,13 @@ DEBUG_ENV = "JAXMNIST_DEBUG"
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default, except the uninformative None and False."""
+    """Shows a flag's default, except the uninformative ones: None, False,
+    an empty list, and the default of a flag that takes no value (its
+    presence is the whole story: ``--no-progress``'s True means shown)."""
 
     def _get_help_string(self, action):
-        if any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+        if (any(action.default is v for v in (None, False, argparse.SUPPRESS))
+                or action.default in ([], ()) or action.nargs == 0):
             return action.help
         return super()._get_help_string(action)
 

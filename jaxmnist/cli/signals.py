@@ -3,16 +3,18 @@ preemption, ``kill``) and SIGHUP (a closed terminal).
 
 The first signal asks the sweep to stop at its next safe point (the epoch in
 progress finishes and is checkpointed); a second one stops it at once (the
-epoch in progress is abandoned; the last checkpoint stays). Either way the
-sweep raises :class:`~jaxmnist.errors.Interrupted` and the command exits
-with 128 + the signal's number (130, 143, 129).
+epoch in progress is abandoned; the last checkpoint stays). Before there is
+anything to finish (while the data loads or downloads) the first signal
+stops it at once. Either way the sweep raises
+:class:`~jaxmnist.errors.Interrupted` (or ``KeyboardInterrupt``) and the
+command exits with 128 + the signal's number (130, 143, 129).
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from jaxmnist.errors import StopRequest
@@ -28,14 +30,19 @@ def exit_status(signal_name: str) -> int:
 
 
 @contextmanager
-def stop_on_signals(stop: StopRequest, prog: str) -> Iterator[StopRequest]:
+def stop_on_signals(stop: StopRequest, prog: str,
+                    at_once: Callable[[], bool] = lambda: False
+                    ) -> Iterator[StopRequest]:
     """Route SIGINT, SIGTERM and SIGHUP to ``stop`` while inside; the
-    previous handlers come back on leaving."""
+    previous handlers come back on leaving. While ``at_once()`` holds
+    (nothing to finish yet), the first signal stops at once too."""
     def handler(signum, _frame):
         name = signal.Signals(signum).name
         if stop.requested:  # the second signal: now
             raise KeyboardInterrupt
         stop.request(name)
+        if at_once():
+            raise KeyboardInterrupt
         try:
             print(f"\n{prog}: {name}: stopping after the epoch in progress "
                   f"(send it again to stop at once)", file=sys.stderr,

@@ -14,6 +14,7 @@ import errno
 import os
 import shlex
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "(multi-host)")
     process.add_argument("--coordinator", help="HOST:PORT of process 0 "
                          "(default: from the cluster environment)")
-    process.add_argument("--num-processes", type=int)
-    process.add_argument("--process-id", type=int)
+    process.add_argument("--num-processes", type=int, metavar="N",
+                         help="how many processes take part, all hosts "
+                         "together (default: from the cluster environment)")
+    process.add_argument("--process-id", type=int, metavar="I",
+                         help="this process's index, 0..N-1; process 0 is "
+                         "the coordinator (default: from the cluster "
+                         "environment)")
     process.add_argument("--distributed-timeout", type=int, default=60,
                          metavar="S", help="seconds to join the other "
                          "processes, and after which a silent one counts as "
@@ -184,14 +190,15 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
     resume, stop = resume_command(argv, out), StopRequest()
     if not debugging(argv):
         quiet_closed_event_loops()
-    try:
-        with stop_on_signals(stop, NAME):
+    try:  # before the run dir exists there is nothing to finish: at once
+        with stop_on_signals(stop, NAME, at_once=lambda: not out.exists()):
             return run_sweep(cfg, out, progress=progress, stop=stop), 0
     except (Interrupted, KeyboardInterrupt) as e:
         where, name = ((e.where, e.signal_name) if isinstance(e, Interrupted)
                        else ("stopped at once", stop.signal_name or "SIGINT"))
-        say(f"\ninterrupted: {where} ({name}); finished epochs and groups "
-            f"are saved in {out}.\nresume with: {resume}")
+        say(interrupted_message(out, where, name, resume))
+        if not out.exists():
+            exit_now(exit_status(name))
         return None, exit_status(name)
     except OSError as e:
         if e.errno not in DISK_ERRORS:
@@ -201,6 +208,38 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
             f"saved before it is intact; make room (or make it writable), "
             f"then resume with: {resume}")
         return None, 2
+
+
+def interrupted_message(out: Path, where: str, signal_name: str,
+                        resume: str) -> str:
+    """What an interrupted sweep says it saved: only what it did."""
+    if not out.exists():
+        return (f"\ninterrupted ({signal_name}) before training started; "
+                f"nothing was saved (no run dir was created)")
+    if not saved_anything(out):
+        return (f"\ninterrupted: {where} ({signal_name}); no epoch had "
+                f"finished, so nothing is saved in {out} yet.\nstart again "
+                f"with: {resume}")
+    return (f"\ninterrupted: {where} ({signal_name}); finished epochs and "
+            f"groups are saved in {out}.\nresume with: {resume}")
+
+
+def saved_anything(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint or a result to resume from."""
+    from jaxmnist.sweep.checkpoints import CHECKPOINTS_DIR  # noqa: PLC0415
+
+    return (out / "results.csv").is_file() or any(
+        p.is_file() for p in (out / CHECKPOINTS_DIR).rglob("*"))
+
+
+def exit_now(status: int) -> None:
+    """Exit with ``status`` now if threads would hold the exit up (a
+    download in flight, which nothing waits for): nothing is saved yet."""
+    if any(t.is_alive() and not t.daemon and t is not threading.main_thread()
+           for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
 
 
 def quiet_closed_event_loops() -> None:

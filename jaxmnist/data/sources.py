@@ -17,12 +17,16 @@ check is rebuilt from the verified files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import socket
 import sys
+import threading
 import urllib.parse
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,6 +41,8 @@ IDX_FILES: tuple[str, ...] = (
     "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 MANUAL_DIR_ENV = "JAXMNIST_MANUAL_DIR"
+#: How long a download waits for its server's name and first connection.
+CONNECT_TIMEOUT_S = 5.0
 _CACHE_FORMAT = 2
 
 
@@ -128,11 +134,64 @@ def fetch_files(name: str, download_dir: str | os.PathLike,
         download_dir=str(download_dir),
         manual_dir=str(manual_dir) if manual_dir else None,
         url_infos={url: info for url, info in urls.values()})
+    offline = None if manual_dir else unreachable(next(iter(urls.values()))[0])
+    if offline and not any(Path(download_dir).glob("*")):  # none from before
+        raise _offline_error(name, offline)
     try:
-        paths = dl.download({f: url for f, (url, _) in urls.items()})
+        with _no_retries() if offline else contextlib.nullcontext():
+            paths = dl.download({f: url for f, (url, _) in urls.items()})
     except Exception as e:  # tfds raises many kinds; all mean the same here
-        raise _fetch_error(name, e, manual_dir) from None
+        raise (_offline_error(name, offline) if offline else
+               _fetch_error(name, e, manual_dir)) from None
     return {f: Path(os.fspath(p)) for f, p in paths.items()}
+
+
+def unreachable(url: str) -> str | None:
+    """Why ``url``'s server cannot be reached now (its name does not
+    resolve, or no connection within :data:`CONNECT_TIMEOUT_S`), or None.
+    Checked once before a download, so that offline the download fails at
+    once instead of after tfds's ten retries of each file."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    why: list[str | None] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), CONNECT_TIMEOUT_S).close()
+            why.append(None)
+        except socket.gaierror as e:
+            why.append(f"cannot resolve {host!r}: {e.strerror}")
+        except OSError as e:
+            why.append(f"cannot connect to {host}:{port}: "
+                       f"{e.strerror or type(e).__name__}")
+
+    # a thread of its own: name resolution has no timeout of its own
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(CONNECT_TIMEOUT_S)
+    return why[0] if why else (f"no answer from {host}:{port} within "
+                               f"{CONNECT_TIMEOUT_S:g} s")
+
+
+@contextlib.contextmanager
+def _no_retries() -> Iterator[None]:
+    """tfds's downloader without its retries (files it has downloaded
+    before are still found; a missing one fails at once, no warnings).
+    After a failure they stay off: the downloads still queued on tfds's
+    threads, which the interpreter waits for at exit, fail at once too."""
+    from tensorflow_datasets.core.download import downloader  # noqa: PLC0415
+
+    retries = downloader.MAX_RETRIES
+    downloader.MAX_RETRIES = 0
+    yield
+    downloader.MAX_RETRIES = retries
+
+
+def _offline_error(name: str, why: str) -> DataError:
+    return DataError(f"could not download {name} ({why}); give --manual-dir "
+                     f"(or ${MANUAL_DIR_ENV}) a folder with the four "
+                     f"official IDX gz files")
 
 
 def _fetch_error(name: str, error: Exception, manual_dir) -> DataError:

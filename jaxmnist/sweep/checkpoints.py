@@ -5,14 +5,18 @@ flags), its metrics so far and its epoch timings are saved at the end of
 every epoch under ``<run>/checkpoints/<optimizer>/epochs/<epoch>/state.npz``
 (the tree's leaves in one uncompressed npz), written in
 ``epochs/<epoch>.tmp`` and renamed into place when complete; only then are
-the older epochs deleted, so a kill or a full disk in the middle of a save
-leaves the previous epoch as the latest (the next save clears the
-leftover). A write that fails raises an OSError naming the checkpoint. A
-finished group's result is written there as ``result.npz`` (atomically) and
-marks the group done. The data order of every epoch is derived from the
-seed and the epoch number, so no RNG state needs saving: resumed runs
-continue bit for bit. Once a run has finished, :func:`remove` deletes the
-whole folder.
+the epochs before the previous one deleted, so a kill or a full disk in the
+middle of a save leaves the previous epoch as the latest (the next save
+clears the leftover), and a checkpoint damaged later (a truncated or
+corrupted file) still has the epoch before it to fall back to: an
+unreadable epoch is reported (one line naming the file) and the next older
+one restored, or none. A write that fails raises an OSError naming the
+checkpoint. A finished group's result is written there as ``result.npz``
+(atomically) and marks the group done; an unreadable result is reported
+the same way and the group resumed from its epochs. The data order of
+every epoch is derived from the seed and the epoch number, so no RNG state
+needs saving: resumed runs continue bit for bit. Once a run has
+finished, :func:`remove` deletes the whole folder.
 
 Every process of a distributed run writes its own (each with its own
 ``--out``, or sharing one). Until 2026-11-25 a single process saved its
@@ -28,6 +32,9 @@ import io
 import json
 import os
 import shutil
+import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,9 @@ from jaxmnist import files
 #: What a run dir holds from this module.
 CHECKPOINTS_DIR = "checkpoints"
 NPZ_STATE = "state.npz"  # an epoch checkpoint
+#: What reading a damaged (truncated, overwritten, emptied) npz raises.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile,
+               zlib.error)
 
 
 def group_dir(run_dir: Path, optimizer: str) -> Path:
@@ -76,8 +86,8 @@ def save_epoch(path: Path, epoch: int, state, history: list,
 
 def _save_npz(epochs: Path, epoch: int, tree) -> None:
     """``tree``'s leaves as ``epochs/<epoch>/state.npz``, the folder renamed
-    into place when complete, then the older epochs removed (an OS error
-    names ``epochs/<epoch>``)."""
+    into place when complete, then every epoch but it and the one before
+    removed (an OS error names ``epochs/<epoch>``)."""
     arrays: dict[str, Any] = {f"leaf{i}": np.asarray(x) for i, x in
                               enumerate(jax.tree.leaves(tree))}
     buf = io.BytesIO()
@@ -93,18 +103,35 @@ def _save_npz(epochs: Path, epoch: int, tree) -> None:
         os.replace(tmp, final)
     except OSError as e:
         raise files.named(e, final) from e
+    kept = {final.name, str(epoch - 1)}  # the previous: a fallback
     for old in epochs.iterdir():
-        if old.name != final.name:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _npz_epoch(path: Path) -> int | None:
-    """The latest npz checkpoint's epoch, None for none (then an orbax
-    step of an earlier version may be there)."""
+def _npz_epochs(path: Path) -> list[int]:
+    """The epochs of the npz checkpoints, latest first ([]: none, then an
+    orbax step of an earlier version may be there)."""
     epochs = path / "epochs"
-    done = [int(d.name) for d in epochs.iterdir()
-            if d.name.isdigit() and (d / NPZ_STATE).is_file()]
-    return max(done, default=None)
+    return sorted((int(d.name) for d in epochs.iterdir()
+                   if d.name.isdigit() and (d / NPZ_STATE).is_file()),
+                  reverse=True)
+
+
+def _npz_epoch(path: Path) -> int | None:
+    """The latest npz checkpoint's epoch, None for none."""
+    return next(iter(_npz_epochs(path)), None)
+
+
+def damage_message(file: Path, error: BaseException) -> str:
+    """One line: ``file`` cannot be read, and why."""
+    why = " ".join(str(error).split())[:160]
+    return (f"cannot read {str(file)!r} ({type(error).__name__}"
+            f"{': ' + why if why else ''})")
+
+
+def _ignore(_message: str) -> None:
+    pass
 
 
 def latest_epoch(path: Path) -> int:
@@ -120,36 +147,65 @@ def latest_epoch(path: Path) -> int:
     return epoch or 0
 
 
-def restore_epoch(path: Path, state_like, epoch_like):
-    """(epoch, host state, history, epoch_times) of the latest checkpoint,
-    or None when there is none. ``state_like`` and ``epoch_like`` (one
-    epoch's history entry) give the structures, shapes and dtypes."""
+def restore_epoch(path: Path, state_like, epoch_like,
+                  damaged: Callable[[str], None] = _ignore):
+    """(epoch, host state, history, epoch_times) of the latest readable
+    checkpoint, or None when there is none. ``state_like`` and
+    ``epoch_like`` (one epoch's history entry) give the structures, shapes
+    and dtypes. Each npz checkpoint that cannot be read (truncated,
+    corrupted) is passed over for the one before it, after calling
+    ``damaged`` with one line naming it (:func:`damage_message`).
+
+    Raises:
+      ValueError: a readable checkpoint holds other shapes or dtypes.
+    """
     if not (path / "epochs").is_dir():
         return None
-    epoch = latest_epoch(path)
+    npz = _npz_epochs(path)
+    for epoch in npz:
+        file = path / "epochs" / str(epoch) / NPZ_STATE
+        try:
+            leaves = _read_npz(file)
+        except READ_ERRORS as e:
+            damaged(damage_message(file, e))
+            continue
+        tree = _fit(leaves, _target(state_like, epoch_like, epoch), file)
+        return _restored(epoch, tree)
+    epoch = 0 if npz else latest_epoch(path)
     if not epoch:
         return None
-    zeros = lambda x, *lead: np.zeros((*lead, *x.shape), x.dtype)
-    target = {"state": jax.tree.map(zeros, state_like),
-              "history": jax.tree.map(lambda x: zeros(x, epoch), epoch_like),
-              "epoch_times": np.zeros((epoch,), np.float64)}
-    if _npz_epoch(path) is not None:
-        tree = _restore_npz(path / "epochs" / str(epoch) / NPZ_STATE, target)
-    else:
-        import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
+    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
-        mngr = _manager(path / "epochs")
-        tree = mngr.restore(epoch, args=ocp.args.StandardRestore(target))
-        mngr.close()
+    mngr = _manager(path / "epochs")
+    tree = mngr.restore(epoch, args=ocp.args.StandardRestore(
+        _target(state_like, epoch_like, epoch)))
+    mngr.close()
+    return _restored(epoch, tree)
+
+
+def _target(state_like, epoch_like, epoch: int):
+    """Zeros shaped like what a checkpoint after ``epoch`` epochs holds."""
+    zeros = lambda x, *lead: np.zeros((*lead, *x.shape), x.dtype)
+    return {"state": jax.tree.map(zeros, state_like),
+            "history": jax.tree.map(lambda x: zeros(x, epoch), epoch_like),
+            "epoch_times": np.zeros((epoch,), np.float64)}
+
+
+def _restored(epoch: int, tree):
     return (epoch, tree["state"], unstack(tree["history"], epoch),
             [float(t) for t in tree["epoch_times"]])
 
 
-def _restore_npz(file: Path, target):
-    """The tree saved by :func:`_save_npz`, shaped like ``target``."""
-    like = jax.tree.leaves(target)
+def _read_npz(file: Path) -> list[np.ndarray]:
+    """The leaves saved by :func:`_save_npz`, each read in full (so a
+    damaged file fails here, with one of :data:`READ_ERRORS`)."""
     with np.load(file) as f:
-        leaves = [f[f"leaf{i}"] for i in range(len(f.files))]
+        return [f[f"leaf{i}"] for i in range(len(f.files))]
+
+
+def _fit(leaves: list[np.ndarray], target, file: Path):
+    """``leaves`` as the tree ``target``, if their shapes and dtypes fit."""
+    like = jax.tree.leaves(target)
     if [(x.shape, x.dtype) for x in leaves] != [(x.shape, x.dtype)
                                                 for x in like]:
         raise ValueError(f"checkpoint {str(file)!r} does not fit this group "
@@ -170,12 +226,24 @@ def finished(path: Path) -> bool:
     return (path / "done.json").is_file()
 
 
-def load_result(path: Path) -> tuple[dict, dict] | None:
+def load_result(path: Path, damaged: Callable[[str], None] = _ignore
+                ) -> tuple[dict, dict] | None:
+    """(arrays, metadata) of the finished group under ``path``, or None
+    when it has not finished, or when its result cannot be read: then
+    ``damaged`` is called with one line naming the file, and the group is
+    resumed from its epoch checkpoints."""
     if not finished(path):
         return None
-    with np.load(path / "result.npz") as f:
-        arrays = {k: f[k] for k in f.files}
-    return arrays, json.loads((path / "done.json").read_text())
+    file = path / "result.npz"
+    try:
+        with np.load(file) as f:
+            arrays = {k: f[k] for k in f.files}
+        file = path / "done.json"
+        meta = json.loads(file.read_text())  # a ValueError when damaged
+    except READ_ERRORS as e:
+        damaged(damage_message(file, e))
+        return None
+    return arrays, meta
 
 
 def remove(run_dir: Path) -> None:

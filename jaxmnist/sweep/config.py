@@ -89,8 +89,8 @@ class SweepConfig:
         "default", parse=parse_learning_rates, check=check_learning_rates,
         metavar="OPT=RATE")
     batch_size: int | None = option(
-        None, "mini-batch size of every mini-batch optimizer (default 128; "
-        "per-sample sgd always uses 1)", check=positive_int)
+        None, "mini-batch size of every mini-batch optimizer (per-sample "
+        "sgd always uses 1)", check=positive_int, shown="128")
     optimizer_options: OptionAxes = option(
         (), "optimizer hyperparameters, OPT.OPTION=V1[,V2...] ...; several "
         "values train in the same compiled group, chosen per cell on "
@@ -122,15 +122,14 @@ class SweepConfig:
                           check=choice_of("dataset", DATASETS))
     manual_dir: str | None = option(
         None, "folder with the four official IDX gz files, or a parent of "
-        "mnist/ and fashion_mnist/ (default $JAXMNIST_MANUAL_DIR; else "
-        "download)", numeric=False, metavar="DIR")
+        "mnist/ and fashion_mnist/", numeric=False, metavar="DIR",
+        shown="$JAXMNIST_MANUAL_DIR; else download")
     data_dir: str | None = option(
-        None, "where downloads and the array cache go (default "
-        "$TFDS_DATA_DIR or ~/tensorflow_datasets)", numeric=False,
-        metavar="DIR")
+        None, "where downloads and the array cache go", numeric=False,
+        metavar="DIR", shown="$TFDS_DATA_DIR or ~/tensorflow_datasets")
     train_subset: int | None = option(
         None, "train on the first N training images (quick runs)",
-        check=positive_int, metavar="N")
+        check=positive_int, metavar="N", shown="all")
     val_size: int = option(5000, "training images held out for validation",
                            check=non_negative_int, metavar="N")
     implementation: str = option(
@@ -176,8 +175,8 @@ class SweepConfig:
         check=check_size, numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
-    out: str | None = option(None, "output dir (default runs/<name or time>)",
-                             numeric=False, metavar="DIR")
+    out: str | None = option(None, "output dir", numeric=False,
+                             metavar="DIR", shown="runs/<name or time>")
     name: str | None = option(None, "run name, used for the default --out",
                               numeric=False)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
@@ -66,17 +67,27 @@ def _saved_epochs(path: Path | None) -> int:
                default=-1)
 
 
-def _start(g: PlacedGroup, checkpoint_dir: Path | None):
+def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
+           note: Callable[[str], None]):
     """(first epoch, device state, history, epoch times): from the last
-    checkpoint when every process has that one, else freshly initialised
-    (stale checkpoints removed; the probes of the initial params are left
-    to :func:`run_epochs`, which runs them once the first epoch has
-    trained)."""
+    readable checkpoint when every process has that one, else freshly
+    initialised (stale checkpoints removed; the probes of the initial
+    params are left to :func:`run_epochs`, which runs them once the first
+    epoch has trained). Each unreadable checkpoint is one ``note`` naming
+    it and saying what the group does instead."""
     saved = sharding.gathered(_saved_epochs(checkpoint_dir))
+    damaged: list[str] = []
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
-                                         epoch_like(g))
+                                         epoch_like(g), damaged.append)
                if checkpoint_dir is not None and len(set(saved)) == 1
                and saved[0] >= 0 else None)
+    if len(set(sharding.gathered(resumed[0] if resumed else -1))) > 1:
+        resumed = None  # a process fell back to another epoch: start over
+    for i, line in enumerate(damaged):
+        note(f"warning: {line}; " + (
+            "trying the epoch before" if i + 1 < len(damaged) else
+            f"{name} falls back to epoch {resumed[0]}" if resumed else
+            f"no readable epoch left: training {name} from the start"))
     if resumed is None:
         if checkpoint_dir is not None and saved != [-1] * len(saved):
             shutil.rmtree(checkpoint_dir / "epochs", ignore_errors=True)
@@ -186,7 +197,8 @@ def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
     """One compiled program's members, epochs ``0..epochs-1`` (resumed from
     ``checkpoint_dir``); ``seconds`` and ``compile_seconds`` left 0."""
     epochs = g.spec.config.epochs
-    first, state, history, epoch_times = _start(g, checkpoint_dir)
+    first, state, history, epoch_times = _start(g, checkpoint_dir, name,
+                                                run_bar.note)
     if stop is not None:  # asked while compiling
         stop.check(f"group {name} stopped after epoch {first} of {epochs}")
     bar = run_bar.group(name, len(g.spec.members), epochs, first,
@@ -216,7 +228,9 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     for i, chunk in enumerate(parts):
         gc = compiled_like(_place_chunk(g, layout, i), g)
         path = chunks.chunk_dir(checkpoint_dir, i)
-        done = checkpoints.load_result(path) if path is not None else None
+        done = (checkpoints.load_result(path, _damaged_result(
+            run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
+            if path is not None else None)
         done = done if sharding.everyone(done is not None) else None
         if done is not None:
             run_bar.done_before(len(gc.spec.members) * spec.config.epochs)
@@ -234,6 +248,13 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     return GroupResult(spec.members, history, params, 0.0, 0.0,
                        [float(t) for t in times], results[0][1].steps_per_epoch,
                        dynamics, stats)
+
+
+def _damaged_result(run_bar: RunBar, name: str) -> Callable[[str], None]:
+    """What says that group ``name``'s saved result cannot be read."""
+    return lambda line: run_bar.note(
+        f"warning: {line}; the finished group {name} resumes from its last "
+        f"readable epoch checkpoint (from the start if none)")
 
 
 def placed_chunks(spec: GroupSpec, data: Dataset,
@@ -315,7 +336,8 @@ def train_group(spec: GroupSpec, data: Dataset,
         members * epochs, enabled=progress)
     try:
         if checkpoint_dir is not None:
-            done = checkpoints.load_result(checkpoint_dir)
+            done = checkpoints.load_result(
+                checkpoint_dir, _damaged_result(run_bar, spec.name))
             if sharding.everyone(done is not None):
                 run_bar.done_before(members * epochs)
                 like = place(spec, data).state_like

@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,10 @@ def resume_command(argv: list[str] | None, out: Path) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
+    from jaxmnist.cli import shard  # noqa: PLC0415
+
+    if (one := shard.from_args(cfg, args.distributed)) is not None:
+        return shard.run(cfg, one, args, argv)
     if args.distributed:
         init_distributed(args)
         from jaxmnist.sweep import distributed  # noqa: PLC0415
@@ -182,9 +187,11 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def sweep(cfg: SweepConfig, out: Path, progress: bool,
-          argv: list[str] | None):
-    """(records, 0) of the finished sweep, or (None, exit status) with one
-    message when a signal or the disk stopped it."""
+          argv: list[str] | None,
+          work: Callable[[StopRequest], Any] | None = None):
+    """(records, 0) of the finished sweep (or what ``work(stop)`` returns,
+    run instead of the sweep), or (None, exit status) with one message when
+    a signal or the disk stopped it."""
     from jaxmnist.sweep.run import run_sweep  # noqa: PLC0415
 
     resume, stop = resume_command(argv, out), StopRequest()
@@ -192,6 +199,8 @@ def sweep(cfg: SweepConfig, out: Path, progress: bool,
         quiet_closed_event_loops()
     try:  # before the run dir exists there is nothing to finish: at once
         with stop_on_signals(stop, NAME, at_once=lambda: not out.exists()):
+            if work is not None:
+                return work(stop), 0
             return run_sweep(cfg, out, progress=progress, stop=stop), 0
     except (Interrupted, KeyboardInterrupt) as e:
         where, name = ((e.where, e.signal_name) if isinstance(e, Interrupted)

@@ -31,6 +31,7 @@ from jaxmnist.sweep.options import (
     check_hidden,
     check_learning_rates,
     check_option_axes,
+    check_shard,
     check_size,
     check_target,
     check_tune_factor,
@@ -44,6 +45,7 @@ from jaxmnist.sweep.options import (
     parse_hidden,
     parse_learning_rates,
     parse_option_axes,
+    parse_shard,
     parse_size,
     parse_size_option,
     parse_switch,
@@ -175,6 +177,15 @@ class SweepConfig:
         check=check_size, numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
+    # Sharding: this process trains one of N slices into RUN/shards/I-of-N/
+    # (merged by python -m jaxmnist.merge RUN); see sweep/shards.py.
+    shard: str | None = option(
+        None, "train shard I of N of the sweep into RUN/shards/I-of-N/ "
+        "(then python -m jaxmnist.merge RUN); off: one process whatever the "
+        "environment says", parse=parse_shard, check=check_shard,
+        numeric=False, metavar="I/N", shown="SLURM_ARRAY_TASK_ID/"
+        "SLURM_ARRAY_TASK_COUNT of a whole array, JOB_COMPLETION_INDEX/"
+        "JAXMNIST_SHARD_COUNT, else none")
     out: str | None = option(None, "output dir", numeric=False,
                              metavar="DIR", shown="runs/<name or time>")
     name: str | None = option(None, "run name, used for the default --out",

@@ -18,6 +18,7 @@ from jaxmnist.errors import (
     unknown_name_message,
 )
 from jaxmnist.optim.registry import OPTIMIZERS, get_spec
+from jaxmnist.sweep import shards
 
 LearningRates = tuple[tuple[str, tuple[float, ...]], ...]
 #: ((optimizer, ((option, (values, ...)), ...)), ...)
@@ -321,6 +322,19 @@ def parse_size_option(key: str, value: Any) -> str:
 def check_size(key: str, value: str | None) -> None:
     if value is not None:
         parse_size_option(key, value)
+
+
+def parse_shard(key: str, value: Any) -> str:
+    """``"I/N"`` (task I of N; spaces dropped) or ``"off"``."""
+    text = str(value).strip().replace(" ", "")
+    if text.lower() == shards.OFF:
+        return shards.OFF
+    return str(shards.parse(text))
+
+
+def check_shard(key: str, value: str | None) -> None:
+    if value is not None:
+        parse_shard(key, value)
 
 
 # --------------------------------------------------------------------------

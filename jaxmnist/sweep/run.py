@@ -14,34 +14,32 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from jaxmnist import __version__, files
-from jaxmnist.core.activations import activation_index
 from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.errors import StopRequest
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
-from jaxmnist.results import records, stats
+from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
-from jaxmnist.results.records import MemberResult, RunRecords
+from jaxmnist.results.records import RunRecords
 from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
 from jaxmnist.sweep.ahead import CompileAhead
+from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import (
     GroupResult,
     GroupSpec,
-    Member,
     plan_group,
-    setup_name,
     train_group,
 )
 from jaxmnist.sweep.landscape import run_landscape
@@ -113,54 +111,6 @@ def prepare_out(path: Path) -> None:
                          f"({e.strerror or type(e).__name__})") from e
 
 
-def model_metadata(cfg: SweepConfig, spec: GroupSpec,
-                   m: MemberResult) -> dict:
-    """What a saved model needs to be run and described again."""
-    keys = set(Member._fields)
-    return {**{k: v for k, v in m._asdict().items() if k in keys},
-            "dataset": cfg.dataset, "sizes": list(spec.config.sizes),
-            "activation_index": activation_index(m.activation),
-            "implementation": cfg.implementation, "root_seed": cfg.seed,
-            "epochs": cfg.epochs, "batch_size": spec.config.batch_size,
-            "schedule": cfg.schedule, "val_size": cfg.val_size,
-            "metrics": {k: v for k, v in m._asdict().items()
-                        if k not in keys},
-            "jaxmnist_version": __version__}
-
-
-def member_params(group: GroupResult, i: int) -> list:
-    """Member ``i``'s parameters from a group's stacked parameters, with
-    its batch-norm running statistics stored in them."""
-    take = lambda tree: jax.tree.map(lambda x: np.asarray(x[i]), tree)
-    return store.with_running_stats(take(group.params), take(group.stats))
-
-
-def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
-                group: GroupResult, members: list[MemberResult]) -> None:
-    """Each process saves its share: members ``i`` with
-    ``i * process_count // len(members) == process_index``."""
-    n, me = jax.process_count(), jax.process_index()
-    store.save_models([(store.member_path(out, m), member_params(group, i),
-                        model_metadata(cfg, spec, m))
-                       for i, m in enumerate(members)
-                       if i * n // len(members) == me])
-
-
-class _Best(NamedTuple):
-    member: MemberResult
-    params: list
-
-
-def _better(best: _Best | None, group: GroupResult,
-            members: list[MemberResult]) -> _Best | None:
-    """The best member by validation accuracy so far (the first of equals)."""
-    champion = stats.best_member(members)
-    if champion is None or (best is not None and champion.val_accuracy
-                            <= best.member.val_accuracy):
-        return best
-    return _Best(champion, member_params(group, members.index(champion)))
-
-
 def versions() -> dict[str, str]:
     """The software a run's numbers depend on."""
     return {"jaxmnist": __version__, "jax": jax.__version__,
@@ -173,21 +123,13 @@ def versions() -> dict[str, str]:
 PLANNED_AHEAD = 5
 
 
-def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
-                 bar: RunBar, stop: StopRequest
-                 ) -> tuple[RunRecords, _Best | None]:
-    """Train every group, the later ones compiling meanwhile, in order
-    (:mod:`.ahead`); save its models and rewrite the result files after
-    each (a killed sweep keeps what finished)."""
-    run = RunRecords(cfg, [], [], [], {})
-    light: list[GroupResult] = []  # finished groups, without their params
-    best = None
-    start = time.perf_counter()
-    specs, probes = cfg.groups(), ProbePrograms()
-    dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
-    # what is free now, before any group holds memory: the budget of every
-    # group, however far ahead it is planned
-    max_memory = memory.budget(cfg.max_memory_bytes)
+def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
+                   max_memory: int | None, bar: RunBar, stop: StopRequest
+                   ) -> Iterator[tuple[GroupSpec, GroupResult]]:
+    """Each group of ``specs`` trained (resumed from, and checkpointed in,
+    its dir of ``dirs``; a finished one read back), in order, the later
+    ones compiling meanwhile (:mod:`.ahead`)."""
+    probes = ProbePrograms()
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
 
@@ -204,45 +146,29 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
             stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                        f"{len(specs)} groups finished)" if i else
                        "stopped before training")
-            group = train_group(spec, data, progress=bar, stop=stop,
-                                checkpoint_dir=dirs[i], probes=probes,
-                                max_memory=max_memory,
-                                planned=ahead.take(i))
-            members = records.member_results(group, cfg.target)
-            save_models(cfg, out, spec, group, members)
-            light.append(group._replace(params=[]))
-            run = _add_group(run, group, members, light, {
-                "device": str(jax.devices()[0]), "versions": versions(),
-                "data_load_seconds": round(load_s, 3),
-                "train_seconds": round(time.perf_counter() - start, 3)})
-            if jax.process_index() == 0:  # process 0 writes the results
-                records.write_results(out, run)
-                if cfg.tensorboard:
-                    tensorboard.write_run_events(
-                        out, records.history_rows(group),
-                        tensorboard.dynamics_scalars(
-                            records.dynamics_rows(group)))
-            best = _better(best, group, members)
-    return run, best
+            yield spec, train_group(spec, data, progress=bar, stop=stop,
+                                    checkpoint_dir=dirs[i], probes=probes,
+                                    max_memory=max_memory,
+                                    planned=ahead.take(i))
 
 
-def _add_group(run: RunRecords, group: GroupResult,
-               members: list[MemberResult], light: list[GroupResult],
-               meta: dict) -> RunRecords:
-    all_members = run.members + members
-    timing = {"group": setup_name(*(getattr(group.members[0], k) for k in (
-        "optimizer", "model", "hidden", "batch_norm"))),
-              "optimizer": group.members[0].optimizer,
-              "members": len(group.members),
-              "seconds": round(group.seconds, 3),
-              "compile_seconds": round(group.compile_seconds, 3),
-              "epoch_seconds": round(sum(group.epoch_seconds), 3)}
-    return run._replace(
-        members=all_members, cells=stats.cell_results(all_members),
-        history=run.history + records.history_rows(group),
-        meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
-        dynamics=run.dynamics + records.dynamics_rows(group),
-        dynamics_arrays=records.dynamics_arrays(light))
+def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
+                 bar: RunBar, stop: StopRequest) -> Results:
+    """Train every group of ``cfg`` into ``out``, adding each to the run's
+    :class:`Results` as it finishes."""
+    results, start = Results(cfg, out), time.perf_counter()
+    specs = cfg.groups()
+    dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
+    # what is free now, before any group holds memory: the budget of every
+    # group, however far ahead it is planned
+    max_memory = memory.budget(cfg.max_memory_bytes)
+    for spec, group in trained_groups(specs, dirs, data, max_memory, bar,
+                                      stop):
+        results.add(spec, group, {
+            "device": str(jax.devices()[0]), "versions": versions(),
+            "data_load_seconds": round(load_s, 3),
+            "train_seconds": round(time.perf_counter() - start, 3)})
+    return results
 
 
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
@@ -294,14 +220,29 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
         files.write_text(out / "config.toml", to_toml(cfg))
     bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
                  enabled=progress)
+
+    def train() -> Results:
+        try:
+            return train_groups(cfg, data, out, load_s, bar, stop)
+        finally:
+            bar.close()
+    return write_run(cfg, out, host_test, train, stop, data)
+
+
+def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
+              results: Callable[[], Results], stop: StopRequest,
+              data: Dataset) -> RunRecords:
+    """Call ``results`` (which trains, or gathers, every group into
+    ``out``) while the figures' second process starts, then write the best
+    member's predictions, the figures and summary.md, and mark ``out``
+    finished. ``host_test``: the test split's (images, labels); ``data``
+    the whole dataset (for ``--landscape``)."""
     cells = sum(len(g.cells) for g in cfg.groups())
     # the figures' second process, started as training starts (process 0)
     with figures.side_process(cells if jax.process_index() == 0 else 0
                               ) as side:
-        try:
-            run, best = train_groups(cfg, data, out, load_s, bar, stop)
-        finally:
-            bar.close()
+        done = results()
+        run, best = done.run, done.best
         if jax.process_index() != 0:
             return run
         stop.check("stopped before the figures (every group is trained and "

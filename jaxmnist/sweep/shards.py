@@ -1,0 +1,213 @@
+"""A sweep split into N independent shards, one per array task.
+
+The groups of a sweep, and the members of a group, train independently, so
+a sweep can run as N separate processes (Slurm array tasks, a Kubernetes
+Indexed Job) that never talk to each other: shard I of N trains the I-th
+slice of the work into ``RUN/shards/I-of-N/`` (a run dir of its own: its
+lock, checkpoints and resume), and :mod:`.merge` puts the slices together.
+
+:func:`plan` is a pure function of the groups and N, so every task computes
+the same split: with at least N groups, whole groups, spread over the shards
+by their member-epochs (largest first, each to the least loaded shard);
+with fewer groups than shards, each group is cut into pieces (whole seeds
+first, then blocks of cells of one seed), the shards given to the groups in
+proportion to their members. A piece is a :class:`GroupSpec` of a subset of
+the group's seeds and cells: a member's numbers do not depend on which other
+members train beside it (only the matmul shapes do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from jaxmnist.sweep.members import GroupSpec
+
+#: Where a run dir keeps its shards, each as ``I-of-N``.
+SHARDS_DIR = "shards"
+#: What a shard dir holds besides a run dir's files: which shard it is.
+SHARD_FILE = "shard.json"
+#: Kubernetes Indexed Jobs give the index only; the count comes from here.
+COUNT_ENV = "JAXMNIST_SHARD_COUNT"
+#: ``--shard off``: one process, whatever the environment says.
+OFF = "off"
+
+
+class Shard(NamedTuple):
+    """Shard ``index`` (0-based) of ``count``."""
+    index: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        """``I-of-N``: the shard's folder under ``RUN/shards/``."""
+        return f"{self.index}-of-{self.count}"
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse(text: str) -> Shard:
+    """``"I/N"`` as a Shard.
+
+    Raises:
+      ValueError: (one line) not two integers, N < 1, or I outside 0..N-1.
+    """
+    index, sep, count = str(text).strip().partition("/")
+    try:
+        shard = Shard(int(index), int(count))
+    except ValueError:
+        raise ValueError(f"shard {text!r} must be I/N, two integers: task "
+                         f"I (0..N-1) of N, e.g. 0/4") from None
+    if not sep:
+        raise ValueError(f"shard {text!r} must be I/N, e.g. 0/4")
+    if shard.count < 1:
+        raise ValueError(f"shard {text!r}: the shard count N must be >= 1, "
+                         f"got {shard.count}")
+    if not 0 <= shard.index < shard.count:
+        raise ValueError(f"shard {text!r}: I must be in 0..{shard.count - 1}"
+                         f", got {shard.index}")
+    return shard
+
+
+def from_environment(env: Mapping[str, str]) -> str | None:
+    """``"I/N"`` from a Slurm array task or a Kubernetes Indexed Job's
+    environment, None outside both.
+
+    Slurm: I is ``SLURM_ARRAY_TASK_ID``; N is ``JAXMNIST_SHARD_COUNT`` if
+    set, else ``SLURM_ARRAY_TASK_COUNT``, but only for a whole array 0..N-1
+    (a resubmitted task is an array of one, whose count is 1). Kubernetes:
+    I is ``JOB_COMPLETION_INDEX``, N ``JAXMNIST_SHARD_COUNT`` (the Job's
+    completions, which the pod is not told).
+
+    Raises:
+      ValueError: (one line) an index without a count it can trust.
+    """
+    count = env.get(COUNT_ENV)
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    if task is not None:
+        if count is None:
+            low, high = (env.get(f"SLURM_ARRAY_TASK_{k}") for k in
+                         ("MIN", "MAX"))
+            total = env.get("SLURM_ARRAY_TASK_COUNT")
+            if low != "0" or total is None or high is None \
+                    or not total.isdigit() or str(int(total) - 1) != high:
+                raise ValueError(
+                    f"Slurm array task {task} of the array {low}-{high} is "
+                    f"not one of a whole array 0..N-1 (a resubmitted "
+                    f"task?): give --shard {task}/N or set {COUNT_ENV}")
+            count = total
+        return f"{task}/{count}"
+    index = env.get("JOB_COMPLETION_INDEX")
+    if index is not None:
+        if count is None:
+            raise ValueError(f"JOB_COMPLETION_INDEX={index} is set but no "
+                             f"shard count: set {COUNT_ENV} to the Job's "
+                             f"completions, or give --shard {index}/N")
+        return f"{index}/{count}"
+    return None
+
+
+def shard_dir(run: Path, shard: Shard) -> Path:
+    """``RUN/shards/I-of-N``: shard ``shard``'s own run dir."""
+    return Path(run) / SHARDS_DIR / shard.name
+
+
+def digest(numeric: Mapping[str, object]) -> str:
+    """A hash of the options that change the numbers: two shards of one
+    sweep have the same."""
+    text = json.dumps(dict(numeric), sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------
+# The split
+# --------------------------------------------------------------------------
+
+class Piece(NamedTuple):
+    """What one shard trains of group ``group`` (its position in the
+    sweep): ``spec``, the whole group or a part of its seeds and cells."""
+    group: int
+    spec: GroupSpec
+
+
+def _cost(spec: GroupSpec) -> int:
+    return len(spec.members) * spec.config.epochs
+
+
+def plan(groups: list[GroupSpec], count: int) -> list[list[Piece]]:
+    """The pieces of each of ``count`` shards (each in the groups' order).
+
+    Raises:
+      ValueError: more shards than the sweep has members.
+    """
+    total = sum(len(g.members) for g in groups)
+    if count > total:
+        raise ValueError(f"{count} shards for a sweep of {total} members: "
+                         f"use at most {total}")
+    if count <= len(groups):
+        return _whole_groups(groups, count)
+    shares = _shares(groups, count)
+    pieces = [Piece(i, p) for i, g in enumerate(groups)
+              for p in split_group(g, shares[i])]
+    return [[p] for p in pieces]
+
+
+def _whole_groups(groups: list[GroupSpec], count: int) -> list[list[Piece]]:
+    load = [0] * count
+    owner = [0] * len(groups)
+    for i in sorted(range(len(groups)), key=lambda i: -_cost(groups[i])):
+        owner[i] = load.index(min(load))
+        load[owner[i]] += _cost(groups[i])
+    return [[Piece(i, g) for i, g in enumerate(groups) if owner[i] == s]
+            for s in range(count)]
+
+
+def _shares(groups: list[GroupSpec], count: int) -> list[int]:
+    """How many shards each group gets: one each, then one at a time to
+    the group with the most members per shard."""
+    shares = [1] * len(groups)
+    for _ in range(count - len(groups)):
+        open_ = [i for i, g in enumerate(groups)
+                 if shares[i] < len(g.members)]
+        best = max(open_, key=lambda i: (len(groups[i].members) / shares[i],
+                                         -i))
+        shares[best] += 1
+    return shares
+
+
+def _blocks(items: tuple, k: int) -> list[tuple]:
+    """``items`` in ``k`` contiguous blocks, the first ones one longer."""
+    n, out, start = len(items), [], 0
+    for b in range(k):
+        size = n // k + (b < n % k)
+        out.append(items[start:start + size])
+        start += size
+    return out
+
+
+def split_group(spec: GroupSpec, k: int) -> list[GroupSpec]:
+    """``spec`` in ``k`` pieces (1 <= k <= its members): blocks of whole
+    seeds while k is at most the seed count, else each seed's cells in
+    blocks (seed ``s`` of S in ``k // S`` or ``k // S + 1`` blocks). Pieces
+    of a split group are named ``NAME.partPofK``."""
+    if k == 1:
+        return [spec]
+    if k <= len(spec.seeds):
+        parts = [(seeds, spec.cells) for seeds in _blocks(spec.seeds, k)]
+    else:
+        n_seeds = len(spec.seeds)
+        parts = [((seed,), cells) for s, seed in enumerate(spec.seeds)
+                 for cells in _blocks(spec.cells,
+                                      k // n_seeds + (s < k % n_seeds))]
+    return [spec._replace(name=f"{spec.name}.part{p + 1}of{k}", seeds=seeds,
+                          cells=cells)
+            for p, (seeds, cells) in enumerate(parts)]
+
+
+def of(value: str | None) -> Shard | None:
+    """The shard a config's ``shard`` value names (None: unsharded)."""
+    return None if value in (None, OFF) else parse(value)

@@ -34,4 +34,6 @@ from jaxmnist.data import Dataset as Dataset
 from jaxmnist.data import load_dataset as load_dataset
 from jaxmnist.data import make_dataset as make_dataset
 from jaxmnist.optim import OPTIMIZERS as OPTIMIZERS
+from jaxmnist.plugins import register_activation as register_activation
+from jaxmnist.plugins import register_optimizer as register_optimizer
 from jaxmnist.sweep.store import load_model as load_model

@@ -27,6 +27,7 @@ from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.errors import StopRequest
+from jaxmnist.plugins import source_modules
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records, stats
@@ -120,6 +121,7 @@ def model_metadata(cfg: SweepConfig, spec: GroupSpec,
             "implementation": cfg.implementation, "root_seed": cfg.seed,
             "epochs": cfg.epochs, "batch_size": spec.config.batch_size,
             "schedule": cfg.schedule, "val_size": cfg.val_size,
+            "plugins": list(source_modules((m.optimizer,), (m.activation,))),
             "metrics": {k: v for k, v in m._asdict().items()
                         if k not in keys},
             "jaxmnist_version": __version__}

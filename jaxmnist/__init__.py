@@ -35,5 +35,7 @@ from jaxmnist.data import Dataset as Dataset
 from jaxmnist.data import load_dataset as load_dataset
 from jaxmnist.data import make_dataset as make_dataset
 from jaxmnist.optim import OPTIMIZERS as OPTIMIZERS
+from jaxmnist.plugins import register_activation as register_activation
+from jaxmnist.plugins import register_optimizer as register_optimizer
 from jaxmnist.results.verdict import expected_max as expected_max
 from jaxmnist.sweep.store import load_model as load_model

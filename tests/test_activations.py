@@ -23,8 +23,8 @@ XS = np.linspace(-4, 4, 41).astype(np.float32)
 
 
 def test_registry_order_and_names():
-    assert jm.ACTIVATIONS == ("relu", "sigmoid", "tanh", "leaky_relu", "elu",
-                              "gelu", "silu")
+    assert tuple(jm.ACTIVATIONS) == ("relu", "sigmoid", "tanh", "leaky_relu",
+                                     "elu", "gelu", "silu")
     assert set(REFERENCE) == set(jm.ACTIVATIONS)
 
 

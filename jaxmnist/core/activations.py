@@ -66,7 +66,10 @@ def silu(x: jax.Array) -> jax.Array:
     return x * jax.nn.sigmoid(x)
 
 
-REGISTRY: tuple[Activation, ...] = (
+#: Every activation, in index order: the built-ins, then those registered
+#: with :func:`add_activation` (a list, appended in place, so every module
+#: that imported it sees the additions).
+REGISTRY: list[Activation] = [
         Activation("relu", relu, "he", "rectified linear unit"),
         Activation("sigmoid", sigmoid, "glorot", "logistic sigmoid"),
         Activation("tanh", tanh, "glorot", "hyperbolic tangent"),
@@ -74,13 +77,13 @@ REGISTRY: tuple[Activation, ...] = (
         Activation("elu", elu, "he", "exponential linear unit, alpha 1"),
         Activation("gelu", gelu, "he", "Gaussian error linear unit (exact)"),
         Activation("silu", silu, "he", "sigmoid linear unit (swish)"),
-)
+]
 
 #: The activation names, in index order.
-ACTIVATIONS: tuple[str, ...] = tuple(a.name for a in REGISTRY)
+ACTIVATIONS: list[str] = [a.name for a in REGISTRY]
 
 #: For each activation index, True when it uses He initialisation.
-HE_INIT: tuple[bool, ...] = tuple(a.init_family == "he" for a in REGISTRY)
+HE_INIT: list[bool] = [a.init_family == "he" for a in REGISTRY]
 
 
 def activation_index(name: str) -> int:
@@ -141,12 +144,45 @@ def _value_and_derivative(name: str):
     return locals()[f"{name}_vd"]
 
 
-_VALUE_AND_DERIVATIVE = tuple(_value_and_derivative(n) for n in ACTIVATIONS)
+_VALUE_AND_DERIVATIVE: list[Callable] = [_value_and_derivative(n)
+                                         for n in ACTIVATIONS]
 
 #: max over x of |f'(x)| per activation, in index order (gelu's at
 #: x = sqrt(2), silu's at x = 2.3994); the scale "saturated" is measured on.
-DERIVATIVE_MAX: tuple[float, ...] = (1.0, 0.25, 1.0, 1.0, 1.0, 1.1289,
-                                     1.0998)
+DERIVATIVE_MAX: list[float] = [1.0, 0.25, 1.0, 1.0, 1.0, 1.1289, 1.0998]
+
+#: How many activations are built in; those after them were registered.
+BUILTIN_COUNT = len(REGISTRY)
+
+
+def add_activation(activation: Activation, value_and_derivative: Callable,
+                   derivative_max: float) -> int:
+    """Append ``activation`` to the registry and return its index.
+
+    ``value_and_derivative(x) -> (f(x), f'(x))`` gives the closed form the
+    backward pass and the probes use; ``derivative_max`` is max |f'|, the
+    scale "saturated" is measured on. Appending keeps every existing index,
+    so compiled programs and saved indices stay valid. (The checks a user's
+    activation needs are in :mod:`jaxmnist.plugins`.)
+    """
+    if activation.name in ACTIVATIONS:
+        raise ValueError(f"activation {activation.name!r} is already "
+                         f"registered")
+    REGISTRY.append(activation)
+    ACTIVATIONS.append(activation.name)
+    HE_INIT.append(activation.init_family == "he")
+    _VALUE_AND_DERIVATIVE.append(value_and_derivative)
+    DERIVATIVE_MAX.append(float(derivative_max))
+    return len(REGISTRY) - 1
+
+
+def remove_activations_after(count: int) -> None:
+    """Forget every activation from index ``count`` on (never a built-in):
+    undoes :func:`add_activation`, e.g. between tests."""
+    count = max(count, BUILTIN_COUNT)
+    for table in (REGISTRY, ACTIVATIONS, HE_INIT, _VALUE_AND_DERIVATIVE,
+                  DERIVATIVE_MAX):
+        del table[count:]
 
 
 def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,

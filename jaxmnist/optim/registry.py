@@ -96,14 +96,15 @@ _SPECS: tuple[OptimizerSpec, ...] = (
                   {"decay": 0.9, "eps": 1e-8, "initial_scale": 0.0}),
 )
 
-#: The sweep's optimizer names, in display order.
-OPTIMIZERS: tuple[str, ...] = tuple(s.name for s in _SPECS)
+#: The sweep's optimizer names, in display order (then those registered by
+#: :func:`add_spec`: a list, appended in place).
+OPTIMIZERS: list[str] = [s.name for s in _SPECS]
 IMPLEMENTATIONS: tuple[str, ...] = ("ours", "optax")
 
 
 def get_spec(name: str) -> OptimizerSpec:
     """The registry entry of the sweep optimizer ``name``."""
-    for spec in _SPECS:
+    for spec in (*_SPECS, *_ADDED):
         if spec.name == name:
             return spec
     raise ValueError(unknown_name_message("optimizer", name, OPTIMIZERS))
@@ -166,3 +167,24 @@ def make_optimizer(name: str, learning_rate, implementation: str = "ours",
                                               **options))
     raise ValueError(unknown_name_message("implementation", implementation,
                                           IMPLEMENTATIONS))
+
+
+#: Optimizers registered at run time (see :mod:`jaxmnist.plugins`).
+_ADDED: list[OptimizerSpec] = []
+
+
+def add_spec(spec: OptimizerSpec) -> None:
+    """Make ``spec`` a sweep optimizer, after the built-ins (the checks a
+    user's optimizer needs are in :mod:`jaxmnist.plugins`)."""
+    if spec.name in OPTIMIZERS:
+        raise ValueError(f"optimizer {spec.name!r} is already registered")
+    _ADDED.append(spec)
+    OPTIMIZERS.append(spec.name)
+
+
+def remove_specs_after(count: int) -> None:
+    """Forget the optimizers added after the first ``count`` (never a
+    built-in): undoes :func:`add_spec`, e.g. between tests."""
+    count = max(count, len(_SPECS))
+    del _ADDED[count - len(_SPECS):]
+    del OPTIMIZERS[count:]

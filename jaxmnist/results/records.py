@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
+from jaxmnist.plugins import PluginError
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.config_file import read_toml
 from jaxmnist.sweep.group import GroupResult, Member, setup_name
@@ -390,6 +391,8 @@ def read_run(run_dir: str | Path) -> RunRecords:
                           read_csv(run / "cells.csv", CellResult),
                           read_csv(run / "history.csv", HistoryRow), meta,
                           dyn, arrays)
+    except PluginError:  # the run's own plugin module, not a damaged file
+        raise
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"run dir {str(run)!r} has a damaged file "
                          f"({type(e).__name__}: {e})") from e

@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxmnist import __version__
 from jaxmnist.core.activations import activation_index
+from jaxmnist.plugins import source_modules
 from jaxmnist.report import tensorboard
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
@@ -36,6 +37,7 @@ def model_metadata(cfg: SweepConfig, spec: GroupSpec,
             "implementation": cfg.implementation, "root_seed": cfg.seed,
             "epochs": cfg.epochs, "batch_size": spec.config.batch_size,
             "schedule": cfg.schedule, "val_size": cfg.val_size,
+            "plugins": list(source_modules((m.optimizer,), (m.activation,))),
             "metrics": {k: v for k, v in m._asdict().items()
                         if k not in keys},
             "jaxmnist_version": __version__}

@@ -21,6 +21,7 @@ from jaxmnist.data.sources import DATASETS
 from jaxmnist.errors import closest
 from jaxmnist.optim.registry import IMPLEMENTATIONS, OPTIMIZERS, get_spec
 from jaxmnist.optim.schedules import SCHEDULES
+from jaxmnist.plugins import with_sources
 from jaxmnist.sweep import plan
 from jaxmnist.sweep.group import GroupSpec
 from jaxmnist.sweep.options import (
@@ -31,6 +32,7 @@ from jaxmnist.sweep.options import (
     check_hidden,
     check_learning_rates,
     check_option_axes,
+    check_plugins,
     check_shard,
     check_size,
     check_target,
@@ -45,6 +47,7 @@ from jaxmnist.sweep.options import (
     parse_hidden,
     parse_learning_rates,
     parse_option_axes,
+    parse_plugins,
     parse_shard,
     parse_size,
     parse_size_option,
@@ -72,6 +75,13 @@ class SweepConfig:
 
     Constructing one validates every field (ValueError, one line).
     """
+    # Bring your own (issue 37): first, so its modules are imported (and
+    # their optimizers and activations registered) before those are checked.
+    plugins: tuple[str, ...] = option(
+        (), "modules to import first, which register optimizers and "
+        "activations of their own (comma list of import paths; "
+        "--optimizers MODULE:NAME and --activations MODULE:NAME add theirs)",
+        parse=parse_plugins, check=check_plugins, metavar="MODULE,MODULE")
     activations: tuple[str, ...] = option(
         CLASSIC_ACTIVATIONS, "activations to compare (comma list of "
         f"{', '.join(ACTIVATIONS)})", parse=_ACTS[0], check=_ACTS[1],
@@ -200,6 +210,8 @@ class SweepConfig:
                 object.__setattr__(self, f.name, float(value))
             if opt.check is not None:
                 opt.check(f.name, value)
+        object.__setattr__(self, "plugins", with_sources(
+            self.plugins, self.optimizers, self.activations))
 
     @property
     def max_memory_bytes(self) -> int | None:

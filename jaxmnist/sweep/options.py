@@ -8,9 +8,10 @@ import dataclasses
 import math
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxmnist import plugins
 from jaxmnist.errors import (
     check_choice,
     check_positive_float,
@@ -60,15 +61,17 @@ def option(default, help: str, *, toml: str | None = None,
 # Parsers and checks the fields use (each raises ValueError with one line)
 # --------------------------------------------------------------------------
 
-def names_of(kind: str, choices: tuple[str, ...]):
-    """A comma list or TOML list of names, each one of ``choices``."""
+def names_of(kind: str, choices: Sequence[str]):
+    """A comma list or TOML list of names, each one of ``choices``; a
+    ``module:name`` imports a plugin module and means the ``name`` it
+    registered (see :mod:`jaxmnist.plugins`)."""
     def parse(key: str, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or not all(
                 isinstance(v, str) for v in value):
             raise ValueError(f"{key} must be a list of names, got {value!r}")
-        return tuple(value)
+        return tuple(plugins.resolve(kind, v) for v in value)
 
     def check(key: str, value: tuple[str, ...]) -> None:
         if not value:
@@ -80,6 +83,24 @@ def names_of(kind: str, choices: tuple[str, ...]):
         if dupes:
             raise ValueError(f"{kind} {dupes[0]!r} is listed twice")
     return parse, check
+
+
+def parse_plugins(key: str, value: Any) -> tuple[str, ...]:
+    """A comma list or TOML list of module import paths."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of module paths like "
+                         f"mypkg.opt, got {value!r}")
+    return tuple(value)
+
+
+def check_plugins(key: str, value: tuple[str, ...]) -> None:
+    """Import every plugin module (ValueError, one line, if one fails)."""
+    if len(set(value)) < len(value):
+        raise ValueError(f"{key} lists a module twice: {value}")
+    plugins.import_plugins(value)
 
 
 def choice_of(kind: str, choices: tuple[str, ...]):

@@ -145,6 +145,7 @@ def load_model(path: str | Path) -> tuple[list, dict[str, Any]]:
     except (ValueError, OSError, UnicodeDecodeError) as e:
         raise ValueError(f"model metadata {str(meta_file)!r} is corrupt "
                          f"({type(e).__name__})") from e
+    _import_plugins(path, metadata)
     import orbax.checkpoint as ocp  # noqa: PLC0415
 
     try:
@@ -155,3 +156,22 @@ def load_model(path: str | Path) -> tuple[list, dict[str, Any]]:
         raise ValueError(f"model parameters in {str(path / 'params')!r} "
                          f"cannot be read ({type(e).__name__})") from e
     return params, metadata
+
+
+def _import_plugins(path: Path, metadata: dict[str, Any]) -> None:
+    """Import the plugin modules the model's activation and optimizer came
+    from (its metadata's ``plugins``), then check its activation is known:
+    ValueError, one line, naming the model and the module."""
+    from jaxmnist import plugins  # noqa: PLC0415
+    from jaxmnist.core.activations import ACTIVATIONS  # noqa: PLC0415
+
+    try:
+        plugins.import_plugins(metadata.get("plugins", ()))
+    except plugins.PluginError as e:
+        raise plugins.PluginError(f"model {str(path)!r}: {e}") from e
+    name = metadata["activation"]
+    if name not in ACTIVATIONS:
+        raise ValueError(f"model {str(path)!r} uses activation {name!r}, "
+                         f"which no module it names registers (plugins: "
+                         f"{metadata.get('plugins') or 'none'}); import the "
+                         f"module that registers it first")

@@ -107,8 +107,8 @@ def test_wrong_data_shape_fails_at_trace_time(tiny_data):
     bad = tiny_data._replace(train_images=tiny_data.train_images[:, :100])
     with pytest.raises(ValueError, match=r"train_images must have shape"):
         jax.jit(train)(jax.random.key(0), jm.make_hparams("relu", 1e-3), bad)
-    bad = tiny_data._replace(test_labels=tiny_data.test_labels.astype(
-        np.float32))
+    bad = jm.Dataset.unchecked(*tiny_data[:5], tiny_data.test_labels.astype(
+        np.float32))  # Dataset() would convert whole-valued float labels
     with pytest.raises(ValueError, match="test_labels must be integers"):
         jax.jit(train)(jax.random.key(0), jm.make_hparams("relu", 1e-3), bad)
 

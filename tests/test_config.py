@@ -3,6 +3,7 @@
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -67,3 +68,24 @@ def test_stack_hparams_gives_a_member_axis():
     assert hp.activation.dtype == np.int32 and hp.activation.shape == (2,)
     assert hp.learning_rate.dtype == np.float32
     np.testing.assert_array_equal(hp.activation, [0, 5])
+
+
+def test_hparams_with_two_fields_vmap_over_axis_0():
+    """Absent optional fields are None (no leaves), not scalars that
+    ``in_axes=0`` cannot map."""
+    hp = jm.HParams(activation=jnp.array([0, 2]),
+                    learning_rate=jnp.array([1e-3, 3e-3]))
+    assert hp.dropout is None and hp.weight_decay is None
+    doubled = jax.vmap(lambda h: h._replace(learning_rate=2 * h.learning_rate),
+                       in_axes=0)(hp)
+    np.testing.assert_allclose(doubled.learning_rate, [2e-3, 6e-3])
+
+
+def test_stack_hparams_takes_none_as_zero_and_checks_values():
+    hp = jm.stack_hparams([jm.HParams(0, 1e-3), jm.make_hparams("elu", 1e-2,
+                                                                dropout=0.5)])
+    np.testing.assert_array_equal(hp.dropout, [0.0, 0.5])
+    np.testing.assert_array_equal(hp.weight_decay, [0.0, 0.0])
+    with pytest.raises(ValueError, match="HParams.learning_rate must be "
+                       "finite and > 0, got -1.0"):
+        jm.stack_hparams([jm.HParams(0, 1e-3), jm.HParams(1, -1.0)])

@@ -4,11 +4,13 @@ put on bad steps."""
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset, take, tree_allclose
+from jaxmnist.core import train as train_module
 from jaxmnist.core.train import member_key, steps_per_epoch
 
 SMALL = dict(sizes=(784, 32, 10), epochs=2)
@@ -107,8 +109,8 @@ def test_wrong_data_shape_fails_at_trace_time(tiny_data):
     bad = tiny_data._replace(train_images=tiny_data.train_images[:, :100])
     with pytest.raises(ValueError, match=r"train_images must have shape"):
         jax.jit(train)(jax.random.key(0), jm.make_hparams("relu", 1e-3), bad)
-    bad = tiny_data._replace(test_labels=tiny_data.test_labels.astype(
-        np.float32))
+    bad = jm.Dataset.unchecked(*tiny_data[:5], tiny_data.test_labels.astype(
+        np.float32))  # Dataset() would convert whole-valued float labels
     with pytest.raises(ValueError, match="test_labels must be integers"):
         jax.jit(train)(jax.random.key(0), jm.make_hparams("relu", 1e-3), bad)
 
@@ -156,6 +158,62 @@ def test_divergence_is_isolated():
         tree_allclose(take(mixed.metrics, i),
                       take(alone.metrics, j),
                       rtol=1e-3, atol=1e-4)
+
+
+def test_train_without_jit_on_numpy_data_equals_jit(monkeypatch):
+    """``train`` called as it is (no ``jax.jit``) on NumPy arrays, as
+    ``load_dataset`` returns them: the same run as jitted, to float64
+    rounding. (The initial params are fixed float64 draws: the float32
+    draws of ``init`` round differently eager and jitted.)"""
+    d = synthetic_dataset(n_train=64, n_val=16, n_test=16)
+    data = jm.Dataset(*(x / 255.0 if x.ndim == 2 else x for x in d))
+    assert isinstance(data.train_images, np.ndarray)
+    cfg = jm.TrainConfig(optimizer="minibatch_sgd", epochs=2, batch_size=16,
+                         sizes=(784, 8, 10))
+    init = jm.make_init
+
+    def fixed_init(*args):
+        def fixed(*inputs):
+            rng = np.random.default_rng(0)
+            state = init(*args)(*inputs)
+            return state._replace(params=jax.tree.map(
+                lambda x: jnp.asarray(0.1 * rng.standard_normal(x.shape)),
+                state.params))
+        return fixed
+
+    monkeypatch.setattr(train_module, "make_init", fixed_init)
+    with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
+        train = jm.make_train(cfg)
+        hp = jm.make_hparams("tanh", 0.05)
+        eager = train(jax.random.key(0), hp, data)
+        jitted = jax.jit(train)(jax.random.key(0), hp, data)
+    assert eager.params[0]["w"].dtype == np.float64
+    assert float(eager.metrics.train_loss[1]) < float(
+        eager.metrics.train_loss[0])
+    tree_allclose(eager, jitted, rtol=1e-10, atol=1e-12)
+
+
+def test_traced_out_of_range_members_start_diverged(tiny_data):
+    """Under jit and vmap the values are not known when traced: a member
+    with an activation index outside the registry or a negative learning
+    rate is marked diverged from the first epoch and its params never
+    move from their initial values; the valid member trains."""
+    cfg = jm.TrainConfig(optimizer="adam", batch_size=32, **SMALL)
+    zeros = jnp.zeros(4, jnp.float32)
+    hp = jm.HParams(activation=jnp.asarray([0, 99, -1, 0], jnp.int32),
+                    learning_rate=jnp.asarray([1e-3, 1e-3, 1e-3, -1.0],
+                                              jnp.float32),
+                    dropout=zeros, weight_decay=zeros)
+    key = jax.random.key(0)
+    res = jax.jit(jax.vmap(jm.make_train(cfg), in_axes=(None, 0, None)))(
+        key, hp, tiny_data)
+    np.testing.assert_array_equal(res.metrics.diverged,
+                                  [[False] * 2] + [[True] * 2] * 3)
+    start = jax.jit(jax.vmap(jm.make_init(cfg), in_axes=(None, 0, None)))(
+        jax.random.split(key)[0], hp, tiny_data).params
+    for i in (1, 2, 3):
+        tree_allclose(take(res.params, i), take(start, i))
+    assert not np.allclose(res.params[0]["w"][0], start[0]["w"][0])
 
 
 @pytest.mark.integration

@@ -161,14 +161,25 @@ class HParams(NamedTuple):
 
     Stack several with :func:`stack_hparams` (or ``jax.tree.map(jnp.stack``)
     to get a leading member axis. ``dropout`` and ``weight_decay`` act only
-    when the config compiles them; ``optimizer`` holds the values of the
-    config's ``vmapped_options``.
+    when the config compiles them; left out they are ``None`` (no leaves, so
+    ``HParams(activation=jnp.array([0, 2]), learning_rate=jnp.array([1e-3,
+    3e-3]))`` vmaps with ``in_axes=0``) and mean 0. ``optimizer`` holds the
+    values of the config's ``vmapped_options``.
+
+    Nothing is checked when one is built (JAX builds them from tracers and
+    ``in_axes`` specs too): ``init``/``train`` check them, see
+    :mod:`jaxmnist.core.checks`; :func:`make_hparams` checks its arguments.
     """
-    activation: jax.typing.ArrayLike  # int32 index into ACTIVATIONS
-    learning_rate: jax.typing.ArrayLike  # float32, > 0
-    dropout: jax.typing.ArrayLike = 0.0  # float32 in [0, 1)
-    weight_decay: jax.typing.ArrayLike = 0.0  # float32 >= 0
+    activation: jax.typing.ArrayLike  # integer index into ACTIVATIONS
+    learning_rate: jax.typing.ArrayLike  # float32, finite and > 0
+    dropout: jax.typing.ArrayLike | None = None  # in [0, 1); None: 0
+    weight_decay: jax.typing.ArrayLike | None = None  # >= 0; None: 0
     optimizer: Mapping[str, jax.typing.ArrayLike] = {}
+
+
+def or_zero(value: jax.typing.ArrayLike | None) -> jax.typing.ArrayLike:
+    """An optional hyperparameter's value, 0 (float32) for ``None``."""
+    return jnp.zeros([], jnp.float32) if value is None else value
 
 
 def make_hparams(activation: str | int, learning_rate: float,
@@ -209,7 +220,12 @@ def check_weight_decay(value: float) -> None:
 
 
 def stack_hparams(members: Sequence[HParams]) -> HParams:
-    """Stack HParams along a new leading (member) axis."""
+    """Stack HParams along a new leading (member) axis (a ``None`` field
+    as 0), after checking each one's values as ``init`` would for the
+    default config (see :func:`jaxmnist.core.checks.check_hparams`)."""
+    from jaxmnist.core.checks import check_hparams  # noqa: PLC0415  (a cycle)
+    for m in members:
+        check_hparams(m, TrainConfig())
     f32 = lambda xs: jnp.asarray(xs, jnp.float32)
     keys = [tuple(sorted(m.optimizer)) for m in members]
     if len(set(keys)) > 1:
@@ -218,6 +234,6 @@ def stack_hparams(members: Sequence[HParams]) -> HParams:
     return HParams(
         jnp.asarray([m.activation for m in members], jnp.int32),
         f32([m.learning_rate for m in members]),
-        f32([m.dropout for m in members]),
-        f32([m.weight_decay for m in members]),
+        f32([or_zero(m.dropout) for m in members]),
+        f32([or_zero(m.weight_decay) for m in members]),
         {k: f32([m.optimizer[k] for m in members]) for k in keys[0]})

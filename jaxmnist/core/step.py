@@ -16,7 +16,7 @@ import optax
 
 from jaxmnist.core import dynamics, model
 from jaxmnist.core.activations import apply_activation
-from jaxmnist.core.config import HParams, TrainConfig
+from jaxmnist.core.config import HParams, TrainConfig, or_zero
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.optim.registry import make_optimizer
 from jaxmnist.optim.schedules import scaled_schedule, schedule_multiplier
@@ -64,7 +64,7 @@ def make_optimizer_for(config: TrainConfig, hparams: HParams,
     if not config.weight_decay:
         return tx
     l2 = add_decayed_weights(  # weights only: g <- g + wd * w
-        jnp.asarray(hparams.weight_decay, jnp.float32),
+        jnp.asarray(or_zero(hparams.weight_decay), jnp.float32),
         mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
     return optax.chain(l2, tx)
 
@@ -152,7 +152,7 @@ def _make_loss(config: TrainConfig, hparams: HParams):
     """``loss(params, stats, x, y, key) -> (loss, (logits, stats, zs))``
     of one training batch (dropout with ``key``)."""
     act, choices = hparams.activation, config.activation_choices
-    rate = hparams.dropout if config.dropout else None
+    rate = or_zero(hparams.dropout) if config.dropout else None
 
     def loss_fn(params, stats, x, y, key):
         out, zs, stats = config.net.apply(

@@ -23,6 +23,7 @@ import optax
 from jax import lax
 
 from jaxmnist.core import deferred, dynamics, model
+from jaxmnist.core.checks import checked_inputs, valid_member
 from jaxmnist.core.config import HParams, TrainConfig
 from jaxmnist.core.loop import epoch_steps
 from jaxmnist.core.step import (
@@ -35,7 +36,7 @@ from jaxmnist.core.step import (
     per_step_grad_norms,
     steps_per_epoch,
 )
-from jaxmnist.data.dataset import Dataset, check_dataset
+from jaxmnist.data.dataset import Dataset
 from jaxmnist.types import Array
 
 __all__ = ["EpochResult", "Metrics", "TrainResult", "TrainState",
@@ -48,7 +49,9 @@ class Metrics(NamedTuple):
     when vmapped). Train figures are running means over the epoch's batches;
     val and test are full evaluations at the end of the epoch. ``diverged``
     is True from the epoch in which the training loss first became NaN or
-    infinite; from that step on the member's parameters are frozen."""
+    infinite, or from the first epoch for a member whose traced
+    hyperparameters are out of range (see ``make_train``); from that step on
+    the member's parameters are frozen."""
     train_loss: Array
     train_accuracy: Array
     val_loss: Array
@@ -108,12 +111,12 @@ def make_init(config: TrainConfig, batch_probes: bool = True
     probe_batch = make_probe(config)
 
     def init(key: jax.Array, hparams: HParams, data: Dataset) -> TrainState:
-        check_dataset(data, config.input_size)
+        data = checked_inputs(config, hparams, data)
         params, stats = config.net.init(key, hparams.activation)
         tx = make_optimizer_for(config, hparams, data.train_images.shape[0])
         opt_state = tx.init(params)
-        state = TrainState(params, opt_state, jnp.zeros([], bool), None,
-                           stats)
+        state = TrainState(params, opt_state,
+                           ~valid_member(hparams, config), None, stats)
         if not config.dynamics:
             return state
         hist = jax.eval_shape(lambda p, s: dynamics.preactivation_histograms(
@@ -165,7 +168,7 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
 
     def epoch(state: TrainState, hparams: HParams, data: Dataset,
               key: jax.Array) -> tuple[TrainState, EpochResult]:
-        check_dataset(data, config.input_size)
+        data = checked_inputs(config, hparams, data)
         n = data.train_images.shape[0]
         tx = make_optimizer_for(config, hparams, n)
         dropout_key = jax.random.fold_in(key, 1) if config.dropout else None
@@ -272,14 +275,23 @@ def make_train(config: TrainConfig
     :func:`epoch_key`, the order of every epoch's batches. ``hparams`` holds
     the activation index, learning rate and the other numeric
     hyperparameters as arrays; ``data`` is a
-    :class:`~jaxmnist.data.Dataset`. ``jax.jit`` it, and ``jax.vmap`` it
-    over keys (seeds) and/or stacked hparams. Members vmapped over hparams
-    with one key share their initial draws, data order and dropout masks
-    (common random numbers: the comparison isolates the hyperparameters).
+    :class:`~jaxmnist.data.Dataset`. ``jax.jit`` it (it also runs without,
+    slower, to the same result), and ``jax.vmap`` it over keys (seeds)
+    and/or stacked hparams. Members vmapped over hparams with one key share
+    their initial draws, data order and dropout masks (common random
+    numbers: the comparison isolates the hyperparameters).
+
+    Hyperparameters are checked where they reach ``init``
+    (:mod:`jaxmnist.core.checks`): concrete values out of range raise a
+    one-line ValueError naming the field; traced ones (under an outer
+    ``jax.jit`` or ``jax.vmap``) start their member diverged, its params
+    never moving and ``Metrics.diverged`` True from the first epoch: never
+    clamped to a valid value.
     """
     init, epoch = make_init(config), make_epoch(config)
 
     def train(key: jax.Array, hparams: HParams, data: Dataset) -> TrainResult:
+        data = checked_inputs(config, hparams, data)
         state = init(jax.random.split(key)[0], hparams, data)
         state, out = lax.scan(
             lambda s, e: epoch(s, hparams, data, epoch_key(key, e)),

@@ -31,8 +31,9 @@ from jaxmnist.types import Array
 def unit_stats(params: Params, activation: str | jax.typing.ArrayLike,
                images: Array, choices: tuple[int, ...] | None = None,
                stats: list | None = None) -> UnitStats:
-    """Dead, saturated and mean-gate figures of every hidden layer on
-    ``images``: :func:`jaxmnist.core.dynamics.unit_stats`, compiled."""
+    """Dead, saturated (sigmoid, tanh) or inactive (ReLU-like), and
+    mean-gate figures of every hidden layer on ``images``:
+    :func:`jaxmnist.core.dynamics.unit_stats`, compiled."""
     return _unit_stats(params, as_index(activation), images, choices, stats)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import math
 import os
 import struct
@@ -18,7 +19,12 @@ import numpy as np
 
 import jaxmnist as jm
 from jaxmnist.data import IDX_FILES
-from jaxmnist.results.records import HistoryRow, MemberResult, RunRecords
+from jaxmnist.results.records import (
+    DynamicsRow,
+    HistoryRow,
+    MemberResult,
+    RunRecords,
+)
 from jaxmnist.results.stats import cell_results
 from jaxmnist.sweep.config import SweepConfig
 
@@ -230,3 +236,60 @@ def sweep_from_url(url: str, *args: str, **popen) -> subprocess.Popen:
              "text": True, "env": env, **popen}
     return subprocess.Popen([sys.executable, "-c", SWEEP_FROM_URL, url,
                              *args], **popen)
+
+
+#: The optimizers :func:`with_dynamics` gives a preconditioned sharpness.
+ADAPTIVE = ("adam", "adagrad", "adadelta", "rmsprop")
+
+
+def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
+                  ) -> RunRecords:
+    """``run`` with plausible probes (no training): for every member and
+    epoch, per hidden layer ``k`` dead 0.01 k, inactive 0.5 (ReLU-like)
+    or saturated 0.2 + 0.05 epoch (sigmoid, tanh), the other NaN; the
+    sharpness of the ``i``-th optimizer about 10**i, the preconditioned one
+    half of it for :data:`ADAPTIVE`, else NaN; histograms that are the
+    same for every member (lines that would coincide) and ``windows``
+    loss windows an epoch."""
+    from jaxmnist.core.dynamics import HIST_EDGES  # noqa: PLC0415
+    from jaxmnist.report.dynamics import RELU_LIKE  # noqa: PLC0415
+    from jaxmnist.sweep.group import Member  # noqa: PLC0415
+
+    epochs = run.config.epochs
+    opts = list(dict.fromkeys(m.optimizer for m in run.members))
+    rows, names = [], []
+    for m in run.members:
+        who = Member(m.optimizer, m.activation, m.learning_rate, m.seed)
+        names.append(json.dumps(list(who)))
+        relu_like = m.activation in RELU_LIKE
+        for e in range(1, epochs + 1):
+            sharp = 10.0 ** opts.index(m.optimizer) * (1 + 0.1 * e)
+            values = {("sharpness", None): sharp,
+                      ("preconditioned_sharpness", None):
+                          sharp / 2 if m.optimizer in ADAPTIVE else math.nan}
+            for k in range(1, hidden + 1):
+                values[("dead_fraction", k)] = 0.01 * k
+                values[("inactive_fraction", k)] = (0.5 if relu_like
+                                                    else math.nan)
+                values[("saturated_fraction", k)] = (
+                    math.nan if relu_like else 0.2 + 0.05 * e)
+                values[("mean_gate", k)] = 0.5
+            for k in range(1, hidden + 2):
+                values[("grad_norm", k)] = 0.1 * k
+                values[("update_ratio", k)] = 0.01 * k / e
+                values[("weight_norm", k)] = 5.0 + k
+            rows += [DynamicsRow(*who[:4], epoch=e, layer=layer, quantity=q,
+                                 value=v)
+                     for (q, layer), v in values.items()]
+    n, bins = len(run.members), len(HIST_EDGES) - 1
+    hist = np.exp(-np.linspace(-3, 3, bins) ** 2)
+    steps = np.linspace(2.0, 0.1, epochs * windows).reshape(epochs, windows)
+    arrays = {"members": np.asarray(names), "hist_edges": HIST_EDGES,
+              "hist_start": np.broadcast_to(hist, (n, epochs, hidden, bins)),
+              "hist_end": np.broadcast_to(hist[::-1] * 2,
+                                          (n, epochs, hidden, bins)),
+              "loss_window_mean": np.broadcast_to(steps, (n, epochs,
+                                                          windows)),
+              "loss_window_max": np.broadcast_to(steps * 1.5,
+                                                 (n, epochs, windows))}
+    return run._replace(dynamics=rows, dynamics_arrays=arrays)

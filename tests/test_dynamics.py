@@ -12,6 +12,7 @@ from jax.flatten_util import ravel_pytree
 import jaxmnist as jm
 from helpers import synthetic_dataset, take, tree_allclose
 from jaxmnist.core import dynamics as D
+from jaxmnist.core.activations import REGISTRY
 from jaxmnist.optim import adam
 
 
@@ -107,6 +108,33 @@ def test_sigmoid_layer_with_huge_weights_saturates():
     assert float(stats.saturated_fraction[0]) > 0.95
     gentle = D.unit_stats(tiny("sigmoid"), "sigmoid", batch()[0])
     assert float(gentle.saturated_fraction[0]) < 0.05
+
+
+@pytest.mark.parametrize("activation",
+                         ["relu", "leaky_relu", "elu", "gelu", "silu"])
+def test_relu_like_units_are_inactive_on_their_off_side_not_saturated(
+        activation):
+    """The off side (z <= 0) of a ReLU-like unit is counted as inactive,
+    the fraction of negative pre-activations counted independently; such a
+    unit is never reported as saturated."""
+    params, (x, _) = tiny(activation), batch()
+    stats = D.unit_stats(params, activation, x)
+    fn = REGISTRY[jm.activation_index(activation)].fn
+    z1 = x @ params[0]["w"] + params[0]["b"]
+    z2 = fn(z1) @ params[1]["w"] + params[1]["b"]
+    want = [float(np.mean(np.asarray(z) <= 0)) for z in (z1, z2)]
+    np.testing.assert_allclose(stats.inactive_fraction, want, rtol=1e-6)
+    assert 0 < want[0] < 1  # a mix of both sides: the test can fail
+    assert np.isnan(stats.saturated_fraction).all()
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_saturating_units_have_no_inactive_side(activation):
+    params = tiny(activation)
+    params[0]["w"] = params[0]["w"] * 1000.0
+    stats = D.unit_stats(params, activation, batch()[0])
+    assert np.isnan(stats.inactive_fraction).all()
+    assert float(stats.saturated_fraction[0]) > 0.95
 
 
 def test_loss_windows():

@@ -14,13 +14,15 @@ import numpy as np
 import pytest
 
 import jaxmnist as jm
-from helpers import png_size, synthetic_run
+from helpers import ADAPTIVE, png_size, synthetic_run, with_dynamics
 from jaxmnist.data import class_names
 from jaxmnist.report import (
     comparison,
     curves,
+    dynamics,
     figures,
     predictions,
+    probe_arrays,
     style,
     tuning,
 )
@@ -275,3 +277,149 @@ def test_a_dead_side_process_leaves_the_figures_to_this_one():
     assert figures._drawn(done)
     with pytest.raises(ValueError, match="a bad figure"):
         figures._drawn(failed)
+
+
+# --------------------------------------------------------------------------
+# What each dynamics and curve figure must show, read off its Figure
+# --------------------------------------------------------------------------
+
+def _grid(fig, rows: int, cols: int) -> np.ndarray:
+    """The figure's panels ``[rows, cols]`` (subplots are row-major)."""
+    return np.asarray(fig.axes[:rows * cols], dtype=object).reshape(rows,
+                                                                    cols)
+
+
+def _labels(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def test_units_show_inactive_relu_like_and_saturated_sigmoid_tanh():
+    acts = ["relu", "sigmoid", "tanh", "leaky_relu", "gelu"]
+    run = with_dynamics(synthetic_run(["adam", "sgd"], acts, epochs=3))
+    fig = dynamics.draw_units(run)
+    grid = _grid(fig, 2, len(acts))
+    for j, act in enumerate(acts):
+        other = "inactive" if act in ("sigmoid", "tanh") else "saturated"
+        shown = "saturated" if other == "inactive" else "inactive"
+        assert grid[0, j].get_title() == f"{act}: {shown}"
+        for ax in grid[:, j]:
+            assert sorted(_labels(ax)) == sorted(
+                f"layer {k} {q}_fraction" for k in (1, 2)
+                for q in ("dead", shown))
+            for line in ax.get_lines():
+                want = {"dead": 0.01 * int(line.get_label()[6]),
+                        "inactive": 0.5}.get(line.get_label()[8:-9])
+                ys = line.get_ydata()
+                np.testing.assert_allclose(ys, want if want is not None
+                                           else 0.2 + 0.05 * np.arange(1, 4))
+            assert ax.get_ylim() == grid[0, 0].get_ylim()  # one 0-1 axis
+        assert grid[-1, j].get_xlabel() == "epoch"
+    assert grid[1, 0].get_ylabel() == "sgd\nfraction"
+    legend = " | ".join(_legend_texts(fig))
+    assert "inactive unit-image pairs (ReLU-like: z ≤ 0)" in legend
+    assert "saturated unit-image pairs (sigmoid, tanh" in legend
+
+
+def test_units_never_call_an_old_relu_record_saturated():
+    """Records from before the split held ReLU's off side under
+    "saturated_fraction": a ReLU panel still shows no saturation."""
+    run = with_dynamics(synthetic_run(["adam"], ["relu"], epochs=2))
+    old = [r._replace(quantity="saturated_fraction", value=0.7)
+           if r.quantity == "inactive_fraction" else r for r in run.dynamics]
+    ax = dynamics.draw_units(run._replace(dynamics=old)).axes[0]
+    assert sorted(_labels(ax)) == ["layer 1 dead_fraction",
+                                   "layer 2 dead_fraction"]
+
+
+def test_histograms_keep_every_optimizer_visible():
+    """Every member's histogram is the same here: each optimizer's line
+    still differs in dash or width, each drawn thinner than the one
+    before it, so none hides another."""
+    opts = ["sgd", "minibatch_sgd", "momentum", "adam", "adagrad"]
+    run = with_dynamics(synthetic_run(opts, ["relu", "tanh"], epochs=2))
+    fig = probe_arrays.draw_histograms(run)
+    for ax in _grid(fig, 2, 2).flat:
+        lines = ax.get_lines()
+        assert _labels(ax) == opts
+        styles = [(line.get_linestyle(), line.get_linewidth())
+                  for line in lines]
+        assert len(set(styles)) == len(opts)
+        widths = [w for _, w in styles]
+        assert widths == sorted(widths, reverse=True)
+        assert len({line.get_color() for line in lines}) == len(opts)
+    assert "after training: minibatch_sgd" in _legend_texts(fig)
+
+
+def test_sharpness_rows_own_log_scales_and_coloured_thresholds():
+    opts = ["sgd", "momentum", "adagrad", "adadelta"]
+    run = with_dynamics(synthetic_run(opts, ["relu", "tanh"], epochs=3))
+    grid = _grid(dynamics.draw_sharpness(run), 4, 2)
+    for i, opt in enumerate(opts):
+        assert grid[i, 0].get_ylim() == grid[i, 1].get_ylim()
+        lo, hi = grid[i, 0].get_ylim()
+        data = [y for ax in grid[i] for line in ax.get_lines()
+                for y in line.get_ydata()]
+        assert lo <= min(data) and max(data) <= hi
+        assert hi / lo < 1e3  # its own decades, not all five
+        for ax in grid[i]:
+            assert ax.get_yscale() == "log"
+            lines = {line.get_label(): line for line in ax.get_lines()}
+            factor = 3.8 if opt == "momentum" else 2.0
+            threshold = lines.pop(f"threshold {factor:g}/η")
+            assert threshold.get_linestyle() == "--"
+            np.testing.assert_allclose(threshold.get_ydata(),
+                                       factor / 0.01)
+            bounded = ("preconditioned_sharpness" if opt in ADAPTIVE
+                       else "sharpness")
+            assert sorted(lines) == sorted({"sharpness", bounded})
+            assert threshold.get_color() == lines[bounded].get_color()
+            looks = {(line.get_color(), line.get_marker(),
+                      line.get_linestyle()) for line in lines.values()}
+            assert len(looks) == len(lines)  # adadelta's lines differ
+    assert grid[0, 0].get_ylim() != grid[3, 0].get_ylim()
+
+
+@pytest.mark.parametrize("by", ["activation", "optimizer"])
+def test_curves_panels_share_one_y_axis(by):
+    opts, acts = ["adam", "sgd", "momentum"], ["relu", "tanh"]
+    run = synthetic_run(opts, acts, epochs=4)
+    fig = curves.draw_curves(run, by)
+    panels, lines = (acts, opts) if by == "activation" else (opts, acts)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in shown] == panels
+    assert len({ax.get_ylim() for ax in shown}) == 1
+    lo, hi = shown[0].get_ylim()
+    for ax in shown:
+        assert [x for x in _labels(ax) if x.endswith("validation")] == [
+            f"{line} validation" for line in lines]
+        late = [y for line in ax.get_lines() if "validation" in
+                line.get_label() for y in line.get_ydata()[2:]]
+        assert lo <= min(late) and max(late) <= hi
+        assert ax.get_ylabel() == "accuracy" and ax.get_xlabel() == "epoch"
+    assert "shared by every panel" in fig.get_suptitle()
+
+
+def test_loss_steps_have_whole_epoch_ticks():
+    run = with_dynamics(synthetic_run(["adam", "sgd"], ["relu"], epochs=4),
+                        windows=5)
+    for ax in _grid(probe_arrays.draw_loss_steps(run), 2, 1).flat:
+        assert ax.get_xlim() == (0.5, 4.5)
+        ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 4.5]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        x = ax.get_lines()[0].get_xdata()
+        assert len(x) == 20 and 0.5 < x.min() and x.max() < 4.5
+
+
+@pytest.mark.slow  # draws and writes every figure of a run
+def test_every_dynamics_figure_is_written(tmp_path):
+    run = with_dynamics(synthetic_run(["adam", "sgd"], ["relu", "tanh"],
+                                      epochs=2))
+    paths = figures.write_figures(tmp_path, run)
+    assert {*DYNAMICS_FIGURES} <= {p.name for p in paths}
+    for name in DYNAMICS_FIGURES:
+        w, h = png_size(tmp_path / figures.FIGURES_DIR / name)
+        assert 300 < w < 4000 and 200 < h < 4000, (name, w, h)

@@ -9,8 +9,12 @@ program (``TrainConfig(dynamics=True)``):
   epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
   ‖θ_l(start)‖ — the effective step the optimizer really took;
 * per hidden layer, on a fixed probe batch: ``dead_fraction`` (units whose
-  activation derivative is ~0 for every probe image), ``saturated_fraction``
-  (unit-image pairs whose derivative is below 5% of its maximum),
+  activation derivative is ~0 for every probe image); for the saturating
+  activations (sigmoid, tanh) ``saturated_fraction``, unit-image pairs in a
+  flat tail (derivative below 5% of its maximum); for the ReLU-like ones
+  (relu, leaky_relu, elu, gelu, silu) ``inactive_fraction`` instead,
+  unit-image pairs on the off side (pre-activation z <= 0), which is not
+  saturation but how such a unit switches; the other one is NaN;
   ``mean_gate`` (mean |f′(z)|, the factor by which the layer passes gradients
   back) and a histogram of the pre-activations;
 * ``sharpness``: the top eigenvalue of the loss Hessian on the probe batch,
@@ -35,6 +39,7 @@ import optax
 from jaxmnist.core import model, net
 from jaxmnist.core.activations import (
     DERIVATIVE_MAX,
+    HE_INIT,
     activation_derivative,
     as_index,
 )
@@ -50,14 +55,21 @@ from jaxmnist.types import Array
 
 DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
 SATURATED_BELOW = 0.05  # of the derivative's maximum
+#: Per activation index: True for the ReLU-like activations (the He
+#: initialisation family), whose off side (z <= 0) is measured as
+#: "inactive"; False for the saturating ones, measured as "saturated".
+RELU_LIKE: tuple[bool, ...] = HE_INIT
 HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
 LOSS_WINDOWS = 50
 
 
 class UnitStats(NamedTuple):
-    """Per hidden layer, on a batch: each field ``[hidden layers]``."""
+    """Per hidden layer, on a batch: each field ``[hidden layers]``
+    (``saturated_fraction`` NaN for a ReLU-like activation,
+    ``inactive_fraction`` NaN for a saturating one)."""
     dead_fraction: jax.Array
     saturated_fraction: jax.Array
+    inactive_fraction: jax.Array
     mean_gate: jax.Array
 
 
@@ -69,7 +81,8 @@ class Dynamics(NamedTuple):
     update_ratio: Array  # [L] ‖θ_l(end) − θ_l(start)‖ / ‖θ_l(start)‖
     weight_norm: Array  # [L] ‖W_l‖ at the end of the epoch
     dead_fraction: Array  # [H]
-    saturated_fraction: Array  # [H]
+    saturated_fraction: Array  # [H] NaN for a ReLU-like activation
+    inactive_fraction: Array  # [H] NaN for a saturating activation
     mean_gate: Array  # [H]
     sharpness: Array  # [] top Hessian eigenvalue on the probe batch
     preconditioned_sharpness: Array  # [] NaN for non-adaptive optimizers
@@ -101,18 +114,26 @@ class ProbeState(NamedTuple):
 def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
                images: Array, choices: tuple[int, ...] | None = None,
                stats: list | None = None) -> UnitStats:
-    """Dead, saturated and mean-gate figures of every hidden layer on
-    ``images`` (``activation`` a name or an index; ``stats``: batch-norm
-    running statistics when they are not stored in the params)."""
+    """Dead, saturated or inactive, and mean-gate figures of every hidden
+    layer on ``images`` (``activation`` a name or an index; ``stats``:
+    batch-norm running statistics when they are not stored in the params).
+    A ReLU-like activation's units are inactive on their off side, not
+    saturated: ``saturated_fraction`` is NaN for them, and
+    ``inactive_fraction`` NaN for the saturating activations."""
     activation = as_index(activation)
-    peak = jnp.asarray(DERIVATIVE_MAX)[jnp.asarray(activation, jnp.int32)]
-    dead, saturated, gate = [], [], []
+    index = jnp.asarray(activation, jnp.int32)
+    peak = jnp.asarray(DERIVATIVE_MAX)[index]
+    relu_like = jnp.asarray(RELU_LIKE)[index]
+    dead, saturated, inactive, gate = [], [], [], []
     for z in net.forward(params, activation, images, choices, stats)[1]:
         d = jnp.abs(activation_derivative(activation, z, choices))
         dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
-        saturated.append(jnp.mean(d < SATURATED_BELOW * peak))
+        saturated.append(jnp.where(relu_like, jnp.nan,
+                                   jnp.mean(d < SATURATED_BELOW * peak)))
+        inactive.append(jnp.where(relu_like, jnp.mean(z <= 0), jnp.nan))
         gate.append(jnp.mean(d))
-    return UnitStats(jnp.stack(dead), jnp.stack(saturated), jnp.stack(gate))
+    return UnitStats(jnp.stack(dead), jnp.stack(saturated),
+                     jnp.stack(inactive), jnp.stack(gate))
 
 
 def preactivation_histograms(params: model.Params, activation, images: Array,
@@ -195,6 +216,7 @@ class BatchProbes(NamedTuple):
     """The probes of the params after an epoch on the probe batch."""
     dead_fraction: Array
     saturated_fraction: Array
+    inactive_fraction: Array
     mean_gate: Array
     sharpness: Array
     preconditioned_sharpness: Array
@@ -242,9 +264,10 @@ def batch_probes(params: model.Params, stats: list | None,
     units = unit_stats(params, act, images, choices, stats)
     hist_end = preactivation_histograms(params, act, images, choices, stats)
     assert probe.histograms is not None, "an epoch program's view"
-    return BatchProbes(units.dead_fraction, units.saturated_fraction,
-                       units.mean_gate, sharp, pre_sharp, probe.histograms,
-                       hist_end), probe._replace(hessian_vector=v,
+    return BatchProbes(**units._asdict(), sharpness=sharp,
+                       preconditioned_sharpness=pre_sharp,
+                       hist_start=probe.histograms,
+                       hist_end=hist_end), probe._replace(hessian_vector=v,
                                                  preconditioned_vector=u,
                                                  histograms=hist_end)
 

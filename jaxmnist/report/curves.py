@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
@@ -63,20 +64,24 @@ def zoom(late_val: list[float], late_all: list[float]) -> tuple[float, float]:
     return max(0.0, lo - 0.15 * span), min(hi + 0.08 * span, 1.0 + 0.02 * span)
 
 
+def _late(epochs: int, series: dict) -> list[float]:
+    """The validation accuracies of ``series``' last half of training."""
+    return [x for e, v, _ in series.values() for k, x in zip(e, v)
+            if k > epochs / 2 or k == epochs]
+
+
 def _accuracy_panel(ax, series: dict, epochs: int, style: tuple,
-                    dead: Sequence[str]) -> None:
-    """One panel: per series (epochs, validation, training) lines, the
-    y-axis zoomed to the late epochs, direct labels at the line ends;
+                    dead: Sequence[str], ylim: tuple[float, float]) -> None:
+    """One panel: per series (epochs, validation, training) lines on the
+    y-limits ``ylim`` (the figure's), direct labels at the line ends;
     ``dead`` names the lines whose seeds all diverged."""
     palette, shapes = style
-    late = lambda e, v: [x for k, x in zip(e, v) if k > epochs / 2
-                         or k == epochs]
-    lo, hi = zoom([x for e, v, _ in series.values() for x in late(e, v)],
-                  [])  # training accuracy may run above: validation decides
+    lo, hi = ylim
     for name, (e, v, t) in series.items():
-        ax.plot(e, t, "--", color=palette[name], lw=0.9, alpha=0.55)
+        ax.plot(e, t, "--", color=palette[name], lw=0.9, alpha=0.55,
+                label=f"{name} training")
         ax.plot(e, v, "-", color=palette[name], lw=1.5, marker=shapes[name],
-                ms=4.5, mfc="none", mew=1.1)
+                ms=4.5, mfc="none", mew=1.1, label=f"{name} validation")
     ax.set_ylim(lo, hi)
     ends = {n: float(v[-1]) for n, (_, v, _) in series.items()
             if len(v) and math.isfinite(v[-1])}
@@ -97,12 +102,19 @@ def _accuracy_panel(ax, series: dict, epochs: int, style: tuple,
 def plot_curves(run: RunRecords, path, by: str,
                 optimizers: Sequence[str] = (), activations: Sequence[str] = ()
                 ) -> None:
+    """:func:`draw_curves` into the PNG ``path``."""
+    save_figure(draw_curves(run, by, optimizers, activations), path)
+
+
+def draw_curves(run: RunRecords, by: str, optimizers: Sequence[str] = (),
+                activations: Sequence[str] = ()) -> Figure:
     """Accuracy against epoch: one panel per ``by`` ("activation" or
     "optimizer"), one line per the other (its chosen learning rate, mean
     over seeds); validation solid with a marker per line, training dashed.
-    Each panel's y-axis is zoomed to the validation accuracies of its last
-    half of training (training accuracy may run above it) and every line
-    is labelled at its end with its final validation accuracy."""
+    Every panel shares one y-axis, zoomed to the validation accuracies of
+    the last half of training of all of them (training accuracy may run
+    above it), so panels compare by eye; every line is labelled at its end
+    with its final validation accuracy."""
     opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     panels, lines = (acts, opts) if by == "activation" else (opts, acts)
@@ -114,14 +126,19 @@ def plot_curves(run: RunRecords, path, by: str,
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.2 * rows + 1),
                              squeeze=False, layout="constrained")
     style = colors(lines), markers(lines)
-    for ax, panel in zip(axes.flat, panels):
+    drawn = {}
+    for panel in panels:
         cells = {line: (line, panel) if by == "activation" else (panel, line)
                  for line in lines}
-        series = {line: (*val[c], train[c][1]) for line, c in cells.items()
-                  if c in val}
-        dead = [line for line, c in cells.items() if c in trained
-                and c not in val]
-        _accuracy_panel(ax, series, epochs, style, dead)
+        drawn[panel] = ({line: (*val[c], train[c][1])
+                         for line, c in cells.items() if c in val},
+                        [line for line, c in cells.items() if c in trained
+                         and c not in val])
+    ylim = zoom([x for series, _ in drawn.values()
+                 for x in _late(epochs, series)], [])
+    for ax, panel in zip(axes.flat, panels):
+        series, dead = drawn[panel]
+        _accuracy_panel(ax, series, epochs, style, dead, ylim)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")
@@ -140,10 +157,10 @@ def plot_curves(run: RunRecords, path, by: str,
     other = "optimizer" if by == "activation" else "activation"
     fig.suptitle(wrap(f"Accuracy by {by}, one line per {other} (labels: "
                       f"final validation accuracy)\n{setup_line(run)}; "
-                      f"y-axes zoomed per panel to the validation accuracy "
-                      f"of the last half of training",
+                      f"ONE y-axis shared by every panel, zoomed to the "
+                      f"validation accuracy of the last half of training",
                       5.2 * cols), fontsize=10)
-    save_figure(fig, path)
+    return fig
 
 
 def _loss_panel(ax, val, train, lr: float | None, epochs: int) -> None:

@@ -2,31 +2,39 @@
 
 Each is a grid with one row per optimizer and one column per activation
 (the chosen learning rate of each cell, averaged over its non-diverged
-seeds), except the pre-activation histograms (one row per hidden layer).
+seeds), except the pre-activation histograms (one row per hidden layer;
+they and the per-step loss are drawn from dynamics.npz by
+:mod:`.probe_arrays`). Each ``draw_*`` returns the Figure (what the tests
+inspect); each ``plot_*`` writes it to a PNG.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import (
+    FormatStrFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullLocator,
+)
 
+from jaxmnist.core.activations import ACTIVATIONS, HE_INIT
 from jaxmnist.report.style import (
     bottom_legend,
-    colors,
     fixed_layout,
     ordered,
     plt,
     save_figure,
     wrap,
 )
-from jaxmnist.results.records import MODEL_QUANTITIES, RunRecords
+from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import cell_of, chosen_tuning, combo_of, tuning_of
-from jaxmnist.sweep.group import Member
 
 #: The file names, in the order of :func:`dynamics_jobs`.
 DYNAMICS_FIGURES = ("gradient_flow.png", "units.png", "effective_step.png",
@@ -58,21 +66,25 @@ def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
                    for k, v in series.items()} for cell, series in acc.items()}
 
 
-def _grid(run: RunRecords, title: str, optimizers: Sequence[str],
+def panel_grid(run: RunRecords, title: str, optimizers: Sequence[str],
           activations: Sequence[str], ylabel: str, log: bool = True,
-          legend_rows: int = 1):
+          legend_rows: int = 1, sharey: bool | Literal["row"] = True):
+    """A figure with one panel per (optimizer, activation), epochs along
+    x (integer ticks), y shared by every panel or, ``sharey="row"``, by
+    the panels of an optimizer's row."""
     opts = ordered((m.setup for m in run.members), optimizers)
     acts = ordered((m.activation for m in run.members), activations)
     fig, axes = plt.subplots(len(opts), len(acts), squeeze=False,
                              figsize=(2.6 * len(acts) + 1,
                                       1.9 * len(opts) + 1.2),
-                             sharex=True, sharey=True)
+                             sharex=True, sharey=sharey)
     for i, opt in enumerate(opts):
         for j, act in enumerate(acts):
             ax = axes[i, j]
             if log:  # decades only: minor log ticks were most of the
                 ax.set_yscale("log")  # drawing time of 24 panels
                 ax.yaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             ax.grid(alpha=0.3)
             if i == 0:
                 ax.set_title(act, fontsize=10)
@@ -99,12 +111,12 @@ def _layer_legend(fig, n: int, palette, extra=()) -> None:
     bottom_legend(fig, handles, labels, ncol=min(len(labels), 6))
 
 
-def plot_layer_quantity(run: RunRecords, path, quantity: str, title: str,
+def draw_layer_quantity(run: RunRecords, quantity: str, title: str,
                         ylabel: str, optimizers: Sequence[str] = (),
-                        activations: Sequence[str] = ()) -> None:
+                        activations: Sequence[str] = ()) -> Figure:
     """One line per layer of ``quantity`` over epochs, in every cell."""
     series = cell_series(run)
-    fig, axes = _grid(run, title, optimizers, activations, ylabel)
+    fig, axes = panel_grid(run, title, optimizers, activations, ylabel)
     n = max((len(_layers(s, quantity)) for s in series.values()), default=1)
     palette = {k: plt.get_cmap("viridis")(0.85 * (k - 1) / max(n - 1, 1))
                for k in range(1, n + 1)}
@@ -113,157 +125,152 @@ def plot_layer_quantity(run: RunRecords, path, quantity: str, title: str,
         for layer in _layers(s, quantity):
             y = s[(quantity, layer)]
             ax.plot(np.arange(1, len(y) + 1), y, "-o", ms=2,
-                    color=palette[layer])
+                    color=palette[layer], label=f"layer {layer}")
     _layer_legend(fig, n, palette)
-    save_figure(fig, path, crop=False)  # laid out by fixed_layout
+    return fig
 
 
-def plot_units(run: RunRecords, path, optimizers: Sequence[str] = (),
-               activations: Sequence[str] = ()) -> None:
-    """Dead (solid) and saturated (dashed) fractions per hidden layer."""
+def plot_layer_quantity(run: RunRecords, path, *args, **kwargs) -> None:
+    """:func:`draw_layer_quantity` into the PNG ``path``."""
+    save_figure(draw_layer_quantity(run, *args, **kwargs), path, crop=False)
+
+
+#: The activations whose units switch off (a ReLU-like off side, z <= 0,
+#: measured as "inactive") rather than saturate in flat tails.
+RELU_LIKE = frozenset(a for a, he in zip(ACTIVATIONS, HE_INIT) if he)
+#: (quantity, line style, legend text) of units.png.
+UNIT_LINES = (("dead_fraction", "-", "dead units (f′ ≈ 0 on every image)"),
+              ("inactive_fraction", ":", "inactive unit-image pairs "
+               "(ReLU-like: z ≤ 0)"),
+              ("saturated_fraction", "--", "saturated unit-image pairs "
+               "(sigmoid, tanh: |f′| < 5% of max)"))
+
+
+def unit_quantities(activation: str) -> tuple[str, str]:
+    """(dead, inactive or saturated): the two unit fractions shown for
+    ``activation``: the off side of a ReLU-like unit is not saturation."""
+    return ("dead_fraction", "inactive_fraction" if activation in RELU_LIKE
+            else "saturated_fraction")
+
+
+def draw_units(run: RunRecords, optimizers: Sequence[str] = (),
+               activations: Sequence[str] = ()) -> Figure:
+    """Dead units (solid) per hidden layer, with the inactive unit-image
+    pairs of a ReLU-like activation (dotted) or the saturated ones of a
+    sigmoid or tanh (dashed), on a shared 0-1 axis."""
     series = cell_series(run)
-    fig, axes = _grid(run, "Dead units (solid) and saturated unit-image "
-                      "pairs (dashed) per hidden layer, probe batch",
-                      optimizers, activations, "fraction", log=False)
+    fig, axes = panel_grid(
+        run, "Dead units (solid) per hidden layer; ReLU-like columns: "
+        "inactive unit-image pairs, z ≤ 0 (dotted: switched off, not "
+        "saturated); sigmoid and tanh: saturated pairs, |f′(z)| < 5% of its "
+        "maximum (dashed); probe batch", optimizers, activations,
+        "fraction", log=False, legend_rows=2)
     n = max((len(_layers(s, "dead_fraction")) for s in series.values()),
             default=1)
     palette = {k: plt.get_cmap("plasma")(0.8 * (k - 1) / max(n - 1, 1))
                for k in range(1, n + 1)}
+    styles = {q: ls for q, ls, _ in UNIT_LINES}
+    for (opt, act), ax in axes.items():
+        s = series.get((opt, act), {})
+        shown = unit_quantities(act)
+        if ax.get_title():
+            ax.set_title(f"{act}: {shown[1].split('_')[0]}", fontsize=10)
+        for layer in _layers(s, "dead_fraction"):
+            for q in shown:
+                y = s.get((q, layer), np.full(0, np.nan))
+                if np.isfinite(y).any():
+                    ax.plot(np.arange(1, len(y) + 1), y, styles[q],
+                            marker="o", ms=2, color=palette[layer],
+                            label=f"layer {layer} {q}")
+        ax.set_ylim(-0.03, 1.03)
+    handles = [Line2D([], [], color=palette[k], lw=2) for k in range(1, n + 1)]
+    handles += [Line2D([], [], color="k", ls=ls) for _, ls, _ in UNIT_LINES]
+    bottom_legend(fig, handles, [*(f"layer {k}" for k in range(1, n + 1)),
+                                 *(text for _, _, text in UNIT_LINES)],
+                  ncol=max(n, 2))
+    return fig
+
+
+def plot_units(run: RunRecords, path, optimizers: Sequence[str] = (),
+               activations: Sequence[str] = ()) -> None:
+    """:func:`draw_units` into the PNG ``path``."""
+    save_figure(draw_units(run, optimizers, activations), path, crop=False)
+
+
+#: (quantity, colour, marker, legend text) of the sharpness curves.
+SHARPNESS_LINES = (("sharpness", "C0", "o", "sharpness"),
+                   ("preconditioned_sharpness", "C3", "s",
+                    "preconditioned sharpness (adaptive optimizers)"))
+
+
+def draw_sharpness(run: RunRecords, optimizers: Sequence[str] = (),
+                   activations: Sequence[str] = ()) -> Figure:
+    """Sharpness (and the preconditioned sharpness of adaptive optimizers)
+    over epochs, each row on its own log scale, with the edge-of-stability
+    threshold dashed in the colour of the curve it bounds: the
+    preconditioned sharpness's where there is one, else the sharpness's."""
+    series = cell_series(run)
+    lr = {cell_of(c): c.learning_rate for c in run.cells if c.chosen}
+    fig, axes = panel_grid(
+        run, "Sharpness: top Hessian eigenvalue on the probe batch; dashed, "
+        "in the colour of the curve it bounds: its edge of stability (2/η; "
+        "(2+2β)/η with momentum; 38/η for Adam, preconditioned). Log "
+        "y-axis, its own range per row (optimizer)", optimizers,
+        activations, "eigenvalue", legend_rows=2, sharey="row")
     for cell, ax in axes.items():
         s = series.get(cell, {})
-        for layer in _layers(s, "dead_fraction"):
-            for q, style in (("dead_fraction", "-"),
-                             ("saturated_fraction", "--")):
-                y = s[(q, layer)]
-                ax.plot(np.arange(1, len(y) + 1), y, style, marker="o",
-                        ms=2, color=palette[layer])
-        ax.set_ylim(-0.03, 1.03)
-    _layer_legend(fig, n, palette, (("dead", "-"), ("saturated", "--")))
-    save_figure(fig, path, crop=False)  # laid out by fixed_layout
+        bounded = "C0"
+        for q, color, marker, _ in SHARPNESS_LINES:
+            y = s.get((q, None))
+            if y is not None and np.isfinite(y).any():
+                ax.plot(np.arange(1, len(y) + 1), y, "-", marker=marker,
+                        ms=3.5, mfc="none", color=color, label=q,
+                        lw=2.2 if color == "C0" else 1.0)
+                bounded = color
+        if cell in lr:
+            factor = THRESHOLD_FACTOR.get(cell[0].split("-")[0], 2.0)
+            ax.axhline(factor / lr[cell], color=bounded, ls="--", lw=1,
+                       label=f"threshold {factor:g}/η")
+            ax.annotate(f"{factor:g}/η", xy=(1, factor / lr[cell]),
+                        xycoords=("axes fraction", "data"), xytext=(-2, -2),
+                        textcoords="offset points", ha="right", va="top",
+                        fontsize=7, color=bounded)
+    for ax in axes.values():  # a row shares its axis: the same for each
+        _fine_log_ticks(ax)
+    handles = [Line2D([], [], color=c, marker=m, mfc="none",
+                      lw=2.2 if c == "C0" else 1.0)
+               for _, c, m, _ in SHARPNESS_LINES]
+    handles += [Line2D([], [], color=c, ls="--") for _, c, _, _ in
+                SHARPNESS_LINES]
+    bottom_legend(fig, handles, [
+        *(text for *_, text in SHARPNESS_LINES),
+        "threshold of the sharpness (non-adaptive optimizers)",
+        "threshold of the preconditioned sharpness (adaptive)"], ncol=2)
+    return fig
+
+
+def _fine_log_ticks(ax, decades: float = 2.5) -> None:
+    """Ticks at 1, 2 and 5 of each decade, labelled, on a log axis that
+    spans fewer than ``decades`` decades (else one per decade)."""
+    lo, hi = ax.get_ylim()
+    if 0 < lo < hi < lo * 10 ** decades:
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 
 
 def plot_sharpness(run: RunRecords, path, optimizers: Sequence[str] = (),
                    activations: Sequence[str] = ()) -> None:
-    """Sharpness (and the preconditioned sharpness of adaptive optimizers)
-    over epochs, with the member's edge-of-stability threshold dashed."""
-    series = cell_series(run)
-    lr = {cell_of(c): c.learning_rate for c in run.cells if c.chosen}
-    fig, axes = _grid(run, "Sharpness: top Hessian eigenvalue on the probe "
-                      "batch; dashed: the edge of stability (2/η; "
-                      "(2+2β)/η with momentum; 38/η for Adam, "
-                      "preconditioned)", optimizers, activations,
-                      "eigenvalue")
-    for cell, ax in axes.items():
-        s = series.get(cell, {})
-        for q, color in zip(MODEL_QUANTITIES, ("C0", "C3")):
-            y = s.get((q, None))
-            if y is not None and np.isfinite(y).any():
-                ax.plot(np.arange(1, len(y) + 1), y, "-o", ms=2, color=color)
-        if cell in lr:
-            ax.axhline(THRESHOLD_FACTOR.get(cell[0].split("-")[0], 2.0)
-                       / lr[cell],
-                       color="k", ls="--", lw=1)
-    bottom_legend(fig, [Line2D([], [], color="C0"),
-                        Line2D([], [], color="C3"),
-                        Line2D([], [], color="k", ls="--")],
-                  ["sharpness", "preconditioned sharpness (adaptive)",
-                   "stability threshold"], ncol=3)
-    save_figure(fig, path, crop=False)  # laid out by fixed_layout
-
-
-def plot_loss_steps(run: RunRecords, path, optimizers: Sequence[str] = (),
-                    activations: Sequence[str] = ()) -> None:
-    """Per-step training loss in windows: mean (line) and max (shaded)."""
-    arrays = run.dynamics_arrays or {}
-    index = _member_index(arrays)
-    fig, axes = _grid(run, "Per-step training loss in 50 windows per epoch: "
-                      "mean (line) and max (shaded), seed 0 of the chosen "
-                      "rate", optimizers, activations, "loss",
-                      legend_rows=0)
-    for cell, ax in axes.items():
-        i = index.get(_chosen(run, cell))
-        if i is None:
-            continue
-        mean = np.asarray(arrays["loss_window_mean"][i], np.float64)
-        top = np.asarray(arrays["loss_window_max"][i], np.float64)
-        windows = mean.shape[1]
-        x = (np.arange(mean.size) + 0.5) / windows + 0.5
-        ax.fill_between(x, mean.ravel(), top.ravel(), color="C1", alpha=0.3,
-                        lw=0)
-        ax.plot(x, mean.ravel(), color="C0", lw=0.8)
-    save_figure(fig, path, crop=False)  # laid out by fixed_layout
-
-
-def plot_histograms(run: RunRecords, path, optimizers: Sequence[str] = (),
-                    activations: Sequence[str] = ()) -> None:
-    """Pre-activation histograms per hidden layer and activation: at
-    initialisation (grey) and after the last epoch (one line per
-    optimizer), seed 0 of each cell's chosen rate."""
-    arrays = run.dynamics_arrays or {}
-    index = _member_index(arrays)
-    edges = np.asarray(arrays.get("hist_edges", np.linspace(-8, 8, 65)))
-    centres = (edges[:-1] + edges[1:]) / 2
-    opts = ordered((m.setup for m in run.members), optimizers)
-    acts = ordered((m.activation for m in run.members), activations)
-    layers = int(np.asarray(arrays["hist_start"]).shape[2]) if arrays else 1
-    fig, axes = plt.subplots(layers, len(acts), squeeze=False,
-                             figsize=(2.8 * len(acts) + 1, 2.2 * layers + 1.2),
-                             sharex=True)
-    palette = colors(opts)
-    for j, act in enumerate(acts):
-        for opt in opts:
-            i = index.get(_chosen(run, (opt, act)))
-            if i is None:
-                continue
-            for k in range(layers):
-                ax = axes[k, j]
-                start = np.asarray(arrays["hist_start"][i, 0, k], np.float64)
-                end = np.asarray(arrays["hist_end"][i, -1, k], np.float64)
-                ax.fill_between(centres, _density(start), step="mid",
-                                color="0.8")
-                ax.step(centres, _density(end), where="mid", lw=1,
-                        color=palette[opt])
-        axes[0, j].set_title(act, fontsize=10)
-        axes[-1, j].set_xlabel("pre-activation z")
-    for k in range(layers):
-        axes[k, 0].set_ylabel(f"hidden layer {k + 1}\ndensity", fontsize=9)
-    ncol = min(len(opts) + 1, 5)
-    bottom_legend(fig, [Line2D([], [], color="0.8", lw=6),
-                        *(Line2D([], [], color=palette[o]) for o in opts)],
-                  ["at initialisation",
-                   *(f"after training: {o}" for o in opts)],
-                  ncol=ncol, fontsize=8)
-    fixed_layout(fig, wrap("Pre-activations on the probe batch (outer bins "
-                           "hold the tails beyond ±8)",
-                           0.8 * fig.get_figwidth(), 11),
-                 legend_rows=-(-(len(opts) + 1) // ncol), wspace=0.3,
-                 hspace=0.15)
-    save_figure(fig, path, crop=False)  # laid out by fixed_layout
-
-
-def _density(counts: np.ndarray) -> np.ndarray:
-    total = counts.sum()
-    return counts / total if total > 0 else counts
-
-
-def _member_index(arrays: dict) -> dict[tuple, int]:
-    """(*combo_of(member), seed) -> row of the arrays."""
-    out = {}
-    for i, name in enumerate(arrays.get("members", [])):
-        m = Member(*json.loads(str(name)))
-        out[(*combo_of(m), m.seed)] = i
-    return out
-
-
-def _chosen(run: RunRecords, cell: tuple, seed: int = 0) -> tuple:
-    """The key of ``seed`` of ``cell``'s chosen combination."""
-    return (*cell, *chosen_tuning(run.cells).get(cell, ()), seed)
+    """:func:`draw_sharpness` into the PNG ``path``."""
+    save_figure(draw_sharpness(run, optimizers, activations), path,
+                crop=False)
 
 
 def dynamics_jobs(run: RunRecords, out, optimizers: Sequence[str],
                   activations: Sequence[str]) -> list:
     """Every dynamics figure of ``run`` into the folder ``out``, as
     ``(function, args, kwargs)`` to call, in ``DYNAMICS_FIGURES`` order."""
+    from jaxmnist.report import probe_arrays  # noqa: PLC0415  (a cycle)
+
     order = dict(optimizers=optimizers, activations=activations)
     names = dict(zip(("flow", "units", "step", "sharp", "hist", "loss"),
                      DYNAMICS_FIGURES))
@@ -277,6 +284,6 @@ def dynamics_jobs(run: RunRecords, out, optimizers: Sequence[str],
                                "‖θ_l(start)‖ per layer and epoch",
                                "update ratio"), order),
         (plot_sharpness, (run, out / names["sharp"]), order),
-        (plot_histograms, (run, out / names["hist"]), order),
-        (plot_loss_steps, (run, out / names["loss"]), order)]
+        (probe_arrays.plot_histograms, (run, out / names["hist"]), order),
+        (probe_arrays.plot_loss_steps, (run, out / names["loss"]), order)]
 

@@ -49,20 +49,23 @@ DYNAMICS_NOTES = {
         "over each epoch's steps: layers drifting apart by orders of "
         "magnitude are vanishing or exploding gradients."),
     "units.png": (
-        "Dead and saturated units", "Per cell and hidden layer, the "
-        "fraction of dead units (solid) and of saturated unit-image pairs "
-        "(dashed) on the probe batch."),
+        "Dead, inactive and saturated units", "Per cell and hidden layer, "
+        "the fraction of dead units (solid) on the probe batch, with, for "
+        "a ReLU-like activation, its inactive unit-image pairs (z ≤ 0, "
+        "dotted: switched off, not saturated) and, for sigmoid and tanh, "
+        "the saturated ones (|f′(z)| below 5% of its maximum, dashed)."),
     "effective_step.png": (
         "Effective step", "Per cell and layer, how far each epoch moved the "
         "weights relative to their norm."),
     "sharpness.png": (
         "Sharpness", "The top Hessian eigenvalue on the probe batch (and "
         "the preconditioned one for adaptive optimizers) against each "
-        "optimizer's edge-of-stability threshold (dashed)."),
+        "optimizer's edge-of-stability threshold (dashed, in the colour of "
+        "the curve it bounds); each row on its own log scale."),
     "activations_histogram.png": (
         "Pre-activation histograms", "Each hidden layer's pre-activations "
         "at initialisation (grey) and after the last epoch, one line per "
-        "optimizer."),
+        "optimizer (each its own dash and width, so none hides another)."),
     "loss_steps.png": (
         "Per-step training loss", "The training loss within each epoch in "
         "windows, mean (line) and max (shaded): spikes a per-epoch curve "

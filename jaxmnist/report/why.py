@@ -4,11 +4,13 @@ For the best and the worst cell by mean validation accuracy (the rule every
 choice in jaxmnist uses), compare every probe of their last epoch and state
 the three that differ most, in words generated from the numbers. Scale
 quantities (norms, ratios, gates, sharpness) are compared by the factor
-between them, fractions (dead, saturated) by their difference; a difference
-of 0.5 counts as much as a factor of 10. When the two cells' activations
-differ, saturation is left out: below 5% of the maximum derivative is a
-saturated sigmoid or tanh unit but merely the off side of a ReLU-like one,
-so the two fractions do not measure the same thing.
+between them, fractions (dead, saturated, inactive) by their difference; a
+difference of 0.5 counts as much as a factor of 10. Saturation (a sigmoid
+or tanh unit in a flat tail) and inactivity (a ReLU-like unit on its off
+side) are recorded only for their own activations (NaN for the others, so
+never compared across the two kinds); when the two cells' activations
+differ, saturation is left out too (runs recorded before the split held
+the off side of a ReLU-like unit under "saturated").
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from jaxmnist.report.dynamics import cell_series
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import cell_of
 
-FRACTIONS = ("dead_fraction", "saturated_fraction")
+FRACTIONS = ("dead_fraction", "saturated_fraction", "inactive_fraction")
 _NAMES = {"grad_norm": "gradient norm", "update_ratio": "effective step",
           "weight_norm": "weight norm", "dead_fraction": "dead units",
           "saturated_fraction": "saturated unit-image pairs",
+          "inactive_fraction": "inactive unit-image pairs (z <= 0)",
           "mean_gate": "mean gate |f'(z)|", "sharpness": "sharpness",
           "preconditioned_sharpness": "preconditioned sharpness"}
 

@@ -32,7 +32,8 @@ RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
                 "dynamics.csv", "dynamics.npz")
 #: The per-layer and whole-model probes of dynamics.csv, in its order.
 LAYER_QUANTITIES = ("grad_norm", "update_ratio", "weight_norm")
-UNIT_QUANTITIES = ("dead_fraction", "saturated_fraction", "mean_gate")
+UNIT_QUANTITIES = ("dead_fraction", "saturated_fraction",
+                   "inactive_fraction", "mean_gate")
 MODEL_QUANTITIES = ("sharpness", "preconditioned_sharpness")
 #: The per-member arrays of dynamics.npz (besides ``members`` and edges).
 DYNAMICS_ARRAYS = ("hist_start", "hist_end", "loss_window_mean",
@@ -165,8 +166,11 @@ class DynamicsRow(NamedTuple):
 
     ``layer`` numbers the weight layers (grad_norm, update_ratio,
     weight_norm) or the hidden layers (dead_fraction, saturated_fraction,
-    mean_gate) from 1, input side first; it is empty for the whole-model
-    quantities (sharpness, preconditioned_sharpness)."""
+    inactive_fraction, mean_gate) from 1, input side first; it is empty for
+    the whole-model quantities (sharpness, preconditioned_sharpness).
+    ``saturated_fraction`` (a flat tail: sigmoid, tanh) is NaN for the
+    ReLU-like activations and ``inactive_fraction`` (the off side, z <= 0)
+    NaN for the saturating ones."""
     optimizer: str
     activation: str
     learning_rate: float

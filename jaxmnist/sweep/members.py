@@ -127,5 +127,14 @@ def from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
         Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
         params, meta["seconds"], meta["compile_seconds"],
         [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
-        Dynamics(*(arrays[f"dynamics_{f}"] for f in Dynamics._fields))
-        if "dynamics_sharpness" in arrays else None, stats)
+        _dynamics(arrays), stats)
+
+
+def _dynamics(arrays) -> Dynamics | None:
+    """A checkpoint's probes (None without); a field the checkpoint
+    predates (``inactive_fraction``) reads as NaN, not applicable."""
+    if "dynamics_sharpness" not in arrays:
+        return None
+    blank = np.full_like(arrays["dynamics_dead_fraction"], np.nan)
+    return Dynamics(*(arrays[f"dynamics_{f}"] if f"dynamics_{f}" in arrays
+                      else blank for f in Dynamics._fields))

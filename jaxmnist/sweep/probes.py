@@ -129,9 +129,9 @@ class GroupProbe(NamedTuple):
         return state._replace(
             hessian_vector=plain.vector, preconditioned_vector=u,
             histograms=plain.histograms), BatchProbes(
-                units.dead_fraction, units.saturated_fraction,
-                units.mean_gate, plain.sharpness, pre_sharp,
-                state.histograms, plain.histograms)
+                **units._asdict(), sharpness=plain.sharpness,
+                preconditioned_sharpness=pre_sharp,
+                hist_start=state.histograms, hist_end=plain.histograms)
 
     @property
     def out_info(self):
@@ -140,8 +140,9 @@ class GroupProbe(NamedTuple):
         out = jax.eval_shape(self.program.jitted, *self.args_like)
         units = out.units
         return None, BatchProbes(
-            units.dead_fraction, units.saturated_fraction, units.mean_gate,
-            out.sharpness, out.sharpness, out.histograms, out.histograms)
+            **units._asdict(), sharpness=out.sharpness,
+            preconditioned_sharpness=out.sharpness,
+            hist_start=out.histograms, hist_end=out.histograms)
 
 
 class ProbePrograms:

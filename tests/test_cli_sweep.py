@@ -215,3 +215,19 @@ def test_distributed_without_a_coordinator_says_what_happened(tmp_path):
         r" it under a cluster scheduler that sets them\n", proc.stderr), \
         proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_sweep_claims_only_what_it_saved(tmp_path):
+    out, where = tmp_path / "run", "group adam stopped after epoch 0 of 4"
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        "\ninterrupted (SIGINT) before training started; nothing was saved "
+        "(no run dir was created)")
+    (out / "checkpoints" / "adam").mkdir(parents=True)
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        f"\ninterrupted: {where} (SIGINT); no epoch had finished, so nothing"
+        f" is saved in {out} yet.\nstart again with: CMD")
+    files.write_text(out / "checkpoints" / "adam" / "epochs" / "1" /
+                     "state.npz", "")
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        f"\ninterrupted: {where} (SIGINT); finished epochs and groups are "
+        f"saved in {out}.\nresume with: CMD")

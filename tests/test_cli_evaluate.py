@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from helpers import synthetic_run
+from jaxmnist.cli import evaluate as evaluate_cli
 from jaxmnist.results.records import read_run
 from jaxmnist.results.stats import best_member
 
@@ -41,7 +43,25 @@ def test_evaluate_unknown_member(smoke_run):
     assert proc.stderr.count("\n") == 1
 
 
-def test_evaluate_a_non_run(tmp_path):
-    proc = evaluate(str(tmp_path / "nothing"))
-    assert proc.returncode == 2 and "is not a finished run dir" in proc.stderr
-    assert proc.stderr.count("\n") == 1
+def test_evaluate_a_non_run(tmp_path, capsys):
+    """A folder that does not exist is called that; one without the run's
+    files is named with what it lacks."""
+    missing = tmp_path / "nothing"
+    assert evaluate_cli.main([str(missing)]) == 2
+    assert capsys.readouterr().err == (f"jaxmnist.evaluate: error: run dir "
+                                       f"{str(missing)!r} does not exist\n")
+    assert evaluate_cli.main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"jaxmnist.evaluate: error: {str(tmp_path)!r} is not a finished run "
+        f"dir (missing config.toml, results.csv, cells.csv, history.csv)\n")
+
+
+def test_an_unknown_member_lists_every_member():
+    run = synthetic_run(["adam", "sgd", "momentum"],
+                        ["relu", "tanh", "elu", "gelu"], seeds=2)
+    names = sorted({m.name for m in run.members})
+    assert len(names) == 24
+    with pytest.raises(ValueError) as e:
+        evaluate_cli.pick_member(run.members, "adam/silu/0")
+    assert str(e.value) == (f"no member 'adam/silu/0' in this run; choose "
+                            f"from: {', '.join(names)}")

@@ -3,14 +3,17 @@
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 import jaxmnist as jm
+from jaxmnist.cli import predict as predict_cli
 from jaxmnist.cli.predict import describe
 from jaxmnist.results.records import read_run
 from jaxmnist.results.stats import best_member
+from jaxmnist.sweep import store
 
 
 def predict(*args):
@@ -94,3 +97,41 @@ def test_predict_without_a_model(tmp_path):
     proc = predict(str(tmp_path / "nothing"), "x.png")
     assert proc.returncode == 2 and "no model at" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_each_image_gets_a_result_or_one_error_line(tmp_path, capsys):
+    """Unreadable images among good ones: each good one classified, each
+    bad one one error line saying why, in order; exit status 2."""
+    model = tmp_path / "model"
+    store.save_model(model, jm.init_mlp(jax.random.key(0)),
+                     {"activation": "relu", "dataset": "mnist"})
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "blank.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not an image")
+    png = (tmp_path / "one.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(png[:len(png) // 2])
+    (tmp_path / "folder.png").mkdir()
+    names = ["one.png", "empty.png", "blank.png", "notes.png", "missing.png",
+             "cut.png", "folder.png"]
+    paths = [str(tmp_path / n) for n in names]
+    assert predict_cli.main([str(model), *paths]) == 2
+    out, err = capsys.readouterr()
+    results = out.splitlines()
+    assert [r.split(": ")[0] for r in results] == [paths[0], paths[2]]
+    assert results[0].split(": ")[1].split()[0] in "0123456789"
+    assert results[1] == f"{paths[2]}: no digit found (nothing stands out " \
+        f"from the background)"
+    q = [repr(p) for p in paths]
+    assert err.splitlines() == [
+        f"jaxmnist.predict: error: image {q[1]} is an empty file (0 bytes)",
+        f"jaxmnist.predict: error: {q[3]} is not a readable image (no image "
+        f"format recognised)",
+        f"jaxmnist.predict: error: image {q[4]} does not exist",
+        f"jaxmnist.predict: error: {q[5]} is not a readable image (image "
+        f"file is truncated)",
+        f"jaxmnist.predict: error: image {q[6]} is a folder, not a file"]
+    assert predict_cli.main([str(model), paths[0], paths[2]]) == 0

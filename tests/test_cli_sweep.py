@@ -1,5 +1,6 @@
 """The sweep's command line: bad input is one line and exit status 2."""
 
+import os
 import re
 import signal
 import socket
@@ -8,8 +9,12 @@ import sys
 
 import pytest
 
-from helpers import sweep_from_url
+from helpers import sweep_from_url, synthetic_run
+from jaxmnist import files
 from jaxmnist.cli import sweep
+from jaxmnist.results import records
+from jaxmnist.sweep import rundir
+from jaxmnist.sweep.config_file import to_toml
 
 BAD = [
     (["--activations", "relu,rleu"],
@@ -57,13 +62,19 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path):
     ('[tuning]\nfactor = 0.5\n', "tuning factor must be > 1, got 0.5"),
     ('[tuning]\nenabled = "yes"\n', "tune_lr must be true or false"),
     ('tuning = 3\n', "[tuning] must be a table"),
+    ('epochs = 0\n', "epochs must be a positive integer, got 0"),
+    ('target = 1.5\n', "target must be an accuracy in (0, 1], got 1.5"),
+    ('dataset = "cifar"\n', "unknown dataset 'cifar'"),
 ])
 def test_bad_toml(text, message, tmp_path, capsys):
+    """One line naming the file and the bad value."""
     path = tmp_path / "bad.toml"
     path.write_text(text)
     assert sweep.main([str(path), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+    assert err.startswith(f"jaxmnist.sweep: error: config file "
+                          f"{str(path)!r}"), err
 
 
 def test_missing_toml(tmp_path, capsys):
@@ -167,3 +178,56 @@ def test_sigterm_while_downloading_stops_at_once_claiming_nothing(tmp_path):
     assert err.strip() == ("interrupted (SIGTERM) before training started; "
                            "nothing was saved (no run dir was created)")
     assert not out.exists()
+
+
+def test_rerunning_a_finished_sweep_says_nothing_was_trained(tmp_path,
+                                                             capsys):
+    run = synthetic_run(["adam"], ["relu", "tanh"])
+    out = tmp_path / "run"
+    records.write_results(out, run)
+    files.write_text(out / "config.toml", to_toml(run.config))
+    rundir.finish(out, keep_checkpoints=False)
+    assert sweep.main(["--optimizers", "adam", "--activations", "relu,tanh",
+                       "--epochs", "4", "--out", str(out),
+                       "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "holds this sweep, finished" in captured.err
+    assert captured.out.splitlines()[-1] == (
+        f"nothing trained: the run had finished already (2 models, trained "
+        f"in 1.0 s then); results, models, figures and summary.md in {out}")
+
+
+@pytest.mark.slow
+def test_distributed_without_a_coordinator_says_what_happened(tmp_path):
+    """No coordinator given or found: the failure is immediate, and the
+    line says so instead of a timeout it never waited for."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "OMPI_", "PMI_", "JAX_COORDINATOR"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmnist.sweep", "--distributed", "--out",
+         str(tmp_path / "run")], capture_output=True, text=True, env=env,
+        timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert re.fullmatch(
+        r"jaxmnist\.sweep: error: could not join the sweep's processes at the"
+        r" cluster coordinator \(failed after \d+\.\d s: [^\n]+\); give "
+        r"--coordinator HOST:PORT, --num-processes and --process-id, or start"
+        r" it under a cluster scheduler that sets them\n", proc.stderr), \
+        proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_sweep_claims_only_what_it_saved(tmp_path):
+    out, where = tmp_path / "run", "group adam stopped after epoch 0 of 4"
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        "\ninterrupted (SIGINT) before training started; nothing was saved "
+        "(no run dir was created)")
+    (out / "checkpoints" / "adam").mkdir(parents=True)
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        f"\ninterrupted: {where} (SIGINT); no epoch had finished, so nothing"
+        f" is saved in {out} yet.\nstart again with: CMD")
+    files.write_text(out / "checkpoints" / "adam" / "epochs" / "1" /
+                     "state.npz", "")
+    assert sweep.interrupted_message(out, where, "SIGINT", "CMD") == (
+        f"\ninterrupted: {where} (SIGINT); finished epochs and groups are "
+        f"saved in {out}.\nresume with: CMD")

@@ -127,6 +127,39 @@ def test_sigterm_stops_after_the_epoch_and_resumes(reference, sweeper,
     assert_same_run(reference[0], out)
 
 
+def test_damaged_checkpoints_fall_back_to_readable_epochs(reference, sweeper,
+                                                         tmp_path):
+    """Stopped in its second group, then the latest epoch checkpoint of
+    that group truncated and the first group's saved result emptied: on
+    resume one line names each file and says what the group does instead,
+    and the run finishes with the uninterrupted results."""
+    out = tmp_path / "run"
+    proc = sweeper.start(out)
+    ck = out / "checkpoints"
+    epochs = ck / GROUPS[1] / "epochs"
+    wait_for(lambda: (epochs / "2").exists(), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 143, err[-2000:]
+    saved = sorted(int(d.name) for d in epochs.iterdir() if d.name.isdigit())
+    assert len(saved) == 2, saved  # the latest and the one before
+    latest = epochs / str(saved[1]) / "state.npz"
+    latest.write_bytes(latest.read_bytes()[:100])
+    result = ck / GROUPS[0] / "result.npz"
+    result.write_bytes(b"")
+    status, err = sweeper.run(out)
+    assert status == 0 and "Traceback" not in err, err[-2000:]
+    lines = err.splitlines()
+    assert (f"warning: cannot read {str(result)!r} (EOFError: No data left "
+            f"in file); the finished group {GROUPS[0]} resumes from its last "
+            f"readable epoch checkpoint (from the start if none)") in lines
+    assert [line for line in lines if str(latest) in line] == [
+        f"warning: cannot read {str(latest)!r} (BadZipFile: File is not a "
+        f"zip file); {GROUPS[1]} falls back to epoch {saved[0]}"], err
+    assert f"resuming {GROUPS[1]} from epoch {saved[0]}" in lines
+    assert_same_run(reference[0], out)
+
+
 def test_random_kills_lose_at_most_an_epoch(reference, sweeper, tmp_path):
     """10 SIGKILLs, one after another in one run dir, each in the run that
     resumed the one killed before: half at a random moment (a random time

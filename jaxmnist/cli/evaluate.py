@@ -31,8 +31,7 @@ def pick_member(members, member: str | None):
     if not matches:
         names = sorted({m.name for m in members})
         raise ValueError(f"no member {member!r} in this run; choose from: "
-                         f"{', '.join(names[:12])}"
-                         f"{', ...' if len(names) > 12 else ''}")
+                         f"{', '.join(names)}")
     return max(matches, key=lambda m: m.val_accuracy)
 
 

@@ -3,9 +3,12 @@
 Classify your own images (scans, photos) with a saved model: prints one
 line per image, "IMAGE: CLASS (probability P)", marked uncertain when P is
 low, or "IMAGE: no digit found" when nothing stands out from the
-background. Each image (PNG, JPEG, ...; any size; dark ink on light paper or
-light on dark) has its background and lighting removed, is cropped to the
-digit, fitted into 20x20 and centred by mass in 28x28, like MNIST.
+background; an image that cannot be read (missing, empty, not an image) is
+one error line on stderr instead, the others are still classified, and
+the exit status is then 2. Each image (PNG, JPEG, ...; any size; dark ink
+on light paper or light on dark) has its background and lighting removed,
+is cropped to the digit, fitted into 20x20 and centred by mass in 28x28,
+like MNIST.
 """
 
 from __future__ import annotations
@@ -70,7 +73,6 @@ def run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names  # noqa: PLC0415
-    from jaxmnist.data.images import load_digit  # noqa: PLC0415
     from jaxmnist.sweep.store import load_model  # noqa: PLC0415
 
     model, chosen = resolve_model(args.model)
@@ -80,12 +82,36 @@ def run(argv: list[str] | None) -> int:
     dataset = meta.get("dataset", "mnist")
     names = class_names(dataset)
     noun = "digit" if dataset == "mnist" else "item"
-    batch = np.stack([load_digit(p) for p in args.images])
-    probs = np.asarray(class_probabilities(params, meta["activation"], batch))
-    for path, x, p in zip(args.images, batch, probs):
+    rows, failed = read_images(args.images)
+    readable = [x for x in rows if x is not None]
+    probs = iter(np.asarray(class_probabilities(
+        params, meta["activation"], np.stack(readable))) if readable else [])
+    for path, x in zip(args.images, rows):
+        if x is None:
+            print(f"jaxmnist.predict: error: {failed[path]}", file=sys.stderr,
+                  flush=True)
+            continue
+        p = next(probs)
         print(describe(path, p if x.any() else None, names,
-                       args.uncertain_below, noun))
-    return 0
+                       args.uncertain_below, noun), flush=True)
+    return 2 if failed else 0
+
+
+def read_images(paths: list[str]) -> tuple[list[np.ndarray | None],
+                                           dict[str, str]]:
+    """(each image as an MNIST-style row, None where it cannot be read;
+    ``{path: why}`` of those, one line each)."""
+    from jaxmnist.data.images import load_digit  # noqa: PLC0415
+
+    rows: list[np.ndarray | None] = []
+    failed: dict[str, str] = {}
+    for path in paths:
+        try:
+            rows.append(load_digit(path))
+        except ValueError as e:
+            rows.append(None)
+            failed[path] = str(e)
+    return rows, failed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,10 +103,12 @@ def config_from_args(argv: list[str] | None = None
     args = build_parser().parse_args(argv)
     values: dict[str, Any] = (config_file.read_toml(args.config)
                               if hasattr(args, "config") else {})
-    for name in sweep_config.FIELDS:
-        if hasattr(args, name):
-            values[name] = sweep_config.coerce(name, getattr(args, name))
-    return SweepConfig(**values), args
+    given = {name: sweep_config.coerce(name, getattr(args, name))
+             for name in sweep_config.FIELDS if hasattr(args, name)}
+    if values:  # what the file sets and the command line leaves: its errors
+        config_file.check_values(args.config, {
+            k: v for k, v in values.items() if k not in given})
+    return SweepConfig(**{**values, **given}), args
 
 
 def out_dir(cfg: SweepConfig) -> Path:
@@ -170,6 +172,9 @@ def run(argv: list[str] | None = None) -> int:
         check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
+    from jaxmnist.sweep.rundir import finished  # noqa: PLC0415
+
+    trained_before = finished(out) is not None
     run_records, status = sweep(cfg, out, args.progress, argv)
     if run_records is None:
         return status
@@ -180,10 +185,18 @@ def run(argv: list[str] | None = None) -> int:
     else:
         print(summary_table(members))
     seconds = run_records.meta.get(WALL_TIME_KEY, float("nan"))
-    print(f"\n{len(members)} models trained in {seconds:.1f} s (the groups' "
-          f"wall time, compilation included, as summary.md gives it); "
+    print(f"\n{trained_line(len(members), seconds, trained_before)}; "
           f"results, models, figures and summary.md in {out}")
     return 0
+
+
+def trained_line(models: int, seconds: float, before: bool) -> str:
+    """How many models this command trained, and in how long."""
+    if before:
+        return (f"nothing trained: the run had finished already ({models} "
+                f"models, trained in {seconds:.1f} s then)")
+    return (f"{models} models trained in {seconds:.1f} s (the groups' wall "
+            f"time, compilation included, as summary.md gives it)")
 
 
 def sweep(cfg: SweepConfig, out: Path, progress: bool,

@@ -44,17 +44,26 @@ class Ink(NamedTuple):
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """A file as a 2-D float array in [0, 1]; ValueError if it is no image."""
+    """A file as a 2-D float array in [0, 1]; ValueError (one line saying
+    why) if it is missing, empty, a folder, unreadable or no image."""
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
 
+    name = repr(str(path))
     try:
+        if Path(path).is_dir():
+            raise ValueError(f"image {name} is a folder, not a file")
+        if Path(path).stat().st_size == 0:
+            raise ValueError(f"image {name} is an empty file (0 bytes)")
         with Image.open(path) as im:
             return np.asarray(im.convert("L"), np.float64) / 255.0
     except FileNotFoundError:
-        raise ValueError(f"image {str(path)!r} does not exist") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{str(path)!r} is not a readable image "
-                         f"({type(e).__name__})") from None
+        raise ValueError(f"image {name} does not exist") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{name} is not a readable image (no image format "
+                         f"recognised)") from None
+    except OSError as e:  # a damaged image, a file it may not read
+        why = e.strerror or " ".join(str(e).split()) or type(e).__name__
+        raise ValueError(f"{name} is not a readable image ({why})") from None
 
 
 def shrink(gray: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:

@@ -376,6 +376,10 @@ def read_run(run_dir: str | Path) -> RunRecords:
         is damaged.
     """
     run = Path(run_dir)
+    if not run.is_dir():
+        raise ValueError(f"run dir {str(run)!r} does not exist" if not
+                         run.exists() else f"{str(run)!r} is a file, not a "
+                         f"run dir")
     need = ("config.toml", "results.csv", "cells.csv", "history.csv")
     missing = [n for n in need if not (run / n).is_file()]
     if missing:

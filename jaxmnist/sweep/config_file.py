@@ -15,7 +15,8 @@ from jaxmnist.sweep.config import FIELDS, SweepConfig, coerce, declared
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The options in a sweep TOML file, parsed and type-checked."""
+    """The options in a sweep TOML file, parsed and type-checked (a
+    ValueError names the file)."""
     p = Path(path)
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -27,6 +28,22 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {str(p)!r} is not valid TOML: "
                          f"{e}") from e
+    try:
+        return _read_values(raw)
+    except ValueError as e:
+        raise ValueError(f"config file {str(p)!r}: {e}") from e
+
+
+def check_values(path: str | Path, values: dict[str, Any]) -> None:
+    """ValueError naming the file ``path`` unless its ``values`` (those
+    the command line leaves) make a valid SweepConfig."""
+    try:
+        SweepConfig(**values)
+    except ValueError as e:
+        raise ValueError(f"config file {str(path)!r}: {e}") from e
+
+
+def _read_values(raw: dict[str, Any]) -> dict[str, Any]:
     by_key = {declared(n).toml or n: n for n in FIELDS}
     values: dict[str, Any] = {}
     for key, value in raw.items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -43,19 +44,32 @@ def initialize(coordinator: str | None, num_processes: int | None,
                                       ("num_processes", num_processes),
                                       ("process_id", process_id))
                     if v is not None}
+    start = time.monotonic()
     try:
         jax.distributed.initialize(
             **kwargs, initialization_timeout=timeout_s,
             heartbeat_timeout_seconds=timeout_s,
             shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S)
     except Exception as e:  # XlaRuntimeError, RuntimeError, ValueError
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ValueError(
-            f"could not join the sweep's processes at "
-            f"{coordinator or 'the cluster coordinator'} within {timeout_s} s"
-            f" (is every process started with the same --coordinator and "
-            f"--num-processes, and a distinct --process-id?): "
-            f"{first[:200]}") from None
+        raise ValueError(join_failure(
+            e, coordinator, time.monotonic() - start, timeout_s)) from None
+
+
+def join_failure(error: Exception, coordinator: str | None, seconds: float,
+                 timeout_s: int) -> str:
+    """Why joining failed, one line: how long it took (the whole timeout
+    only when it waited that long), JAX's reason, what to check."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    took = (f"no answer within {timeout_s} s" if seconds >= timeout_s
+            else f"failed after {seconds:.1f} s")
+    hint = ("give --coordinator HOST:PORT, --num-processes and --process-id,"
+            " or start it under a cluster scheduler that sets them"
+            if coordinator is None else
+            "is every process started with the same --coordinator and "
+            "--num-processes, and a distinct --process-id?")
+    return (f"could not join the sweep's processes at "
+            f"{coordinator or 'the cluster coordinator'} ({took}: "
+            f"{first[:200] or type(error).__name__}); {hint}")
 
 
 def sweep_digest(fields: dict, process_count: int) -> np.ndarray:

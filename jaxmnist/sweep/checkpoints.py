@@ -87,12 +87,19 @@ def save_epoch(path: Path, epoch: int, state, history: list,
 def _save_npz(epochs: Path, epoch: int, tree) -> None:
     """``tree``'s leaves as ``epochs/<epoch>/state.npz``, the folder renamed
     into place when complete, then every epoch but it and the one before
-    removed (an OS error names ``epochs/<epoch>``)."""
+    removed (an OS error names ``epochs/<epoch>``).
+
+    The processes of a distributed run each save the same (gathered)
+    state; when they share one ``--out`` each writes its own temporary
+    folder, and a process that finds the epoch already put in place by
+    another keeps that one."""
     arrays: dict[str, Any] = {f"leaf{i}": np.asarray(x) for i, x in
                               enumerate(jax.tree.leaves(tree))}
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    final, tmp = epochs / str(epoch), epochs / f"{epoch}.tmp"
+    mine = ".tmp" if jax.process_count() == 1 else \
+        f".tmp{jax.process_index()}"
+    final, tmp = epochs / str(epoch), epochs / f"{epoch}{mine}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         files.write_bytes(tmp / NPZ_STATE, buf.getvalue())
@@ -102,10 +109,13 @@ def _save_npz(epochs: Path, epoch: int, tree) -> None:
     try:
         os.replace(tmp, final)
     except OSError as e:
-        raise files.named(e, final) from e
+        if not (final / NPZ_STATE).is_file():
+            raise files.named(e, final) from e
+        shutil.rmtree(tmp, ignore_errors=True)  # another process's, in place
     kept = {final.name, str(epoch - 1)}  # the previous: a fallback
-    for old in epochs.iterdir():
-        if old.name not in kept:
+    for old in epochs.iterdir():  # older epochs and this process's leftovers
+        if old.name not in kept and (old.name.isdigit()
+                                     or old.name.endswith(mine)):
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import pytest
 import jaxmnist as jm
 from helpers import scan_run, tree_allclose
 from jaxmnist import optim
+from jaxmnist.dynamics import preconditioner
 from jaxmnist.optim import MODERN_OPTIMIZERS, evaluation_params, make_optimizer
 from jaxmnist.optim.registry import option_names
 
@@ -259,6 +260,19 @@ def test_trains_in_make_train_with_both_implementations(name, tiny_data):
                                                   data))
     tree_allclose(finals[0], finals[1], rtol=1e-4, atol=1e-5)
     assert not bool(finals[0].metrics.diverged[-1])
+
+
+@pytest.mark.parametrize("impl", ["ours", "optax"])
+def test_muon_has_no_diagonal_preconditioner(impl):
+    """The sharpness probes' preconditioner must cover every parameter:
+    Muon's AdamW part holds MaskedNode in place of the matrices, so Muon
+    gets none (it crashed the probes), while plain Adam's is found."""
+    params = tree(jax.random.key(0))
+    muon = make_optimizer("muon", 0.01, impl)
+    assert preconditioner(muon.init(params)) is None
+    adam = make_optimizer("adam", 0.01, impl)
+    p = preconditioner(adam.init(params))
+    assert jax.tree.structure(p) == jax.tree.structure(params)
 
 
 # --------------------------------------------------------------------------

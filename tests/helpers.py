@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import optax
 
 import jaxmnist as jm
 from jaxmnist.data import IDX_FILES
@@ -27,6 +28,18 @@ def tree_allclose(a, b, rtol: float = 0.0, atol: float = 0.0) -> None:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol,
                                    atol=atol)
+
+
+def scan_run(tx, params, grads):
+    """Params after each of ``grads``' steps of the optimizer ``tx``
+    (stacked on a leading axis), and its final state."""
+    def body(carry, g):
+        p, s = carry
+        u, s = tx.update(g, s, p)
+        return (optax.apply_updates(p, u), s), optax.apply_updates(p, u)
+    stacked = jax.tree.map(lambda *xs: jax.numpy.stack(xs), *grads)
+    (_, state), ps = jax.lax.scan(body, (params, tx.init(params)), stacked)
+    return ps, state
 
 
 def take(tree, i: int):

@@ -17,9 +17,13 @@ import optax
 import pytest
 
 import jaxmnist as jm
+from helpers import scan_run
 from jaxmnist import optim
 from jaxmnist.optim import make_optimizer
 from jaxmnist.optim.registry import option_names
+
+#: the classic optimizers (the newer six: tests/test_optim_modern.py)
+CLASSIC = tuple(n for n in jm.OPTIMIZERS if n not in optim.MODERN_OPTIMIZERS)
 
 
 def decay_weights_not_biases(params):
@@ -223,17 +227,6 @@ def grads_seq(n, dtype=jnp.float32, seed=1):
     return [tree(k, dtype) for k in jax.random.split(jax.random.key(seed), n)]
 
 
-def scan_run(tx, params, grads):
-    """Params after each step (stacked), and the final state."""
-    def body(carry, g):
-        p, s = carry
-        u, s = tx.update(g, s, p)
-        return (optax.apply_updates(p, u), s), optax.apply_updates(p, u)
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *grads)
-    (_, state), ps = jax.lax.scan(body, (params, tx.init(params)), stacked)
-    return ps, state
-
-
 def assert_close(a, b, rtol, atol):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(x, np.float64),
@@ -259,9 +252,9 @@ def per_param_slots(state):
 # --------------------------------------------------------------------------
 
 def test_the_table_covers_every_optimizer_and_option():
-    assert {c.name for c in CASES} == set(jm.OPTIMIZERS)
-    factory = {n: optim.get_spec(n).ours for n in jm.OPTIMIZERS}
-    for name in jm.OPTIMIZERS:  # sgd and minibatch_sgd share a factory
+    assert {c.name for c in CASES} == set(CLASSIC)
+    factory = {n: optim.get_spec(n).ours for n in CLASSIC}
+    for name in CLASSIC:  # sgd and minibatch_sgd share a factory
         used = {k for c in CASES + [c for c, _ in DTYPE_CASES]
                 if factory[c.name] is factory[name] for k in c.options}
         assert used == set(option_names(name)), name
@@ -407,7 +400,7 @@ def member_values(option: str, default: float) -> list[float]:
     return [default, default * 10, default / 10]
 
 
-@pytest.mark.parametrize("name", jm.OPTIMIZERS)
+@pytest.mark.parametrize("name", CLASSIC)
 @pytest.mark.parametrize("impl", ["ours", "optax"])
 def test_vmap_over_traced_hyperparameters(name, impl):
     case = next(c for c in CASES if c.name == name)
@@ -438,7 +431,7 @@ def test_vmap_over_traced_hyperparameters(name, impl):
         assert_close(member, solo, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", jm.OPTIMIZERS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_traced_hyperparameters_ours_equals_optax(name):
     case = next(c for c in CASES if c.name == name)
     spec = optim.get_spec(name)
@@ -483,7 +476,7 @@ PROBLEMS = {"parabola": (parabola, [-1.0, 10.0, 1.0], [1.0, -1.0, 1.0]),
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
-@pytest.mark.parametrize("name", jm.OPTIMIZERS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_converges_to_the_optimum(name, problem):
     fn, start, optimum = PROBLEMS[problem]
     tx = make_optimizer(name, ALIAS_TEST_LR[name])
@@ -506,7 +499,7 @@ def test_converges_to_the_optimum(name, problem):
 # Real gradients, schedules, the training loop
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", jm.OPTIMIZERS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_ours_equals_optax_on_mlp_gradients(name, tiny_data):
     lr = next(c for c in CASES if c.name == name).lr / 10
     params = jm.init_mlp(jax.random.key(0), (784, 16, 10))
@@ -545,7 +538,7 @@ def test_adadelta_default_learning_rate_descends():
     assert float(u) < 0
 
 
-@pytest.mark.parametrize("name", jm.OPTIMIZERS)
+@pytest.mark.parametrize("name", CLASSIC)
 def test_end_to_end_both_implementations_agree(name, tiny_data):
     data = tiny_data._replace(train_images=tiny_data.train_images[:64],
                               train_labels=tiny_data.train_labels[:64])

@@ -20,6 +20,7 @@ import optax
 from jaxmnist.optim import transforms as T
 from jaxmnist.optim._common import Hyper
 from jaxmnist.optim._scale import Mask
+from jaxmnist.optim.ranges import check_hypers
 from jaxmnist.optim.transforms import ScalarOrSchedule
 
 GT = optax.GradientTransformationExtraArgs
@@ -46,6 +47,7 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Hyper | None = None,
     Reference: Robbins & Monro (1951); Goodfellow, Bengio & Courville,
     *Deep Learning* (2016), Algorithm 8.1.
     """
+    check_hypers("sgd", learning_rate=learning_rate, momentum=momentum)
     if momentum is None:
         return optax.with_extra_args_support(
             T.scale_by_learning_rate(learning_rate))
@@ -119,6 +121,8 @@ def adam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9, b2: Hyper = 0.999,
     Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization",
     ICLR 2015.
     """
+    check_hypers("adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+                 eps_root=eps_root)
     return optax.chain(
         T.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
                         mu_dtype=mu_dtype, nesterov=nesterov),
@@ -169,6 +173,8 @@ def adamw(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
     Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization",
     ICLR 2019.
     """
+    check_hypers("adamw", learning_rate=learning_rate, b1=b1, b2=b2,
+                 eps=eps, eps_root=eps_root, weight_decay=weight_decay)
     return optax.chain(
         T.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root,
                         mu_dtype=mu_dtype, nesterov=nesterov),
@@ -195,6 +201,8 @@ def adagrad(learning_rate: ScalarOrSchedule,
     Reference: Duchi, Hazan & Singer, "Adaptive Subgradient Methods for
     Online Learning and Stochastic Optimization", JMLR 2011.
     """
+    check_hypers("adagrad", learning_rate=learning_rate, eps=eps,
+                 initial_accumulator_value=initial_accumulator_value)
     return optax.chain(
         T.scale_by_rss(initial_accumulator_value=initial_accumulator_value,
                        eps=eps),
@@ -228,6 +236,8 @@ def adadelta(learning_rate: ScalarOrSchedule | None = None,
 
     Reference: Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012.
     """
+    check_hypers("adadelta", learning_rate=learning_rate, rho=rho, eps=eps,
+                 weight_decay=weight_decay)
     return optax.chain(T.add_decayed_weights(weight_decay, weight_decay_mask),
                        T.scale_by_adadelta(rho=rho, eps=eps),
                        T.scale_by_learning_rate(learning_rate))
@@ -267,6 +277,8 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: Hyper = 0.9,
     Learning*, Lecture 6e (2012); Graves, "Generating Sequences With
     Recurrent Neural Networks", 2013.
     """
+    check_hypers("rmsprop", learning_rate=learning_rate, decay=decay, eps=eps,
+                 initial_scale=initial_scale, momentum=momentum)
     scaler = T.scale_by_stddev if centered else T.scale_by_rms
     parts = [scaler(decay=decay, eps=eps, initial_scale=initial_scale,
                     eps_in_sqrt=eps_in_sqrt, bias_correction=bias_correction),

@@ -15,9 +15,16 @@ from typing import NamedTuple
 import jax
 import numpy as np
 import optax
+from optax.contrib import MuonDimensionNumbers
 
 from jaxmnist.errors import unknown_name_message
-from jaxmnist.optim import alias
+from jaxmnist.optim import alias, modern
+from jaxmnist.optim.prodigy import prodigy as _prodigy
+from jaxmnist.optim.ranges import check_option as _check_option
+from jaxmnist.optim.schedule_free import (
+    schedule_free_adamw,
+    schedule_free_eval_params,
+)
 
 
 class OptimizerSpec(NamedTuple):
@@ -54,6 +61,52 @@ def _optax_nesterov(learning_rate, momentum: float = 0.9,
                     accumulator_dtype=None):
     return optax.sgd(learning_rate, momentum=momentum, nesterov=True,
                      accumulator_dtype=accumulator_dtype)
+
+
+def model_dimension_numbers(params):
+    """Muon's matrices in our models: dense ``w`` ``[in, out]`` as is, the
+    CNN's HWIO kernels folded to ``[5*5*in, out]`` (optax's documented
+    reshape for convolutions); every other leaf (biases, batch-norm scales
+    and shifts) goes to Adam."""
+    def dims(x):
+        if x.ndim == 2:
+            return MuonDimensionNumbers(0, 1)
+        if x.ndim == 4:
+            return MuonDimensionNumbers((0, 1, 2), 3)
+        return None
+    return jax.tree.map(dims, params)
+
+
+def _our_muon(learning_rate, **options):
+    if options.get("muon_weight_dimension_numbers") is None:
+        options["muon_weight_dimension_numbers"] = model_dimension_numbers
+    return modern.muon(learning_rate, **options)
+
+
+def _optax_muon(learning_rate, **options):
+    if options.get("muon_weight_dimension_numbers") is None:
+        options["muon_weight_dimension_numbers"] = model_dimension_numbers
+    return optax.contrib.muon(learning_rate, **options)
+
+
+_our_muon.__signature__ = inspect.signature(modern.muon)  # type: ignore[attr-defined]
+_optax_muon.__signature__ = inspect.signature(optax.contrib.muon)  # type: ignore[attr-defined]
+
+
+def _our_prodigy(learning_rate=1.0, b1=0.9, b2=0.999, beta3=None, eps=1e-8,
+                 estim_lr0=1e-6, estim_lr_coef=1.0, weight_decay=0.0,
+                 safeguard_warmup: bool = False):
+    """Prodigy with ``betas=(b1, b2)`` as two options (each vmappable)."""
+    return _prodigy(learning_rate, (b1, b2), beta3, eps, estim_lr0,
+                    estim_lr_coef, weight_decay, safeguard_warmup)
+
+
+def _optax_prodigy(learning_rate=1.0, b1=0.9, b2=0.999, beta3=None,
+                   eps=1e-8, estim_lr0=1e-6, estim_lr_coef=1.0,
+                   weight_decay=0.0, safeguard_warmup: bool = False):
+    return optax.contrib.prodigy(learning_rate, (b1, b2), beta3, eps,
+                                 estim_lr0, estim_lr_coef, weight_decay,
+                                 safeguard_warmup)
 
 
 _MOMENTUM = {"momentum": 0.9}
@@ -94,7 +147,40 @@ _SPECS: tuple[OptimizerSpec, ...] = (
     OptimizerSpec("rmsprop", alias.rmsprop, optax.rmsprop, 1e-3, 128,
                   "Hinton's lecture and Keras' default",
                   {"decay": 0.9, "eps": 1e-8, "initial_scale": 0.0}),
+    OptimizerSpec("lion", modern.lion, optax.lion, 3e-4, 128,
+                  "sign updates move every weight by the full rate, so "
+                  "Chen et al. advise 3-10x below Adam's 1e-3", {
+                      "b1": 0.9, "b2": 0.99, "weight_decay": 1e-3}),
+    OptimizerSpec("muon", _our_muon, _optax_muon, 5e-3, 128,
+                  "orthogonalised steps have spectral norm ~1 whatever the "
+                  "gradient's size; 5e-3 also suits the Adam-updated biases",
+                  {"beta": 0.95, "eps": 1e-8, "weight_decay": 0.0,
+                   "adam_b1": 0.9, "adam_b2": 0.999, "adam_eps_root": 0.0,
+                   "adam_weight_decay": 0.0}),
+    OptimizerSpec("schedule_free_adamw", schedule_free_adamw,
+                  optax.contrib.schedule_free_adamw, 2.5e-3, 128,
+                  "optax's default 2.5e-3: averaging tolerates a larger "
+                  "step than Adam's", {
+                      "b1": 0.9, "b2": 0.999, "eps": 1e-8,
+                      "weight_decay": 0.0, "weight_lr_power": 2.0}),
+    OptimizerSpec("adopt", modern.adopt, optax.contrib.adopt, 1e-3, 128,
+                  "Adam's scale: the normalised gradient is clipped to "
+                  "t^(1/4), so steps are Adam-sized", {
+                      "b1": 0.9, "b2": 0.9999, "eps": 1e-6}),
+    OptimizerSpec("ademamix", modern.ademamix, optax.contrib.ademamix, 1e-3,
+                  128, "Adam's 1e-3, as the paper uses Adam's rates", {
+                      "b1": 0.9, "b2": 0.999, "b3": 0.9999, "alpha": 5.0,
+                      "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0}),
+    OptimizerSpec("prodigy", _our_prodigy, _optax_prodigy, 1.0, 128,
+                  "the rate multiplies the estimated step size: 1.0 is "
+                  "Prodigy's point, nothing to tune", {
+                      "b1": 0.9, "b2": 0.999, "eps": 1e-8,
+                      "estim_lr0": 1e-6, "estim_lr_coef": 1.0,
+                      "weight_decay": 0.0}),
 )
+#: The newer optimizers (issue 37), after the classic ones.
+MODERN_OPTIMIZERS: tuple[str, ...] = ("lion", "muon", "schedule_free_adamw",
+                                      "adopt", "ademamix", "prodigy")
 
 #: The sweep's optimizer names, in display order (then those registered by
 #: :func:`add_spec`: a list, appended in place).
@@ -167,6 +253,40 @@ def make_optimizer(name: str, learning_rate, implementation: str = "ours",
                                               **options))
     raise ValueError(unknown_name_message("implementation", implementation,
                                           IMPLEMENTATIONS))
+
+
+def check_option(optimizer: str, name: str, value) -> None:
+    """ValueError with one line unless ``value`` is in the declared range of
+    ``optimizer``'s option ``name`` (:mod:`jaxmnist.optim.ranges`)."""
+    _check_option(get_spec(optimizer).name, name, value)
+
+
+def _find_schedule_free_state(opt_state):
+    """The schedule-free state inside ``opt_state`` (ours or optax's, also
+    within ``inject_hyperparams`` or a chain), or None."""
+    found = []
+
+    def visit(node):
+        if hasattr(node, "_fields") and {"b1", "z", "weight_sum"} <= set(
+                node._fields):
+            found.append(node)
+            return True
+        return False
+
+    jax.tree.leaves(opt_state, is_leaf=visit)
+    return found[0] if found else None
+
+
+def evaluation_params(name: str, opt_state, params):
+    """The point to evaluate (validate, test, save) after training with
+    ``name``: Schedule-Free's average ``x = (y - (1 - b1) z) / b1``
+    (optax's ``schedule_free_eval_params``), the params themselves for
+    every other optimizer."""
+    state = _find_schedule_free_state(opt_state) if get_spec(
+        name).name == "schedule_free_adamw" else None
+    if state is None:
+        return params
+    return schedule_free_eval_params(state, params)
 
 
 #: Optimizers registered at run time (see :mod:`jaxmnist.plugins`).

@@ -18,7 +18,7 @@ from jaxmnist.errors import (
     check_positive_int,
     unknown_name_message,
 )
-from jaxmnist.optim.registry import OPTIMIZERS, get_spec
+from jaxmnist.optim.registry import OPTIMIZERS, check_option, get_spec
 
 LearningRates = tuple[tuple[str, tuple[float, ...]], ...]
 #: ((optimizer, ((option, (values, ...)), ...)), ...)
@@ -301,6 +301,8 @@ def check_option_axes(key: str, value: OptionAxes) -> None:
             if not values or not all(math.isfinite(v) for v in values):
                 raise ValueError(f"optimizer_options: {opt}.{name} needs "
                                  f"finite values, got {values}")
+            for v in values:
+                check_option(opt, name, v)
             if len(set(values)) < len(values):
                 raise ValueError(f"optimizer_options: {opt}.{name} lists a "
                                  f"value twice: {values}")

@@ -141,8 +141,16 @@ def preconditioner(opt_state, options: Mapping[str, Any] | None = None):
     for state in _states(opt_state):
         p = _diagonal(state, opts)
         if p is not None:
-            return p
+            return None if _partial(p) else p
     return None
+
+
+def _partial(tree) -> bool:
+    """Whether ``tree`` covers only some of the params (optax's
+    ``MaskedNode`` for the rest, as Muon's Adam for its non-matrices): no
+    diagonal preconditioner of the whole model."""
+    return any(isinstance(x, optax.MaskedNode) for x in jax.tree.leaves(
+        tree, is_leaf=lambda x: isinstance(x, optax.MaskedNode)))
 
 
 def _diagonal(s, opts: dict):

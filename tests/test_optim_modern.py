@@ -240,6 +240,27 @@ def test_muon_folds_cnn_kernels_and_leaves_batch_norm_to_adam():
                                rtol=1e-3)  # Adam's (Nesterov) first step
 
 
+@pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
+def test_trains_in_make_train_with_both_implementations(name, tiny_data):
+    """The sweep's path: TrainConfig, a vmappable option taken from the
+    member's hparams; ours and optax's give the same run."""
+    data = tiny_data._replace(train_images=tiny_data.train_images[:64],
+                              train_labels=tiny_data.train_labels[:64])
+    spec = optim.get_spec(name)
+    option = next(iter(spec.vmappable))
+    hp = jm.make_hparams("tanh", spec.learning_rate,
+                         optimizer={option: spec.vmappable[option]})
+    finals = []
+    for impl in ("ours", "optax"):
+        cfg = jm.TrainConfig(optimizer=name, epochs=1, implementation=impl,
+                             sizes=(784, 8, 10), activations=("tanh",),
+                             batch_size=16, vmapped_options=(option,))
+        finals.append(jax.jit(jm.make_train(cfg))(jax.random.key(0), hp,
+                                                  data))
+    tree_allclose(finals[0], finals[1], rtol=1e-4, atol=1e-5)
+    assert not bool(finals[0].metrics.diverged[-1])
+
+
 # --------------------------------------------------------------------------
 # Schedule-Free's evaluation point
 # --------------------------------------------------------------------------
@@ -267,15 +288,18 @@ def test_other_optimizers_evaluate_their_params():
 
 
 # --------------------------------------------------------------------------
-# The optimum of optax's test problems (its contrib test: 10 000 steps)
+# The optimum of optax's test problems, with its settings: contrib's
+# 30 000 steps (alias_test's 10 000 for Lion), rates and 3e-2 tolerance
 # --------------------------------------------------------------------------
 
-#: optax's learning rates for these problems (contrib/_common_test.py;
-#: lion: alias_test.py)
+#: optax's learning rates and options for these problems
+#: (contrib/_common_test.py; lion: _src/alias_test.py)
 OPTAX_TEST_LR = {"lion": 1e-2, "muon": 1e-2, "adopt": 1e-2,
                  "ademamix": 1e-3, "prodigy": 1e-1,
                  "schedule_free_adamw": 1e-2}
-EXTRA = {"schedule_free_adamw": {"warmup_steps": 5000}}
+EXTRA = {"schedule_free_adamw": {"warmup_steps": 5000},
+         "lion": {"weight_decay": 1e-4}}
+STEPS = {"lion": 10_000}
 
 
 def parabola(p):
@@ -313,8 +337,9 @@ def test_reaches_the_optimum(name, problem):
             p, s = carry
             u, s = tx.update(jax.grad(fn)(p), s, p)
             return (optax.apply_updates(p, u), s), None
-        (p, s), _ = jax.lax.scan(body, (p, tx.init(p)), None, length=10_000)
+        (p, s), _ = jax.lax.scan(body, (p, tx.init(p)), None,
+                                 length=STEPS.get(name, 30_000))
         return evaluation_params(name, s, p)
 
     p = run(jnp.asarray(start, jnp.float32))
-    np.testing.assert_allclose(p, optimum, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(p, optimum, rtol=3e-2, atol=3e-2)

@@ -74,8 +74,7 @@ def prodigy(learning_rate: ScalarOrSchedule = 1.0,
         else jnp.sqrt(jnp.asarray(beta2)))
 
     def init_fn(params):
-        dtype = min((x.dtype for x in jax.tree.leaves(params)),
-                    key=lambda d: jnp.finfo(d).bits)
+        dtype = optax.tree.dtype(params, "lowest")  # of the scalars
         zeros = optax.tree.zeros_like(params)
         return ProdigyState(zeros, zeros, zeros, params,
                             jnp.asarray(estim_lr0).astype(dtype),

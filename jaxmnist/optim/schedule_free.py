@@ -73,8 +73,7 @@ def schedule_free(base_optimizer: optax.GradientTransformation,
     (default: the params').
     """
     def init_fn(params):
-        dtype = min((x.dtype for x in jax.tree.leaves(params)),
-                    key=lambda d: jnp.finfo(d).bits)
+        dtype = optax.tree.dtype(params, "lowest")  # of the scalars
         z = params if state_dtype is None else optax.tree.cast(
             params, state_dtype)
         return ScheduleFreeState(

@@ -26,16 +26,22 @@ from pathlib import Path
 
 import optax
 
+from jaxmnist.optim import _muon, modern, schedule_free
 from jaxmnist.optim import alias as ours
 from jaxmnist.optim import transforms as T
+from jaxmnist.optim.prodigy import prodigy
 
 PINNED = "0.2.8"
 MODE = os.environ.get("JAXMNIST_OPTAX_SUITE", "ours")
-FILES = ("alias_test", "transform_test", "float64_test", "sharding_test")
+FILES = ("alias_test", "transform_test", "float64_test", "sharding_test",
+         "contrib/_common_test", "contrib/_muon_test",
+         "contrib/_schedule_free_test")
 
 #: our optimizers (optax's names) and transforms
 OPTIMIZERS = ("sgd", "adam", "adamw", "nadam", "adagrad", "adadelta",
-              "rmsprop")
+              "rmsprop", "lion")
+#: our optax.contrib optimizers
+CONTRIB = ("muon", "adopt", "ademamix", "prodigy", "schedule_free_adamw")
 TRANSFORMS = ("scale_by_adam", "scale_by_rms", "scale_by_rss",
               "scale_by_stddev", "scale_by_adadelta", "trace",
               "add_decayed_weights", "scale", "scale_by_schedule")
@@ -51,7 +57,15 @@ def _scale_by_schedule(step_size_fn):
     return T.scale_by_learning_rate(step_size_fn, flip_sign=False)
 
 
-_OURS = {name: getattr(ours, name) for name in OPTIMIZERS}
+_OURS = {name: getattr(ours, name) for name in OPTIMIZERS[:-1]}
+_OURS.update(lion=modern.lion, muon=modern.muon, adopt=modern.adopt,
+             ademamix=modern.ademamix, prodigy=prodigy,
+             schedule_free=schedule_free.schedule_free,
+             schedule_free_adamw=schedule_free.schedule_free_adamw,
+             schedule_free_eval_params=schedule_free.schedule_free_eval_params,
+             orthogonalize_via_newton_schulz=_muon.orthogonalize)
+_SCHEDULE_FREE = ("schedule_free", "schedule_free_adamw",
+                  "schedule_free_eval_params")
 _OURS.update({name: getattr(T, name) for name in TRANSFORMS[:-2]})
 _OURS.update(scale=_scale, scale_by_schedule=_scale_by_schedule)
 
@@ -61,6 +75,12 @@ SWAPS = (
     ("optax._src.transform", TRANSFORMS),
     ("optax.transforms", ("trace", "add_decayed_weights")),
     ("optax", OPTIMIZERS),
+    ("optax.contrib", CONTRIB + _SCHEDULE_FREE),
+    ("optax.contrib._muon", ("muon", "orthogonalize_via_newton_schulz")),
+    ("optax.contrib._adopt", ("adopt",)),
+    ("optax.contrib._ademamix", ("ademamix",)),
+    ("optax.contrib._prodigy", ("prodigy",)),
+    ("optax.contrib._schedule_free", _SCHEDULE_FREE),
 )
 
 
@@ -115,10 +135,12 @@ def _sklearn_stub():
 
 
 def load(file: str) -> types.ModuleType:
-    """optax's ``optax/_src/<file>.py``, imported with our swaps in place."""
-    path = Path(optax.__file__).parent / "_src" / f"{file}.py"
+    """optax's ``optax/_src/<file>.py`` (or ``optax/<file>.py`` for a
+    ``contrib/`` file), imported with our swaps in place."""
+    folder = "" if "/" in file else "_src"
+    path = Path(optax.__file__).parent / folder / f"{file}.py"
     spec = importlib.util.spec_from_file_location(
-        f"jaxmnist_optax_suite_{MODE}.{file}", path)
+        f"jaxmnist_optax_suite_{MODE}.{file.replace('/', '.')}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     xla_flags = os.environ.get("XLA_FLAGS")
@@ -159,6 +181,15 @@ def selected(file: str, cls: type, method: str) -> bool:
                     "test_state_sharding_type_preserved_with_jit_")
         return any(method.removeprefix(p) in OPTIMIZERS for p in prefixes
                    if method.startswith(p))
+    if file == "contrib/_common_test":
+        return any(f"opt_name='{n}'" in params for n in CONTRIB) or \
+            "wrapper_name='schedule_free'" in params
+    if file == "contrib/_muon_test":
+        # test_reshape_inverse tests optax's private reshape helper
+        return not method.startswith("test_reshape_inverse")
+    if file == "contrib/_schedule_free_test":
+        # builds sgd(learning_rate=0.0), which our range check refuses
+        return method != "test_learning_rate_zero"
     raise ValueError(file)
 
 

@@ -14,6 +14,7 @@ the device.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -37,10 +38,16 @@ from jaxmnist.core.step import (
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
+from jaxmnist.optim.registry import (
+    evaluation_params,
+    get_spec,
+    make_optimizer,
+)
 from jaxmnist.types import Array
 
 __all__ = ["EpochResult", "Metrics", "TrainResult", "TrainState",
-           "epoch_key", "evaluate_split", "make_epoch", "make_init",
+           "epoch_key", "evaluate_split", "evaluates_elsewhere",
+           "evaluation_point", "make_epoch", "make_init",
            "make_probe", "make_train", "member_key", "steps_per_epoch"]
 
 
@@ -80,7 +87,7 @@ class EpochResult(NamedTuple):
 
 
 class TrainResult(NamedTuple):
-    params: model.Params
+    params: model.Params  # the evaluation point: see evaluation_point
     metrics: Metrics
     dynamics: dynamics.Dynamics | None = None  # [epochs, ...] when probed
     stats: list | None = None  # batch-norm running statistics
@@ -95,6 +102,35 @@ def evaluate_split(config: TrainConfig, params: model.Params, stats,
                                  config.activation_choices, stats=stats)
     return model.loss_from_logits(out, labels), \
         model.accuracy_from_logits(out, labels)
+
+
+def evaluation_point(config: TrainConfig, opt_state, params
+                     ) -> model.Params:
+    """The params to validate, test and save: the optimizer's evaluation
+    point (Schedule-Free's average ``x``; the training params themselves
+    for every other optimizer). Training, and the dynamics probes, read
+    the training params (Schedule-Free's ``y``, where its gradients are
+    taken)."""
+    return evaluation_params(config.optimizer, opt_state, params)
+
+
+@functools.cache
+def evaluates_elsewhere(optimizer: str) -> bool:
+    """Whether ``optimizer``'s evaluation point is not its training params
+    (Schedule-Free's), found by tracing one init: a report can say which
+    point its probes read, and a sweep skips the evaluation point's program
+    where it is the params."""
+    moved = []
+
+    def trace(params):
+        tx = make_optimizer(optimizer, get_spec(optimizer).learning_rate)
+        moved.append(evaluation_params(optimizer, tx.init(params), params)
+                     is not params)
+        return jnp.zeros([])
+
+    with jax.numpy_dtype_promotion("standard"):
+        jax.eval_shape(trace, {"w": jnp.zeros((2, 2), jnp.float32)})
+    return moved[0]
 
 
 def make_init(config: TrainConfig, batch_probes: bool = True
@@ -196,11 +232,12 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
                 (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)),
                 named, retry)
         act = hparams.activation
+        point = evaluation_point(config, carry.opt_state, carry.params)
         metrics = Metrics(losses.mean(), accs.mean(),
-                          *evaluate_split(config, carry.params, carry.stats,
+                          *evaluate_split(config, point, carry.stats,
                                           act, data.val_images,
                                           data.val_labels),
-                          *evaluate_split(config, carry.params, carry.stats,
+                          *evaluate_split(config, point, carry.stats,
                                           act, data.test_images,
                                           data.test_labels),
                           carry.diverged)
@@ -297,7 +334,8 @@ def make_train(config: TrainConfig
             lambda s, e: epoch(s, hparams, data, epoch_key(key, e)),
             state, jnp.arange(config.epochs, dtype=jnp.int32))
         assert not isinstance(out.dynamics, dynamics.TrainingProbes)
-        return TrainResult(state.params, out.metrics, out.dynamics,
-                           state.stats)
+        return TrainResult(evaluation_point(config, state.opt_state,
+                                            state.params),
+                           out.metrics, out.dynamics, state.stats)
 
     return train

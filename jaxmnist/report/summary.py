@@ -301,9 +301,23 @@ def figure_notes(run: RunRecords) -> dict[str, tuple[str, str]]:
             _reach_sentence(run)),
         "lr_sensitivity.png": ("Learning-rate sensitivity",
                                _edge_sentence(run)),
-        **DYNAMICS_NOTES,
+        **{f: (heading, sentence + _probe_point(run))
+           for f, (heading, sentence) in DYNAMICS_NOTES.items()},
         **VERDICT_NOTES,
     }
+
+
+def _probe_point(run: RunRecords) -> str:
+    """Which point the probes read, when an optimizer of the run evaluates
+    elsewhere than it trains (Schedule-Free); else nothing."""
+    from jaxmnist.core.train import evaluates_elsewhere  # noqa: PLC0415
+
+    names = [o for o in run.config.optimizers if evaluates_elsewhere(o)]
+    if not names:
+        return ""
+    return (f" For {', '.join(names)} the probes read the training point "
+            f"(y, where its gradients are taken); its validation, test and "
+            f"saved models use its evaluation point (x, the average).")
 
 
 def figures_section(run: RunRecords, has_predictions: bool) -> list[str]:

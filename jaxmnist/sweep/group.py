@@ -11,6 +11,7 @@ of members, one after another, with that one program (:mod:`.chunks`).
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from collections.abc import Callable
@@ -21,7 +22,11 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxmnist.core.train import steps_per_epoch
+from jaxmnist.core.train import (
+    evaluates_elsewhere,
+    evaluation_point,
+    steps_per_epoch,
+)
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import checkpoints, chunks, memory, sharding
@@ -108,7 +113,7 @@ def _collect(g: PlacedGroup, state, history: list,
         x = np.moveaxis(x, a, 1)[:n_seeds, :n_cells]
         return x.reshape(len(members), *x.shape[2:])
 
-    host = sharding.to_host((state.params, state.stats))
+    host = sharding.to_host((_evaluation_point(g, state), state.stats))
     params = jax.tree.map(members_first, host[0], g.axes.params)
     stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
@@ -117,6 +122,18 @@ def _collect(g: PlacedGroup, state, history: list,
                        epoch_times,
                        steps_per_epoch(g.spec.config, g.data.num_train),
                        stacked.dynamics, stats)
+
+
+def _evaluation_point(g: PlacedGroup, state):
+    """Every member's params to save (:func:`evaluation_point`: Schedule-
+    Free's average), computed where the state is, member by member."""
+    if not evaluates_elsewhere(g.spec.config.optimizer):
+        return state.params
+    one = functools.partial(evaluation_point, g.spec.config)
+    # g.axes count the seed axis in front; per_cell's leaves have none
+    inner = jax.tree.map(lambda a: a - 1, (g.axes.opt_state, g.axes.params))
+    per_cell = jax.vmap(one, in_axes=inner, out_axes=inner[1])
+    return jax.jit(jax.vmap(per_cell))(state.opt_state, state.params)
 
 
 def _plan(g: PlacedGroup, layout: chunks.Layout | None,

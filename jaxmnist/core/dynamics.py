@@ -58,7 +58,7 @@ SATURATED_BELOW = 0.05  # of the derivative's maximum
 #: Per activation index: True for the ReLU-like activations (the He
 #: initialisation family), whose off side (z <= 0) is measured as
 #: "inactive"; False for the saturating ones, measured as "saturated".
-RELU_LIKE: tuple[bool, ...] = HE_INIT
+RELU_LIKE: list[bool] = HE_INIT  # the same list: plugins append to it
 HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
 LOSS_WINDOWS = 50
 

@@ -130,11 +130,13 @@ def tuning_lines(v: Verdict) -> list[str]:
         first, top = _best_at(curves, 0), _best_at(curves, len(ks) - 1)
         changes = leader_changes({o: b.expected for o, b in curves.items()},
                                  ks)
-        where = ", ".join(f"k = {k}: {o}" for k, o in changes[1:]) or "none"
+        where = ("the lead changes at " + ", ".join(
+            f"k = {k} to {o}" for k, o in changes[1:]) if changes[1:]
+            else "the lead never changes")
         prefix = f"{label}: " if len(v.tuning) > 1 else ""
         lines.append(f"- {prefix}budget 1: {first[0]} leads "
                      f"({first[1]:.4f}); budget {ks[-1]}: {top[0]} "
-                     f"({top[1]:.4f}); the lead changes at {where}.")
+                     f"({top[1]:.4f}); {where}.")
     if v.defaults:
         best = max(v.defaults, key=lambda o: v.defaults[o])
         lines.append(f"- at each optimizer's default learning rate (no "

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import scored_run
 from jaxmnist.report.verdict import verdict_lines
+from jaxmnist.report.verdict_figures import PROFILE, verdict_figures_for
 from jaxmnist.results import evidence
 from jaxmnist.results.budget import mean_expected_max_band
 from jaxmnist.results.judgement import (
@@ -164,3 +165,47 @@ def test_one_seed_drops_the_interval_column_and_says_why():
     assert "no interval: one run per task: nothing to resample." in text
     assert "| # | optimizer | IQM score | mean test acc |" in text
     assert "95% interval" not in text
+
+
+def test_the_lead_changes_where_the_tuning_curves_cross():
+    # per activation: adam has one good rate and one bad, sgd two middling
+    # ones; E[best of k] (6 members: 2 rates x 3 equal seeds) crosses
+    # between k = 2 (a tie, 0.8375 each) and k = 3 (0.89375 > 0.84375)
+    scores = {}
+    for act in ("relu", "tanh"):
+        scores[("adam", act)] = {0.001: [(0.5, 0.5)] * 3,
+                                 0.01: [(0.95, 0.95)] * 3}
+        scores[("sgd", act)] = {0.01: [(0.8, 0.8)] * 3,
+                                0.03: [(0.85, 0.85)] * 3}
+    v = judge({"mnist": scored_run(scores)})
+    text = "\n".join(verdict_lines(v))
+    want = 0.5 / 64 + 0.95 * 63 / 64
+    assert (f"- budget 1: sgd leads (0.8250); budget 6: adam ({want:.4f}); "
+            f"the lead changes at k = 3 to adam.") in text
+    _, run = gain_run()
+    assert "the lead never changes" in "\n".join(
+        verdict_lines(judge({"mnist": run})))
+
+
+def test_the_profile_is_drawn_only_where_the_target_was_reached():
+    def run(val):
+        return scored_run({(o, "relu"): {lr: [(val, 0.9)] * 2}
+                           for o, lr in (("adam", 0.001), ("sgd", 0.01))})
+    assert PROFILE not in verdict_figures_for(run(0.96))  # target 0.97
+    assert PROFILE in verdict_figures_for(run(0.99))
+
+
+def test_time_to_target_in_words():
+    # on relu adam's seeds reach 0.97 at epochs 1, 2 and 2, sgd's at 1 and
+    # 2 of 3: both medians 2; on tanh none does
+    run = scored_run({("adam", "relu"): {0.001: [(1.05, 0.9), (1.0, 0.9),
+                                                  (1.0, 0.9)]},
+                      ("adam", "tanh"): {0.001: [(0.9, 0.9)] * 3},
+                      ("sgd", "relu"): {0.01: [(1.05, 0.9), (1.0, 0.9),
+                                               (0.9, 0.9)]},
+                      ("sgd", "tanh"): {0.01: [(0.9, 0.9)] * 3}})
+    text = "\n".join(verdict_lines(judge({"mnist": run})))
+    assert ("**Time to target** (median epoch over seeds to mnist 0.97 "
+            "validation accuracy): fastest or tied on the most tasks: "
+            "adam 1/2, sgd 1/2; reached on every task: none.") in text
+    assert "time to target on tanh: no optimizer reached it" in text

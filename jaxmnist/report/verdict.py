@@ -13,7 +13,7 @@ from jaxmnist.report.why import why_section
 from jaxmnist.results.comparisons import Comparison
 from jaxmnist.results.judgement import Verdict, judge
 from jaxmnist.results.records import RunRecords
-from jaxmnist.results.verdict import leader_changes
+from jaxmnist.results.verdict import leader_changes, performance_profile
 
 SCORE_RULE = ("test accuracy at each cell's chosen learning rate (chosen "
               "on validation), min-max normalised per task over every "
@@ -130,11 +130,13 @@ def tuning_lines(v: Verdict) -> list[str]:
         first, top = _best_at(curves, 0), _best_at(curves, len(ks) - 1)
         changes = leader_changes({o: b.expected for o, b in curves.items()},
                                  ks)
-        where = ", ".join(f"k = {k}: {o}" for k, o in changes[1:]) or "none"
+        where = ("the lead changes at " + ", ".join(
+            f"k = {k} to {o}" for k, o in changes[1:]) if changes[1:]
+            else "the lead never changes")
         prefix = f"{label}: " if len(v.tuning) > 1 else ""
         lines.append(f"- {prefix}budget 1: {first[0]} leads "
                      f"({first[1]:.4f}); budget {ks[-1]}: {top[0]} "
-                     f"({top[1]:.4f}); the lead changes at {where}.")
+                     f"({top[1]:.4f}); {where}.")
     if v.defaults:
         best = max(v.defaults, key=lambda o: v.defaults[o])
         lines.append(f"- at each optimizer's default learning rate (no "
@@ -142,6 +144,27 @@ def tuning_lines(v: Verdict) -> list[str]:
                      f"{v.defaults[best]:.4f}; tuned, "
                      f"{v.optimizers[0]} ranks first.")
     return [*lines, ""]
+
+
+def time_lines(v: Verdict) -> list[str]:
+    """Who reaches the target first (the performance profile at tau = 1)
+    and who reaches it on every task."""
+    reached = {o: all(t is not None for t in row.values())
+               for o, row in v.times.items()}
+    if not any(t is not None for row in v.times.values()
+               for t in row.values()):
+        return []
+    profile = performance_profile(v.times, [1.0])
+    n = len(v.tasks)
+    first = sorted(profile, key=lambda o: -profile[o][0])
+    targets = ", ".join(f"{d} {t:g}" for d, t in v.targets.items())
+    return [f"**Time to target** (median epoch over seeds to {targets} "
+            f"validation accuracy): fastest or tied on the most tasks: "
+            + ", ".join(f"{o} {round(profile[o][0] * n)}/{n}"
+                        for o in first[:3])
+            + "; reached on every task: "
+            + (", ".join(o for o in v.optimizers if reached[o])
+               or "none") + ".", ""]
 
 
 def cannot_lines(v: Verdict) -> list[str]:
@@ -177,7 +200,7 @@ def verdict_lines(v: Verdict, why: list[str] | None = None,
     """The Verdict section; ``why`` the dynamics lines (best against
     worst cell), under their own sub-heading."""
     lines = [heading, "", *ranking_lines(v), *gap_lines(v),
-             *cell_gap_lines(v), *tuning_lines(v)]
+             *cell_gap_lines(v), *tuning_lines(v), *time_lines(v)]
     if why:
         lines += ["**Why** (learning dynamics): " + why[2], *why[3:]]
     return lines + cannot_lines(v)

@@ -313,7 +313,7 @@ def test_training_run_bitwise(name, tiny_data, monkeypatch):
     Per-sample SGD and Adam under a warm-up cosine schedule: the optimizer
     inside the real training step (fused with the gradient computation).
     The other optimizers' arithmetic is covered by the scans above; each
-    run costs ~8 s of compilation on a 2-core machine.
+    run compiles a whole training program, hence only these two.
     """
     data = tiny_data._replace(train_images=tiny_data.train_images[:64],
                               train_labels=tiny_data.train_labels[:64])

@@ -99,7 +99,7 @@ def test_epoch_checkpoints_round_trip(tmp_path):
 
 
 def test_an_orbax_checkpoint_of_an_earlier_version_resumes(tmp_path):
-    """Until 2026-11-25 a single process saved its epochs with orbax: such
+    """Earlier versions saved a single process's epochs with orbax: such
     a checkpoint is restored, and the next npz epoch replaces it."""
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
     tree = {"state": state(3.0), "history": checkpoints.stack(history),

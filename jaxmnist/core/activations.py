@@ -196,7 +196,7 @@ def apply_activation(index: jax.typing.ArrayLike, x: jax.Array,
     the branches compiled to those a group uses; ``index`` must be one of
     them. The derivative is given in closed form (a custom JVP) so that,
     under ``vmap``, the backward pass is one fused select instead of
-    differentiated branches (measured: 4x faster per-sample SGD).
+    differentiated branches (much faster per-sample SGD).
     """
     choices = tuple(range(len(REGISTRY))) if choices is None \
         else tuple(int(c) for c in choices)

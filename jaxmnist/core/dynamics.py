@@ -178,9 +178,9 @@ def per_sample_grad_norms(grads: list, inputs: list) -> jax.Array:
     image, then the hidden layers' outputs): there ``∇W_l = h_{l-1}
     ∇b_lᵀ`` is an outer product, so ``‖∇W_l‖ = ‖h_{l-1}‖ ‖∇b_l‖`` exactly
     (to float rounding). Only vectors are read: reading the weight
-    gradients themselves (``[128, 64]`` a member) cost the per-sample group
-    37 µs a step, 27% of its epoch, and a branch computing the gradient
-    every stride steps (whose operands XLA copied each step) more.
+    gradients themselves (``[128, 64]`` a member) every step, or in a
+    branch every stride steps (whose operands XLA copies each step), costs
+    a large share of a per-sample epoch (docs/performance.md).
     """
     return jnp.stack([jnp.linalg.norm(model.to_float(h)) *
                       jnp.linalg.norm(g["b"]) for h, g in zip(inputs, grads)])

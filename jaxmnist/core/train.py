@@ -210,8 +210,8 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
         dropout_key = jax.random.fold_in(key, 1) if config.dropout else None
         batches = _batches(config, key, n)
         # At batch 1 XLA rounds the unguarded step differently (last bits,
-        # measured on the classic grid's sgd), and the guard costs nothing
-        # measurable there (0.99x): guarded.
+        # seen on the classic grid's sgd), and the guard costs nothing
+        # measurable there: guarded.
         named = axis_names if config.batch_size > 1 else ()
         sampled = config.dynamics and not per_step_grad_norms(config)
         start = Carry(state.params, state.opt_state, state.stats,

@@ -61,9 +61,9 @@ def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
 
 
 #: Runs of at least this many cells share their figures with a second
-#: process when there is a second core: the classic grid's take 5 s (9 s
-#: with its dynamics figures) in one process, a small run's under a second,
-#: less than starting a Python process.
+#: process when there is a second core: a large run's figures take seconds
+#: in one process, a small run's less than starting a Python process
+#: (docs/performance.md).
 SIDE_PROCESS_CELLS = 8
 
 
@@ -94,9 +94,9 @@ def write_figures(run_dir: str | Path, run: RunRecords,
 def _jobs(run: RunRecords, out: Path, order: dict, names: list[str],
           pred_file: Path) -> list[tuple]:
     """``names``' figures as ``(function, args, kwargs)``, the heaviest
-    first (the classic grid's, in seconds: loss curves 1.8; misclassified
-    1.0; the dynamics figures 0.3-0.8 each; the accuracy curves 0.7 each;
-    the rest 0.2-0.3)."""
+    first (loss curves, misclassified examples, the dynamics figures, the
+    accuracy curves, then the rest), so that the side process, which
+    takes jobs from the front, gets the slow ones."""
     note = setup_line(run)
     classes = class_names(run.config.dataset)
     probed = (zip(dynamics.DYNAMICS_FIGURES,

@@ -6,12 +6,12 @@ worker thread places and compiles the sweep's groups
 (:func:`~.group.plan_group`) in order, from the start, up to
 ``run.PLANNED_AHEAD`` groups ahead of the one training. The classic grid's
 per-sample SGD group comes first and leaves part of the second core idle,
-which its later groups' compilation fills (measured, classic grid
-``--no-dynamics``: 51.7 s end to end, against 53.2 s compiling one group
-ahead and 52.4 s with two worker threads, whose first group waited for
-two compilations at once). With several processes the groups plan where
-they train: planning meets the other processes at collectives, which must
-come in the same order in every process.
+which its later groups' compilation fills. One worker thread, not two:
+with two, the first group waits for two compilations at once
+(docs/performance.md, "Measurements behind design choices"). With several
+processes the groups plan where they train: planning meets the other
+processes at collectives, which must come in the same order in every
+process.
 """
 
 from __future__ import annotations

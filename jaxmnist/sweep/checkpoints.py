@@ -19,11 +19,11 @@ needs saving: resumed runs continue bit for bit. Once a run has
 finished, :func:`remove` deletes the whole folder.
 
 Every process of a distributed run writes its own (each with its own
-``--out``, or sharing one). Until 2026-11-25 a single process saved its
+``--out``, or sharing one). Earlier versions saved a single process's
 epochs with orbax: :func:`restore_epoch` still reads those, so a run
-checkpointed then resumes. The npz is 4-5x faster to write than the orbax
-step was (a classic-grid group's 9 MB state with probes: about 10 ms
-against 40-50 ms, and the sweep writes one an epoch per group).
+checkpointed by them resumes. An npz is written rather than an orbax step
+because it is several times faster to write, and the sweep writes one an
+epoch per group (docs/performance.md).
 """
 
 from __future__ import annotations

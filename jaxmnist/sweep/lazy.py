@@ -4,7 +4,7 @@ A group's guarded epoch is needed only when a loss stops being finite
 (compiled then), and its probe-batch program not before its first epoch
 has trained: that one compiles on a thread of its own while the first
 epoch trains (:meth:`OnFirstCall.compile_beside`), so neither holds up the
-group's start (the classic grid's probe program: 1.8 s).
+group's start.
 """
 
 from __future__ import annotations

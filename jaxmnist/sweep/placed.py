@@ -41,8 +41,8 @@ def member_axes(state, tcfg: TrainConfig):
     First-layer weight leaves (params and their optimizer moments,
     ``[sizes[0], sizes[1]]``) keep it in the middle: ``[784, M, 128]``, so
     the shared batch's matmul ``x @ W1`` for all members is one wide matmul
-    ``[B, 784] @ [784, M*128]`` with no per-step transpose of W1 (measured:
-    +14% model-epochs/s for 24 Adam members). Every other leaf keeps it
+    ``[B, 784] @ [784, M*128]`` with no per-step transpose of W1 (faster:
+    docs/performance.md). Every other leaf keeps it
     first.
     """
     w1 = tuple(tcfg.sizes[:2])

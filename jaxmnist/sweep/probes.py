@@ -5,10 +5,9 @@ batch-norm statistics, a Lanczos start and a diagonal preconditioner
 (:func:`~jaxmnist.core.dynamics.probe_pass`), so one compiled program
 serves every group of one structure and size, whatever its optimizer: an
 epoch runs it once for the plain sharpness (preconditioner all ones) and,
-for an adaptive optimizer, once more with its preconditioner. The classic
-grid compiles one program instead of two (measured: two passes cost what
-one pass batched over the two did, and the second program took 3-4 s to
-compile).
+for an adaptive optimizer, once more with its preconditioner. One program
+run twice costs what one program batched over both passes would, and
+saves the second program's compilation (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -44,8 +43,8 @@ def probe_program(tcfg: TrainConfig, data: Dataset, state1, axes,
 
     The group's ``[seed, cell]`` members are merged into one member axis
     (:func:`merge_seeds`) and vmapped once: vmapped twice, over a seed axis
-    of 1 (the classic grid) and the cells, the same pass took 1.27x as
-    long (for the 4 members of a classic-grid group, 98 against 77 ms a pass).
+    (of 1 in the classic grid) and the cells, the same pass is slower
+    (docs/performance.md).
     """
     n, its = tcfg.probe_size, tcfg.sharpness_iterations
 

@@ -8,11 +8,15 @@ A page asks for a generated table with a marker line:
   ``--help`` say the same.
 - ``<!-- optimizer-table -->``: every registered optimizer with its default
   learning rate and batch size, why, and its vmappable options.
+
+The docstrings cross-reference in Sphinx's roles (``:func:`name```); the
+API pages show the name as code, without the role.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -77,3 +81,14 @@ def on_page_markdown(markdown, page, config, files):
         if marker in markdown:
             markdown = markdown.replace(marker, table())
     return markdown
+
+
+#: A Sphinx role left in front of a docstring's rendered code span.
+_SPHINX_ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj|exc):"
+                          r"<code>~?")
+
+
+def on_page_content(html, page, config, files):
+    """Drop the Sphinx roles (``:func:``, and a ``~``) the docstrings'
+    references carry."""
+    return _SPHINX_ROLE.sub("<code>", html)

@@ -28,6 +28,27 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def _fast_layer_runs_no_command(request, monkeypatch):
+    """A fast-layer test that starts a ``python -m jaxmnist.<command>`` (or
+    tests/inject.py) subprocess other than ``--help`` fails: such tests
+    belong in the slow layer."""
+    if request.node.get_closest_marker("slow"):
+        return
+    popen_init = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        argv = [str(a) for a in (args if isinstance(args, (list, tuple))
+                                 else [args])]
+        command = any(a.startswith("jaxmnist.") or a.endswith("inject.py")
+                      for a in argv)
+        if command and "--help" not in argv:
+            pytest.fail(f"the fast layer starts {' '.join(argv[1:4])}...: "
+                        "mark the test slow")
+        popen_init(self, args, *rest, **kwargs)
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+
+
 @pytest.fixture(scope="session")
 def tiny_data():
     """784-wide synthetic data, small enough for second-long tests."""

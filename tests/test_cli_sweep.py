@@ -96,6 +96,7 @@ def test_unwritable_out(tmp_path, capsys):
     assert "cannot be written (Not a directory)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "jaxmnist.sweep", "--epochs",
                            "0", "--debug"], capture_output=True, text=True)

@@ -108,3 +108,17 @@ def test_grade_puts_each_suggestion_on_the_tuned_grid():
         == 1e-2
     assert "in 2 of 2" in verdict([relu._replace(
         steepest_nearest=relu.chosen_lr, steepest_val=relu.chosen_val)] * 2)
+
+
+def test_steepest_descent_is_sought_before_the_minimum():
+    rates = np.geomspace(1e-4, 1e2, 200)
+    x = np.log10(rates)
+    # a fall centred at 1e-2 down to a minimum at 1e-1, then a spike whose
+    # fall (at 3) is steeper, below 4x the minimum
+    smoothed = 2.0 - np.tanh(2 * (x + 2)) * 0.5 + np.where(x > -1, x + 1, 0)
+    smoothed -= np.where(x > 0.5, 20 * (x - 0.5), 0) * (x < 0.52)
+    found = lrfind.suggestions(rates, smoothed)
+    low = rates[int(np.argmin(smoothed))]
+    assert found.steepest < low
+    np.testing.assert_allclose(found.steepest, 1e-2, rtol=0.1)
+    assert found.minimum_tenth == low / 10

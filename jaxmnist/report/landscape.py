@@ -141,8 +141,10 @@ def plot_barriers(land: Landscape, path: Path, optimizers: Sequence[str] = (),
     left.set_title(wrap("Between the seeds of each cell (mean over pairs)",
                         4), fontsize=10)
     act = pairs[0].activation if pairs else "?"
-    _matrix(right, opt_grid, chosen, chosen, "fewer than two optimizers")
-    seeds_of = {_seed(r.start) for r in pairs} | {_seed(r.end) for r in pairs}
+    seed_of = {_setup(x): _seed(x) for r in pairs for x in (r.start, r.end)}
+    named = [f"{s} ({seed_of[s]})" for s in chosen]
+    _matrix(right, opt_grid, named, named, "fewer than two optimizers")
+    seeds_of = set(seed_of.values())
     shared = ("all from one seed: the same initial params"
               if len(seeds_of) == 1 else
               "members of one seed share their initial params")

@@ -7,6 +7,10 @@ import numpy as np
 import jaxmnist as jm
 from helpers import synthetic_dataset
 from jaxmnist import landscape
+from jaxmnist.core.train import member_key
+from jaxmnist.sweep.config import SweepConfig
+from jaxmnist.sweep.landscape import initial_params
+from jaxmnist.sweep.placed import init_keys
 
 ALPHAS = np.linspace(0.0, 1.0, 11)
 
@@ -118,3 +122,20 @@ def test_vmapped_equals_alone_in_float64():
                 np.testing.assert_allclose(x, y[i], rtol=1e-10)
             s = landscape.slice_2d(starts[i], dirs[i], grid, acts[i], *val)
             np.testing.assert_allclose(s.loss, surfaces.loss[i], rtol=1e-10)
+
+
+def test_sweep_redraws_the_initial_params_its_groups_trained_from(
+        tiny_data):
+    cfg = SweepConfig(activations=("relu", "sigmoid"), optimizers=("adam",),
+                      seeds=2, seed=3, hidden=((16,),))
+    spec = cfg.groups()[0]
+    keys = jnp.stack([member_key(3, m.seed)
+                      for m in spec.members])
+    hps = jm.stack_hparams([jm.make_hparams(m.activation, m.learning_rate)
+                            for m in spec.members])
+    state = jax.vmap(jm.make_init(spec.config), in_axes=(0, 0, None))(
+        init_keys(keys), hps, tiny_data)
+    for i, params in enumerate(initial_params(cfg, spec)):
+        for a, b in zip(jax.tree.leaves(params),
+                        jax.tree.leaves(state.params)):
+            np.testing.assert_array_equal(a, b[i])

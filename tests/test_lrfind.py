@@ -1,14 +1,26 @@
 """The learning-rate range test: its rates, smoothing and suggestions."""
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_run
 from jaxmnist.core import lrfind
 from jaxmnist.optim.registry import make_optimizer
-from jaxmnist.results.lrfind import LrSuggestion, grade, verdict
+from jaxmnist.results.lrfind import (
+    LrFindRow,
+    LrGrade,
+    LrSuggestion,
+    grade,
+    verdict,
+)
+from jaxmnist.results.records import read_csv, write_results
+from jaxmnist.sweep.config_file import to_toml
 
 CURVATURES = np.asarray([8.0, 3.0, 1.0, 0.5])  # L = 8: GD diverges above 2/L
 
@@ -108,3 +120,42 @@ def test_grade_puts_each_suggestion_on_the_tuned_grid():
         == 1e-2
     assert "in 2 of 2" in verdict([relu._replace(
         steepest_nearest=relu.chosen_lr, steepest_val=relu.chosen_val)] * 2)
+
+
+def test_steepest_descent_is_sought_before_the_minimum():
+    rates = np.geomspace(1e-4, 1e2, 200)
+    x = np.log10(rates)
+    # a fall centred at 1e-2 down to a minimum at 1e-1, then a spike whose
+    # fall (at 3) is steeper, below 4x the minimum
+    smoothed = 2.0 - np.tanh(2 * (x + 2)) * 0.5 + np.where(x > -1, x + 1, 0)
+    smoothed -= np.where(x > 0.5, 20 * (x - 0.5), 0) * (x < 0.52)
+    found = lrfind.suggestions(rates, smoothed)
+    low = rates[int(np.argmin(smoothed))]
+    assert found.steepest < low
+    np.testing.assert_allclose(found.steepest, 1e-2, rtol=0.1)
+    assert found.minimum_tenth == low / 10
+
+
+@pytest.mark.slow
+def test_cli_writes_the_tests_and_grades_them(mnist_dirs, tmp_path):
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    run = synthetic_run(["adam"], ["relu", "tanh"], seeds=2,
+                        lrs=(1e-4, 1e-3, 1e-2))
+    write_results(tuned, run)
+    (tuned / "config.toml").write_text(to_toml(run.config))
+    out = tmp_path / "lr"
+    cmd = [sys.executable, "-m", "jaxmnist.lrfind", "--compare-with",
+           str(tuned), "--steps", "60", "--manual-dir", mnist_dirs[0],
+           "--data-dir", mnist_dirs[1], "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_csv(out / "lr_find.csv", LrFindRow)
+    assert len(rows) == 2 * 60  # adam x (relu, tanh), from the tuned run
+    grades = read_csv(out / "lr_find_grading.csv", LrGrade)
+    assert [g.activation for g in grades] == ["relu", "tanh"]
+    assert "| adam | relu |" in proc.stdout
+    assert (out / "lr_find.png").is_file()
+    bad = subprocess.run(cmd + ["--low", "1", "--high", "0.5"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1

@@ -5,9 +5,11 @@ same factor every step, from ``start`` to ``end``; the loss first falls
 faster as the rate grows, then blows up. The bias-corrected exponential
 moving average of the step losses (:func:`smooth`) is read with the usual
 rules (:func:`suggestions`): the rate of the steepest descent of the
-smoothed loss against log rate, and the rate of its minimum divided by 10,
-both before the loss diverged (more than :data:`DIVERGED` times its
-minimum so far, where fastai stops the test).
+smoothed loss against log rate (searched after the average's first
+:data:`WARMUP` steps and before its minimum: a descent after a spike is
+not the one sought), and the rate of its minimum divided by 10, both
+before the loss diverged (more than :data:`DIVERGED` times its minimum so
+far, where fastai stops the test).
 
 :func:`range_test` is generic (any loss, any optax optimizer built from a
 schedule); :func:`make_range_test` the model's, with the training step of
@@ -35,9 +37,10 @@ BETA = 0.98
 #: The test counts as diverged once the smoothed loss exceeds this many
 #: times its minimum so far.
 DIVERGED = 4.0
-#: Steps at the start left out of the steepest-descent rule, where the
-#: moving average is still mostly its first losses.
-WARMUP = 10
+#: Steps at the start left out of the steepest-descent rule: the moving
+#: average's window, 1 / (1 - BETA), before which it holds only the first
+#: few (noisy) losses.
+WARMUP = 50
 
 
 class Suggestions(NamedTuple):
@@ -136,10 +139,11 @@ def suggestions(rates: np.ndarray, smoothed: np.ndarray) -> Suggestions:
                                           np.inf))
     bad = ~np.isfinite(smoothed) | (smoothed > DIVERGED * best)
     end = int(np.argmax(bad)) if bad.any() else len(rates)
-    if end <= WARMUP + 2:
+    if end < 3:
         return Suggestions(np.nan, np.nan, end)
     lo = smoothed[:end]
-    minimum_tenth = float(rates[int(np.argmin(lo))] / 10)
-    slope = np.gradient(lo, np.log(rates[:end]))
-    steepest = float(rates[WARMUP + int(np.argmin(slope[WARMUP:]))])
-    return Suggestions(steepest, minimum_tenth, end)
+    low = int(np.argmin(lo))
+    slope = np.gradient(lo, np.log(rates[:end]))[:low + 1]
+    steepest = (float(rates[WARMUP + int(np.argmin(slope[WARMUP:]))])
+                if low > WARMUP else np.nan)
+    return Suggestions(steepest, float(rates[low] / 10), end)

@@ -32,6 +32,10 @@ def _setup(label: str) -> str:
     return label.split("/")[0]
 
 
+def _seed(label: str) -> str:
+    return label.rsplit("/", 1)[-1]
+
+
 def plot_paths(land: Landscape, path: Path, optimizers: Sequence[str] = (),
                activations: Sequence[str] = ()) -> None:
     """One column per activation: the training-subset loss (log scale, top)
@@ -125,19 +129,27 @@ def plot_barriers(land: Landscape, path: Path, optimizers: Sequence[str] = (),
     for r in pairs:
         i, j = chosen.index(_setup(r.start)), chosen.index(_setup(r.end))
         opt_grid[i, j] = opt_grid[j, i] = r.train_barrier
+    left_w = 1.2 * len(acts) + 2.5 if seeds else 2.6
+    right_w = 1.1 * max(len(chosen), 1) + 3
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(1.2 * len(acts) + 1.1 * max(len(chosen), 1) + 6, 0.55
-                       * max(len(setups), len(chosen), 4) + 2.2),
-        layout="constrained")
+        1, 2, figsize=(left_w + right_w, 0.55 * max(len(setups),
+                                                      len(chosen), 4) + 2.4),
+        layout="constrained", width_ratios=(left_w, right_w))
     _matrix(left, _seed_grid(seeds, setups, acts), setups, acts,
             "one seed per cell:\nno two seeds to connect\n(run with --seeds 2"
             " or more)")
     left.set_title(wrap("Between the seeds of each cell (mean over pairs)",
                         4), fontsize=10)
     act = pairs[0].activation if pairs else "?"
-    _matrix(right, opt_grid, chosen, chosen, "fewer than two optimizers")
+    seed_of = {_setup(x): _seed(x) for r in pairs for x in (r.start, r.end)}
+    named = [f"{s} ({seed_of[s]})" for s in chosen]
+    _matrix(right, opt_grid, named, named, "fewer than two optimizers")
+    seeds_of = set(seed_of.values())
+    shared = ("all from one seed: the same initial params"
+              if len(seeds_of) == 1 else
+              "members of one seed share their initial params")
     right.set_title(wrap(f"Between the best members of two optimizers "
-                         f"({act}; the diagonal is empty)", 4), fontsize=10)
+                         f"({act}; {shared})", 5), fontsize=10)
     fig.suptitle("Loss barriers: the largest rise of the training loss along "
                  "the straight path between two solutions above the line "
                  "between their losses", fontsize=10)

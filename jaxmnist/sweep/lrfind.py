@@ -51,11 +51,7 @@ def run_lr_find(optimizers: Sequence[str], activations: Sequence[str],
                 high: float = HIGH, seed: int = 0,
                 implementation: str = "ours") -> LrFind:
     """The range tests of every optimizer x activation on ``data``."""
-    if not 0 < low < high:
-        raise ValueError(f"the range must satisfy 0 < low < high, got "
-                         f"{low:g}, {high:g}")
-    if steps < 20:
-        raise ValueError(f"steps must be at least 20, got {steps}")
+    check_range(steps, low, high)
     start = time.perf_counter()
     n = int(data.train_images.shape[0])
     configs = {o: TrainConfig(optimizer=o, activations=tuple(activations),
@@ -86,6 +82,15 @@ def run_lr_find(optimizers: Sequence[str], activations: Sequence[str],
     return LrFind(rows, found, round(time.perf_counter() - start, 3))
 
 
+def check_range(steps: int, low: float, high: float) -> None:
+    """ValueError unless 0 < low < high and there are at least 20 steps."""
+    if not 0 < low < high:
+        raise ValueError(f"the range must satisfy 0 < low < high, got "
+                         f"{low:g}, {high:g}")
+    if steps < 20:
+        raise ValueError(f"steps must be at least 20, got {steps}")
+
+
 def write_lr_find(out: Path, found: LrFind) -> None:
     """lr_find.csv and lr_find_suggestions.csv, each atomically."""
     write_csv(out / "lr_find.csv", found.rows, LrFindRow)
@@ -105,6 +110,7 @@ def main_work(args) -> tuple[list[LrGrade], str, str]:
     optimizers = args.optimizers or base.optimizers
     activations = args.activations or base.activations
     SweepConfig(optimizers=optimizers, activations=activations)  # checks
+    check_range(args.steps, args.low, args.high)
     data = load_dataset(args.dataset, manual_dir=args.manual_dir,
                         data_dir=args.data_dir, val_size=base.val_size,
                         seed=0)

@@ -19,6 +19,7 @@ import pytest
 import jaxmnist as jm
 from helpers import scan_run, tree_allclose
 from jaxmnist import optim
+from jaxmnist.dynamics import preconditioner
 from jaxmnist.optim import MODERN_OPTIMIZERS, evaluation_params, make_optimizer
 from jaxmnist.optim.registry import option_names
 
@@ -200,6 +201,30 @@ def test_vmap_over_traced_options_equals_each_member(name, impl):
         tree_allclose(member, solo, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
+def test_vmapped_options_ours_equals_optax_in_float64(name):
+    """Three members with traced float64 rates and options: ours = optax's
+    (inject_hyperparams) member by member."""
+    case = next(c for c in CASES if c.name == name)
+    with jax.enable_x64(True):
+        params = tree(jax.random.key(2), jnp.float64)
+        grads = grads_seq(8, jnp.float64, seed=3)
+        values = {k: member_values(k, d)
+                  for k, d in optim.get_spec(name).vmappable.items()}
+        values["learning_rate"] = [case.lr, case.lr / 3, case.lr * 2]
+        arrays = {k: jnp.asarray(v, jnp.float64) for k, v in values.items()}
+
+        def run(hp, impl):
+            hp = dict(hp)
+            tx = make_optimizer(name, hp.pop("learning_rate"), impl, **hp)
+            return scan_run(tx, params, grads)[0]
+
+        ours, theirs = (jax.jit(jax.vmap(lambda hp, i=impl: run(hp, i)))(
+            arrays) for impl in ("ours", "optax"))
+        assert ours["w"].dtype == jnp.float64
+        tree_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
 def test_muon_vmapped_members_are_not_a_matrix_axis():
     """Stacked members (a leading axis of 3) under vmap: each member's
     [6, 3] matrix is orthogonalised on its own, its [3] bias goes to Adam,
@@ -259,6 +284,19 @@ def test_trains_in_make_train_with_both_implementations(name, tiny_data):
                                                   data))
     tree_allclose(finals[0], finals[1], rtol=1e-4, atol=1e-5)
     assert not bool(finals[0].metrics.diverged[-1])
+
+
+@pytest.mark.parametrize("impl", ["ours", "optax"])
+def test_muon_has_no_diagonal_preconditioner(impl):
+    """The sharpness probes' preconditioner must cover every parameter:
+    Muon's AdamW part holds MaskedNode in place of the matrices, so Muon
+    gets none (it crashed the probes), while plain Adam's is found."""
+    params = tree(jax.random.key(0))
+    muon = make_optimizer("muon", 0.01, impl)
+    assert preconditioner(muon.init(params)) is None
+    adam = make_optimizer("adam", 0.01, impl)
+    p = preconditioner(adam.init(params))
+    assert jax.tree.structure(p) == jax.tree.structure(params)
 
 
 # --------------------------------------------------------------------------

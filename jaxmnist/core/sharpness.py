@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
+from optax.transforms import MaskedNode
 
 from jaxmnist.core import draws, model, net
 from jaxmnist.core.activations import as_index
@@ -140,17 +141,18 @@ def preconditioner(opt_state, options: Mapping[str, Any] | None = None):
     opts = dict(options or {})
     for state in _states(opt_state):
         p = _diagonal(state, opts)
-        if p is not None:
-            return None if _partial(p) else p
+        if p is not None and not _partial(p):
+            return p
     return None
 
 
 def _partial(tree) -> bool:
-    """Whether ``tree`` covers only some of the params (optax's
-    ``MaskedNode`` for the rest, as Muon's Adam for its non-matrices): no
-    diagonal preconditioner of the whole model."""
-    return any(isinstance(x, optax.MaskedNode) for x in jax.tree.leaves(
-        tree, is_leaf=lambda x: isinstance(x, optax.MaskedNode)))
+    """Whether ``tree`` covers only some parameters: a partitioned
+    optimizer's part (Muon's AdamW holds ``MaskedNode`` in place of the
+    matrices), not a preconditioner of all of them."""
+    def masked(x):
+        return isinstance(x, MaskedNode)
+    return any(masked(x) for x in jax.tree.leaves(tree, is_leaf=masked))
 
 
 def _diagonal(s, opts: dict):

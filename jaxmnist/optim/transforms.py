@@ -44,6 +44,15 @@ from jaxmnist.optim._adaptive import (
                                       scale_by_stddev,
 )
 from jaxmnist.optim._common import ScalarOrSchedule
+from jaxmnist.optim._modern import (
+                                      ScaleByAdemamixState,
+                                      ScaleByAdoptState,
+                                      ScaleByLionState,
+                                      scale_by_ademamix,
+                                      scale_by_adopt,
+                                      scale_by_lion,
+)
+from jaxmnist.optim._muon import MuonState, scale_by_muon, scale_by_shape
 from jaxmnist.optim._scale import (
                                       AddDecayedWeightsState,
                                       ScaleByLearningRateState,
@@ -54,10 +63,14 @@ from jaxmnist.optim._trace import TraceState, trace
 
 __all__ = [
     "AddDecayedWeightsState",
+    "MuonState",
     "ScalarOrSchedule",
     "ScaleByAdadeltaState",
     "ScaleByAdamState",
+    "ScaleByAdemamixState",
+    "ScaleByAdoptState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
     "ScaleByRmsState",
     "ScaleByRmsWithCountState",
     "ScaleByRssState",
@@ -67,9 +80,14 @@ __all__ = [
     "add_decayed_weights",
     "scale_by_adadelta",
     "scale_by_adam",
+    "scale_by_ademamix",
+    "scale_by_adopt",
     "scale_by_learning_rate",
+    "scale_by_lion",
+    "scale_by_muon",
     "scale_by_rms",
     "scale_by_rss",
+    "scale_by_shape",
     "scale_by_stddev",
     "trace",
 ]

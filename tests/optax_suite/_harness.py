@@ -43,7 +43,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "nadam", "adagrad", "adadelta",
 #: our optax.contrib optimizers
 CONTRIB = ("muon", "adopt", "ademamix", "prodigy", "schedule_free_adamw")
 TRANSFORMS = ("scale_by_adam", "scale_by_rms", "scale_by_rss",
-              "scale_by_stddev", "scale_by_adadelta", "trace",
+              "scale_by_stddev", "scale_by_adadelta", "scale_by_lion", "trace",
               "add_decayed_weights", "scale", "scale_by_schedule")
 
 
@@ -169,7 +169,10 @@ def selected(file: str, cls: type, method: str) -> bool:
     if file == "transform_test":
         kept = ("test_scalers_adadelta", "test_scalers_adam",
                 "test_scalers_rmsprop", "test_scalers_stddev",
-                "test_apply_every", "test_scale", "test_rms_match_adam")
+                "test_apply_every", "test_scale", "test_rms_match_adam",
+                "test_scalers_lion", "test_lion_modes_variants")
+        # not test_lion_invalid_mode_raises: ours refuses the mode when the
+        # transform is built, optax's only in update
         return method in kept
     if file == "float64_test":
         name = method.removeprefix("test_mixed_dtype_input_outputs_")

@@ -49,6 +49,7 @@ def _whole_bytes(spec, data) -> int:
     return memory.compiled_bytes(g.epoch)
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("dynamics", [False, True])
 def test_a_chunked_group_equals_one_program(tmp_path, dynamics):
     """Chunks of 3 of the 6 cells: the parameters come out bitwise equal on

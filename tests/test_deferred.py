@@ -80,6 +80,7 @@ def _x64_runs(cfg, hp, data, monkeypatch):
     return runs
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.filterwarnings(  # the dense chunked loop's float32 buffer
     "ignore:scatter inputs have incompatible types:FutureWarning")
 @pytest.mark.parametrize("dynamics", [False, True])
@@ -114,6 +115,7 @@ def test_deferred_equals_dense_in_float64(batch, dynamics, monkeypatch):
                                    dense.dynamics.grad_norm, rtol=1e-10)
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("schedule", ["warmup_cosine", "exponential"])
 def test_deferred_follows_a_schedule_in_float64(schedule, monkeypatch):
     """The step's learning rate comes from the optimizer itself (its

@@ -27,6 +27,7 @@ def batch(n=40, seed=1):
             jnp.asarray(rng.integers(0, 3, n), jnp.int32))
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "gelu"])
 def test_top_hessian_eigenvalue_matches_the_dense_hessian(activation):
     params = tiny(activation)
@@ -63,6 +64,7 @@ def test_lanczos_top_finds_the_top_eigenpair():
                                atol=1e-4)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_preconditioned_sharpness_is_the_dense_eigenvalue():
     """With Adam's state: the top eigenvalues of H and P^-1/2 H P^-1/2 (P
     its preconditioner) from the joint Lanczos equal the dense ones."""
@@ -172,6 +174,7 @@ CFG = dict(sizes=(784, 16, 8, 10), epochs=2, batch_size=32, probe_size=64,
            sharpness_iterations=5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_probes_do_not_change_the_training(tiny_data):
     hp = jm.stack_hparams([jm.make_hparams("relu", 1e-3),
                            jm.make_hparams("sigmoid", 3e-3)])
@@ -200,6 +203,7 @@ def test_probes_do_not_change_the_training(tiny_data):
         np.testing.assert_array_equal(d.hist_start[i, 0], want)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_vmapped_probes_equal_solo_probes(tiny_data):
     cfg = jm.TrainConfig(optimizer="momentum", dynamics=True,
                          activations=("tanh", "elu"), **CFG)
@@ -214,6 +218,7 @@ def test_vmapped_probes_equal_solo_probes(tiny_data):
     assert np.isnan(np.asarray(both.dynamics.preconditioned_sharpness)).all()
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_grad_norm_is_the_gradient_of_the_step():
     """One step per epoch: the probe's gradient norm is jax.grad's."""
     data = synthetic_dataset(n_train=32, n_val=16, n_test=16)
@@ -231,6 +236,7 @@ def test_grad_norm_is_the_gradient_of_the_step():
     np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_grad_norms_are_sampled_every_stride_steps():
     """The stride; and one step of one example, where the norms come from
     the rank-one identity every step: jax.grad's, and the probes leave
@@ -286,6 +292,7 @@ def test_public_probes_on_your_own_params():
     assert np.isfinite(float(top))
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_public_probes_are_the_core_ones_compiled():
     """jaxmnist.dynamics' probes (compiled) give the numbers of
     jaxmnist.core.dynamics' (op by op), by name or index, and trace inside

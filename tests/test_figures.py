@@ -43,6 +43,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("case", list(CASES))
 def test_figures_are_valid_pngs(case, tmp_path):
     run = synthetic_run(**CASES[case])

@@ -26,6 +26,7 @@ def only_group(cfg: SweepConfig) -> GroupSpec:
     return spec
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_adding_a_cell_does_not_change_another_cells_numbers():
     data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
     a = SweepConfig(activations=("relu",), optimizers=("adam",), epochs=2,
@@ -40,6 +41,7 @@ def test_adding_a_cell_does_not_change_another_cells_numbers():
                                    gb.history.val_loss[j], rtol=1e-5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
 def test_sweep_driver_equals_pure_train(optimizer):
     """One code path, two drivers: the group's per-epoch loop reproduces
@@ -115,6 +117,7 @@ def _vmapped_epochs(config, hparams, data, axis_names, epochs=3,
     return (state.params, metrics) + ((retried,) if retry else ())
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("dynamics", [False, True])
 @pytest.mark.parametrize("rates", [(0.1, 0.3), (0.1, 1e4)])
 def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
@@ -164,6 +167,7 @@ class _StopAfterAnEpoch(StopRequest):
         return True
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
         tmp_path):
     """The sweep's epoch program holds no guarded loop: the epoch whose
@@ -196,6 +200,7 @@ def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
                                    solo.metrics.val_loss, rtol=1e-4)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_a_group_compiled_on_another_thread_trains_the_same():
     """The sweep compiles the next group while one trains (.ahead): the
     group then trains from that plan, with the same numbers."""

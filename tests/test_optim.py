@@ -538,6 +538,7 @@ def test_adadelta_default_learning_rate_descends():
     assert float(u) < 0
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("name", CLASSIC)
 def test_end_to_end_both_implementations_agree(name, tiny_data):
     data = tiny_data._replace(train_images=tiny_data.train_images[:64],
@@ -557,6 +558,7 @@ def test_end_to_end_both_implementations_agree(name, tiny_data):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "warmup_cosine",
                                       "exponential"])
 def test_schedules_agree_across_implementations(schedule, tiny_data):

@@ -253,6 +253,7 @@ def test_muon_vmapped_members_are_not_a_matrix_axis():
                                    rtol=1e-4)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_muon_folds_cnn_kernels_and_leaves_batch_norm_to_adam():
     params, _ = jm.init_cnn(jax.random.key(0), batch_norm=True)
     grads = jm.init_cnn(jax.random.key(1), batch_norm=True)[0]
@@ -265,6 +266,7 @@ def test_muon_folds_cnn_kernels_and_leaves_batch_norm_to_adam():
                                rtol=1e-3)  # Adam's (Nesterov) first step
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
 def test_trains_in_make_train_with_both_implementations(name, tiny_data):
     """The sweep's path: TrainConfig, a vmappable option taken from the

@@ -20,6 +20,7 @@ def run(cfg, members, data, key=0):
     return train(jax.random.key(key), jm.stack_hparams(members), data)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_zero_dropout_reproduces_the_plain_numbers(tiny_data):
     """Dropout compiled in, at rate 0: the masks keep everything and x / 1
     is x, so the numbers are the plain run's up to float32 rounding (XLA may
@@ -34,6 +35,7 @@ def test_zero_dropout_reproduces_the_plain_numbers(tiny_data):
     tree_allclose(plain.metrics, compiled.metrics, rtol=1e-6)
 
 
+@pytest.mark.slow  # a long run: many compiles
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "adam"])
 def test_zero_weight_decay_reproduces_the_plain_numbers(optimizer,
                                                         tiny_data):
@@ -50,6 +52,7 @@ def test_zero_weight_decay_reproduces_the_plain_numbers(optimizer,
     tree_allclose(plain.metrics, compiled.metrics, rtol=1e-5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_dropout_and_decay_change_training_but_not_evaluation(tiny_data):
     cfg = jm.TrainConfig(optimizer="adam", dropout=True, weight_decay=True,
                          **SMALL)
@@ -117,6 +120,7 @@ def test_batch_norm_mlp_keeps_stats_per_member(tiny_data):
      [jm.make_hparams("relu", 3e-3, optimizer={"b2": 0.99}),
       jm.make_hparams("relu", 3e-3, optimizer={"b2": 0.999})]),
 ], ids=["dropout", "weight_decay", "batch_norm", "adam_b2"])
+@pytest.mark.slow  # a long run: many compiles
 def test_vmap_equals_solo_for_every_new_axis(cfg, members, tiny_data):
     """Up to float reassociation in the batched matmuls: parameters and
     losses to 1e-4; an accuracy may differ by one image whose logits tie
@@ -152,6 +156,7 @@ def test_optimizer_option_values_do_not_recompile(tiny_data):
     assert len(traces) == 1
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_cnn_gradients_match_finite_differences():
     """In float64, through the convolutions, max pooling and our custom-JVP
     activations: reverse-mode gradients against central differences, one
@@ -209,6 +214,7 @@ def test_cnn_conv_and_pool_equal_xla_ops(padding):
             ours, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID"))
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_cnn_evaluates_large_batches_in_chunks(monkeypatch):
     """A batch over ``EVAL_CHUNK`` images (with a remainder) gives the
     logits and pre-activations of one whole pass, in the images' order."""
@@ -221,6 +227,7 @@ def test_cnn_evaluates_large_batches_in_chunks(monkeypatch):
     tree_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # a long run: many compiles
 def test_cnn_shapes_and_training(tiny_data):
     params, stats = cnn.init_cnn(jax.random.key(0), 0)
     assert [p["w"].shape for p in params] == [

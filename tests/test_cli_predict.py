@@ -93,6 +93,7 @@ def test_describe_marks_uncertain_predictions():
         "b.png: no item found")
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_predict_without_a_model(tmp_path):
     proc = predict(str(tmp_path / "nothing"), "x.png")
     assert proc.returncode == 2 and "no model at" in proc.stderr

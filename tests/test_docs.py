@@ -55,7 +55,7 @@ def same_output(got: str, want: str) -> bool:
             and np.allclose(got_numbers, want_numbers, rtol=0, atol=0.01))
 
 
-@pytest.mark.parametrize("code,expected", params())
+@pytest.mark.parametrize("code,expected", list(params()))
 def test_example_runs_and_prints_what_the_page_says(code, expected,
                                                     monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,8 @@ import pytest
 import jaxmnist as jm
 from helpers import synthetic_run
 from jaxmnist.core import lrfind
-from jaxmnist.optim.registry import make_optimizer
+from jaxmnist.optim.registry import get_spec, make_optimizer
+from jaxmnist.report.lrfind import plot_lr_find
 from jaxmnist.results.lrfind import (
     LrFindRow,
     LrGrade,
@@ -21,6 +22,7 @@ from jaxmnist.results.lrfind import (
 )
 from jaxmnist.results.records import read_csv, write_results
 from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.lrfind import run_lr_find, write_lr_find
 
 CURVATURES = np.asarray([8.0, 3.0, 1.0, 0.5])  # L = 8: GD diverges above 2/L
 
@@ -159,3 +161,25 @@ def test_cli_writes_the_tests_and_grades_them(mnist_dirs, tmp_path):
     bad = subprocess.run(cmd + ["--low", "1", "--high", "0.5"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1
+
+
+def test_the_range_tests_of_a_grid_write_their_files_and_figure(tiny_data,
+                                                                 tmp_path):
+    """Every optimizer x activation gets ``steps`` rows whose rates grow from
+    ``low`` to ``high`` times its default rate, one suggestion each, and
+    the CSVs and the figure are written (synthetic data: fast)."""
+    found = run_lr_find(("adam", "momentum"), ("relu", "tanh"), tiny_data,
+                        steps=20, low=1e-2, high=10.0)
+    assert len(found.rows) == 2 * 2 * 20
+    assert {(s.optimizer, s.activation) for s in found.suggestions} == {
+        (o, a) for o in ("adam", "momentum") for a in ("relu", "tanh")}
+    for o in ("adam", "momentum"):
+        rates = [r.learning_rate for r in found.rows
+                 if r.optimizer == o and r.activation == "relu"]
+        base = get_spec(o).learning_rate
+        np.testing.assert_allclose([rates[0], rates[-1]],
+                                   [base * 1e-2, base * 10.0], rtol=1e-6)
+    write_lr_find(tmp_path, found)
+    plot_lr_find(found.rows, found.suggestions, tmp_path / "lr_find.png")
+    for name in ("lr_find.csv", "lr_find_suggestions.csv", "lr_find.png"):
+        assert (tmp_path / name).stat().st_size > 0, name

@@ -306,3 +306,20 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
               "loss_window_max": np.broadcast_to(steps * 1.5,
                                                  (n, epochs, windows))}
     return run._replace(dynamics=rows, dynamics_arrays=arrays)
+
+
+#: Optimizer options that are decay rates in [0, 1).
+DECAY_OPTIONS = ("b1", "b2", "b3", "beta", "adam_b1", "adam_b2", "momentum",
+                 "decay", "rho")
+
+
+def member_values(option: str, default: float, scale: float = 10.0
+                  ) -> list[float]:
+    """Three in-range values of an optimizer option for three vmapped
+    members: a decay rate moved towards 1 and away, a zero default given
+    two small values, others multiplied and divided by ``scale``."""
+    if option in DECAY_OPTIONS:
+        return [default, 1 - 2 * (1 - default), 1 - (1 - default) / 2]
+    if default == 0.0:
+        return [0.0, 1e-3, 1e-6]
+    return [default, default * scale, default / scale]

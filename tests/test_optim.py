@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import jaxmnist as jm
-from helpers import scan_run
+from helpers import member_values, scan_run
 from jaxmnist import optim
 from jaxmnist.optim import make_optimizer
 from jaxmnist.optim.registry import option_names
@@ -388,16 +388,8 @@ def test_state_dtype_options(case, field):
 # vmap over traced learning rates and hyperparameters
 # --------------------------------------------------------------------------
 
-DECAYS = ("b1", "b2", "momentum", "decay", "rho")
 
 
-def member_values(option: str, default: float) -> list[float]:
-    """Three values of ``option`` for three vmapped members."""
-    if option in DECAYS:
-        return [default, 1 - 2 * (1 - default), 1 - (1 - default) / 2]
-    if default == 0.0:
-        return [0.0, 1e-3, 1e-6]
-    return [default, default * 10, default / 10]
 
 
 @pytest.mark.parametrize("name", CLASSIC)

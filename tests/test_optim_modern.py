@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import jaxmnist as jm
-from helpers import scan_run, tree_allclose
+from helpers import member_values, scan_run, tree_allclose
 from jaxmnist import optim
 from jaxmnist.dynamics import preconditioner
 from jaxmnist.optim import MODERN_OPTIMIZERS, evaluation_params, make_optimizer
@@ -165,13 +165,6 @@ def test_complex_float64_ours_equals_optax(name):
 # vmap over traced learning rates and options
 # --------------------------------------------------------------------------
 
-def member_values(option: str, default: float) -> list[float]:
-    """Three in-range values of ``option`` for three vmapped members."""
-    if option in ("b1", "b2", "b3", "beta", "adam_b1", "adam_b2"):
-        return [default, 1 - 2 * (1 - default), 1 - (1 - default) / 2]
-    if default == 0.0:
-        return [0.0, 1e-3, 1e-6]
-    return [default, default * 2, default / 2]
 
 
 @pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
@@ -179,7 +172,7 @@ def member_values(option: str, default: float) -> list[float]:
 def test_vmap_over_traced_options_equals_each_member(name, impl):
     case = next(c for c in CASES if c.name == name)
     params, grads = tree(jax.random.key(2)), grads_seq(8, seed=3)
-    values = {k: member_values(k, d)
+    values = {k: member_values(k, d, 2.0)
               for k, d in optim.get_spec(name).vmappable.items()}
     values["learning_rate"] = [case.lr, case.lr / 3, case.lr * 2]
     traces = []
@@ -209,7 +202,7 @@ def test_vmapped_options_ours_equals_optax_in_float64(name):
     with jax.enable_x64(True):
         params = tree(jax.random.key(2), jnp.float64)
         grads = grads_seq(8, jnp.float64, seed=3)
-        values = {k: member_values(k, d)
+        values = {k: member_values(k, d, 2.0)
                   for k, d in optim.get_spec(name).vmappable.items()}
         values["learning_rate"] = [case.lr, case.lr / 3, case.lr * 2]
         arrays = {k: jnp.asarray(v, jnp.float64) for k, v in values.items()}

@@ -1,14 +1,6 @@
 """Every figure draws for one cell, 8 x 7 cells, seeds and divergence."""
 
 import dataclasses
-import shutil
-import subprocess
-import sys
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +19,7 @@ from jaxmnist.report import (
     tuning,
 )
 from jaxmnist.report.dynamics import DYNAMICS_FIGURES
-from jaxmnist.results.records import MemberResult, read_run
+from jaxmnist.results.records import MemberResult
 from jaxmnist.results.stats import cell_results
 
 CASES = {
@@ -184,100 +176,6 @@ def test_lr_sensitivity_axis_spans_the_peaks():
              for c in run.cells]
     lo, hi = tuning.peak_range(cells)
     assert 0.93 <= lo < 0.95 and 0.97 < hi < 0.98
-
-
-def test_figures_shared_with_a_side_process_are_the_same(
-        smoke_run, tmp_path, monkeypatch):
-    run = read_run(smoke_run[0])
-    assert run.dynamics_arrays is not None
-    drawn = {}
-    for where, cells in (("here", 10**6), ("side", 1)):
-        shutil.copytree(smoke_run[0], tmp_path / where,
-                        ignore=shutil.ignore_patterns("figures"))
-        monkeypatch.setattr(figures, "SIDE_PROCESS_CELLS", cells)
-        paths = figures.write_figures(tmp_path / where, run)
-        drawn[where] = {p.name: p.read_bytes() for p in paths}
-    assert set(drawn["here"]) >= {*DYNAMICS_FIGURES, "misclassified.png"}
-    assert drawn["side"] == drawn["here"]
-
-
-_SIDE_SCRIPT = """
-import os, time
-from jaxmnist.report import figures
-with figures.side_process(10**6) as side:
-    print("none" if side is None else side.submit(os.getpid).result(),
-          flush=True)
-    time.sleep(120)
-"""
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, exited, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc")
-def test_the_side_process_exits_when_the_sweep_is_killed():
-    """A sweep killed outright (SIGKILL) cannot stop its figures' process,
-    started with training: it notices and exits by itself."""
-    sweep = subprocess.Popen([sys.executable, "-c", _SIDE_SCRIPT],
-                             stdout=subprocess.PIPE, text=True)
-    assert sweep.stdout is not None
-    line = sweep.stdout.readline().strip()
-    if line == "none":
-        sweep.kill()
-        pytest.skip("one core: no side process")
-    side = int(line)
-    assert _running(side)
-    sweep.kill()
-    sweep.wait()
-    deadline = time.monotonic() + 15
-    while _running(side) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _running(side)
-
-
-def test_each_figure_is_drawn_once_here_or_by_the_side_process():
-    """The side process takes the jobs from the front, this one from the
-    back; a dead side process leaves its share to this one."""
-    here, side = threading.get_ident(), []
-
-    def job(i):
-        side.append((i, threading.get_ident() == here))
-        time.sleep(0.01)
-
-    jobs = [(job, (i,), {}) for i in range(12)]
-    with ThreadPoolExecutor(1) as pool:
-        figures._draw(jobs, pool)
-    assert sorted(i for i, _ in side) == list(range(12))
-    mine = sorted(i for i, h in side if h)
-    assert mine and mine == list(range(12 - len(mine), 12))  # the back
-
-    class Dead:
-        def submit(self, *a, **k):
-            job = Future()
-            job.set_exception(BrokenProcessPool("killed"))
-            return job
-
-    side.clear()
-    figures._draw(jobs, Dead())  # type: ignore[arg-type]
-    assert sorted(side) == [(i, True) for i in range(12)]
-
-
-def test_a_dead_side_process_leaves_the_figures_to_this_one():
-    dead, failed, done = Future(), Future(), Future()
-    dead.set_exception(BrokenProcessPool("killed"))
-    failed.set_exception(ValueError("a bad figure"))
-    done.set_result(None)
-    assert not figures._drawn(None) and not figures._drawn(dead)
-    assert figures._drawn(done)
-    with pytest.raises(ValueError, match="a bad figure"):
-        figures._drawn(failed)
 
 
 # --------------------------------------------------------------------------

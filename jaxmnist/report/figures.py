@@ -6,15 +6,6 @@ through the same records, without retraining.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import multiprocessing
-import os
-import signal
-import threading
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -60,19 +51,9 @@ def figures_for(run: RunRecords, has_predictions: bool) -> list[str]:
         probed) + verdict_figures.verdict_figures_for(run)
 
 
-#: Runs of at least this many cells share their figures with a second
-#: process when there is a second core: a large run's figures take seconds
-#: in one process, a small run's less than starting a Python process
-#: (docs/performance.md).
-SIDE_PROCESS_CELLS = 8
-
-
-def write_figures(run_dir: str | Path, run: RunRecords,
-                  side: ProcessPoolExecutor | None = None) -> list[Path]:
-    """Draw every figure of ``run`` into ``<run_dir>/figures/``. A large
-    run's are shared with a second process: ``side`` when given (the
-    sweep starts it before training, :func:`side_process`, so that its
-    imports are done by then), else one started here."""
+def write_figures(run_dir: str | Path, run: RunRecords) -> list[Path]:
+    """Draw every figure of ``run`` into ``<run_dir>/figures/``, in this
+    process (matplotlib's Agg backend), one after another."""
     out = Path(run_dir) / FIGURES_DIR
     order = dict(optimizers=run.config.optimizers,
                  activations=run.config.activations)
@@ -83,20 +64,14 @@ def write_figures(run_dir: str | Path, run: RunRecords,
         jobs += landscape.landscape_jobs(read_landscape(run_dir), out,
                                          **order)
         names += landscape.LANDSCAPE_FIGURES
-    if side is not None:
-        _draw(jobs, side)
-    else:
-        with side_process(len(run.cells)) as side:
-            _draw(jobs, side)
+    for fn, args, kwargs in jobs:
+        fn(*args, **kwargs)
     return [out / f for f in names]
 
 
 def _jobs(run: RunRecords, out: Path, order: dict, names: list[str],
           pred_file: Path) -> list[tuple]:
-    """``names``' figures as ``(function, args, kwargs)``, the heaviest
-    first (loss curves, misclassified examples, the dynamics figures, the
-    accuracy curves, then the rest), so that the side process, which
-    takes jobs from the front, gets the slow ones."""
+    """``names``' figures as ``(function, args, kwargs)``."""
     note = setup_line(run)
     classes = class_names(run.config.dataset)
     probed = (zip(dynamics.DYNAMICS_FIGURES,
@@ -129,109 +104,6 @@ def _jobs(run: RunRecords, out: Path, order: dict, names: list[str],
         (FIGURES[4], (comparison.plot_heatmap, (run.cells, out / FIGURES[4]),
                       {**order, "note": note}))]
     return [job for name, job in jobs if name in names]
-
-
-def _draw(jobs: list[tuple], side: ProcessPoolExecutor | None) -> None:
-    """Every job once: the side process takes them from the front (the
-    heaviest first), this one from the back, until they meet; what the
-    side process could not draw (it died) is drawn here."""
-    futures = [_submit(side, fn, *args, **kwargs)
-               for fn, args, kwargs in jobs]
-    for (fn, args, kwargs), job in zip(reversed(jobs), reversed(futures)):
-        if job is None or job.cancel():
-            fn(*args, **kwargs)
-    for (fn, args, kwargs), job in zip(jobs, futures):
-        if job is not None and not job.cancelled() and not _drawn(job):
-            fn(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def side_process(cells: int):
-    """A one-process pool to share the figures of a run of ``cells``
-    cells, started now, or None when drawing them all here is as fast (a
-    small run, a single core) or no process can be started."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(
-        os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores < 2 or cells < SIDE_PROCESS_CELLS:
-        yield None
-        return
-    # spawn, not fork: a fork of a process running JAX's threads may hang
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(
-            "spawn"), initializer=_side_init, initargs=(os.getpid(),))
-    except (OSError, NotImplementedError, ImportError):  # no semaphores
-        yield None
-        return
-    try:
-        _start(pool)
-        yield pool
-    finally:  # an error or Ctrl-C here: the queued figures are dropped
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _start(pool: ProcessPoolExecutor) -> None:
-    """Start the side process (its imports happen meanwhile), ignoring
-    Ctrl-C from its first instruction: the sweep stops it. An ignored
-    signal stays ignored across the process's exec, and Python keeps it
-    so (the initializer says it again)."""
-    before = signal.getsignal(signal.SIGINT)
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: the initializer only
-        _submit(pool, _ready)
-        return
-    try:
-        _submit(pool, _ready)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if before is None
-                      else before)
-
-
-def _side_init(sweep: int) -> None:
-    """The side process leaves Ctrl-C to the sweep (pid ``sweep``), which
-    stops it, and ends with it when it is killed outright (SIGKILL, the
-    OOM killer): a drawing left half done is a temporary file, which the
-    resumed run removes. Linux's kernel kills it with its parent; elsewhere
-    it notices within a second."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):  # not Linux
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG,
-                                                signal.SIGKILL)
-    threading.Thread(target=_exit_with, args=(sweep,), daemon=True).start()
-
-
-def _exit_with(parent: int, every: float = 1.0) -> None:
-    """Exit this process once ``parent`` is no longer its parent."""
-    while os.getppid() == parent:
-        time.sleep(every)
-    os._exit(0)
-
-
-def _ready() -> None:
-    """Nothing: a first job, to start the process."""
-
-
-def _submit(pool: ProcessPoolExecutor | None, fn, *args, **kwargs
-            ) -> Future | None:
-    if pool is None:
-        return None
-    try:
-        return pool.submit(fn, *args, **kwargs)
-    except (BrokenProcessPool, OSError, RuntimeError):  # dead or shut down
-        return None
-
-
-def _drawn(job: Future | None) -> bool:
-    """Whether the side process drew its figures: False if there was none
-    or it died (they are drawn here then); its drawing's error raised."""
-    if job is None:
-        return False
-    try:
-        job.result()
-    except BrokenProcessPool:
-        return False
-    return True
 
 
 def _confusion(pred_file: Path, out: Path, classes: tuple[str, ...]) -> None:

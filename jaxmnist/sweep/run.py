@@ -233,33 +233,28 @@ def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
               results: Callable[[], Results], stop: StopRequest,
               data: Dataset) -> RunRecords:
     """Call ``results`` (which trains, or gathers, every group into
-    ``out``) while the figures' second process starts, then write the best
-    member's predictions, the figures and summary.md, and mark ``out``
-    finished. ``host_test``: the test split's (images, labels); ``data``
-    the whole dataset (for ``--landscape``)."""
-    cells = sum(len(g.cells) for g in cfg.groups())
-    # the figures' second process, started as training starts (process 0)
-    with figures.side_process(cells if jax.process_index() == 0 else 0
-                              ) as side:
-        done = results()
-        run, best = done.run, done.best
-        if jax.process_index() != 0:
-            return run
-        stop.check("stopped before the figures (every group is trained and "
-                   "saved)")
-        if best is not None:
-            probs = np.asarray(class_probabilities(
-                best.params, best.member.activation, host_test[0]))
-            save_best_predictions(out, best.member, probs, *host_test)
-        if cfg.landscape:
-            land = run_landscape(cfg, out, data, run.members, run.cells)
-            write_landscape(out, land)
-            print(f"landscape: {len(land.rows)} paths and "
-                  f"{len(land.surfaces)} slices in {land.meta['seconds']:.1f}"
-                  f" s", file=sys.stderr, flush=True)
-            stop.check("stopped before the figures (every group is trained "
-                       "and saved, and the landscape written)")
-        figures.write_figures(out, run, side)
+    ``out``), then write the best member's predictions, the figures and
+    summary.md, and mark ``out`` finished. ``host_test``: the test split's
+    (images, labels); ``data`` the whole dataset (for ``--landscape``)."""
+    done = results()
+    run, best = done.run, done.best
+    if jax.process_index() != 0:
+        return run
+    stop.check("stopped before the figures (every group is trained and "
+               "saved)")
+    if best is not None:
+        probs = np.asarray(class_probabilities(
+            best.params, best.member.activation, host_test[0]))
+        save_best_predictions(out, best.member, probs, *host_test)
+    if cfg.landscape:
+        land = run_landscape(cfg, out, data, run.members, run.cells)
+        write_landscape(out, land)
+        print(f"landscape: {len(land.rows)} paths and "
+              f"{len(land.surfaces)} slices in {land.meta['seconds']:.1f}"
+              f" s", file=sys.stderr, flush=True)
+        stop.check("stopped before the figures (every group is trained "
+                   "and saved, and the landscape written)")
+    figures.write_figures(out, run)
     summary.write_report(out, run, (out / BEST_PREDICTIONS).is_file())
     rundir.finish(out, cfg.keep_checkpoints)
     return run

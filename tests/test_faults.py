@@ -20,6 +20,7 @@ import pytest
 
 from helpers import ROOT, csv_rows, start_sweep, wait_for
 from helpers import assert_same_run as same_run
+from jaxmnist.sweep.lock import read_holder
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +167,8 @@ def test_random_kills_lose_at_most_an_epoch(reference, sweeper, tmp_path):
     after a random number of new files in the run dir, so kills land in
     every phase: checkpoints, models, results, figures), half as soon as a
     new file appears under checkpoints/ (mid-write); then the last resume
-    finishes. A run that finds a killed run's lock takes it over.
+    finishes. A run that finds a killed run's lock file takes it over and
+    names the killed run.
 
     The kill moments come from ``KILL_SEED``; a failure prints the seed, and
     ``JAXMNIST_KILL_SEED=<seed>`` replays that sequence of moments."""
@@ -185,9 +187,8 @@ def test_random_kills_lose_at_most_an_epoch(reference, sweeper, tmp_path):
         assert proc.returncode in (0, -signal.SIGKILL), (seed, i, err[-2000:])
         if stale is not None and "mnist: " in stdout:  # it took the lock
             assert f"was held by pid {stale} on " in err, (seed, i, err)
-        holder = out / "sweep.lock"
-        stale = json.loads(holder.read_text())["pid"] if holder.exists() \
-            else None
+        named = read_holder(out)  # None: no file, or killed before naming
+        stale = named.pid if named is not None else None
     assert proc.returncode == 0, (seed, err[-2000:])
     assert_same_run(reference[0], out)
 

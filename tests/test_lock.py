@@ -6,34 +6,46 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from jaxmnist.sweep import lock as lock_module
 from jaxmnist.sweep.lock import (
     LOCK_FILE,
     InUse,
     RunLock,
     check_free,
     check_not_in_progress,
+    held_by,
     read_holder,
 )
-
-
-def _exited_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
 
 #: A start time for a hand-written lock file.
 STARTED = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(0))
 
+#: A process that takes ``argv[1]``'s lock, says so, and sleeps.
+HOLD = """
+import sys, time
+from jaxmnist.sweep.lock import RunLock
+lock = RunLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
 
 def write_lock(folder, **fields):
     holder = {"host": socket.gethostname(), "pid": os.getpid(),
-              "started": STARTED, "ticks": None, **fields}
+              "started": STARTED, **fields}
     (folder / LOCK_FILE).write_text(json.dumps(holder))
+
+
+def hold(folder) -> subprocess.Popen:
+    """Another process holding ``folder``'s lock (once this returns)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+    return proc
 
 
 def test_a_lock_is_taken_released_and_names_its_holder(tmp_path):
@@ -42,60 +54,79 @@ def test_a_lock_is_taken_released_and_names_its_holder(tmp_path):
         holder = read_holder(tmp_path)
         assert holder is not None and holder.pid == os.getpid()
         assert holder.host == socket.gethostname()
-        assert not list(tmp_path.glob(".*"))  # no temporary left
-    assert not (tmp_path / LOCK_FILE).exists()
+    assert not list(tmp_path.iterdir())  # the file removed, nothing else
 
 
-def test_a_live_holder_refuses_a_second_sweep(tmp_path):
-    sleeper = subprocess.Popen([sys.executable, "-c",
-                                "import time; time.sleep(60)"])
+@pytest.mark.slow  # another process
+def test_a_live_holder_refuses_a_second_sweep_and_its_death_frees_it(
+        tmp_path):
+    holder = hold(tmp_path)
     try:
-        write_lock(tmp_path, pid=sleeper.pid)
-        message = (rf"'{tmp_path}' is in use by pid {sleeper.pid} on "
-                   rf"{socket.gethostname()} \(started {STARTED}\);"
+        named = read_holder(tmp_path)
+        assert named is not None and named.pid == holder.pid
+        message = (rf"'{tmp_path}' is in use by pid {holder.pid} on "
+                   rf"{socket.gethostname()} \(started {named.started}\);"
                    rf" wait for it or use another --out")
         with pytest.raises(InUse, match=message):
             check_free(tmp_path)
         with pytest.raises(InUse, match=message):
             RunLock(tmp_path).acquire()
         with pytest.raises(ValueError, match="is a sweep in progress, by "
-                           f"pid {sleeper.pid}"):
+                           f"pid {holder.pid}"):
             check_not_in_progress(tmp_path)
-        assert read_holder(tmp_path).pid == sleeper.pid  # left alone
+        assert read_holder(tmp_path) == named  # left alone
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()  # SIGKILL: no chance to remove its file
+        holder.wait()
+    assert read_holder(tmp_path) == named
+    check_free(tmp_path)  # the kernel freed the lock
+    check_not_in_progress(tmp_path)
+    with RunLock(tmp_path) as stale:
+        assert stale == named
+    assert not (tmp_path / LOCK_FILE).exists()
 
 
-def test_another_hosts_lock_is_never_taken_over(tmp_path):
-    write_lock(tmp_path, host="elsewhere.example", pid=1)
-    with pytest.raises(InUse, match="by pid 1 on elsewhere.example"):
-        RunLock(tmp_path).acquire()
-
-
-@pytest.mark.parametrize("how", ["dead pid", "reused pid", "unreadable"])
-def test_a_stale_lock_is_taken_over(tmp_path, how):
-    if how == "dead pid":
-        write_lock(tmp_path, pid=_exited_pid())
-    elif how == "reused pid":  # a live pid, but started at another time
-        if not Path("/proc/self/stat").is_file():
-            pytest.skip("no /proc: process start times unknown")
-        write_lock(tmp_path, pid=os.getppid(), ticks=1)
-    else:  # its writer died before writing it
+@pytest.mark.parametrize("how", ["dead holder", "another host", "empty"])
+def test_a_lock_file_nobody_holds_is_taken_over(tmp_path, how):
+    if how == "empty":  # its writer died before writing its name
         (tmp_path / LOCK_FILE).write_text("")
+    else:
+        write_lock(tmp_path, pid=1, host=("elsewhere.example" if how ==
+                                           "another host" else
+                                           socket.gethostname()))
+    before = read_holder(tmp_path)
+    assert held_by(tmp_path) is None
     check_free(tmp_path)
     check_not_in_progress(tmp_path)
     lock = RunLock(tmp_path)
-    stale = lock.acquire()
-    assert stale is not None
+    assert lock.acquire() == before
     assert read_holder(tmp_path) == lock.holder
     lock.release()
     assert not list(tmp_path.iterdir())
 
 
+def test_a_lock_held_in_this_process_refuses_another_taker(tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setattr(lock_module, "RETRY_S", 0.0)
+    with RunLock(tmp_path) as stale:
+        assert stale is None
+        with pytest.raises(InUse, match=f"by pid {os.getpid()} on "):
+            RunLock(tmp_path).acquire()
+    with RunLock(tmp_path) as stale:
+        assert stale is None
+
+
 def test_release_leaves_another_sweeps_lock(tmp_path):
-    lock = RunLock(tmp_path)
-    lock.acquire()
-    write_lock(tmp_path, pid=_exited_pid())  # someone took it over
-    lock.release()
-    assert (tmp_path / LOCK_FILE).exists()
+    """A lock file removed by hand while held, and taken by a second sweep:
+    the first's release leaves the second's file (and lock) alone."""
+    first = RunLock(tmp_path)
+    first.acquire()
+    (tmp_path / LOCK_FILE).unlink()
+    second = RunLock(tmp_path)
+    assert second.acquire() is None
+    first.release()
+    assert read_holder(tmp_path) == second.holder
+    with pytest.raises(InUse):
+        check_free(tmp_path)
+    second.release()
+    assert not (tmp_path / LOCK_FILE).exists()

@@ -1,36 +1,51 @@
-"""One sweep per run dir: a lock file naming its holder.
+"""One sweep per run dir: an ``flock`` held for the process's life.
 
-``RUN/sweep.lock`` holds the host, pid and start time of the sweep writing
-into ``RUN``. It is created atomically (written in full to a temporary
-file, then hard-linked into place, which fails if a lock exists; where the
-filesystem has no hard links, ``O_CREAT | O_EXCL``) and removed when the
-sweep exits. A lock whose process is gone (same host, and no process with
-that pid, or one started at another time) is stale: the next sweep takes it
-over. ``evaluate`` and ``plot`` refuse a run dir whose lock is held.
+The sweep writing into ``RUN`` holds an exclusive ``fcntl.flock`` on
+``RUN/sweep.lock`` and writes its holder there (host, pid, start time), so
+that a second sweep is refused with one line naming it. The kernel frees
+the lock when the process ends, however it ends (exit, ``kill -9``, the OOM
+killer): a lock file whose lock is free names a sweep that no longer runs,
+and the next sweep takes it over. A sweep that exits removes the file.
+``evaluate``, ``plot``, ``predict`` and ``compare`` refuse a run dir whose
+lock is held.
+
+Between processes of one host the lock is the kernel's. Between hosts it
+needs a file system that shares locks: NFS does (Linux emulates ``flock``
+there with byte-range locks, which the server sees), Lustre when mounted
+with ``-o flock``. On one that keeps locks local (NFS mounted ``nolock`` or
+``local_lock=all``, Lustre's ``localflock``) sweeps on two hosts are not
+kept apart. Because NFS's emulated lock is dropped when its process closes
+any descriptor of the file, the holder never opens the file a second time.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import socket
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 LOCK_FILE = "sweep.lock"
 
 
 class Holder(NamedTuple):
-    """Who holds a run dir: ``ticks`` is the process's start time in clock
-    ticks since boot (Linux), which tells a reused pid from the holder."""
+    """Who holds (or last held) a run dir."""
     host: str
     pid: int
     started: str  # local time, to the second
-    ticks: int | None = None
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host} (started {self.started})"
+
+
+#: The holder of a lock whose file is still empty (its holder is between
+#: taking the lock and writing its name).
+UNKNOWN = Holder("?", 0, "?")
 
 
 class InUse(ValueError):
@@ -42,154 +57,147 @@ class InUse(ValueError):
         self.holder = holder
 
 
-def _ticks(pid: int) -> int | None:
-    """The start time of process ``pid`` (clock ticks since boot), or None
-    where /proc does not say."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def me() -> Holder:
     """This process as a lock holder."""
     return Holder(socket.gethostname(), os.getpid(),
-                  datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-                  _ticks(os.getpid()))
+                  datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _parse(text: str) -> Holder | None:
+    """The holder a lock file names; None when it names none (empty, or
+    written by something else)."""
+    try:
+        d = json.loads(text)
+        return Holder(str(d["host"]), int(d["pid"]), str(d["started"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_holder(out: Path) -> Holder | None:
-    """The holder named by ``out``'s lock, None when there is none."""
+    """The holder named by ``out``'s lock file (held or not), None when
+    there is none."""
     try:
         return _parse((Path(out) / LOCK_FILE).read_text())
     except (FileNotFoundError, NotADirectoryError):
         return None
 
 
-def _parse(text: str) -> Holder:
-    """A lock's holder. A lock that cannot be parsed (its writer died
-    before writing it: only possible with O_EXCL) names pid 0 on this host,
-    which is never alive."""
+def held_by(out: Path) -> Holder | None:
+    """The holder of ``out``'s lock while a live process holds it, None
+    when it is free (no file, or a file its dead holder left)."""
     try:
-        d = json.loads(text)
-        return Holder(str(d["host"]), int(d["pid"]), str(d["started"]),
-                      d.get("ticks"))
-    except (ValueError, KeyError, TypeError):
-        return Holder(socket.gethostname(), 0, "?")
-
-
-def alive(holder: Holder) -> bool:
-    """Whether the holder may still be running: always True for another
-    host (we cannot tell)."""
-    if holder.host != socket.gethostname():
-        return True
-    if holder.pid <= 0:
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        pass
-    ticks = _ticks(holder.pid)
-    return holder.ticks is None or ticks is None or ticks == holder.ticks
+        f = open(Path(out) / LOCK_FILE)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with f:
+        try:  # a shared lock: readers do not exclude each other
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _parse(f.read()) or UNKNOWN
+        except OSError as e:
+            raise _no_locks(Path(out) / LOCK_FILE, e) from None
+    return None
 
 
 def check_free(out: Path) -> None:
-    """InUse when another live sweep holds ``out``; creates nothing."""
-    holder = read_holder(out)
-    if holder is not None and holder.pid != os.getpid() and alive(holder):
+    """InUse when a live sweep holds ``out``; creates nothing."""
+    holder = held_by(out)
+    if holder is not None:
         raise InUse(out, holder)
 
 
 def check_not_in_progress(run_dir: Path) -> None:
     """ValueError (one line) when a live sweep is writing into ``run_dir``:
     for commands that read a run, which must not read half of one."""
-    holder = read_holder(run_dir)
-    if holder is not None and alive(holder):
+    holder = held_by(run_dir)
+    if holder is not None:
         raise ValueError(f"{str(run_dir)!r} is a sweep in progress, by "
                          f"{holder.describe()}: its results are partial "
                          f"until it finishes; wait for it")
 
 
-def _create(path: Path, holder: Holder) -> bool:
-    """Create the lock at ``path`` holding ``holder``; False if one exists."""
-    text = json.dumps(holder._asdict()) + "\n"
-    tmp = path.with_name(f".{path.name}.{holder.pid}.tmp")
-    tmp.write_text(text)
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:  # no hard links here: O_EXCL
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
+def _no_locks(path: Path, error: OSError) -> ValueError:
+    return ValueError(f"cannot lock {str(path)!r} ({error.strerror}): its "
+                      f"file system has no file locks; use an --out on one "
+                      f"that has (a local disk, NFS with locking)")
 
 
-def _remove_stale(path: Path, stale: Holder) -> None:
-    """Remove the lock at ``path`` if it still names ``stale``: it is
-    renamed aside first (atomic), and put back if another sweep took it
-    over in the meantime."""
-    aside = path.with_name(f".{path.name}.stale.{os.getpid()}")
+def _same_file(f: IO, path: Path) -> bool:
+    """Whether the open ``f`` is still the file at ``path`` (a releasing
+    holder removes it: a lock on the removed file holds nothing)."""
     try:
-        os.rename(path, aside)
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
     except FileNotFoundError:
-        return  # another sweep removed it first
-    if _parse(aside.read_text()) != stale:
-        try:
-            os.link(aside, path)  # a fresh lock, not ours to remove
-        except FileExistsError:
-            pass
-    aside.unlink(missing_ok=True)
+        return False
+
+
+#: A reader's shared lock lasts a moment: a sweep finding the lock taken
+#: tries again for this long before it says who holds it.
+RETRY_S = 0.2
 
 
 class RunLock:
     """Holds ``out`` for this process: ``with RunLock(out) as stale:``.
 
-    ``stale`` is the holder of a stale lock that was taken over (None when
-    the dir was free).
+    ``stale`` is the holder named by a lock file whose sweep no longer runs,
+    taken over (None when there was none).
 
     Raises:
-      InUse: another sweep that may still be running holds ``out``.
+      InUse: a live sweep holds ``out``.
     """
 
     def __init__(self, out: Path):
         self.path = Path(out) / LOCK_FILE
         self.holder = me()
+        self._file: IO | None = None
 
     def acquire(self) -> Holder | None:
-        taken_over = None
-        for _ in range(10):
-            if _create(self.path, self.holder):
-                return taken_over
-            holder = read_holder(self.path.parent)
-            if holder is None:
-                continue  # released just now
-            if alive(holder):
-                raise InUse(self.path.parent, holder)
-            _remove_stale(self.path, holder)
-            taken_over = holder
-        raise InUse(self.path.parent, read_holder(self.path.parent)
-                    or self.holder)
+        f = self._locked()
+        stale = _parse(f.read())
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(self.holder._asdict()) + "\n")
+        f.flush()
+        self._file = f
+        return stale
+
+    def _locked(self) -> IO:
+        """The lock file, open and locked by this process."""
+        deadline = time.monotonic() + RETRY_S
+        while True:
+            f = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644),
+                     "r+")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _parse(f.read()) or UNKNOWN
+                f.close()
+                if time.monotonic() > deadline:
+                    raise InUse(self.path.parent, holder) from None
+                time.sleep(0.02)
+                continue
+            except OSError as e:
+                f.close()
+                if e.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise _no_locks(self.path, e) from None
+                raise
+            if _same_file(f, self.path):
+                return f
+            f.close()  # removed by its releasing holder meanwhile: again
 
     def release(self) -> None:
-        """Remove the lock if it is still this process's. Never raises: on a
-        disk that turned read-only the lock stays, and the next sweep takes
-        it over as stale (the error that stopped this one is what counts)."""
+        """Remove the lock file, then free the lock. Never raises: on a
+        disk that turned read-only the file stays, and the next sweep takes
+        it over (the error that stopped this one is what counts)."""
+        f, self._file = self._file, None
+        if f is None:
+            return
         try:
-            if read_holder(self.path.parent) == self.holder:
-                self.path.unlink(missing_ok=True)
+            if _same_file(f, self.path):
+                self.path.unlink()
         except OSError:
             pass
+        f.close()
 
     def __enter__(self) -> Holder | None:
         return self.acquire()

@@ -96,27 +96,3 @@ def test_epoch_checkpoints_round_trip(tmp_path):
     with pytest.raises(ValueError, match="does not fit this group"):
         checkpoints.restore_epoch(tmp_path, [{"w": np.zeros((2, 2))}],
                                   history[0])
-
-
-def test_an_orbax_checkpoint_of_an_earlier_version_resumes(tmp_path):
-    """Earlier versions saved a single process's epochs with orbax: such
-    a checkpoint is restored, and the next npz epoch replaces it."""
-    history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
-    tree = {"state": state(3.0), "history": checkpoints.stack(history),
-            "epoch_times": np.asarray([1.0, 2.0])}
-    mngr = ocp.CheckpointManager(
-        tmp_path / "epochs", options=ocp.CheckpointManagerOptions(
-            max_to_keep=1, enable_async_checkpointing=False))
-    mngr.save(2, args=ocp.args.StandardSave(tree), force=True)
-    mngr.wait_until_finished()
-    mngr.close()
-    assert checkpoints.latest_epoch(tmp_path) == 2
-    epoch, got, hist, times = checkpoints.restore_epoch(
-        tmp_path, state(0.0), history[0])
-    assert (epoch, times) == (2, [1.0, 2.0])
-    np.testing.assert_array_equal(got[0]["w"], state(3.0)[0]["w"])
-    assert [float(h["loss"]) for h in hist] == [1.0, 0.5]
-    checkpoints.save_epoch(tmp_path, 3, state(4.0), history + history[:1],
-                           [1.0, 2.0, 3.0])
-    assert sorted(os.listdir(tmp_path / "epochs")) == ["2", "3"]
-    assert checkpoints.restore_epoch(tmp_path, state(0.0), history[0])[0] == 3

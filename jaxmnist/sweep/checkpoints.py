@@ -19,9 +19,7 @@ needs saving: resumed runs continue bit for bit. Once a run has
 finished, :func:`remove` deletes the whole folder.
 
 Every process of a distributed run writes its own (each with its own
-``--out``, or sharing one). Earlier versions saved a single process's
-epochs with orbax: :func:`restore_epoch` still reads those, so a run
-checkpointed by them resumes. An npz is written rather than an orbax step
+``--out``, or sharing one). An npz is written rather than an orbax step
 because it is several times faster to write, and the sweep writes one an
 epoch per group (docs/performance.md).
 """
@@ -53,13 +51,6 @@ READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile,
 
 def group_dir(run_dir: Path, optimizer: str) -> Path:
     return Path(run_dir).absolute() / CHECKPOINTS_DIR / optimizer
-
-
-def _manager(path: Path):
-    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
-
-    return ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(
-        max_to_keep=1, enable_async_checkpointing=False))
 
 
 def stack(results: list):
@@ -120,17 +111,11 @@ def _save_npz(epochs: Path, epoch: int, tree) -> None:
 
 
 def _npz_epochs(path: Path) -> list[int]:
-    """The epochs of the npz checkpoints, latest first ([]: none, then an
-    orbax step of an earlier version may be there)."""
+    """The epochs of the npz checkpoints, latest first."""
     epochs = path / "epochs"
     return sorted((int(d.name) for d in epochs.iterdir()
                    if d.name.isdigit() and (d / NPZ_STATE).is_file()),
                   reverse=True)
-
-
-def _npz_epoch(path: Path) -> int | None:
-    """The latest npz checkpoint's epoch, None for none."""
-    return next(iter(_npz_epochs(path)), None)
 
 
 def damage_message(file: Path, error: BaseException) -> str:
@@ -148,13 +133,7 @@ def latest_epoch(path: Path) -> int:
     """The number of epochs the latest checkpoint under ``path`` holds."""
     if not (path / "epochs").is_dir():
         return 0
-    npz = _npz_epoch(path)
-    if npz is not None:
-        return npz
-    mngr = _manager(path / "epochs")
-    epoch = mngr.latest_step()
-    mngr.close()
-    return epoch or 0
+    return next(iter(_npz_epochs(path)), 0)
 
 
 def restore_epoch(path: Path, state_like, epoch_like,
@@ -171,8 +150,7 @@ def restore_epoch(path: Path, state_like, epoch_like,
     """
     if not (path / "epochs").is_dir():
         return None
-    npz = _npz_epochs(path)
-    for epoch in npz:
+    for epoch in _npz_epochs(path):
         file = path / "epochs" / str(epoch) / NPZ_STATE
         try:
             leaves = _read_npz(file)
@@ -181,16 +159,7 @@ def restore_epoch(path: Path, state_like, epoch_like,
             continue
         tree = _fit(leaves, _target(state_like, epoch_like, epoch), file)
         return _restored(epoch, tree)
-    epoch = 0 if npz else latest_epoch(path)
-    if not epoch:
-        return None
-    import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
-
-    mngr = _manager(path / "epochs")
-    tree = mngr.restore(epoch, args=ocp.args.StandardRestore(
-        _target(state_like, epoch_like, epoch)))
-    mngr.close()
-    return _restored(epoch, tree)
+    return None
 
 
 def _target(state_like, epoch_like, epoch: int):

@@ -1,15 +1,19 @@
 """Strict dtype promotion catches silent float64/int mixes; shared fixtures;
-the slow layer: every test that reads the real data is marked ``slow``."""
+the slow layer: every test that reads the real data is marked ``slow``; one
+compilation cache for the session."""
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import jax
 import pytest
 
 from helpers import ROOT, shared_data_dir, synthetic_dataset
+from jaxmnist import compile_cache
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
@@ -17,6 +21,28 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 REAL_DATA = {"shared_data", "mnist_dirs", "smoke_run"}
 #: Folders wholly in the slow layer: optax's own suite, the real Slurm.
 SLOW_FOLDERS = {"optax_suite", "slurm"}
+
+
+def pytest_configure(config):
+    """The session's processes (this one, the xdist workers, the commands
+    they start) share one temporary compilation cache, removed at the end,
+    so a program compiled once is read back everywhere else; an
+    ``$JAXMNIST_COMPILE_CACHE`` set beforehand (a folder kept between
+    sessions, or ``off``) is used as it is."""
+    if not os.environ.get(compile_cache.ENV):
+        folder = tempfile.mkdtemp(prefix="jaxmnist-compile-cache-")
+        os.environ[compile_cache.ENV] = folder
+        config.stash[_OWN_CACHE] = folder
+    compile_cache.enable()
+
+
+def pytest_unconfigure(config):
+    folder = config.stash.get(_OWN_CACHE, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_OWN_CACHE = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(items):
@@ -58,9 +84,10 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def shared_data():
     """The folder holding mnist/ and fashion_mnist/, or skip with the reason."""
-    if not (shared_data_dir("mnist") and shared_data_dir("fashion_mnist")):
+    mnist = shared_data_dir("mnist")
+    if mnist is None or shared_data_dir("fashion_mnist") is None:
         pytest.skip("real MNIST / Fashion-MNIST not found in ../shared/data")
-    return shared_data_dir("mnist").parent
+    return mnist.parent
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
+    from jaxmnist import compile_cache  # noqa: PLC0415
     from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
     from jaxmnist.report.figures import EVALUATION_DIR  # noqa: PLC0415
@@ -68,6 +69,7 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.sweep import store  # noqa: PLC0415
     from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
 
+    compile_cache.enable()
     run_dir = Path(args.run_dir)
     check_not_in_progress(run_dir)
     records = read_run(run_dir)

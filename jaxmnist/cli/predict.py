@@ -71,10 +71,12 @@ def run(argv: list[str] | None) -> int:
                         metavar="P", help="call a prediction uncertain when "
                         "its probability is below P")
     args = parser.parse_args(argv)
+    from jaxmnist import compile_cache  # noqa: PLC0415
     from jaxmnist.core.net import class_probabilities  # noqa: PLC0415
     from jaxmnist.data import class_names  # noqa: PLC0415
     from jaxmnist.sweep.store import load_model  # noqa: PLC0415
 
+    compile_cache.enable()
     model, chosen = resolve_model(args.model)
     params, meta = load_model(model)
     if chosen:

@@ -148,7 +148,10 @@ def resume_command(argv: list[str] | None, out: Path) -> str:
 
 def run(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(argv)
+    from jaxmnist import compile_cache  # noqa: PLC0415
     from jaxmnist.cli import shard  # noqa: PLC0415
+
+    compile_cache.enable(cfg.compile_cache)  # before anything compiles
 
     if (one := shard.from_args(cfg, args.distributed)) is not None:
         return shard.run(cfg, one, args, argv)

@@ -196,6 +196,12 @@ class SweepConfig:
         numeric=False, metavar="I/N", shown="SLURM_ARRAY_TASK_ID/"
         "SLURM_ARRAY_TASK_COUNT of a whole array, JOB_COMPLETION_INDEX/"
         "JAXMNIST_SHARD_COUNT, else none")
+    # JAX's persistent compilation cache (jaxmnist/compile_cache.py).
+    compile_cache: str | None = option(
+        None, "folder of JAX's persistent compilation cache, where a rerun or "
+        "a resume finds its compiled programs; off: compile every program",
+        numeric=False, metavar="DIR", shown="$JAXMNIST_COMPILE_CACHE, else "
+        "$XDG_CACHE_HOME/jaxmnist/jax (~/.cache/jaxmnist/jax)")
     out: str | None = option(None, "output dir", numeric=False,
                              metavar="DIR", shown="runs/<name or time>")
     name: str | None = option(None, "run name, used for the default --out",

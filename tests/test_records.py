@@ -1,10 +1,13 @@
 """Typed records: the one schema for memory, CSV and JSON."""
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import jaxmnist
 from helpers import synthetic_run
 from jaxmnist import files
 from jaxmnist.results import records
@@ -13,11 +16,10 @@ from jaxmnist.results.records import (
     HistoryRow,
     MemberResult,
     read_csv,
-    read_run,
     time_to_target,
     write_csv,
 )
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config_file import read_run, to_toml
 
 
 def test_time_to_target():
@@ -76,3 +78,25 @@ def test_read_run_errors(tmp_path):
     (tmp_path / "results.csv").write_text("optimizer,seed\nadam,zero\n")
     with pytest.raises(ValueError, match="damaged file"):
         read_run(tmp_path)
+
+
+
+def _imported(path: Path) -> list[str]:
+    """Every module an import statement of ``path`` names."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append(node.module or "")
+    return out
+
+
+def test_results_and_report_import_nothing_from_sweep():
+    """Data flows one way: sweep/ imports results/ and report/, never the
+    reverse (every import statement, those inside functions included)."""
+    root = Path(jaxmnist.__file__).parent
+    paths = sorted([*root.glob("results/*.py"), *root.glob("report/*.py")])
+    assert len(paths) > 10
+    assert [f"{p.name}: {m}" for p in paths for m in _imported(p)
+            if m.startswith("jaxmnist.sweep")] == []

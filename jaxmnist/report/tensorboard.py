@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from jaxmnist import files
+from jaxmnist.results.members import MODELS_DIR, Member, member_path
 from jaxmnist.results.records import HistoryRow
-from jaxmnist.sweep.group import Member
 
 #: What a run dir holds from this module.
 TENSORBOARD_DIR = "tensorboard"
@@ -39,7 +39,7 @@ ExtraScalars = Mapping[str, Sequence[tuple[int, float]]]
 
 
 #: Who a member is: a MemberResult, HistoryRow or sweep Member (anything
-#: with the fields of :class:`jaxmnist.sweep.group.Member`).
+#: with the fields of :class:`jaxmnist.results.members.Member`).
 MemberKey = Any
 
 
@@ -127,8 +127,6 @@ def encode_event(wall_time: float, step: int,
 
 def member_dir(run_dir: str | Path, member: MemberKey) -> Path:
     """``<run>/tensorboard/<optimizer>/<activation>/lr<lr>-seed<seed>``."""
-    from jaxmnist.sweep.store import MODELS_DIR, member_path  # noqa: PLC0415
-
     model = member_path(run_dir, member)
     return Path(run_dir) / TENSORBOARD_DIR / model.relative_to(
         Path(run_dir) / MODELS_DIR)

@@ -5,7 +5,8 @@ columns, and their annotations say how a cell is written and read back
 (``None`` is an empty cell, ``bool`` is ``True``/``False``). A sweep builds
 the records in memory and hands them to the writers and the figures;
 ``python -m jaxmnist.plot`` reads the same records back through
-:func:`read_run`.
+:func:`read_records` (``sweep.config_file.read_run`` gives it the
+run's config).
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ import csv
 import io
 import json
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
 from jaxmnist.plugins import PluginError
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import read_toml
-from jaxmnist.sweep.group import GroupResult, Member, setup_name
+from jaxmnist.results.members import GroupResult, Member, setup_name
 
 #: What a run dir holds from this module.
 RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
@@ -40,8 +39,59 @@ DYNAMICS_ARRAYS = ("hist_start", "hist_end", "loss_window_mean",
                    "loss_window_max")
 
 
+class RunConfig(Protocol):
+    """What the readers of a run's records use of its config: its sweep's
+    ``SweepConfig``, built by ``sweep/`` (``results/`` and ``report/`` do
+    not import it), where the data came from included."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def train_subset(self) -> int | None: ...
+    @property
+    def val_size(self) -> int: ...
+    @property
+    def optimizers(self) -> tuple[str, ...]: ...
+    @property
+    def activations(self) -> tuple[str, ...]: ...
+    @property
+    def learning_rates(self) -> Any: ...
+    @property
+    def model(self) -> tuple[str, ...]: ...
+    @property
+    def hidden(self) -> tuple[tuple[int, ...], ...]: ...
+    @property
+    def batch_norm(self) -> tuple[bool, ...]: ...
+    @property
+    def dropout(self) -> tuple[float, ...]: ...
+    @property
+    def weight_decay(self) -> tuple[float, ...]: ...
+    @property
+    def implementation(self) -> str: ...
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def seeds(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def target(self) -> float: ...
+    @property
+    def manual_dir(self) -> str | None: ...
+    @property
+    def data_dir(self) -> str | None: ...
+
+    def groups(self) -> Sequence[Any]:
+        """The run's groups (each with a ``name`` and a ``config``)."""
+        ...
+
+
 def setup_label(row) -> str:
-    """The name of the row's group (see :func:`.group.setup_name`)."""
+    """The name of the row's group (see :func:`.members.setup_name`)."""
     return setup_name(row.optimizer, row.model, row.hidden, row.batch_norm)
 
 
@@ -189,7 +239,7 @@ class DynamicsRow(NamedTuple):
 
 class RunRecords(NamedTuple):
     """Everything a finished run's figures and summary are drawn from."""
-    config: SweepConfig
+    config: RunConfig
     members: list[MemberResult]
     cells: list[CellResult]
     history: list[HistoryRow]
@@ -368,8 +418,11 @@ def write_results(out: Path, run: RunRecords) -> None:
         files.write_bytes(out / "dynamics.npz", buf.getvalue())
 
 
-def read_run(run_dir: str | Path) -> RunRecords:
-    """The records of a finished run directory.
+def read_records(run_dir: str | Path,
+                 read_config: Callable[[Path], RunConfig]) -> RunRecords:
+    """The records of a finished run directory; ``read_config`` reads its
+    ``config.toml`` (``sweep/``'s reader: ``sweep.config_file.read_run``
+    passes it).
 
     Raises:
       ValueError: (one line) it is not a finished run dir, or a file in it
@@ -394,7 +447,7 @@ def read_run(run_dir: str | Path) -> RunRecords:
             dyn = read_csv(run / "dynamics.csv", DynamicsRow)
             with np.load(run / "dynamics.npz") as f:
                 arrays = {k: f[k] for k in f.files}
-        return RunRecords(SweepConfig(**read_toml(run / "config.toml")),
+        return RunRecords(read_config(run / "config.toml"),
                           read_csv(run / "results.csv", MemberResult),
                           read_csv(run / "cells.csv", CellResult),
                           read_csv(run / "history.csv", HistoryRow), meta,

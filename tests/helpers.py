@@ -291,8 +291,8 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
                 values[("grad_norm", k)] = 0.1 * k
                 values[("update_ratio", k)] = 0.01 * k / e
                 values[("weight_norm", k)] = 5.0 + k
-            rows += [DynamicsRow(*who[:4], epoch=e, layer=layer, quantity=q,
-                                 value=v)
+            rows += [DynamicsRow(**who._asdict(), epoch=e, layer=layer,
+                                 quantity=q, value=v)
                      for (q, layer), v in values.items()]
     n, bins = len(run.members), len(HIST_EDGES) - 1
     hist = np.exp(-np.linspace(-3, 3, bins) ** 2)

@@ -1,17 +1,23 @@
 """Who a member is and what a trained group gives, as plain data.
 
 :class:`Member` is the member key: the one declaration of the columns that
-say which member a row of every result table belongs to. A
-:class:`GroupResult` holds what training a group gave, as arrays with a
-leading member axis; ``sweep/`` builds it and the record types of
-:mod:`.records` are made from it.
+say which member a row of every result table belongs to. It is made of two
+parts, :class:`MemberHead` (the classic four; :class:`CellHead` without the
+seed) and :class:`KeyTail` (structure and hyperparameters), and every record
+type of :mod:`.records` is composed of them around its own values, so its
+columns keep their order. A :class:`GroupResult` holds what training a
+group gave, as arrays with a leading member axis; ``sweep/`` builds it and
+the records are made from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 if TYPE_CHECKING:
     from jaxmnist.core.dynamics import Dynamics
@@ -21,13 +27,59 @@ if TYPE_CHECKING:
 MODELS_DIR = "models"
 
 
-class Member(NamedTuple):
-    """Who a member is; the key columns of every result table (the classic
-    four first, then the structure and the other hyperparameters)."""
+class _Columns:
+    """A record type's field names, in column order (``Type._fields``)."""
+
+    def __get__(self, record: object, kind: type) -> tuple[str, ...]:
+        return _columns(kind)
+
+
+def _columns(kind: type) -> tuple[str, ...]:
+    return _COLUMNS.get(kind) or _COLUMNS.setdefault(
+        kind, tuple(f.name for f in dataclasses.fields(kind)))
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+class Record:
+    """What every record type shares: the interface of a NamedTuple
+    (``_fields``, ``_asdict``, ``_replace``, iteration in column order) on a
+    frozen dataclass, so record types can be composed of parts."""
+
+    _fields = _Columns()
+    if TYPE_CHECKING:  # every subclass is a dataclass
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def _asdict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self._fields}
+
+    def _replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (getattr(self, f) for f in self._fields)
+
+
+@dataclass(frozen=True, order=True)
+class CellHead(Record):
+    """The key's leading columns that name a cell."""
     optimizer: str
     activation: str
     learning_rate: float
+
+
+@dataclass(frozen=True, order=True)
+class MemberHead(CellHead):
+    """The key's leading columns that name a member: the classic four."""
     seed: int
+
+
+@dataclass(frozen=True, order=True)
+class KeyTail(Record):
+    """The key's closing columns: the structure and the other
+    hyperparameters (defaults: the classic grid's, so older files that lack
+    these columns read as it)."""
     model: str = "mlp"
     hidden: str = "128x64"  # the MLP's hidden widths; "lenet5" for the CNN
     batch_norm: bool = False
@@ -36,10 +88,15 @@ class Member(NamedTuple):
     optimizer_options: str = ""  # "b2=0.99;eps=1e-06": those the sweep set
 
 
-#: The member key's columns in a results table: the classic four lead the
-#: row, the structure and the other hyperparameters close it.
-KEY_HEAD = Member._fields[:4]
-KEY_TAIL = Member._fields[4:]
+@dataclass(frozen=True, order=True)
+class Member(KeyTail, MemberHead):
+    """Who a member is: the key columns of every result table, the classic
+    four first (:class:`MemberHead`), then the structure and the other
+    hyperparameters (:class:`KeyTail`).
+
+    A record type is composed as ``Row(KeyTail, RowValues, MemberHead)``
+    (or ``CellHead`` for a cell): dataclass fields follow the bases in
+    reverse order, so its columns are the head, its values, the tail."""
 
 
 def member_of(row: Any) -> Member:

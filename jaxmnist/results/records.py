@@ -12,10 +12,12 @@ run's config).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import typing
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -24,7 +26,16 @@ import numpy as np
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
 from jaxmnist.plugins import PluginError
-from jaxmnist.results.members import GroupResult, Member, setup_name
+from jaxmnist.results.members import (
+    CellHead,
+    GroupResult,
+    KeyTail,
+    Member,
+    MemberHead,
+    Record,
+    member_of,
+    setup_name,
+)
 
 #: What a run dir holds from this module.
 RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
@@ -95,20 +106,8 @@ def setup_label(row) -> str:
     return setup_name(row.optimizer, row.model, row.hidden, row.batch_norm)
 
 
-class MemberResult(NamedTuple):
-    """results.csv: one trained member's final-epoch figures.
-
-    ``seconds`` is the wall time of the member's whole vmapped group
-    (compilation included). ``epochs_to_best_val`` is the 1-based epoch of
-    the best validation accuracy (0 when it was never finite);
-    ``diverged_epoch`` the 1-based epoch in which the training loss first
-    became non-finite; ``target_*`` when validation accuracy first reached
-    the sweep's target (see :func:`time_to_target`).
-    """
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
+@dataclass(frozen=True, order=True)
+class _MemberValues(Record):
     train_accuracy: float
     val_accuracy: float
     test_accuracy: float
@@ -121,12 +120,19 @@ class MemberResult(NamedTuple):
     target_steps: int | None
     target_seconds: float | None
     seconds: float
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class MemberResult(KeyTail, _MemberValues, MemberHead):
+    """results.csv: one trained member's final-epoch figures.
+
+    ``seconds`` is the wall time of the member's whole vmapped group
+    (compilation included). ``epochs_to_best_val`` is the 1-based epoch of
+    the best validation accuracy (0 when it was never finite);
+    ``diverged_epoch`` the 1-based epoch in which the training loss first
+    became non-finite; ``target_*`` when validation accuracy first reached
+    the sweep's target (see :func:`time_to_target`).
+    """
 
     @property
     def diverged(self) -> bool:
@@ -145,15 +151,11 @@ class MemberResult(NamedTuple):
 
     @property
     def member(self) -> Member:
-        return Member(**{k: getattr(self, k) for k in Member._fields})
+        return member_of(self)
 
 
-class HistoryRow(NamedTuple):
-    """history.csv: one member's metrics after one epoch."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
+@dataclass(frozen=True, order=True)
+class _HistoryValues(Record):
     epoch: int
     train_loss: float
     train_accuracy: float
@@ -162,25 +164,15 @@ class HistoryRow(NamedTuple):
     test_loss: float
     test_accuracy: float
     diverged: bool
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
 
 
-class CellResult(NamedTuple):
-    """cells.csv: one (optimizer, activation, learning rate) over its seeds.
+@dataclass(frozen=True, order=True)
+class HistoryRow(KeyTail, _HistoryValues, MemberHead):
+    """history.csv: one member's metrics after one epoch."""
 
-    Diverged seeds are left out of every statistic; ``*_ci95`` is the
-    half-width of the 95% Student-t interval (NaN for one seed); ``chosen``
-    marks the learning rate with the best mean validation accuracy of its
-    (optimizer, activation).
-    """
-    optimizer: str
-    activation: str
-    learning_rate: float
+
+@dataclass(frozen=True, order=True)
+class _CellValues(Record):
     chosen: bool
     seeds: int
     diverged: int
@@ -193,12 +185,17 @@ class CellResult(NamedTuple):
     reached_target: int
     target_epoch_mean: float | None
     target_seconds_mean: float | None
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class CellResult(KeyTail, _CellValues, CellHead):
+    """cells.csv: one (optimizer, activation, learning rate) over its seeds.
+
+    Diverged seeds are left out of every statistic; ``*_ci95`` is the
+    half-width of the 95% Student-t interval (NaN for one seed); ``chosen``
+    marks the learning rate with the best mean validation accuracy of its
+    (optimizer, activation).
+    """
 
     @property
     def setup(self) -> str:
@@ -211,7 +208,16 @@ class CellResult(NamedTuple):
         return self.seeds - self.diverged
 
 
-class DynamicsRow(NamedTuple):
+@dataclass(frozen=True, order=True)
+class _DynamicsValues(Record):
+    epoch: int
+    layer: int | None
+    quantity: str
+    value: float
+
+
+@dataclass(frozen=True, order=True)
+class DynamicsRow(KeyTail, _DynamicsValues, MemberHead):
     """dynamics.csv: one probe of one member after one epoch, long format.
 
     ``layer`` numbers the weight layers (grad_norm, update_ratio,
@@ -221,20 +227,6 @@ class DynamicsRow(NamedTuple):
     ``saturated_fraction`` (a flat tail: sigmoid, tanh) is NaN for the
     ReLU-like activations and ``inactive_fraction`` (the off side, z <= 0)
     NaN for the saturating ones."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
-    epoch: int
-    layer: int | None
-    quantity: str
-    value: float
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
 
 
 class RunRecords(NamedTuple):
@@ -394,7 +386,8 @@ def read_csv(path: Path, kind: type) -> list:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         present = set(reader.fieldnames or ())
-        missing = set(kind._fields) - present - set(kind._field_defaults)
+        missing = {f.name for f in dataclasses.fields(kind)
+                   if f.default is dataclasses.MISSING} - present
         if missing:
             raise ValueError(f"{str(path)!r} lacks the column(s) "
                              f"{', '.join(sorted(missing))}")

@@ -323,3 +323,16 @@ def member_values(option: str, default: float, scale: float = 10.0
     if default == 0.0:
         return [0.0, 1e-3, 1e-6]
     return [default, default * scale, default / scale]
+
+
+def event_scalars(path: Path) -> dict[tuple[str, int], float]:
+    """(tag, step) -> value of every scalar in a TensorBoard event file,
+    read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import (  # noqa: PLC0415
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(path))
+    events.Reload()
+    return {(tag, e.step): e.value for tag in events.Tags()["scalars"]
+            for e in events.Scalars(tag)}

@@ -120,7 +120,7 @@ def test_dynamics_rows_become_extra_scalars(tmp_path):
                                    (2, 1, "grad_norm", 0.25),
                                    (1, None, "sharpness", 7.0))]
     extra = tb.dynamics_scalars(rows)
-    assert extra == {tuple(Member("adam", "relu", 1e-3, 0)): {
+    assert extra == {Member("adam", "relu", 1e-3, 0): {
         "dynamics/grad_norm/layer1": [(1, 0.5), (2, 0.25)],
         "dynamics/sharpness": [(1, 7.0)]}}
     history = [HistoryRow("adam", "relu", 1e-3, 0, e, 0.5, 0.9, 0.6, 0.8,

@@ -29,7 +29,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxmnist.results.members import MODELS_DIR, Member, member_path
+from jaxmnist.results.members import (
+    MODELS_DIR,
+    Member,
+    member_of,
+    member_path,
+)
 from jaxmnist.results.records import HistoryRow
 
 #: What a run dir holds from this module.
@@ -95,9 +100,8 @@ def write_member_events(run_dir: str | Path, member_key: MemberKey,
     """
     from tensorboardX.summary import hparams as hparams_summaries  # noqa: PLC0415
 
-    key = tuple(getattr(member_key, f) for f in _KEY_FIELDS)
-    mine = [r for r in history_rows
-            if tuple(getattr(r, f) for f in _KEY_FIELDS) == key]
+    key = member_of(member_key)
+    mine = [r for r in history_rows if member_of(r) == key]
     by_step: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for step, values in history_scalars(mine).items():
         by_step[step] += values
@@ -163,27 +167,27 @@ def _write_events(out: Path, write) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def dynamics_scalars(rows: Iterable) -> dict[tuple, dict[str, list]]:
+def dynamics_scalars(rows: Iterable) -> dict[Member, dict[str, list]]:
     """dynamics.csv's rows (DynamicsRow) as ``extra_scalars`` per member:
-    the member's fields (``Member._fields``) -> {``dynamics/<quantity>
-    [/layer<l>]``: [(epoch, value), ...]}."""
-    out: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    Member -> {``dynamics/<quantity>[/layer<l>]``: [(epoch, value), ...]}."""
+    out: dict[Member, dict[str, list]] = defaultdict(
+        lambda: defaultdict(list))
     for r in rows:
         layer = "" if r.layer is None else f"/layer{r.layer}"
-        out[tuple(getattr(r, f) for f in _KEY_FIELDS)][
+        out[member_of(r)][
             f"dynamics/{r.quantity}{layer}"].append((r.epoch, r.value))
     return {k: dict(v) for k, v in out.items()}
 
 
 def write_run_events(run_dir: str | Path, history: Sequence[HistoryRow],
-                     extra_scalars: Mapping[tuple, ExtraScalars] | None = None
+                     extra_scalars: Mapping[Member, ExtraScalars] | None = None
                      ) -> list[Path]:
     """:func:`write_member_events` for every member in ``history`` and the
-    run's :func:`write_experiment`; ``extra_scalars`` maps a member's
-    fields (``Member._fields``) to that member's extra series."""
-    rows: dict[tuple, list[HistoryRow]] = defaultdict(list)
+    run's :func:`write_experiment`; ``extra_scalars`` maps a Member to its
+    extra series (:func:`dynamics_scalars`)."""
+    rows: dict[Member, list[HistoryRow]] = defaultdict(list)
     for r in history:
-        rows[tuple(getattr(r, f) for f in _KEY_FIELDS)].append(r)
+        rows[member_of(r)].append(r)
     paths = [write_member_events(run_dir, mine[0], mine,
                                  (extra_scalars or {}).get(key))
              for key, mine in rows.items()]

@@ -291,8 +291,8 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
                 values[("grad_norm", k)] = 0.1 * k
                 values[("update_ratio", k)] = 0.01 * k / e
                 values[("weight_norm", k)] = 5.0 + k
-            rows += [DynamicsRow(*who[:4], epoch=e, layer=layer, quantity=q,
-                                 value=v)
+            rows += [DynamicsRow(**who._asdict(), epoch=e, layer=layer,
+                                 quantity=q, value=v)
                      for (q, layer), v in values.items()]
     n, bins = len(run.members), len(HIST_EDGES) - 1
     hist = np.exp(-np.linspace(-3, 3, bins) ** 2)
@@ -323,3 +323,16 @@ def member_values(option: str, default: float, scale: float = 10.0
     if default == 0.0:
         return [0.0, 1e-3, 1e-6]
     return [default, default * scale, default / scale]
+
+
+def event_scalars(path: Path) -> dict[tuple[str, int], float]:
+    """(tag, step) -> value of every scalar in a TensorBoard event file,
+    read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import (  # noqa: PLC0415
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(path))
+    events.Reload()
+    return {(tag, e.step): e.value for tag in events.Tags()["scalars"]
+            for e in events.Scalars(tag)}

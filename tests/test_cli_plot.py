@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from helpers import synthetic_run
+from helpers import event_scalars, synthetic_run
 from jaxmnist import files
 from jaxmnist.cli.plot import main
 from jaxmnist.report import tensorboard
@@ -35,11 +35,11 @@ def test_plot_cli_writes_tensorboard_events(tmp_path):
     run = write_run(tmp_path)
     assert main([str(tmp_path), "--tensorboard"]) == 0
     events = sorted((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
-    assert len(events) == len(run.members) == 8
+    assert len(events) == len(run.members) + 1 == 9  # and the experiment
     m = run.members[0]
     (path,) = tensorboard.member_dir(tmp_path, m).iterdir()
-    val = {s.step: s.value for s in tensorboard.read_events(path)
-           if s.tag == "accuracy/val"}
+    val = {step: v for (tag, step), v in event_scalars(path).items()
+           if tag == "accuracy/val"}
     want = {h.epoch: h.val_accuracy for h in run.history
             if (h.optimizer, h.activation, h.seed) == (m.optimizer,
                                                          m.activation, m.seed)}

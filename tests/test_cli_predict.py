@@ -11,9 +11,9 @@ from PIL import Image
 import jaxmnist as jm
 from jaxmnist.cli import predict as predict_cli
 from jaxmnist.cli.predict import describe
-from jaxmnist.results.records import read_run
 from jaxmnist.results.stats import best_member
 from jaxmnist.sweep import store
+from jaxmnist.sweep.config_file import read_run
 
 
 def predict(*args):

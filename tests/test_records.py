@@ -1,23 +1,27 @@
 """Typed records: the one schema for memory, CSV and JSON."""
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import jaxmnist
 from helpers import synthetic_run
 from jaxmnist import files
 from jaxmnist.results import records
+from jaxmnist.results.members import Member
 from jaxmnist.results.records import (
     CellResult,
+    DynamicsRow,
     HistoryRow,
     MemberResult,
     read_csv,
-    read_run,
     time_to_target,
     write_csv,
 )
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config_file import read_run, to_toml
 
 
 def test_time_to_target():
@@ -76,3 +80,68 @@ def test_read_run_errors(tmp_path):
     (tmp_path / "results.csv").write_text("optimizer,seed\nadam,zero\n")
     with pytest.raises(ValueError, match="damaged file"):
         read_run(tmp_path)
+
+
+
+def _imported(path: Path) -> list[str]:
+    """Every module an import statement of ``path`` names."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append(node.module or "")
+    return out
+
+
+def test_results_and_report_import_nothing_from_sweep():
+    """Data flows one way: sweep/ imports results/ and report/, never the
+    reverse (every import statement, those inside functions included)."""
+    root = Path(jaxmnist.__file__).parent
+    paths = sorted([*root.glob("results/*.py"), *root.glob("report/*.py")])
+    assert len(paths) > 10
+    assert [f"{p.name}: {m}" for p in paths for m in _imported(p)
+            if m.startswith("jaxmnist.sweep")] == []
+
+
+#: The header lines of the files runs already hold (they must still read,
+#: and new files must stay the same).
+HEADERS = {
+    MemberResult: "optimizer,activation,learning_rate,seed,train_accuracy,"
+    "val_accuracy,test_accuracy,train_loss,val_loss,test_loss,"
+    "epochs_to_best_val,diverged_epoch,target_epoch,target_steps,"
+    "target_seconds,seconds,model,hidden,batch_norm,dropout,weight_decay,"
+    "optimizer_options",
+    CellResult: "optimizer,activation,learning_rate,chosen,seeds,diverged,"
+    "val_mean,val_std,val_ci95,test_mean,test_std,test_ci95,reached_target,"
+    "target_epoch_mean,target_seconds_mean,model,hidden,batch_norm,dropout,"
+    "weight_decay,optimizer_options",
+    HistoryRow: "optimizer,activation,learning_rate,seed,epoch,train_loss,"
+    "train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,diverged,"
+    "model,hidden,batch_norm,dropout,weight_decay,optimizer_options",
+    DynamicsRow: "optimizer,activation,learning_rate,seed,epoch,layer,"
+    "quantity,value,model,hidden,batch_norm,dropout,weight_decay,"
+    "optimizer_options",
+}
+
+
+@pytest.mark.parametrize("kind", list(HEADERS), ids=lambda k: k.__name__)
+def test_the_columns_are_those_runs_hold(tmp_path, kind):
+    write_csv(tmp_path / "t.csv", [], kind)
+    assert (tmp_path / "t.csv").read_text().splitlines() == [HEADERS[kind]]
+
+
+def test_every_row_carries_the_member_key_once_declared():
+    """The key's head leads each row and its tail closes it; a member's
+    row gives back its Member (a cell's has no seed)."""
+    m = Member("adam", "relu", 1e-3, 2, "cnn", "lenet5", True, 0.2, 1e-4,
+               "b2=0.99")
+    row = HistoryRow(**m._asdict(), epoch=1, train_loss=0.1,
+                     train_accuracy=0.9, val_loss=0.2, val_accuracy=0.8,
+                     test_loss=0.2, test_accuracy=0.8, diverged=False)
+    assert row._fields[:4] + row._fields[-6:] == Member._fields
+    assert list(row)[:4] + list(row)[-6:] == list(m)
+    assert CellResult._fields[:3] + CellResult._fields[-6:] == tuple(
+        f for f in Member._fields if f != "seed")
+    assert row._replace(epoch=2).epoch == 2 and row._replace(epoch=2) != row
+    assert Member(*list(m)) == m and hash(Member(*list(m))) == hash(m)

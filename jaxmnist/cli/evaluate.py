@@ -64,9 +64,9 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
     from jaxmnist.report.figures import EVALUATION_DIR  # noqa: PLC0415
     from jaxmnist.report.predictions import plot_confusion  # noqa: PLC0415
-    from jaxmnist.results.records import read_run  # noqa: PLC0415
     from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
     from jaxmnist.sweep import store  # noqa: PLC0415
+    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
     from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
 
     compile_cache.enable()

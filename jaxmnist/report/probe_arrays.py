@@ -21,9 +21,9 @@ from jaxmnist.report.style import (
     save_figure,
     wrap,
 )
+from jaxmnist.results.members import Member
 from jaxmnist.results.records import RunRecords
 from jaxmnist.results.stats import chosen_tuning, combo_of
-from jaxmnist.sweep.group import Member
 
 #: Line styles of the optimizers' histograms, in turn; each later line is
 #: also thinner, so one drawn over an identical one leaves it visible.

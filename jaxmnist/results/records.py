@@ -5,27 +5,37 @@ columns, and their annotations say how a cell is written and read back
 (``None`` is an empty cell, ``bool`` is ``True``/``False``). A sweep builds
 the records in memory and hands them to the writers and the figures;
 ``python -m jaxmnist.plot`` reads the same records back through
-:func:`read_run`.
+:func:`read_records` (``sweep.config_file.read_run`` gives it the
+run's config).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from jaxmnist import files
 from jaxmnist.core.train import Metrics
 from jaxmnist.plugins import PluginError
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import read_toml
-from jaxmnist.sweep.group import GroupResult, Member, setup_name
+from jaxmnist.results.members import (
+    CellHead,
+    GroupResult,
+    KeyTail,
+    Member,
+    MemberHead,
+    Record,
+    member_of,
+    setup_name,
+)
 
 #: What a run dir holds from this module.
 RESULT_FILES = ("results.csv", "cells.csv", "history.csv", "results.json",
@@ -40,25 +50,64 @@ DYNAMICS_ARRAYS = ("hist_start", "hist_end", "loss_window_mean",
                    "loss_window_max")
 
 
+class RunConfig(Protocol):
+    """What the readers of a run's records use of its config: its sweep's
+    ``SweepConfig``, built by ``sweep/`` (``results/`` and ``report/`` do
+    not import it), where the data came from included."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def dataset(self) -> str: ...
+    @property
+    def train_subset(self) -> int | None: ...
+    @property
+    def val_size(self) -> int: ...
+    @property
+    def optimizers(self) -> tuple[str, ...]: ...
+    @property
+    def activations(self) -> tuple[str, ...]: ...
+    @property
+    def learning_rates(self) -> Any: ...
+    @property
+    def model(self) -> tuple[str, ...]: ...
+    @property
+    def hidden(self) -> tuple[tuple[int, ...], ...]: ...
+    @property
+    def batch_norm(self) -> tuple[bool, ...]: ...
+    @property
+    def dropout(self) -> tuple[float, ...]: ...
+    @property
+    def weight_decay(self) -> tuple[float, ...]: ...
+    @property
+    def implementation(self) -> str: ...
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def seeds(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def target(self) -> float: ...
+    @property
+    def manual_dir(self) -> str | None: ...
+    @property
+    def data_dir(self) -> str | None: ...
+
+    def groups(self) -> Sequence[Any]:
+        """The run's groups (each with a ``name`` and a ``config``)."""
+        ...
+
+
 def setup_label(row) -> str:
-    """The name of the row's group (see :func:`.group.setup_name`)."""
+    """The name of the row's group (see :func:`.members.setup_name`)."""
     return setup_name(row.optimizer, row.model, row.hidden, row.batch_norm)
 
 
-class MemberResult(NamedTuple):
-    """results.csv: one trained member's final-epoch figures.
-
-    ``seconds`` is the wall time of the member's whole vmapped group
-    (compilation included). ``epochs_to_best_val`` is the 1-based epoch of
-    the best validation accuracy (0 when it was never finite);
-    ``diverged_epoch`` the 1-based epoch in which the training loss first
-    became non-finite; ``target_*`` when validation accuracy first reached
-    the sweep's target (see :func:`time_to_target`).
-    """
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
+@dataclass(frozen=True, order=True)
+class _MemberValues(Record):
     train_accuracy: float
     val_accuracy: float
     test_accuracy: float
@@ -71,12 +120,19 @@ class MemberResult(NamedTuple):
     target_steps: int | None
     target_seconds: float | None
     seconds: float
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class MemberResult(KeyTail, _MemberValues, MemberHead):
+    """results.csv: one trained member's final-epoch figures.
+
+    ``seconds`` is the wall time of the member's whole vmapped group
+    (compilation included). ``epochs_to_best_val`` is the 1-based epoch of
+    the best validation accuracy (0 when it was never finite);
+    ``diverged_epoch`` the 1-based epoch in which the training loss first
+    became non-finite; ``target_*`` when validation accuracy first reached
+    the sweep's target (see :func:`time_to_target`).
+    """
 
     @property
     def diverged(self) -> bool:
@@ -95,15 +151,11 @@ class MemberResult(NamedTuple):
 
     @property
     def member(self) -> Member:
-        return Member(**{k: getattr(self, k) for k in Member._fields})
+        return member_of(self)
 
 
-class HistoryRow(NamedTuple):
-    """history.csv: one member's metrics after one epoch."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
+@dataclass(frozen=True, order=True)
+class _HistoryValues(Record):
     epoch: int
     train_loss: float
     train_accuracy: float
@@ -112,25 +164,15 @@ class HistoryRow(NamedTuple):
     test_loss: float
     test_accuracy: float
     diverged: bool
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
 
 
-class CellResult(NamedTuple):
-    """cells.csv: one (optimizer, activation, learning rate) over its seeds.
+@dataclass(frozen=True, order=True)
+class HistoryRow(KeyTail, _HistoryValues, MemberHead):
+    """history.csv: one member's metrics after one epoch."""
 
-    Diverged seeds are left out of every statistic; ``*_ci95`` is the
-    half-width of the 95% Student-t interval (NaN for one seed); ``chosen``
-    marks the learning rate with the best mean validation accuracy of its
-    (optimizer, activation).
-    """
-    optimizer: str
-    activation: str
-    learning_rate: float
+
+@dataclass(frozen=True, order=True)
+class _CellValues(Record):
     chosen: bool
     seeds: int
     diverged: int
@@ -143,12 +185,17 @@ class CellResult(NamedTuple):
     reached_target: int
     target_epoch_mean: float | None
     target_seconds_mean: float | None
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
+
+
+@dataclass(frozen=True, order=True)
+class CellResult(KeyTail, _CellValues, CellHead):
+    """cells.csv: one (optimizer, activation, learning rate) over its seeds.
+
+    Diverged seeds are left out of every statistic; ``*_ci95`` is the
+    half-width of the 95% Student-t interval (NaN for one seed); ``chosen``
+    marks the learning rate with the best mean validation accuracy of its
+    (optimizer, activation).
+    """
 
     @property
     def setup(self) -> str:
@@ -161,7 +208,16 @@ class CellResult(NamedTuple):
         return self.seeds - self.diverged
 
 
-class DynamicsRow(NamedTuple):
+@dataclass(frozen=True, order=True)
+class _DynamicsValues(Record):
+    epoch: int
+    layer: int | None
+    quantity: str
+    value: float
+
+
+@dataclass(frozen=True, order=True)
+class DynamicsRow(KeyTail, _DynamicsValues, MemberHead):
     """dynamics.csv: one probe of one member after one epoch, long format.
 
     ``layer`` numbers the weight layers (grad_norm, update_ratio,
@@ -171,25 +227,11 @@ class DynamicsRow(NamedTuple):
     ``saturated_fraction`` (a flat tail: sigmoid, tanh) is NaN for the
     ReLU-like activations and ``inactive_fraction`` (the off side, z <= 0)
     NaN for the saturating ones."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
-    epoch: int
-    layer: int | None
-    quantity: str
-    value: float
-    model: str = "mlp"
-    hidden: str = "128x64"
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""
 
 
 class RunRecords(NamedTuple):
     """Everything a finished run's figures and summary are drawn from."""
-    config: SweepConfig
+    config: RunConfig
     members: list[MemberResult]
     cells: list[CellResult]
     history: list[HistoryRow]
@@ -344,7 +386,8 @@ def read_csv(path: Path, kind: type) -> list:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         present = set(reader.fieldnames or ())
-        missing = set(kind._fields) - present - set(kind._field_defaults)
+        missing = {f.name for f in dataclasses.fields(kind)
+                   if f.default is dataclasses.MISSING} - present
         if missing:
             raise ValueError(f"{str(path)!r} lacks the column(s) "
                              f"{', '.join(sorted(missing))}")
@@ -368,8 +411,11 @@ def write_results(out: Path, run: RunRecords) -> None:
         files.write_bytes(out / "dynamics.npz", buf.getvalue())
 
 
-def read_run(run_dir: str | Path) -> RunRecords:
-    """The records of a finished run directory.
+def read_records(run_dir: str | Path,
+                 read_config: Callable[[Path], RunConfig]) -> RunRecords:
+    """The records of a finished run directory; ``read_config`` reads its
+    ``config.toml`` (``sweep/``'s reader: ``sweep.config_file.read_run``
+    passes it).
 
     Raises:
       ValueError: (one line) it is not a finished run dir, or a file in it
@@ -394,7 +440,7 @@ def read_run(run_dir: str | Path) -> RunRecords:
             dyn = read_csv(run / "dynamics.csv", DynamicsRow)
             with np.load(run / "dynamics.npz") as f:
                 arrays = {k: f[k] for k in f.files}
-        return RunRecords(SweepConfig(**read_toml(run / "config.toml")),
+        return RunRecords(read_config(run / "config.toml"),
                           read_csv(run / "results.csv", MemberResult),
                           read_csv(run / "cells.csv", CellResult),
                           read_csv(run / "history.csv", HistoryRow), meta,

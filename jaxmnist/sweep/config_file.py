@@ -1,4 +1,5 @@
-"""Sweep TOML files: read into SweepConfig values, written back from one.
+"""Sweep TOML files: read into SweepConfig values, written back from one;
+a finished run dir's records read back with its config.
 
 Every key is a :class:`~jaxmnist.sweep.config.SweepConfig` field's declared
 TOML key (``table.key`` for the keys of a table such as ``[tuning]``).
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jaxmnist.errors import closest
+from jaxmnist.results.records import RunRecords, read_records
 from jaxmnist.sweep.config import FIELDS, SweepConfig, coerce, declared
 
 
@@ -32,6 +34,18 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return _read_values(raw)
     except ValueError as e:
         raise ValueError(f"config file {str(p)!r}: {e}") from e
+
+
+def read_config(path: Path) -> SweepConfig:
+    """The SweepConfig a run dir's ``config.toml`` holds."""
+    return SweepConfig(**read_toml(path))
+
+
+def read_run(run_dir: str | Path) -> RunRecords:
+    """The records of a finished run directory, its config a SweepConfig
+    (:func:`jaxmnist.results.records.read_records`; a ValueError of one
+    line when it is not a finished run dir or a file in it is damaged)."""
+    return read_records(run_dir, read_config)
 
 
 def check_values(path: str | Path, values: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""What a group is and what it gives: its members, its spec, its result.
+"""What a group is: its cells, its members, its spec; its checkpoint.
 
 A :class:`GroupSpec` names a group's members (cells x seeds, seed-major);
-a :class:`GroupResult` holds what training them gave, as arrays with a
-leading member axis, and :func:`to_arrays` / :func:`from_arrays` turn it
+what training them gives is a :class:`~jaxmnist.results.members.GroupResult`
+(its :class:`~jaxmnist.results.members.Member` key and
+:func:`~jaxmnist.results.members.setup_name` live in ``results/`` too, and
+are re-exported here), and :func:`to_arrays` / :func:`from_arrays` turn it
 into a finished group's checkpoint and back.
 """
 
@@ -16,21 +18,10 @@ import numpy as np
 from jaxmnist.core.config import HParams, TrainConfig, make_hparams
 from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import Metrics
+from jaxmnist.results.members import GroupResult, Member, setup_name
 
-
-class Member(NamedTuple):
-    """Who a member is; the key columns of every result table (the classic
-    four first, then the structure and the other hyperparameters)."""
-    optimizer: str
-    activation: str
-    learning_rate: float
-    seed: int
-    model: str = "mlp"
-    hidden: str = "128x64"  # the MLP's hidden widths; "lenet5" for the CNN
-    batch_norm: bool = False
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    optimizer_options: str = ""  # "b2=0.99;eps=1e-06": those the sweep set
+__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "from_arrays",
+           "hidden_label", "options_label", "setup_name", "to_arrays"]
 
 
 class Cell(NamedTuple):
@@ -50,19 +41,6 @@ class Cell(NamedTuple):
 def options_label(options: tuple[tuple[str, float], ...]) -> str:
     """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
     return ";".join(f"{k}={v:g}" for k, v in sorted(options))
-
-
-def setup_name(optimizer: str, model: str, hidden: str,
-               batch_norm: bool) -> str:
-    """A group's name: the optimizer plus ``-cnn``, ``-h<widths>`` (a hidden
-    shape other than the classic ``128x64``) and ``-bn``, so the classic
-    grid's groups keep their optimizers' names."""
-    name = optimizer
-    if model != "mlp":
-        name += f"-{model}"
-    elif hidden != "128x64":
-        name += f"-h{hidden}"
-    return name + ("-bn" if batch_norm else "")
 
 
 def hidden_label(config: TrainConfig) -> str:
@@ -88,19 +66,6 @@ class GroupSpec(NamedTuple):
                        c.model, hidden_label(c), c.batch_norm, cell.dropout,
                        cell.weight_decay, options_label(cell.options))
                 for seed in self.seeds for cell in self.cells]
-
-
-class GroupResult(NamedTuple):
-    members: list[Member]
-    history: Metrics  # numpy, each field [members, epochs]
-    params: list  # host params pytree with a leading member axis
-    seconds: float  # wall time of the group (its compile, or the wait for
-    # it when it compiled while the group before trained)
-    compile_seconds: float  # tracing + compiling its programs
-    epoch_seconds: list[float]  # wall time of each epoch (compile excluded)
-    steps_per_epoch: int
-    dynamics: Dynamics | None = None  # numpy, each field [members, epochs, ...]
-    stats: list | None = None  # batch-norm running statistics, [member, ...]
 
 
 def to_arrays(group: GroupResult) -> tuple[dict, dict]:

@@ -35,7 +35,7 @@ from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
 from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
-from jaxmnist.sweep.config_file import read_toml, to_toml
+from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
 from jaxmnist.sweep.group import (
     GroupResult,
     GroupSpec,
@@ -194,7 +194,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
               f"(--overwrite trains it again)", file=sys.stderr, flush=True)
         if jax.process_index() == 0:
             rundir.tidy(out, cfg.keep_checkpoints)
-        return records.read_run(out)
+        return read_run(out)
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
     prepare_out(out)

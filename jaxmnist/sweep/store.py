@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 import subprocess
 import sys
 import tempfile
@@ -22,30 +21,10 @@ import jax
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.sweep.group import setup_name
+from jaxmnist.results.members import MODELS_DIR as MODELS_DIR
+from jaxmnist.results.members import member_path as member_path
 
 FORMAT = 1
-#: What a run dir holds from this module.
-MODELS_DIR = "models"
-
-
-def member_path(run_dir: str | Path, member) -> Path:
-    """``<run>/models/<group>/<activation>/lr<lr>[-do<p>][-wd<l>]
-    [-<options>]-seed<seed>`` for a member (a ``Member`` or a result row):
-    the classic grid's paths are ``models/<optimizer>/<act>/lr<lr>-seed<s>``.
-    """
-    m = member
-    parts = [f"lr{m.learning_rate:g}"]
-    if m.dropout:
-        parts.append(f"do{m.dropout:g}")
-    if m.weight_decay:
-        parts.append(f"wd{m.weight_decay:g}")
-    if m.optimizer_options:
-        parts.append(m.optimizer_options.replace(";", "-"))
-    name = re.sub(r"[^0-9a-zA-Z.+=-]", "_", "-".join(parts))
-    group = setup_name(m.optimizer, m.model, m.hidden, m.batch_norm)
-    return Path(run_dir) / MODELS_DIR / group / m.activation / \
-        f"{name}-seed{m.seed}"
 
 
 def with_running_stats(params: list, stats: list | None) -> list:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxmnist.errors import check_choice
 from jaxmnist.optim._common import (
     Hyper,
     abs_sq,
@@ -51,9 +52,7 @@ def scale_by_lion(b1: Hyper = 0.9, b2: Hyper = 0.99,
     Returns:
       A transformation with state :class:`ScaleByLionState`.
     """
-    if mode not in LION_MODES:
-        raise ValueError(f"lion mode {mode!r} is unknown; choose from: "
-                         f"{', '.join(LION_MODES)}")
+    check_choice("lion mode", mode, LION_MODES)
     mu_dtype = canonical_dtype(mu_dtype)
 
     def init_fn(params):

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 from optax.contrib import MuonDimensionNumbers
 
+from jaxmnist.errors import check_choice
 from jaxmnist.optim._adam import mu_hat
 from jaxmnist.optim._common import (
     Hyper,
@@ -122,9 +123,7 @@ def ns_coefficients(ns_coeffs, ns_steps: int) -> jax.Array:
     """The coefficients as an array: ``(3,)``, or the last ``ns_steps`` rows
     of an ``(n, 3)`` table (optax's rule)."""
     if isinstance(ns_coeffs, str):
-        if ns_coeffs not in NS_PRESETS:
-            raise ValueError(f"muon ns_coeffs preset {ns_coeffs!r} is "
-                             f"unknown; choose from: {', '.join(NS_PRESETS)}")
+        check_choice("muon ns_coeffs preset", ns_coeffs, NS_PRESETS)
         ns_coeffs = NS_PRESETS[ns_coeffs]
     c = jnp.asarray(ns_coeffs)
     if c.ndim > 2 or c.shape[-1] != 3:
@@ -166,9 +165,7 @@ def scale_by_muon(ns_coeffs: Sequence | str = NS_COEFFS, ns_steps: int = 5,
     Returns:
       A transformation with state :class:`MuonState`.
     """
-    if preconditioning not in PRECONDITIONINGS:
-        raise ValueError(f"muon preconditioning {preconditioning!r} is "
-                         f"unknown; choose from: {', '.join(PRECONDITIONINGS)}")
+    check_choice("muon preconditioning", preconditioning, PRECONDITIONINGS)
     mu_dtype = canonical_dtype(mu_dtype)
 
     def init_fn(params):

@@ -22,6 +22,7 @@ from jaxmnist.optim import alias, modern
 from jaxmnist.optim.prodigy import prodigy as _prodigy
 from jaxmnist.optim.ranges import check_option as _check_option
 from jaxmnist.optim.schedule_free import (
+    ScheduleFreeState,
     schedule_free_adamw,
     schedule_free_eval_params,
 )
@@ -282,19 +283,18 @@ def check_option(optimizer: str, name: str, value) -> None:
     _check_option(get_spec(optimizer).name, name, value)
 
 
+#: Schedule-Free's state types: ours and optax's.
+_SCHEDULE_FREE_STATES = (ScheduleFreeState, optax.contrib.ScheduleFreeState)
+
+
 def _find_schedule_free_state(opt_state):
     """The schedule-free state inside ``opt_state`` (ours or optax's, also
     within ``inject_hyperparams`` or a chain), or None."""
-    found = []
+    def is_state(node):
+        return isinstance(node, _SCHEDULE_FREE_STATES)
 
-    def visit(node):
-        if hasattr(node, "_fields") and {"b1", "z", "weight_sum"} <= set(
-                node._fields):
-            found.append(node)
-            return True
-        return False
-
-    jax.tree.leaves(opt_state, is_leaf=visit)
+    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state)
+             if is_state(n)]
     return found[0] if found else None
 
 

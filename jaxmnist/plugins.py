@@ -35,7 +35,11 @@ import numpy as np
 import optax
 
 from jaxmnist.core import activations as act
-from jaxmnist.errors import check_positive_float, check_positive_int
+from jaxmnist.errors import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+)
 from jaxmnist.optim import registry
 
 __all__ = ["PluginError", "import_plugins", "register_activation",
@@ -100,9 +104,7 @@ def register_activation(name: str, fn: Callable[..., Any],
     ``fn`` (and ``derivative``) must keep the shape of their input.
     """
     _check_new("activation", name, fn, act.ACTIVATIONS)
-    if init_family not in ("he", "glorot"):
-        raise ValueError(f"activation {name!r}: init_family must be 'he' or "
-                         f"'glorot', got {init_family!r}")
+    check_choice("init_family", init_family, ("he", "glorot"))
     _check_elementwise(name, "fn", fn)
     if derivative is not None:
         _check_elementwise(name, "derivative", derivative)

@@ -384,45 +384,6 @@ def test_state_dtype_options(case, field):
     assert_close(ours, theirs, rtol=3e-2, atol=3e-2)
 
 
-# --------------------------------------------------------------------------
-# vmap over traced learning rates and hyperparameters
-# --------------------------------------------------------------------------
-
-
-
-
-
-@pytest.mark.parametrize("name", CLASSIC)
-@pytest.mark.parametrize("impl", ["ours", "optax"])
-def test_vmap_over_traced_hyperparameters(name, impl):
-    case = next(c for c in CASES if c.name == name)
-    spec = optim.get_spec(name)
-    params, grads = tree(jax.random.key(2)), grads_seq(10, seed=3)
-    values = {k: member_values(k, d) for k, d in spec.vmappable.items()}
-    values["learning_rate"] = [case.lr, case.lr / 3, case.lr * 2]
-    traces = []
-
-    def run(hp):
-        traces.append(1)
-        hp = dict(hp)
-        tx = make_optimizer(name, hp.pop("learning_rate"), impl, **hp)
-        return scan_run(tx, params, grads)[0]
-
-    batched = jax.jit(jax.vmap(run))
-    arrays = {k: jnp.asarray(v, jnp.float32) for k, v in values.items()}
-    out = batched(arrays)
-    batched({k: v * 0.5 for k, v in arrays.items()})  # new values
-    assert len(traces) == 1, "a change of values recompiled"
-    solo_traced = jax.jit(run)
-    for i in range(3):
-        member = jax.tree.map(lambda x, i=i: x[i], out)
-        assert_close(member, solo_traced({k: v[i] for k, v in arrays.items()}),
-                     rtol=1e-6, atol=1e-7)
-        floats = {k: v[i] for k, v in values.items()}
-        solo = jax.jit(lambda floats=floats: run(floats))()
-        assert_close(member, solo, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("name", CLASSIC)
 def test_traced_hyperparameters_ours_equals_optax(name):
     case = next(c for c in CASES if c.name == name)

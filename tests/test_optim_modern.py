@@ -162,37 +162,9 @@ def test_complex_float64_ours_equals_optax(name):
 
 
 # --------------------------------------------------------------------------
-# vmap over traced learning rates and options
+# vmap over traced learning rates and options (each member alone:
+# tests/test_optim_vmap.py)
 # --------------------------------------------------------------------------
-
-
-
-@pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
-@pytest.mark.parametrize("impl", ["ours", "optax"])
-def test_vmap_over_traced_options_equals_each_member(name, impl):
-    case = next(c for c in CASES if c.name == name)
-    params, grads = tree(jax.random.key(2)), grads_seq(8, seed=3)
-    values = {k: member_values(k, d, 2.0)
-              for k, d in optim.get_spec(name).vmappable.items()}
-    values["learning_rate"] = [case.lr, case.lr / 3, case.lr * 2]
-    traces = []
-
-    def run(hp):
-        traces.append(1)
-        hp = dict(hp)
-        tx = make_optimizer(name, hp.pop("learning_rate"), impl, **hp)
-        return scan_run(tx, params, grads)[0]
-
-    arrays = {k: jnp.asarray(v, jnp.float32) for k, v in values.items()}
-    batched = jax.jit(jax.vmap(run))
-    out = batched(arrays)
-    batched({k: v * 0.99 for k, v in arrays.items()})
-    assert len(traces) == 1, "new values recompiled"
-    for i in range(3):
-        member = jax.tree.map(lambda x, i=i: x[i], out)
-        solo = jax.jit(run)({k: v[i] for k, v in arrays.items()})
-        tree_allclose(member, solo, rtol=1e-5, atol=1e-6)
-
 
 @pytest.mark.parametrize("name", MODERN_OPTIMIZERS)
 def test_vmapped_options_ours_equals_optax_in_float64(name):
@@ -376,3 +348,21 @@ def test_reaches_the_optimum(name, problem):
 
     p = run(jnp.asarray(start, jnp.float32))
     np.testing.assert_allclose(p, optimum, rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: optim.transforms.scale_by_lion(mode="hardd"),
+     "unknown lion mode 'hardd' (did you mean 'hard'?); choose from: hard, "
+     "smooth, refined"),
+    (lambda: make_optimizer("muon", 0.01, preconditioning="frobenious"),
+     "unknown muon preconditioning 'frobenious' (did you mean 'frobenius'?);"
+     " choose from: frobenius, spectral, aol, schatten"),
+    (lambda: make_optimizer("muon", 0.01, ns_coeffs="dino").init(
+        jnp.zeros((2, 2))),
+     "unknown muon ns_coeffs preset 'dino' (did you mean 'dion'?); choose "
+     "from: standard, dion"),
+])
+def test_unknown_choices_are_one_line(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert str(e.value) == message

@@ -244,7 +244,7 @@ def _first_leaf_only(learning_rate):
      "its derivative changes the shape (3, 5) to (3,)"),
     (lambda: jm.register_activation("plug_g", jax.nn.relu,
                                     init_family="lecun"),
-     "init_family must be 'he' or 'glorot'"),
+     "unknown init_family 'lecun'; choose from: he, glorot"),
 ])
 def test_bad_registrations_are_one_line(plugin_dir, call, message):
     with pytest.raises(ValueError) as e:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxmnist.core import draws, layers
-from jaxmnist.core.activations import HE_INIT, apply_activation
+from jaxmnist.core import layers
+from jaxmnist.core.activations import HE_INIT
 from jaxmnist.core.model import Params, to_float
 from jaxmnist.types import Array
 
@@ -42,12 +42,9 @@ def init_cnn(key: jax.Array, activation: jax.typing.ArrayLike = 0,
     stats = []
     for i, (k, shape) in enumerate(zip(keys, shapes)):
         positions = shape[0] * shape[1] if len(shape) == 4 else 1
-        fan_in, fan_out = shape[-2] * positions, shape[-1] * positions
-        glorot = (2.0 / (fan_in + fan_out)) ** 0.5
         hidden = i < len(shapes) - 1
-        std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot) if hidden \
-            else jnp.asarray(glorot, jnp.float32)
-        layer = {"w": draws.normal(k, shape) * std}
+        layer = {"w": layers.init_weight(k, shape, shape[-2] * positions,
+                                         shape[-1] * positions, he, hidden)}
         if batch_norm and hidden:  # no bias before batch norm: see model
             bn, running = layers.init_batch_norm(shape[-1])
             layer.update(bn)
@@ -96,29 +93,24 @@ def apply_cnn(params: Params, activation: jax.typing.ArrayLike, images: Array,
     if not train and images.shape[0] > EVAL_CHUNK:
         return _evaluate_in_chunks(params, activation, images, choices, stats)
     x = to_float(images).reshape(-1, 28, 28, 1)
-    zs, new_stats = [], []
-    for i, layer in enumerate(params[:-1]):
-        is_conv = i < len(CONVS)
-        if is_conv:
-            z = conv(x, layer["w"], CONVS[i][3])
-        else:
-            z = x @ layer["w"]
-        if "b" in layer:
-            z = z + layer["b"]
-        if "scale" in layer:
-            z, s = layers.batch_norm(z, layer, stats[i] if stats else layer,
-                                     train)
-            new_stats.append(s)
-        zs.append(z.reshape(-1, z.shape[-1]))
-        x = apply_activation(activation, z, choices)
-        if is_conv:
-            x = pool(x)
-            if i == len(CONVS) - 1:
-                x = x.reshape(x.shape[0], -1)
-        elif train and dropout_rate is not None and key is not None:
-            x = layers.dropout(x, dropout_rate, jax.random.fold_in(key, i))
-    out = x @ params[-1]["w"] + params[-1]["b"]
-    return out, zs, new_stats or None
+    return layers.apply_layers(
+        params, x, activation, choices, stats=stats, train=train,
+        dropout_rate=dropout_rate, key=key, linear=_linear,
+        after=_pool_convs, first_dropout=len(CONVS))
+
+
+def _linear(i: int, x: jax.Array, w: jax.Array) -> jax.Array:
+    """Layer ``i``'s weights: a convolution, then dense matmuls."""
+    return conv(x, w, CONVS[i][3]) if i < len(CONVS) else x @ w
+
+
+def _pool_convs(i: int, x: jax.Array) -> jax.Array:
+    """After a convolution's activation: pooled (and flattened after the
+    last convolution); a dense layer's output as it is."""
+    if i >= len(CONVS):
+        return x
+    x = pool(x)
+    return x.reshape(x.shape[0], -1) if i == len(CONVS) - 1 else x
 
 
 def _evaluate_in_chunks(params: Params, activation, images: Array,

@@ -1,4 +1,6 @@
-"""Batch normalisation and dropout, as pure functions of arrays.
+"""The layers both models are built of, as pure functions of arrays:
+weights drawn by the activation's rule, batch normalisation, dropout, and
+the hidden-layer block (weights, bias or batch norm, activation, dropout).
 
 Batch norm (Ioffe & Szegedy 2015) normalises a layer's pre-activations over
 the batch (and, for convolutions, over positions) and applies a learned
@@ -14,10 +16,13 @@ evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
 from jaxmnist.core import draws
+from jaxmnist.core.activations import apply_activation
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9
@@ -51,3 +56,55 @@ def dropout(x: jax.Array, rate: jax.Array, key: jax.Array) -> jax.Array:
     of 0 returns ``x`` exactly."""
     keep = draws.bernoulli(key, 1 - rate, x.shape)
     return jnp.where(keep, x / (1 - rate), jnp.zeros_like(x))
+
+
+def init_weight(key: jax.Array, shape: tuple[int, ...], fan_in: int,
+                fan_out: int, he: jax.Array, hidden: bool) -> jax.Array:
+    """Weights of ``shape`` drawn from a normal distribution with standard
+    deviation ``sqrt(2 / fan_in)`` (He) where ``he`` holds on a hidden
+    layer, else ``sqrt(2 / (fan_in + fan_out))`` (Glorot)."""
+    glorot = (2.0 / (fan_in + fan_out)) ** 0.5
+    std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot) if hidden \
+        else jnp.asarray(glorot, jnp.float32)
+    return draws.normal(key, shape) * std
+
+
+def matmul(i: int, x: jax.Array, w: jax.Array) -> jax.Array:
+    """A dense layer's weights: ``x @ w`` (``i``, the layer, unused)."""
+    del i
+    return x @ w
+
+
+def apply_layers(params: list, x: jax.Array, activation, choices=None, *,
+                 stats: list | None = None, train: bool = False,
+                 dropout_rate: jax.Array | None = None,
+                 key: jax.Array | None = None,
+                 linear: Callable = matmul,
+                 after: Callable | None = None, first_dropout: int = 0
+                 ) -> tuple[jax.Array, list[jax.Array], list | None]:
+    """(logits, hidden pre-activations ``[samples, units]``, updated
+    batch-norm stats or None) of ``params``' layers on ``x``.
+
+    Each hidden layer ``i``: ``z = linear(i, x, w)``, plus its bias or
+    batch-normalised (``stats[i]``, or the stats stored in the layer), the
+    activation, ``after(i, x)`` (a CNN's pooling), and in training inverted
+    dropout from layer ``first_dropout`` on, its mask drawn from
+    ``fold_in(key, i)``. The last layer is dense and linear: the logits.
+    """
+    zs, new_stats = [], []
+    for i, layer in enumerate(params[:-1]):
+        z = linear(i, x, layer["w"])
+        if "b" in layer:
+            z = z + layer["b"]
+        if "scale" in layer:
+            z, s = batch_norm(z, layer, stats[i] if stats else layer, train)
+            new_stats.append(s)
+        zs.append(z.reshape(-1, z.shape[-1]))
+        x = apply_activation(activation, z, choices)
+        if after is not None:
+            x = after(i, x)
+        if train and dropout_rate is not None and key is not None \
+                and i >= first_dropout:
+            x = dropout(x, dropout_rate, jax.random.fold_in(key, i))
+    out = x @ params[-1]["w"] + params[-1]["b"]
+    return out, zs, new_stats or None

@@ -27,11 +27,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmnist.core import draws, layers
-from jaxmnist.core.activations import (
-    HE_INIT,
-    apply_activation,
-)
+from jaxmnist.core import layers
+from jaxmnist.core.activations import HE_INIT
 from jaxmnist.types import Array
 
 Params = list[dict[str, jax.Array]]
@@ -57,16 +54,11 @@ def init_mlp(key: jax.Array,
                          f"got {tuple(sizes)}")
     he = jnp.asarray(HE_INIT)[jnp.asarray(activation, jnp.int32)]
     keys = jax.random.split(key, len(sizes) - 1)
-    params: Params = []
-    for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
-        glorot = (2.0 / (fan_in + fan_out)) ** 0.5
-        if i < len(sizes) - 2:
-            std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot)
-        else:
-            std = jnp.asarray(glorot, jnp.float32)
-        w = draws.normal(k, (fan_in, fan_out)) * std
-        params.append({"w": w, "b": jnp.zeros((fan_out,), jnp.float32)})
-    return params
+    return [{"w": layers.init_weight(k, (fan_in, fan_out), fan_in, fan_out,
+                                     he, hidden=i < len(sizes) - 2),
+             "b": jnp.zeros((fan_out,), jnp.float32)}
+            for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1],
+                                                         sizes[1:]))]
 
 
 def init_mlp_batch_norm(key: jax.Array, sizes: Sequence[int] = DEFAULT_SIZES,
@@ -102,17 +94,6 @@ def to_float(images: Array) -> jax.Array:
     return x
 
 
-def forward(params: Params, activation: jax.typing.ArrayLike, images: Array,
-            choices: tuple[int, ...] | None = None
-            ) -> tuple[jax.Array, list[jax.Array]]:
-    """(class logits ``[n, classes]``, the hidden layers' pre-activations
-    ``[n, units]`` each) for ``images`` ``[n, 784]``, in evaluation mode (a
-    batch-normalised layer uses the running statistics saved in it). For
-    either model family see :mod:`jaxmnist.core.net`."""
-    out, zs, _ = apply(params, activation, images, choices)
-    return out, zs
-
-
 def apply(params: Params, activation: jax.typing.ArrayLike, images: Array,
           choices: tuple[int, ...] | None = None, *,
           stats: list | None = None, train: bool = False,
@@ -129,43 +110,9 @@ def apply(params: Params, activation: jax.typing.ArrayLike, images: Array,
       dropout_rate, key: inverted dropout on every hidden layer's output;
         layer ``l`` draws its mask from ``fold_in(key, l)``.
     """
-    x = to_float(images)
-    zs, new_stats = [], []
-    for i, layer in enumerate(params[:-1]):
-        z = x @ layer["w"]
-        if "b" in layer:
-            z = z + layer["b"]
-        if "scale" in layer:
-            z, s = layers.batch_norm(z, layer, stats[i] if stats else layer,
-                                     train)
-            new_stats.append(s)
-        zs.append(z)
-        x = apply_activation(activation, z, choices)
-        if train and dropout_rate is not None and key is not None:
-            x = layers.dropout(x, dropout_rate, jax.random.fold_in(key, i))
-    out = x @ params[-1]["w"] + params[-1]["b"]
-    return out, zs, new_stats or None
-
-
-def logits(params: Params, activation: jax.typing.ArrayLike,
-           images: Array,
-           choices: tuple[int, ...] | None = None) -> jax.Array:
-    """Class logits ``[n, classes]`` for ``images`` ``[n, 784]``.
-
-    ``choices``: the activation indices to compile branches for (static;
-    default all), see :func:`~jaxmnist.core.activations.apply_activation`.
-    """
-    return forward(params, activation, images, choices)[0]
-
-
-def weight_matrices(params: Params) -> list[jax.Array]:
-    """Each layer's weight matrix, input layer first."""
-    return [layer["w"] for layer in params]
-
-
-def weight_layers(params: Params) -> list:
-    """Each layer's parameters (weights and biases), input layer first."""
-    return list(params)
+    return layers.apply_layers(params, to_float(images), activation, choices,
+                               stats=stats, train=train,
+                               dropout_rate=dropout_rate, key=key)
 
 
 def loss_from_logits(out: jax.Array, labels: Array) -> jax.Array:

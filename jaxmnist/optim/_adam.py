@@ -11,14 +11,13 @@ import optax
 from jaxmnist.optim._common import (
     Hyper,
     abs_sq,
-    bias_corrections,
     canonical_dtype,
+    cast_like,
     debias,
     ema,
     hyper,
     promote,
     safe_increment,
-    tree_map,
     zero_count,
 )
 
@@ -30,11 +29,14 @@ class ScaleByAdamState(NamedTuple):
     nu: optax.Updates  # second moment
 
 
-def _nesterov_mu_hat(g, m, b1, c1_next, c1):
-    """NAdam's ``b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``."""
+def mu_hat(g, m, b1, count, nesterov: bool):
+    """Adam's ``m / (1 - b1^t)``, or NAdam's
+    ``b1 m / (1 - b1^(t+1)) + (1 - b1) g / (1 - b1^t)``."""
+    if not nesterov:
+        return debias(m, b1, count)
     dtype = promote(m.dtype, g.dtype)
-    return (hyper(b1, dtype) * debias(m, c1_next).astype(dtype)
-            + hyper(1 - b1, dtype) * debias(g, c1).astype(dtype))
+    return (hyper(b1, dtype) * debias(m, b1, safe_increment(count)).astype(
+        dtype) + hyper(1 - b1, dtype) * debias(g, b1, count).astype(dtype))
 
 
 def _adam_out(m_hat, v_hat, eps, eps_root, like):
@@ -71,8 +73,8 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
       updated in the promoted dtype of gradient and state and stored back in
       their initial dtypes (optax does so for ``nu`` but keeps a promoted
       ``mu`` when ``mu_dtype`` is None); bias corrections are computed in the
-      params' real dtype, at least float32 (float64 under x64, where our
-      original code used float32); the output has the gradient's dtype.
+      params' real dtype, at least float32; the output has the gradient's
+      dtype.
     """
     mu_dtype = canonical_dtype(mu_dtype)
 
@@ -84,25 +86,14 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
 
     def update_fn(updates, state, params=None):
         del params
-        mu = tree_map(lambda g, m: ema(g, m, b1), updates, state.mu)
-        nu = tree_map(lambda s, v: ema(s, v, b2),
-                      tree_map(abs_sq, updates), state.nu)
+        mu = jax.tree.map(lambda g, m: ema(g, m, b1), updates, state.mu)
+        nu = jax.tree.map(lambda g, v: ema(abs_sq(g), v, b2), updates,
+                          state.nu)
         count = safe_increment(state.count)
-        c1 = bias_corrections(b1, count, mu)
-        c2 = bias_corrections(b2, count, nu)
-        if nesterov:
-            c1 = bias_corrections(b1, count, (mu, updates))
-            c1_next = bias_corrections(b1, safe_increment(count), mu)
-            mu_hat = tree_map(
-                lambda g, m: _nesterov_mu_hat(g, m, b1, c1_next, c1),
-                updates, mu)
-        else:
-            mu_hat = tree_map(lambda m: debias(m, c1), mu)
-        out = tree_map(
-            lambda g, m, v: _adam_out(m, debias(v, c2), eps, eps_root, g),
-            updates, mu_hat, nu)
-        mu = tree_map(lambda m, old: m.astype(old.dtype), mu, state.mu)
-        nu = tree_map(lambda v, old: v.astype(old.dtype), nu, state.nu)
-        return out, ScaleByAdamState(count=count, mu=mu, nu=nu)
+        out = jax.tree.map(lambda g, m, v: _adam_out(
+            mu_hat(g, m, b1, count, nesterov), debias(v, b2, count), eps,
+            eps_root, g), updates, mu, nu)
+        return out, ScaleByAdamState(count=count, mu=cast_like(mu, state.mu),
+                                     nu=cast_like(nu, state.nu))
 
     return optax.GradientTransformation(init_fn, update_fn)

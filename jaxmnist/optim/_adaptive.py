@@ -11,14 +11,12 @@ import optax
 from jaxmnist.optim._common import (
     Hyper,
     abs_sq,
-    bias_corrections,
     cast_like,
     debias,
     hyper,
     promote,
     safe_increment,
     tree_ema,
-    tree_map,
     zero_count,
 )
 
@@ -63,8 +61,8 @@ def scale_by_rss(initial_accumulator_value: Hyper = 0.1,
 
     def update_fn(updates, state, params=None):
         del params
-        acc = tree_map(accumulate, updates, state.sum_of_squares)
-        out = tree_map(scale, updates, acc)
+        acc = jax.tree.map(accumulate, updates, state.sum_of_squares)
+        out = jax.tree.map(scale, updates, acc)
         return out, ScaleByRssState(
             sum_of_squares=cast_like(acc, state.sum_of_squares))
 
@@ -104,7 +102,7 @@ def _rms_scale(updates, second, eps, eps_in_sqrt):
             scale = 1 / (jnp.sqrt(s) + hyper(eps, dtype))
         return (scale * g.astype(dtype)).astype(g.dtype)
 
-    return tree_map(leaf, updates, second)
+    return jax.tree.map(leaf, updates, second)
 
 
 def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8,
@@ -131,27 +129,8 @@ def scale_by_rms(decay: Hyper = 0.9, eps: Hyper = 1e-8,
       A transformation with state :class:`ScaleByRmsState` (or
       :class:`ScaleByRmsWithCountState` with ``bias_correction``).
     """
-
-    def init_fn(params):
-        nu = optax.tree.full_like(params, initial_scale)
-        if bias_correction:
-            return ScaleByRmsWithCountState(count=zero_count(), nu=nu)
-        return ScaleByRmsState(nu=nu)
-
-    def update_fn(updates, state, params=None):
-        del params
-        nu = tree_ema(tree_map(abs_sq, updates), state.nu, decay)
-        if bias_correction:
-            count = safe_increment(state.count)
-            c = bias_corrections(decay, count, nu)
-            out = _rms_scale(updates, tree_map(lambda n: debias(n, c), nu),
-                             eps, eps_in_sqrt)
-            return out, ScaleByRmsWithCountState(
-                count=count, nu=cast_like(nu, state.nu))
-        out = _rms_scale(updates, nu, eps, eps_in_sqrt)
-        return out, ScaleByRmsState(nu=cast_like(nu, state.nu))
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _second_moment_scaling(False, decay, eps, initial_scale,
+                                  eps_in_sqrt, bias_correction)
 
 
 def scale_by_stddev(decay: Hyper = 0.9, eps: Hyper = 1e-8,
@@ -171,33 +150,47 @@ def scale_by_stddev(decay: Hyper = 0.9, eps: Hyper = 1e-8,
       A transformation with state :class:`ScaleByStddevState` (or
       :class:`ScaleByStddevWithCountState`).
     """
+    return _second_moment_scaling(True, decay, eps, initial_scale,
+                                  eps_in_sqrt, bias_correction)
+
+
+def _second_moment_scaling(centred: bool, decay: Hyper, eps: Hyper,
+                           initial_scale: Hyper, eps_in_sqrt: bool,
+                           bias_correction: bool
+                           ) -> optax.GradientTransformation:
+    """:func:`scale_by_stddev` (``centred``) or :func:`scale_by_rms`."""
+    state_type = {(False, False): ScaleByRmsState,
+                  (False, True): ScaleByRmsWithCountState,
+                  (True, False): ScaleByStddevState,
+                  (True, True): ScaleByStddevWithCountState}[
+                      centred, bias_correction]
 
     def init_fn(params):
-        mu = optax.tree.zeros_like(params)
-        nu = optax.tree.full_like(params, initial_scale)
+        fields = {"nu": optax.tree.full_like(params, initial_scale)}
+        if centred:
+            fields["mu"] = optax.tree.zeros_like(params)
         if bias_correction:
-            return ScaleByStddevWithCountState(count=zero_count(), mu=mu,
-                                               nu=nu)
-        return ScaleByStddevState(mu=mu, nu=nu)
-
-    def centred(mu, nu):
-        return tree_map(lambda m, n: n - abs_sq(m).astype(n.dtype), mu, nu)
+            fields["count"] = zero_count()
+        return state_type(**fields)
 
     def update_fn(updates, state, params=None):
         del params
-        mu = tree_ema(updates, state.mu, decay)
-        nu = tree_ema(tree_map(abs_sq, updates), state.nu, decay)
-        mu_s, nu_s = cast_like(mu, state.mu), cast_like(nu, state.nu)
+        moments = {"nu": tree_ema(jax.tree.map(abs_sq, updates), state.nu,
+                                  decay)}
+        if centred:
+            moments["mu"] = tree_ema(updates, state.mu, decay)
+        used, stored = dict(moments), {k: cast_like(v, getattr(state, k))
+                                       for k, v in moments.items()}
         if bias_correction:
-            count = safe_increment(state.count)
-            c = bias_corrections(decay, count, (mu, nu))
-            var = centred(tree_map(lambda m: debias(m, c), mu),
-                          tree_map(lambda n: debias(n, c), nu))
-            out = _rms_scale(updates, var, eps, eps_in_sqrt)
-            return out, ScaleByStddevWithCountState(count=count, mu=mu_s,
-                                                    nu=nu_s)
-        out = _rms_scale(updates, centred(mu, nu), eps, eps_in_sqrt)
-        return out, ScaleByStddevState(mu=mu_s, nu=nu_s)
+            stored["count"] = count = safe_increment(state.count)
+            used = {k: jax.tree.map(lambda x: debias(x, decay, count), v)
+                    for k, v in moments.items()}
+        second = used["nu"]
+        if centred:
+            second = jax.tree.map(lambda m, n: n - abs_sq(m).astype(n.dtype),
+                                  used["mu"], second)
+        return (_rms_scale(updates, second, eps, eps_in_sqrt),
+                state_type(**stored))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -238,9 +231,9 @@ def scale_by_adadelta(rho: Hyper = 0.9, eps: Hyper = 1e-6
 
     def update_fn(updates, state, params=None):
         del params
-        e_g = tree_ema(tree_map(abs_sq, updates), state.e_g, rho)
-        dx = tree_map(delta, updates, e_g, state.e_x)
-        e_x = tree_ema(tree_map(abs_sq, dx), state.e_x, rho)
+        e_g = tree_ema(jax.tree.map(abs_sq, updates), state.e_g, rho)
+        dx = jax.tree.map(delta, updates, e_g, state.e_x)
+        e_x = tree_ema(jax.tree.map(abs_sq, dx), state.e_x, rho)
         return cast_like(dx, updates), ScaleByAdadeltaState(
             e_g=cast_like(e_g, state.e_g), e_x=cast_like(e_x, state.e_x))
 

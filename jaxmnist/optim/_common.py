@@ -2,11 +2,9 @@
 
 The rules every transform follows (see :mod:`jaxmnist.optim.transforms`):
 
-* A hyperparameter given as a Python number stays a Python number, so JAX
-  rounds it into each leaf's dtype exactly as plain ``decay * x`` always did
-  (float32 results are bitwise those of the original code). One given as an
-  array (a traced, vmapped sweep value) is cast to the dtype of the arithmetic
-  it enters, which strict dtype promotion requires.
+* A hyperparameter (a Python number or a traced, vmapped scalar array) is
+  cast to the dtype of the arithmetic it enters (:func:`hyper`), which
+  strict dtype promotion requires.
 * Arithmetic between an update and a state runs in the promoted dtype of the
   two (as optax under standard promotion), made explicit with ``astype`` so
   strict promotion accepts it. Updates leave a transform in the dtype of the
@@ -35,20 +33,9 @@ def is_python_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def hyper(x: Hyper, dtype) -> Hyper:
-    """``x`` ready for arithmetic with arrays of ``dtype``.
-
-    Python numbers are returned unchanged (weak types: JAX converts them to
-    ``dtype`` itself, bit for bit as before); arrays are cast to ``dtype``.
-    """
-    if is_python_number(x):
-        return x
-    return jnp.asarray(x).astype(dtype)
-
-
-def real_dtype(dtype) -> jnp.dtype:
-    """float32 for complex64, float64 for complex128, else ``dtype``."""
-    return jnp.finfo(dtype).dtype
+def hyper(x: Hyper, dtype) -> jax.Array:
+    """``x`` (a Python number or a scalar array) as a scalar of ``dtype``."""
+    return jnp.asarray(x, dtype)
 
 
 def promote(*dtypes) -> jnp.dtype:
@@ -60,8 +47,8 @@ def promote(*dtypes) -> jnp.dtype:
 
 def correction_dtype(dtype) -> jnp.dtype:
     """The dtype of bias corrections and schedules for leaves of ``dtype``:
-    the leaf's real dtype, at least float32."""
-    return promote(real_dtype(dtype), jnp.float32)
+    the leaf's real dtype (float32 for complex64), at least float32."""
+    return promote(jnp.finfo(dtype).dtype, jnp.float32)
 
 
 def abs_sq(g: jax.Array) -> jax.Array:
@@ -78,33 +65,12 @@ def ema(new: jax.Array, old: jax.Array, decay: Hyper) -> jax.Array:
             + hyper(decay, dtype) * old.astype(dtype))
 
 
-def bias_correction(decay: Hyper, count: jax.Array, dtype) -> jax.Array:
-    """``1 - decay^count`` as a scalar of :func:`correction_dtype`."""
-    dt = correction_dtype(dtype)
-    return 1 - hyper(decay, dt) ** count.astype(dt)
-
-
-def bias_corrections(decay: Hyper, count: jax.Array, tree) -> dict:
-    """``{dtype: 1 - decay^count}`` for the correction dtypes of ``tree``.
-
-    Computed once per dtype, before any per-leaf work: the original code
-    computed its one float32 correction that way, and XLA then compiles the
-    leaves' divisions to the same bits (per-leaf corrections, fused into
-    each leaf's loop, can round differently).
-    """
-    out: dict = {}
-    for leaf in jax.tree.leaves(tree):
-        dt = correction_dtype(leaf.dtype)
-        if dt not in out:
-            out[dt] = bias_correction(decay, count, leaf.dtype)
-    return out
-
-
-def debias(moment: jax.Array, corrections: dict) -> jax.Array:
-    """``moment / (1 - decay^count)``, divided in the moment's dtype;
-    ``corrections`` from :func:`bias_corrections`."""
-    c = corrections[correction_dtype(moment.dtype)]
-    return moment / c.astype(moment.dtype)
+def debias(moment: jax.Array, decay: Hyper, count: jax.Array) -> jax.Array:
+    """``moment / (1 - decay^count)``: the correction in the moment's
+    :func:`correction_dtype`, the division in the moment's dtype."""
+    dt = correction_dtype(moment.dtype)
+    correction = 1 - hyper(decay, dt) ** count.astype(dt)
+    return moment / correction.astype(moment.dtype)
 
 
 def safe_increment(count: jax.Array) -> jax.Array:
@@ -120,10 +86,6 @@ def zero_count() -> jax.Array:
 def canonical_dtype(dtype):
     """``jax.dtypes.canonicalize_dtype``, keeping ``None``."""
     return None if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
-
-
-def tree_map(fn, *trees):
-    return jax.tree.map(fn, *trees)
 
 
 def cast_like(tree, like):

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxmnist.errors import check_choice
 from jaxmnist.optim._common import (
     Hyper,
     abs_sq,
-    bias_corrections,
     canonical_dtype,
     cast_like,
     debias,
@@ -20,7 +20,6 @@ from jaxmnist.optim._common import (
     hyper,
     promote,
     safe_increment,
-    tree_map,
     zero_count,
 )
 
@@ -53,9 +52,7 @@ def scale_by_lion(b1: Hyper = 0.9, b2: Hyper = 0.99,
     Returns:
       A transformation with state :class:`ScaleByLionState`.
     """
-    if mode not in LION_MODES:
-        raise ValueError(f"lion mode {mode!r} is unknown; choose from: "
-                         f"{', '.join(LION_MODES)}")
+    check_choice("lion mode", mode, LION_MODES)
     mu_dtype = canonical_dtype(mu_dtype)
 
     def init_fn(params):
@@ -74,8 +71,8 @@ def scale_by_lion(b1: Hyper = 0.9, b2: Hyper = 0.99,
 
     def update_fn(updates, state, params=None):
         del params
-        out = tree_map(direction, updates, state.mu)
-        mu = tree_map(lambda g, m: ema(g, m, b2), updates, state.mu)
+        out = jax.tree.map(direction, updates, state.mu)
+        mu = jax.tree.map(lambda g, m: ema(g, m, b2), updates, state.mu)
         return out, ScaleByLionState(count=safe_increment(state.count),
                                      mu=cast_like(mu, state.mu))
 
@@ -140,15 +137,16 @@ def scale_by_adopt(b1: Hyper = 0.9, b2: Hyper = 0.9999, eps: Hyper = 1e-6,
         first = state.count > 0
         b1_ = jnp.where(first, hyper(b1, jnp.result_type(float)), 1.0)
         b2_ = jnp.where(first, hyper(b2, jnp.result_type(float)), 0.0)
-        nu = tree_map(lambda s, v: ema(s, v, b2_),
-                      tree_map(abs_sq, updates), state.nu)
+        nu = jax.tree.map(lambda s, v: ema(s, v, b2_),
+                      jax.tree.map(abs_sq, updates), state.nu)
         bound = None
         if use_clipping:  # optax-style fns (x ** 0.25) need int -> float
             with jax.numpy_dtype_promotion("standard"):
                 bound = clip_value_fn(state.count)
-        n = tree_map(lambda g, v: normalised(g, v, bound), updates, state.nu)
-        mu = tree_map(lambda x, m: ema(x, m, b1_), n, state.mu)
-        out = tree_map(lambda x, m: ema(x, m, b1_), n, mu) if nesterov \
+        n = jax.tree.map(lambda g, v: normalised(g, v, bound), updates,
+                         state.nu)
+        mu = jax.tree.map(lambda x, m: ema(x, m, b1_), n, state.mu)
+        out = jax.tree.map(lambda x, m: ema(x, m, b1_), n, mu) if nesterov \
             else mu
         return cast_like(out, updates), ScaleByAdoptState(
             count=safe_increment(state.count), mu=cast_like(mu, state.mu),
@@ -207,15 +205,14 @@ def scale_by_ademamix(b1: Hyper = 0.9, b2: Hyper = 0.999,
         del params
         c_b3 = b3(state.count_m2) if callable(b3) else b3
         c_alpha = alpha(state.count_m2) if callable(alpha) else alpha
-        m1 = tree_map(lambda g, m: ema(g, m, b1), updates, state.m1)
-        m2 = tree_map(lambda g, m: ema(g, m, c_b3), updates, state.m2)
-        nu = tree_map(lambda s, v: ema(s, v, b2), tree_map(abs_sq, updates),
-                      state.nu)
+        m1 = jax.tree.map(lambda g, m: ema(g, m, b1), updates, state.m1)
+        m2 = jax.tree.map(lambda g, m: ema(g, m, c_b3), updates, state.m2)
+        nu = jax.tree.map(lambda g, v: ema(abs_sq(g), v, b2), updates,
+                          state.nu)
         count = safe_increment(state.count)
-        c1, c2 = bias_corrections(b1, count, m1), bias_corrections(
-            b2, count, nu)
-        out = tree_map(lambda a, b, v: mix(debias(a, c1), b, debias(v, c2),
-                                           c_alpha), m1, m2, nu)
+        out = jax.tree.map(lambda a, b, v: mix(
+            debias(a, b1, count), b, debias(v, b2, count), c_alpha), m1, m2,
+            nu)
         return cast_like(out, updates), ScaleByAdemamixState(
             count=count, count_m2=safe_increment(state.count_m2),
             m1=cast_like(m1, state.m1), m2=cast_like(m2, state.m2),

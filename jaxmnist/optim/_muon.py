@@ -11,17 +11,15 @@ import jax.numpy as jnp
 import optax
 from optax.contrib import MuonDimensionNumbers
 
-from jaxmnist.optim._adam import _nesterov_mu_hat
+from jaxmnist.errors import check_choice
+from jaxmnist.optim._adam import mu_hat
 from jaxmnist.optim._common import (
     Hyper,
-    bias_corrections,
     canonical_dtype,
     cast_like,
-    debias,
     ema,
     hyper,
     safe_increment,
-    tree_map,
     zero_count,
 )
 
@@ -125,9 +123,7 @@ def ns_coefficients(ns_coeffs, ns_steps: int) -> jax.Array:
     """The coefficients as an array: ``(3,)``, or the last ``ns_steps`` rows
     of an ``(n, 3)`` table (optax's rule)."""
     if isinstance(ns_coeffs, str):
-        if ns_coeffs not in NS_PRESETS:
-            raise ValueError(f"muon ns_coeffs preset {ns_coeffs!r} is "
-                             f"unknown; choose from: {', '.join(NS_PRESETS)}")
+        check_choice("muon ns_coeffs preset", ns_coeffs, NS_PRESETS)
         ns_coeffs = NS_PRESETS[ns_coeffs]
     c = jnp.asarray(ns_coeffs)
     if c.ndim > 2 or c.shape[-1] != 3:
@@ -169,9 +165,7 @@ def scale_by_muon(ns_coeffs: Sequence | str = NS_COEFFS, ns_steps: int = 5,
     Returns:
       A transformation with state :class:`MuonState`.
     """
-    if preconditioning not in PRECONDITIONINGS:
-        raise ValueError(f"muon preconditioning {preconditioning!r} is "
-                         f"unknown; choose from: {', '.join(PRECONDITIONINGS)}")
+    check_choice("muon preconditioning", preconditioning, PRECONDITIONINGS)
     mu_dtype = canonical_dtype(mu_dtype)
 
     def init_fn(params):
@@ -182,26 +176,21 @@ def scale_by_muon(ns_coeffs: Sequence | str = NS_COEFFS, ns_steps: int = 5,
     def update_fn(updates, state, params=None):
         del params
         dims = _resolve(weight_dimension_numbers, updates)
-        mu = tree_map(lambda g, m: ema(g, m, beta), updates, state.mu)
+        mu = jax.tree.map(lambda g, m: ema(g, m, beta), updates, state.mu)
         count = safe_increment(state.count)
-        if nesterov:
-            c1 = bias_corrections(beta, count, (mu, updates))
-            c1_next = bias_corrections(beta, safe_increment(count), mu)
-            mu_hat = tree_map(lambda g, m: _nesterov_mu_hat(
-                g, m, beta, c1_next, c1), updates, mu)
-        else:
-            c1 = bias_corrections(beta, count, mu)
-            mu_hat = tree_map(lambda m: debias(m, c1), mu)
+        m_hat = jax.tree.map(lambda g, m: mu_hat(g, m, beta, count, nesterov),
+                             updates, mu)
 
         def ortho(x, d):
             return orthogonalize(x, state.ns_coeffs, ns_steps,
                                  preconditioning, eps, d)
 
-        out = jax.tree.map(ortho, mu_hat, dims, is_leaf=_is_dims) \
-            if dims is not None else tree_map(ortho, mu_hat,
-                                              tree_map(lambda _: None, mu_hat))
+        out = jax.tree.map(ortho, m_hat, dims, is_leaf=_is_dims) \
+            if dims is not None else jax.tree.map(lambda x: ortho(x, None),
+                                                  m_hat)
         if adaptive:
-            out = tree_map(lambda m, o: jnp.sum(m.conj() * o) * o, mu_hat, out)
+            out = jax.tree.map(lambda m, o: jnp.sum(m.conj() * o) * o, m_hat,
+                               out)
         return cast_like(out, updates), MuonState(
             count=count, mu=cast_like(mu, state.mu), ns_coeffs=state.ns_coeffs)
 
@@ -228,7 +217,7 @@ def scale_by_shape(weight_dimension_numbers: DimsOrFn | None = None,
         del params
         dims = _resolve(weight_dimension_numbers, updates)
         if dims is None:
-            return tree_map(lambda u: factor(u, None), updates), state
+            return jax.tree.map(lambda u: factor(u, None), updates), state
         return jax.tree.map(factor, updates, dims, is_leaf=_is_dims), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(),

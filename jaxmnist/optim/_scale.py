@@ -16,7 +16,6 @@ from jaxmnist.optim._common import (
     is_python_number,
     promote,
     safe_increment,
-    tree_map,
     zero_count,
 )
 from jaxmnist.optim.schedules import evaluate
@@ -29,33 +28,19 @@ class ScaleByLearningRateState(NamedTuple):
 
 
 def _scale(u: jax.Array, eta, sign: int) -> jax.Array:
-    """``sign * eta * u`` in ``u``'s dtype.
-
-    A Python or same-width ``eta`` is cast to ``u``'s dtype first (as the
-    original code and optax's ``scale`` for Python floats); a wider array
-    ``eta`` (a float32 rate on bfloat16 updates) multiplies in its own dtype
-    and the product is rounded once to ``u``'s dtype.
-    """
-    if is_python_number(eta) or promote(
-            jnp.result_type(eta), u.dtype) == u.dtype:
-        e = jnp.asarray(eta, u.dtype)
-        return (-e if sign < 0 else e) * u
-    wide = promote(jnp.result_type(eta), u.dtype)
-    e = jnp.asarray(eta).astype(wide)
+    """``sign * eta * u`` in ``u``'s dtype: multiplied in the promoted dtype
+    of ``eta`` and ``u`` (``u``'s for a Python ``eta``), rounded once."""
+    wide = u.dtype if is_python_number(eta) else promote(
+        jnp.result_type(eta), u.dtype)
+    e = hyper(eta, wide)
     return ((-e if sign < 0 else e) * u.astype(wide)).astype(u.dtype)
 
 
 def _scheduled(schedule: Callable, count: jax.Array, updates) -> Any:
-    """``schedule(count)`` in each leaf's :func:`correction_dtype`."""
-    values: dict = {}
-
-    def value(u):
-        dt = correction_dtype(u.dtype)
-        if dt not in values:
-            values[dt] = evaluate(schedule, count, dt)
-        return values[dt]
-
-    return tree_map(value, updates)
+    """``schedule(count)`` for each leaf, in its :func:`correction_dtype`."""
+    return jax.tree.map(
+        lambda u: evaluate(schedule, count, correction_dtype(u.dtype)),
+        updates)
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
@@ -95,7 +80,8 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
         def update_fn(updates, state, params=None):
             del params
             etas = _scheduled(schedule, state.count, updates)
-            updates = tree_map(lambda u, e: _scale(u, e, sign), updates, etas)
+            updates = jax.tree.map(lambda u, e: _scale(u, e, sign), updates,
+                                   etas)
             return updates, ScaleByLearningRateState(
                 count=safe_increment(state.count))
 
@@ -103,7 +89,8 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
 
     def const_update(updates, state, params=None):
         del params
-        return tree_map(lambda u: _scale(u, eta_const, sign), updates), state
+        return jax.tree.map(lambda u: _scale(u, eta_const, sign),
+                            updates), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(),
                                         const_update)
@@ -167,16 +154,17 @@ def add_decayed_weights(weight_decay: float | jax.Array | Callable = 0.0,
             wds = _scheduled(cast(Callable, weight_decay), state.count,
                              updates)
         else:
-            wds = tree_map(lambda _: weight_decay, updates)
+            wds = jax.tree.map(lambda _: weight_decay, updates)
 
         def decay(g, p, wd):
-            return tree_map(_decay_leaf, g, p, wd)
+            return jax.tree.map(_decay_leaf, g, p, wd)
 
         if mask is None:
-            return tree_map(_decay_leaf, updates, params, wds), new_state
+            return jax.tree.map(_decay_leaf, updates, params, wds), new_state
         m = mask(params) if callable(mask) else mask
-        out = tree_map(lambda keep, g, p, wd: decay(g, p, wd) if keep else g,
-                       m, updates, params, wds)
+        out = jax.tree.map(
+            lambda keep, g, p, wd: decay(g, p, wd) if keep else g, m, updates,
+            params, wds)
         return out, new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import optax
 
 from jaxmnist.optim._common import (
@@ -11,7 +12,6 @@ from jaxmnist.optim._common import (
     canonical_dtype,
     hyper,
     promote,
-    tree_map,
 )
 
 
@@ -56,10 +56,10 @@ def trace(decay: Hyper, nesterov: bool = False,
 
     def update_fn(updates, state, params=None):
         del params
-        new_trace = tree_map(step, updates, state.trace)
-        out = tree_map(step, updates, new_trace) if nesterov else new_trace
-        out = tree_map(lambda o, g: o.astype(g.dtype), out, updates)
-        new_trace = tree_map(lambda v, old: v.astype(old.dtype), new_trace,
+        new_trace = jax.tree.map(step, updates, state.trace)
+        out = jax.tree.map(step, updates, new_trace) if nesterov else new_trace
+        out = jax.tree.map(lambda o, g: o.astype(g.dtype), out, updates)
+        new_trace = jax.tree.map(lambda v, old: v.astype(old.dtype), new_trace,
                              state.trace)
         return out, TraceState(trace=new_trace)
 

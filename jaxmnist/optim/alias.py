@@ -41,9 +41,6 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Hyper | None = None,
       nesterov: Nesterov's look-ahead form of the momentum.
       accumulator_dtype: dtype of ``v`` (default: the params').
 
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
-
     Reference: Robbins & Monro (1951); Goodfellow, Bengio & Courville,
     *Deep Learning* (2016), Algorithm 8.1.
     """
@@ -68,9 +65,6 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
       momentum: ``beta``.
       accumulator_dtype: dtype of ``v`` (default: the params').
 
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
-
     Reference: Polyak (1964); Goodfellow et al. (2016), Algorithm 8.2.
     """
     return sgd(learning_rate, momentum=momentum, nesterov=False,
@@ -88,9 +82,6 @@ def nesterov(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
       learning_rate: ``eta``: float, traced scalar or schedule.
       momentum: ``beta``.
       accumulator_dtype: dtype of ``v`` (default: the params').
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Nesterov (1983); Sutskever, Martens, Dahl & Hinton (2013).
     """
@@ -115,9 +106,6 @@ def adam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9, b2: Hyper = 0.999,
       mu_dtype: dtype of ``m`` (default: the params').
       nesterov: NAdam's look-ahead first moment.
 
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
-
     Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization",
     ICLR 2015.
     """
@@ -141,9 +129,6 @@ def nadam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
       learning_rate: ``eta``: float, traced scalar or schedule.
       b1, b2, eps, eps_root, mu_dtype: as :func:`adam`.
 
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
-
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016
     workshop.
     """
@@ -166,9 +151,6 @@ def adamw(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
       b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
       weight_decay: ``lambda`` (float, traced scalar or schedule).
       mask: bools (a prefix of the params' tree) or ``params -> bools``.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization",
     ICLR 2019.
@@ -194,9 +176,6 @@ def adagrad(learning_rate: ScalarOrSchedule,
       learning_rate: ``eta``: float, traced scalar or schedule.
       initial_accumulator_value: ``G_0``.
       eps: added under the root.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Duchi, Hazan & Singer, "Adaptive Subgradient Methods for
     Online Learning and Stochastic Optimization", JMLR 2011.
@@ -230,9 +209,6 @@ def adadelta(learning_rate: ScalarOrSchedule | None = None,
       eps: added under both roots.
       weight_decay: ``lambda``, coupled (added to the gradient).
       weight_decay_mask: bools or ``params -> bools``, as AdamW's ``mask``.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012.
     """
@@ -269,9 +245,6 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: Hyper = 0.9,
       momentum: ``beta`` of a momentum trace after the rate, or None.
       nesterov: Nesterov form of that momentum.
       bias_correction: divide the running means by ``1 - decay^t``.
-
-    Returns:
-      An ``optax.GradientTransformationExtraArgs``.
 
     Reference: Hinton, Srivastava & Swersky, *Neural Networks for Machine
     Learning*, Lecture 6e (2012); Graves, "Generating Sequences With

@@ -15,7 +15,6 @@ from jaxmnist.optim._common import (
     Hyper,
     ScalarOrSchedule,
     hyper,
-    is_python_number,
     promote,
     safe_increment,
     zero_count,
@@ -69,9 +68,7 @@ def prodigy(learning_rate: ScalarOrSchedule = 1.0,
     check_hypers("prodigy", learning_rate=learning_rate, b1=beta1, b2=beta2,
                  beta3=beta3, eps=eps, estim_lr0=estim_lr0,
                  estim_lr_coef=estim_lr_coef, weight_decay=weight_decay)
-    b3: Hyper = beta3 if beta3 is not None else (
-        beta2 ** 0.5 if is_python_number(beta2)
-        else jnp.sqrt(jnp.asarray(beta2)))
+    b3: Hyper = beta2 ** 0.5 if beta3 is None else beta3
 
     def init_fn(params):
         dtype = optax.tree.dtype(params, "lowest")  # of the scalars

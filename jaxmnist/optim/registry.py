@@ -8,6 +8,7 @@ MNIST; ``--tune-lr`` searches around them.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from jaxmnist.optim import alias, modern
 from jaxmnist.optim.prodigy import prodigy as _prodigy
 from jaxmnist.optim.ranges import check_option as _check_option
 from jaxmnist.optim.schedule_free import (
+    ScheduleFreeState,
     schedule_free_adamw,
     schedule_free_eval_params,
 )
@@ -51,18 +53,6 @@ class OptimizerSpec(NamedTuple):
         return requested
 
 
-def _optax_momentum(learning_rate, momentum: float = 0.9,
-                    accumulator_dtype=None):
-    return optax.sgd(learning_rate, momentum=momentum,
-                     accumulator_dtype=accumulator_dtype)
-
-
-def _optax_nesterov(learning_rate, momentum: float = 0.9,
-                    accumulator_dtype=None):
-    return optax.sgd(learning_rate, momentum=momentum, nesterov=True,
-                     accumulator_dtype=accumulator_dtype)
-
-
 def model_dimension_numbers(params):
     """Muon's matrices in our models: dense ``w`` ``[in, out]`` as is, the
     CNN's HWIO kernels folded to ``[5*5*in, out]`` (optax's documented
@@ -77,36 +67,24 @@ def model_dimension_numbers(params):
     return jax.tree.map(dims, params)
 
 
-def _our_muon(learning_rate, **options):
-    if options.get("muon_weight_dimension_numbers") is None:
-        options["muon_weight_dimension_numbers"] = model_dimension_numbers
-    return modern.muon(learning_rate, **options)
+def _with_model_dims(muon: Callable) -> Callable:
+    """``muon`` whose matrices default to :func:`model_dimension_numbers`."""
+    def factory(learning_rate, **options):
+        if options.get("muon_weight_dimension_numbers") is None:
+            options["muon_weight_dimension_numbers"] = model_dimension_numbers
+        return muon(learning_rate, **options)
+    factory.__signature__ = inspect.signature(muon)  # type: ignore[attr-defined]
+    return factory
 
 
-def _optax_muon(learning_rate, **options):
-    if options.get("muon_weight_dimension_numbers") is None:
-        options["muon_weight_dimension_numbers"] = model_dimension_numbers
-    return optax.contrib.muon(learning_rate, **options)
-
-
-_our_muon.__signature__ = inspect.signature(modern.muon)  # type: ignore[attr-defined]
-_optax_muon.__signature__ = inspect.signature(optax.contrib.muon)  # type: ignore[attr-defined]
-
-
-def _our_prodigy(learning_rate=1.0, b1=0.9, b2=0.999, beta3=None, eps=1e-8,
-                 estim_lr0=1e-6, estim_lr_coef=1.0, weight_decay=0.0,
-                 safeguard_warmup: bool = False):
-    """Prodigy with ``betas=(b1, b2)`` as two options (each vmappable)."""
-    return _prodigy(learning_rate, (b1, b2), beta3, eps, estim_lr0,
-                    estim_lr_coef, weight_decay, safeguard_warmup)
-
-
-def _optax_prodigy(learning_rate=1.0, b1=0.9, b2=0.999, beta3=None,
-                   eps=1e-8, estim_lr0=1e-6, estim_lr_coef=1.0,
-                   weight_decay=0.0, safeguard_warmup: bool = False):
-    return optax.contrib.prodigy(learning_rate, (b1, b2), beta3, eps,
-                                 estim_lr0, estim_lr_coef, weight_decay,
-                                 safeguard_warmup)
+def _split_betas(prodigy: Callable) -> Callable:
+    """``prodigy`` with ``betas=(b1, b2)`` as two options (each vmappable)."""
+    def factory(learning_rate=1.0, b1=0.9, b2=0.999, beta3=None, eps=1e-8,
+                estim_lr0=1e-6, estim_lr_coef=1.0, weight_decay=0.0,
+                safeguard_warmup: bool = False):
+        return prodigy(learning_rate, (b1, b2), beta3, eps, estim_lr0,
+                       estim_lr_coef, weight_decay, safeguard_warmup)
+    return factory
 
 
 _MOMENTUM = {"momentum": 0.9}
@@ -121,10 +99,12 @@ _SPECS: tuple[OptimizerSpec, ...] = (
                   "batch 128 averages the gradient, so a 10x larger step "
                   "than per-sample SGD is stable and ~10x faster per epoch",
                   {}),
-    OptimizerSpec("momentum", alias.momentum, _optax_momentum, 0.01, 128,
+    OptimizerSpec("momentum", alias.momentum,
+                  functools.partial(optax.sgd, momentum=0.9), 0.01, 128,
                   "beta 0.9 multiplies the step by 1/(1-beta) = 10, so 0.01 "
                   "matches minibatch SGD's effective 0.1", _MOMENTUM),
-    OptimizerSpec("nesterov", alias.nesterov, _optax_nesterov, 0.01, 128,
+    OptimizerSpec("nesterov", alias.nesterov, functools.partial(
+        optax.sgd, momentum=0.9, nesterov=True), 0.01, 128,
                   "as momentum", _MOMENTUM),
     OptimizerSpec("adam", alias.adam, optax.adam, 1e-3, 128,
                   "Kingma & Ba's default, the common default everywhere",
@@ -151,7 +131,8 @@ _SPECS: tuple[OptimizerSpec, ...] = (
                   "sign updates move every weight by the full rate, so "
                   "Chen et al. advise 3-10x below Adam's 1e-3", {
                       "b1": 0.9, "b2": 0.99, "weight_decay": 1e-3}),
-    OptimizerSpec("muon", _our_muon, _optax_muon, 5e-3, 128,
+    OptimizerSpec("muon", _with_model_dims(modern.muon),
+                  _with_model_dims(optax.contrib.muon), 5e-3, 128,
                   "orthogonalised steps have spectral norm ~1 whatever the "
                   "gradient's size; 5e-3 also suits the Adam-updated biases",
                   {"beta": 0.95, "eps": 1e-8, "weight_decay": 0.0,
@@ -171,7 +152,8 @@ _SPECS: tuple[OptimizerSpec, ...] = (
                   128, "Adam's 1e-3, as the paper uses Adam's rates", {
                       "b1": 0.9, "b2": 0.999, "b3": 0.9999, "alpha": 5.0,
                       "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0}),
-    OptimizerSpec("prodigy", _our_prodigy, _optax_prodigy, 1.0, 128,
+    OptimizerSpec("prodigy", _split_betas(_prodigy),
+                  _split_betas(optax.contrib.prodigy), 1.0, 128,
                   "the rate multiplies the estimated step size: 1.0 is "
                   "Prodigy's point, nothing to tune", {
                       "b1": 0.9, "b2": 0.999, "eps": 1e-8,
@@ -282,19 +264,18 @@ def check_option(optimizer: str, name: str, value) -> None:
     _check_option(get_spec(optimizer).name, name, value)
 
 
+#: Schedule-Free's state types: ours and optax's.
+_SCHEDULE_FREE_STATES = (ScheduleFreeState, optax.contrib.ScheduleFreeState)
+
+
 def _find_schedule_free_state(opt_state):
     """The schedule-free state inside ``opt_state`` (ours or optax's, also
     within ``inject_hyperparams`` or a chain), or None."""
-    found = []
+    def is_state(node):
+        return isinstance(node, _SCHEDULE_FREE_STATES)
 
-    def visit(node):
-        if hasattr(node, "_fields") and {"b1", "z", "weight_sum"} <= set(
-                node._fields):
-            found.append(node)
-            return True
-        return False
-
-    jax.tree.leaves(opt_state, is_leaf=visit)
+    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state)
+             if is_state(n)]
     return found[0] if found else None
 
 

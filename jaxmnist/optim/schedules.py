@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmnist.errors import unknown_name_message
-from jaxmnist.optim._common import hyper
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine", "warmup_cosine",
                               "exponential")
@@ -50,7 +49,7 @@ def evaluate(schedule: Callable, count: jax.Array, dtype) -> jax.Array:
 
 def constant_schedule(value: float) -> Schedule:
     """``value`` at every step (``optax.constant_schedule``)."""
-    return Schedule(lambda count, dt: jnp.asarray(hyper(value, dt), dt))
+    return Schedule(lambda count, dt: jnp.asarray(value, dt))
 
 
 def linear_schedule(init_value: float, end_value: float,
@@ -182,5 +181,5 @@ def scaled_schedule(learning_rate, multiplier: Callable) -> Schedule:
     evaluated in the dtype asked for (float32 unless the parameters are
     float64).
     """
-    return Schedule(lambda count, dt: hyper(learning_rate, dt)
+    return Schedule(lambda count, dt: jnp.asarray(learning_rate, dt)
                     * evaluate(multiplier, count, dt))

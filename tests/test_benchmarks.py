@@ -57,7 +57,8 @@ def test_alternating_times_each_callable_once_a_round():
     fns = {n: (lambda n=n: calls.append(n)) for n in ("a", "b")}
     times = common.alternating(fns, rounds=3)
     assert calls == ["a", "b"] * 4  # the warm-up, then three rounds
-    assert [len(t) for t in times.values()] == [3, 3]
+    assert [len(times[n]) for n in "ab"] == [3, 3]
+    assert [len(times["cpu"][n]) for n in "ab"] == [3, 3]
 
 
 def test_median_ratio_is_the_median_of_the_rounds_ratios():
@@ -79,6 +80,9 @@ def test_public_path_figures_come_from_its_rounds(tiny_data):
     assert len(lib["seconds"]) == len(ref["seconds"]) == 2
     assert f["speed_ratio"] == pytest.approx(np.mean(
         [r / b for r, b in zip(ref["seconds"], lib["seconds"])]))
+    cpu = f["cpu_seconds"]
+    assert f["cpu_ratio"] == pytest.approx(np.mean(
+        [r / b for r, b in zip(cpu["reference"], cpu["library"])]))
     assert lib["model_epochs_per_s"] == pytest.approx(
         2 / np.median(lib["seconds"]))
     for side in (lib, ref):

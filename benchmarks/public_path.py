@@ -90,6 +90,21 @@ def _side(seconds: list[float], compile_s: float, epochs: int, k: int,
             "final_test_accuracy_mean": float(test_accuracy.mean())}
 
 
+def table(f: dict) -> str:
+    """The figures as text."""
+    lines = [f"K = {f['members']} adam members, batch 128, {f['epochs']} "
+             f"epoch(s) a round, {f['rounds']} alternating rounds"]
+    for side in ("library", "reference"):
+        s = f[side]
+        lines.append(
+            f"{side:>9}: {s['median_s']:.2f} s ({s['model_epochs_per_s']:.2f}"
+            f" model-epochs/s), compile {s['compile_s']:.1f} s, final test "
+            f"accuracy {s['final_test_accuracy_mean']:.4f}")
+    lines.append(f"library speed / reference speed: {f['speed_ratio']:.2f}"
+                 f" wall clock, {f['cpu_ratio']:.2f} CPU seconds")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m benchmarks.public_path",
@@ -105,17 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                                           manual_dir=args.manual_dir))
     record["figures"] = measure(data, args.members, args.epochs, args.rounds)
     common.write_record(common.Path(args.out), record)
-    f = record["figures"]
-    print(f"K={f['members']} adam, batch 128, {f['epochs']} epochs a round, "
-          f"{f['rounds']} alternating rounds "
-          f"(load {record['load_average'][0]:.2f})")
-    for side in ("library", "reference"):
-        s = f[side]
-        print(f"{side:>9}: {s['median_s']:.2f} s ({s['model_epochs_per_s']:.2f}"
-              f" model-epochs/s), compile {s['compile_s']:.1f} s, final test "
-              f"accuracy {s['final_test_accuracy_mean']:.4f}")
-    print(f"library speed / reference speed: {f['speed_ratio']:.2f} "
-          f"(CPU seconds: {f['cpu_ratio']:.2f}) -> {args.out}")
+    print(table(record["figures"]))
+    print(f"(load {record['load_average'][0]:.2f}) -> {args.out}")
     return 0
 
 

@@ -3,13 +3,16 @@ trains each member at its own rate and reports the evaluation of the params
 it returns, and the timing helpers pair rounds (synthetic data)."""
 
 
+import json
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from benchmarks import common, plain_jax, public_path
-from helpers import take
+from helpers import ROOT, take
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +92,64 @@ def test_public_path_figures_come_from_its_rounds(tiny_data):
         assert 0 <= side["final_test_accuracy_mean"] <= 1
 
 
+@pytest.mark.slow
+def test_peers_figures_come_from_their_rounds(tiny_data):
+    from benchmarks import peers  # noqa: PLC0415
+
+    with jax.numpy_dtype_promotion("standard"):  # optax's adam mixes
+        f = peers.measure(jax.device_put(tiny_data), members=(2,), rounds=1,
+                          samples=64)
+    g, = f["groups"]
+    approx = pytest.approx
+    assert g["group_over_plain"] == approx(g["plain"]["seconds"][0]
+                                           / g["group"]["seconds"][0])
+    assert g["group_over_python_loop"] == approx(
+        g["group"]["model_epochs_per_s"] / f["python_loop"]
+        ["model_epochs_per_s"])
+    s = f["per_sample_sgd"]
+    assert s["numpy_samples_timed"] == 64 and s["train_images"] == 256
+    # one round: the ratio of the two model-epoch times
+    assert s["group_over_numpy"] == approx(s["numpy_model_epoch_s"]
+                                           / s["group_model_epoch_s"])
+    row = peers.table(f).splitlines()[2].split()
+    assert row[0] == "2" and row[3] == f"{g['group_over_plain']:.2f}"
+
+
 def test_provenance_names_the_command_commit_and_machine():
     p = common.provenance("benchmarks.x", ["--members", "2"])
     assert p["command"] == "python -m benchmarks.x --members 2"
     assert len(p["commit"].removesuffix("-dirty")) == 40
     assert p["machine"]["jax"] == jax.__version__
     assert len(p["load_average"]) == 3
+
+
+def _rendered(name: str, record: dict) -> str:
+    """A result file's figures as its command printed them."""
+    if name == "bench":
+        from jaxmnist.cli.bench import table  # noqa: PLC0415
+
+        return table(record)
+    from benchmarks import peers  # noqa: PLC0415
+
+    return {"public_path": public_path.table,
+            "peers": peers.table}[name](record["figures"])
+
+
+def test_performance_page_shows_figures_as_their_files_render():
+    """Every figure block of docs/performance.md is a result file rendered
+    by its script, introduced by the file's name, command, commit, date
+    and machine."""
+    page = (ROOT / "docs" / "performance.md").read_text()
+    blocks = list(re.finditer(r"```text\n(.*?)```", page, re.S))
+    assert blocks, "the page shows no figures"
+    for block in blocks:
+        intro = page[:block.start()].rsplit("\n\n", 2)[-2]
+        cited = re.search(r"`benchmarks/results/(\w+)\.json`", intro)
+        assert cited, f"no result file before {block.group(1)[:60]!r}"
+        record = json.loads((ROOT / cited.group(0).strip("`")).read_text())
+        assert block.group(1).rstrip("\n") == _rendered(cited.group(1),
+                                                        record)
+        intro = " ".join(intro.split())
+        for fact in (record["command"], record["commit"][:7],
+                     record["date"][:10], record["machine"]["cpu"]):
+            assert fact in intro, f"{cited.group(0)}: {fact!r} not cited"

@@ -1,11 +1,11 @@
 """python -m jaxmnist.bench [--members 1,4,24] [--quick] [--json FILE]
-[--scaling 1,4,24,96,384,1536 [--scaling-fraction F]] [--classic]
+[--scaling 1,4,24,96,384,1536 [--scaling-fraction F]]
 
-How fast the sweep's vmapped groups train against the same members one
-after another, a plain jitted-step Python loop and a plain-JAX vmapped
-trainer, how far from the machine's matmul roofline, and per-sample SGD
-against a NumPy loop; every figure measured in this one run (medians after
-a warm-up, compile time apart).
+How fast the sweep's vmapped groups train on this device, against the same
+members one after another, and how far from a large matmul's throughput;
+with --scaling, how a group's cost grows with its member count. Every
+figure is measured in this one run (medians after a warm-up, compile time
+apart); --json writes them with the command, date and machine.
 """
 
 from __future__ import annotations
@@ -17,50 +17,37 @@ from jaxmnist.cli import OneLineParser, run_main
 
 
 def table(r: dict) -> str:
-    lines = [f"device: {r['device']} x{r['devices']} ({r['platform']}), jax "
-             f"{r['jax']}; adam, batch 128, {r['train_images']} train images",
-             f"rooflines: large f32 matmul "
-             f"{r['roofline']['large_matmul_gflops']:.1f} GFLOP/s; MLP "
-             f"batch-128 matmuls (24 models) "
-             f"{r['roofline']['mlp_matmul_gflops']:.1f} GFLOP/s",
-             f"(c) jitted step + Python loop: "
-             f"{r['python_loop']['model_epochs_per_s']:.2f} model-epochs/s",
-             "(d) plain JAX: vmap(grad), lax.scan, no evaluation or guard",
+    """The figures as the bench prints them."""
+    m = r["machine"]
+    lines = [f"device: {m['device']} x{m['device_count']} ({m['platform']},"
+             f" {m['cpu']}), jax {m['jax']}; adam, batch 128, "
+             f"{r['train_images']} train images",
+             f"large f32 matmul: {r['large_matmul_gflops']:.1f} GFLOP/s",
              "",
-             "   K  (a) group  (b) sequential  (d) plain  (a)/(b)  (a)/(c)  "
-             "(a)/(d)  GFLOP/s  of MLP roofline  compile s",
-             "----  ---------  --------------  ---------  -------  -------  "
-             "-------  -------  ---------------  ---------"]
+             "   K  (a) group  (b) sequential  (a)/(b)  epoch s  GFLOP/s  "
+             "of large matmul  MiB/member  chunks  compile s",
+             "----  ---------  --------------  -------  -------  -------  "
+             "---------------  ----------  ------  ---------"]
     for g in r["groups"]:
         lines.append(
-            f"{g['members']:>4}  {g['group']['model_epochs_per_s']:>9.2f}  "
+            f"{g['members']:>4}  {g['model_epochs_per_s']:>9.2f}  "
             f"{g['sequential']['model_epochs_per_s']:>14.2f}  "
-            f"{g['reference']['model_epochs_per_s']:>9.2f}  "
-            f"{g['group_over_sequential']:>7.2f}  "
-            f"{g['group_over_python_loop']:>7.2f}  "
-            f"{g['group_over_reference']:>7.2f}  {g['gflops']:>7.1f}  "
-            f"{g['fraction_of_mlp_roofline']:>15.0%}  "
-            f"{g['group']['compile_s']:>9.1f}")
-    s = r["per_sample_sgd"]
-    lines += ["", f"per-sample SGD (batch 1), 4 activations: {s['epoch_s']:.2f}"
-              f" s per epoch of {s['train_images']} images (compile "
-              f"{s['compile_s']:.1f} s): {s['group_model_epoch_s']:.2f} s per "
-              f"model-epoch; NumPy loop (float64, {s['numpy_samples_timed']} "
-              f"samples timed): {s['numpy_model_epoch_s']:.2f} s per "
-              f"model-epoch; group {s['speedup_over_numpy']:.1f}x faster",
-              f"LeNet-5 CNN, a group of {r['cnn']['members']} (adam, the "
-              f"four activations): {r['cnn']['model_epochs_per_s']:.2f} "
-              f"model-epochs/s ({r['cnn']['epoch_s']:.1f} s per epoch, "
-              f"compile {r['cnn']['compile_s']:.1f} s)",
-              "compiled group-epoch memory: " + ", ".join(
-                  f"K={k}: {mb:.0f} MB" for k, mb in r["memory_mb"].items())]
+            f"{g['group_over_sequential']:>7.2f}  {g['epoch_s']:>7.2f}  "
+            f"{g['gflops']:>7.1f}  {g['fraction_of_large_matmul']:>15.0%}  "
+            f"{g['bytes_per_member'] / 2**20:>10.2f}  {g['chunks']:>6}  "
+            f"{g['compile_s']:>9.1f}")
+    c = r["cnn"]
+    lines += ["", "(a) the sweep's group of K members (GFLOP/s: every matmul"
+              " of its epochs, evaluation included); (b) the same members "
+              "one after another (make_epoch, jitted once)",
+              f"LeNet-5 CNN, a group of {c['members']} (adam, the four "
+              f"activations): {c['model_epochs_per_s']:.2f} model-epochs/s "
+              f"({c['epoch_s']:.1f} s per epoch, compile "
+              f"{c['compile_s']:.1f} s)"]
     if "scaling" in r:
         from jaxmnist.sweep.scaling import table as scaling_table  # noqa: PLC0415
 
         lines += ["", scaling_table(r["scaling"])]
-    if "classic" in r:
-        lines += ["", f"classic grid end to end: {r['classic']['seconds']:.1f}"
-                  f" s ({r['classic']['command']})"]
     return "\n".join(lines)
 
 
@@ -74,8 +61,8 @@ def run(argv: list[str] | None) -> int:
                    help="timed repetitions after the warm-up (median)")
     p.add_argument("--quick", action="store_true", default=argparse.SUPPRESS,
                    help="2,048 training images (256, and 1,000 to "
-                   "evaluate, for per-sample SGD and the CNN) and one "
-                   "repetition: checks it runs")
+                   "evaluate, for the CNN) and one repetition: checks it "
+                   "runs")
     p.add_argument("--scaling", default=[], type=_int_list, metavar="K,K",
                    help="also the scaling table for these K (e.g. "
                    "1,4,24,96,384,1536): one group of K Adam members as the "
@@ -83,11 +70,9 @@ def run(argv: list[str] | None) -> int:
     p.add_argument("--scaling-fraction", type=_fraction, default=1.0,
                    metavar="F", help="time the scaling rows on this "
                    "fraction of every split (rates scaled to whole epochs)")
-    p.add_argument("--classic", action="store_true",
-                   help="also time the classic grid end to end "
-                   "(sweeps/classic.toml --no-dynamics, a few minutes)")
     p.add_argument("--json", metavar="FILE", default=argparse.SUPPRESS,
-                   help="write the figures to this file too")
+                   help="write the figures, with the command, date and "
+                   "machine, to this file too")
     p.add_argument("--manual-dir", metavar="DIR", default=argparse.SUPPRESS,
                    help="folder with the MNIST files (default "
                    "$JAXMNIST_MANUAL_DIR, else download)")
@@ -95,6 +80,7 @@ def run(argv: list[str] | None) -> int:
     for name, absent in (("quick", False), ("json", None),
                          ("manual_dir", None)):
         setattr(args, name, getattr(args, name, absent))
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from jaxmnist.sweep import bench  # noqa: PLC0415
 
     r = bench.run(args)

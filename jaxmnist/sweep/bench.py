@@ -1,27 +1,28 @@
-"""How fast (``python -m jaxmnist.bench``), against what, and how far from
-the hardware's limit.
+"""How fast the sweep's groups train on this device (``python -m
+jaxmnist.bench``), against the same members trained one after another, and
+how far from the device's dense-matmul throughput.
 
-For the classic MLP on the real MNIST, batch 128, Adam, it measures the
-model-epochs per second of (a) one vmapped group of K members (the sweep's
-own compiled program, dynamics probes off), (b) the same K members trained
-one after another with the same code (``make_epoch`` jitted once), (c) a
-plain "jitted step + Python loop over batches" trainer, as a Flax/optax
-example would, and (d) a plain-JAX vmapped trainer of the same K members
-without evaluation or divergence guard (:mod:`jaxmnist.sweep.baselines`);
-and per-sample SGD (batch 1) for a group of 4 activations against a NumPy
-from-scratch loop, per model-epoch. Every figure is the median of several
-repetitions after a warm-up; (a) and (d), and per-sample SGD and NumPy, are
-timed in alternation and their ratio is the median of the rounds' ratios;
-compile time is reported separately. Achieved GFLOP/s (454,400 FLOP per
-sample per model) is compared with matmul rooflines measured in the same
-run.
+For the classic MLP on the real MNIST, batch 128, Adam, each group row
+runs K members exactly as the sweep does (:func:`.scaling.row`: the sweep's
+placement, its memory analysis and chunks, one compiled program) and gives
+(a) its model-epochs per second, (b) the same K members one after another
+through the public ``make_init``/``make_epoch`` (jitted once), the compiled
+program's bytes per member, and the group's achieved GFLOP/s counting
+every matmul of the epoch (the training steps and the evaluation of the
+validation and test splits) beside a large float32 matmul timed in the
+same run. Every figure is the median of several repetitions after a
+warm-up; compile time is apart. The peer baselines (plain JAX, a Python
+loop, NumPy) are scripts of the repository's ``benchmarks/`` folder.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import platform
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,159 +30,130 @@ import jax
 import jax.numpy as jnp
 
 import jaxmnist as jm
-from jaxmnist.core.config import make_hparams, stack_hparams
-from jaxmnist.sweep import plan, scaling, sharding
-from jaxmnist.sweep.baselines import (
-    ACTS,
-    numpy_sgd_loop,
-    paired,
-    python_loop_rate,
-    reference_epochs,
-    timed,
-)
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import group_programs
+from jaxmnist.data import Dataset
+from jaxmnist.sweep import scaling
 
-FLOP_PER_SAMPLE = 454_400  # 3 forward + 5 backward matmuls of 784-128-64-10
+#: FLOP per training sample and member of the 784-128-64-10 MLP: its three
+#: forward matmuls, the three weight gradients and the two input gradients
+#: (2 x (100,352 + 8,192 + 640) x 2 + 2 x (8,192 + 640)).
+TRAIN_FLOP = 454_400
+#: FLOP per evaluated sample and member: the three forward matmuls.
+EVAL_FLOP = 218_368
 
 
-def group_epoch(data, k: int, optimizer: str, model: str = "mlp"):
-    """(a): one epoch of a vmapped group of ``k`` members, as the sweep
-    runs it (dynamics probes off, as the baselines have none), as a
-    callable that advances the group's state."""
-    acts = tuple(ACTS[i % 4] for i in range(k))
-    lrs = tuple(1e-3 * (1 + i // 4) for i in range(k))
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
-                                         dynamics=False), optimizer, model)
-    mesh = sharding.member_mesh()
-    hp = stack_hparams([make_hparams(a, lr) for a, lr in zip(acts, lrs)])
-    hp = jax.device_put(sharding.pad_members(
-        hp, sharding.padded_count(k, mesh)), sharding.along(mesh, 1, 0))
-    programs = group_programs(tcfg, data, mesh)
-    keys = jax.random.split(jax.random.key(0), 1)
-    state = [programs.init(keys, hp, data)]
-
-    def one():
-        state[0], metrics = programs.epoch(state[0], hp, data, keys)
-        return metrics
-
-    return one
+def timed(fn, reps: int) -> tuple[float, float]:
+    """(first call's seconds, median of ``reps`` more), results awaited."""
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
 
 
-def sequential_rate(data, k: int, optimizer: str, reps: int) -> dict:
-    """(b): the same ``k`` members one after another, ``make_epoch`` jitted
-    once (one compile, ``k`` calls per epoch)."""
-    cfg = jm.TrainConfig(optimizer=optimizer)
+def large_matmul_gflops(reps: int, n: int = 2048) -> float:
+    """GFLOP/s of one ``n x n`` float32 matmul: the device's dense peak as
+    far as XLA reaches it, a yardstick and not a bound on the group."""
+    a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    square = jax.jit(lambda a: a @ a)
+    return 2 * n ** 3 / timed(lambda: square(a), reps)[1] / 1e9
+
+
+def epoch_flop(data: Dataset, batch: int = 128) -> int:
+    """Matmul FLOP of one member's epoch: the steps' full batches, then
+    the whole validation and test splits evaluated."""
+    trained = data.num_train // batch * batch
+    evaluated = len(data.val_labels) + len(data.test_labels)
+    return TRAIN_FLOP * trained + EVAL_FLOP * evaluated
+
+
+def sequential_rate(data: Dataset, k: int, reps: int) -> dict:
+    """(b): the same ``k`` members one after another through the public
+    ``make_init``/``make_epoch``, jitted once (``k`` calls an epoch)."""
+    cfg = jm.TrainConfig(optimizer="adam", batch_size=128,
+                         activations=scaling.ACTS)
     init, epoch = jax.jit(jm.make_init(cfg)), jax.jit(jm.make_epoch(cfg))
-    hps = [jm.make_hparams(ACTS[i % 4], 1e-3 * (1 + i // 4)) for i in range(k)]
+    hps = [jm.make_hparams(scaling.ACTS[i % 4], 1e-3 * (1 + i // 4))
+           for i in range(k)]
     key = jax.random.key(0)
     states = [init(key, hp, data) for hp in hps]
 
     def all_members():
         out = []
         for i, hp in enumerate(hps):
-            states[i], m = epoch(states[i], hp, data, key)
-            out.append(m)
+            states[i], result = epoch(states[i], hp, data, key)
+            out.append(result)
         return out
 
-    first, t = timed(all_members, reps)
-    return {"members": k, "epoch_s": t, "compile_s": first - t,
-            "model_epochs_per_s": k / t}
+    first, seconds = timed(all_members, reps)
+    return {"members": k, "epoch_s": seconds, "compile_s": first - seconds,
+            "model_epochs_per_s": k / seconds}
 
 
-def matmul_roofline(reps: int, k: int = 24, batch: int = 128) -> dict:
-    """GFLOP/s of a large float32 matmul and of the MLP's own batch-128
-    matmul shapes (forward and backward, ``k`` models, as one program)."""
-    n = 2048
-    a = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    big = jax.jit(lambda a: a @ a)
-    _, t_big = timed(lambda: big(a), reps)
-    sizes = (784, 128, 64, 10)
-    key = jax.random.split(jax.random.key(2), 8)
-    x = jax.random.normal(key[0], (batch, 784))
-    ws = [jax.random.normal(key[i + 1], (k, sizes[i], sizes[i + 1]))
-          for i in range(3)]
-
-    @jax.jit
-    def mlp_matmuls(x, ws):
-        h1 = jnp.einsum("bi,kio->kbo", x, ws[0])
-        h2 = h1 @ ws[1]
-        out = h2 @ ws[2]
-        d2 = out @ jnp.swapaxes(ws[2], 1, 2)
-        d1 = d2 @ jnp.swapaxes(ws[1], 1, 2)
-        g3 = jnp.swapaxes(h2, 1, 2) @ out
-        g2 = jnp.swapaxes(h1, 1, 2) @ d2
-        g1 = jnp.einsum("bi,kbo->kio", x, d1)
-        return g1.sum() + g2.sum() + g3.sum()
-
-    _, t_mlp = timed(lambda: mlp_matmuls(x, ws), reps)
-    return {"large_matmul_gflops": 2 * n ** 3 / t_big / 1e9,
-            "mlp_matmul_gflops": FLOP_PER_SAMPLE * batch * k / t_mlp / 1e9}
+def group_row(data: Dataset, k: int, reps: int, peak_gflops: float) -> dict:
+    """K members as the sweep runs them beside (b); GFLOP/s."""
+    group = scaling.row(data, k, reps=reps)
+    sequential = sequential_rate(data, k, reps)
+    gflops = epoch_flop(data) * k / group["epoch_s"] / 1e9
+    return {**group, "sequential": sequential,
+            "group_over_sequential": group["model_epochs_per_s"]
+            / sequential["model_epochs_per_s"],
+            "gflops": gflops, "fraction_of_large_matmul": gflops / peak_gflops}
 
 
-def program_memory(data, k: int, optimizer: str = "adam") -> float:
-    """MB the compiled group epoch needs (arguments + outputs + temps)."""
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
-                                         dynamics=False), optimizer)
-    mesh = sharding.member_mesh()
-    hp = stack_hparams([make_hparams(ACTS[i % 4], 1e-3) for i in range(k)])
-    programs = group_programs(tcfg, data, mesh)
-    keys = jax.random.split(jax.random.key(0), 1)
-    state = jax.eval_shape(programs.init, keys, hp, data)
-    mem = programs.epoch.lower(state, hp, data,
-                               keys).compile().memory_analysis()
-    if mem is None:
-        return float("nan")
-    return (mem.argument_size_in_bytes + mem.output_size_in_bytes
-            + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 2 ** 20
+def cnn_row(data: Dataset, reps: int, k: int = 4) -> dict:
+    """The LeNet-5 CNN: a group of ``k`` Adam members (the four
+    activations) as the sweep runs it."""
+    return scaling.row(data, k, reps=reps,
+                       spec=scaling.group_spec(k, "adam", "cnn"))
 
 
-def group_row(data, k: int, reps: int, report: dict) -> dict:
-    """K members: (a) the group and (d) the plain reference side by side,
-    (b) one after another; ratios and GFLOP/s."""
-    pair = paired({"reference": reference_epochs(data, k),
-                   "group": group_epoch(data, k, "adam")}, reps)
-    g = _rate(k, pair["group"])
-    s = sequential_rate(data, k, "adam", reps)
-    gflops = FLOP_PER_SAMPLE * data.num_train * g["model_epochs_per_s"] / 1e9
-    roof = report["roofline"]
-    return {"members": k, "group": g, "sequential": s,
-            "reference": _rate(k, pair["reference"]),
-            "group_over_reference": 1 / pair["ratios"]["group"],
-            "group_over_sequential": g["model_epochs_per_s"]
-            / s["model_epochs_per_s"],
-            "group_over_python_loop": g["model_epochs_per_s"]
-            / report["python_loop"]["model_epochs_per_s"],
-            "gflops": gflops,
-            "fraction_of_mlp_roofline": gflops / roof["mlp_matmul_gflops"],
-            "fraction_of_large_matmul": gflops / roof["large_matmul_gflops"]}
+def provenance(argv: list[str]) -> dict:
+    """Where the figures come from: the command, the library's version
+    (and git commit when run from a checkout), the date (UTC), the
+    machine, and the load average as the measurement starts."""
+    device = jax.devices()[0]
+    return {"command": " ".join(["python -m jaxmnist.bench", *argv]),
+            "version": jm.__version__, "commit": git_commit(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(
+                timespec="seconds"),
+            "machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(),
+                        "device": str(device), "platform": device.platform,
+                        "device_count": jax.device_count(),
+                        "jax": jax.__version__,
+                        "python": sys.version.split()[0]},
+            "load_average": list(os.getloadavg())}
 
 
-def _rate(k: int, timing: tuple[float, float]) -> dict:
-    first, t = timing
-    return {"members": k, "epoch_s": t, "compile_s": first - t,
-            "model_epochs_per_s": k / t}
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
-def per_sample_row(data, reps: int, samples: int) -> dict:
-    """The per-sample SGD group of 4 activations against the NumPy loop,
-    side by side: seconds per model-epoch of ``data.num_train`` images."""
-    pair = paired({"numpy": numpy_sgd_loop(data, samples),
-                   "group": group_epoch(data, 4, "sgd")}, reps)
-    numpy_s = pair["numpy"][1] * data.num_train / samples
-    group_s = pair["group"][1] / 4
-    return {"members": 4, "epoch_s": pair["group"][1],
-            "compile_s": pair["group"][0] - pair["group"][1],
-            "train_images": data.num_train, "numpy_samples_timed": samples,
-            "numpy_model_epoch_s": numpy_s, "group_model_epoch_s": group_s,
-            "speedup_over_numpy": 4 * data.num_train / samples
-            / pair["ratios"]["group"]}
-
-
-def cnn_row(data, reps: int, k: int = 4) -> dict:
-    """The LeNet-5 CNN: a vmapped group of ``k`` Adam members (the four
-    activations), model-epochs per second."""
-    return _rate(k, timed(group_epoch(data, k, "adam", "cnn"), reps))
+def git_commit() -> str | None:
+    """The checkout's HEAD, ``-dirty`` when tracked files differ from it;
+    None outside a git checkout."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=Path(__file__).resolve().parents[2],
+                text=True, capture_output=True).stdout.strip()
+        except OSError:
+            return ""
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return None
+    return head + ("-dirty" if git("status", "--porcelain",
+                                   "--untracked-files=no") else "")
 
 
 def run(args) -> dict:
@@ -190,48 +162,19 @@ def run(args) -> dict:
                            train_subset=2048 if args.quick else None)
     data = jax.device_put(data)
     reps = 1 if args.quick else args.reps
-    report = {"device": str(jax.devices()[0]), "devices": jax.device_count(),
-              "platform": jax.devices()[0].platform,
-              "train_images": data.num_train, "jax": jax.__version__,
-              "optimizer": "adam", "batch_size": 128}
-    report["roofline"] = matmul_roofline(reps)
-    report["python_loop"] = python_loop_rate(data, reps)
-    report["groups"] = [group_row(data, k, reps, report)
+    report = {**provenance(args.argv), "train_images": data.num_train,
+              "optimizer": "adam", "batch_size": 128, "reps": reps}
+    report["large_matmul_gflops"] = large_matmul_gflops(reps)
+    report["groups"] = [group_row(data, k, reps,
+                                  report["large_matmul_gflops"])
                         for k in args.members]
-    # the slow rows' (per-sample SGD, CNN) data: when quick, 256 training
-    # images and 1,000 to evaluate on
-    slow = data if not args.quick else data._replace(
-        train_images=data.train_images[:256],
-        train_labels=data.train_labels[:256],
-        val_images=data.val_images[:1000], val_labels=data.val_labels[:1000],
-        test_images=data.test_images[:1000],
-        test_labels=data.test_labels[:1000])
-    report["per_sample_sgd"] = per_sample_row(
-        slow, reps, min(256 if args.quick else 3000, slow.num_train))
-    report["cnn"] = cnn_row(slow, reps)
-    report["memory_mb"] = {str(k): program_memory(data, k)
-                           for k in ((2,) if args.quick else (24, 240))}
+    # the CNN's data when quick: 256 training images, 1,000 to evaluate
+    small = data if not args.quick else Dataset(
+        data.train_images[:256], data.train_labels[:256],
+        data.val_images[:1000], data.val_labels[:1000],
+        data.test_images[:1000], data.test_labels[:1000])
+    report["cnn"] = cnn_row(small, reps)
     if args.scaling:
         report["scaling"] = scaling.rows(data, args.scaling,
                                          args.scaling_fraction)
-    if args.classic:
-        report["classic"] = classic_grid(args.manual_dir)
     return report
-
-
-def classic_grid(manual_dir: str | None) -> dict:
-    """The classic grid end to end, as a user runs it
-    (``python -m jaxmnist.sweep sweeps/classic.toml --no-dynamics``, a
-    fresh process, into a temporary folder): wall seconds."""
-    root = Path(__file__).resolve().parents[2]
-    command = [sys.executable, "-m", "jaxmnist.sweep",
-               str(root / "sweeps/classic.toml"), "--no-dynamics",
-               "--no-progress"]
-    if manual_dir is not None:
-        command += ["--manual-dir", manual_dir]
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        subprocess.run([*command, "--out", str(Path(tmp) / "classic")],
-                       check=True, capture_output=True, text=True)
-        seconds = time.perf_counter() - t
-    return {"seconds": seconds, "command": " ".join(command[1:])}

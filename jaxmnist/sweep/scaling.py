@@ -19,6 +19,7 @@ epochs (K x fraction / seconds) and the table says so.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
@@ -33,13 +34,15 @@ MEMBERS = (1, 4, 24, 96, 384, 1536)
 ACTS = ("relu", "sigmoid", "tanh", "leaky_relu")
 
 
-def adam_group(k: int) -> GroupSpec:
-    """``k`` Adam members of the classic MLP, batch 128: the activations in
-    turn, a distinct learning rate per block of four, one seed."""
+def group_spec(k: int, optimizer: str = "adam", model: str = "mlp"
+               ) -> GroupSpec:
+    """``k`` members of one group as the sweep plans it (the optimizer's
+    default batch, no probes): the activations in turn, a distinct
+    learning rate per block of four, one seed."""
     cells = tuple(Cell(ACTS[i % 4], 1e-3 * (1 + i // 4)) for i in range(k))
-    tcfg = plan.train_config(SweepConfig(optimizers=("adam",), dynamics=False),
-                             "adam")
-    return GroupSpec("adam", tcfg, cells, (0,), 0)
+    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
+                                         dynamics=False), optimizer, model)
+    return GroupSpec(optimizer, tcfg, cells, (0,), 0)
 
 
 def fraction_of(data: Dataset, fraction: float) -> Dataset:
@@ -53,17 +56,15 @@ def fraction_of(data: Dataset, fraction: float) -> Dataset:
 
 
 def row(data: Dataset, k: int, fraction: float = 1.0,
-        max_memory: int | None = None) -> dict:
-    """One K: its epoch as the sweep runs it, timed after compiling."""
-    parts, layout, compile_s = placed_chunks(adam_group(k), data, max_memory)
-    seconds = 0.0
-    for g in parts:
-        state = jax.block_until_ready(g.initial_state())
-        t = time.perf_counter()
-        jax.block_until_ready(g.epoch(state, g.hparams, g.data,
-                                      g.epoch_keys(0)))
-        seconds += time.perf_counter() - t
-        del state
+        max_memory: int | None = None, reps: int = 1,
+        spec: GroupSpec | None = None) -> dict:
+    """One K: its epoch as the sweep runs it (``spec``, default
+    :func:`group_spec`'s Adam MLP), timed after compiling; with ``reps``
+    above 1, the median of that many epochs after a warm-up one."""
+    spec = group_spec(k) if spec is None else spec
+    parts, layout, compile_s = placed_chunks(spec, data, max_memory)
+    times = [_epoch_seconds(parts) for _ in range(reps + (reps > 1))]
+    seconds = statistics.median(times[-reps:])
     need = memory.compiled_bytes(parts[0].epoch)
     return {"members": k, "chunks": len(parts),
             "members_per_chunk": layout.members, "epoch_s": seconds,
@@ -71,6 +72,19 @@ def row(data: Dataset, k: int, fraction: float = 1.0,
             "compiled_bytes": need,
             "bytes_per_member": need / layout.members,
             "compile_s": compile_s, "fraction": fraction}
+
+
+def _epoch_seconds(parts) -> float:
+    """Seconds of one epoch of every chunk, each from its initial state."""
+    seconds = 0.0
+    for g in parts:
+        state = jax.block_until_ready(g.initial_state())
+        start = time.perf_counter()
+        jax.block_until_ready(g.epoch(state, g.hparams, g.data,
+                                      g.epoch_keys(0)))
+        seconds += time.perf_counter() - start
+        del state
+    return seconds
 
 
 def rows(data: Dataset, members=MEMBERS, fraction: float = 1.0,

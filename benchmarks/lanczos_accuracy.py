@@ -8,16 +8,21 @@ the probe batch (the first ``probe_size`` validation images) is computed by
 ``sharpness_iterations`` Lanczos steps (TrainConfig's defaults: 1,000 and
 8) from the previous epoch's Ritz vector, as the sweep's probes do, and by
 40 steps from the same start. Prints each cell's relative differences (%)
-per epoch and a count.
+per epoch and a count, and writes them to
+``benchmarks/results/lanczos_accuracy.json`` (with the command, commit,
+date and machine).
 
-    JAXMNIST_MANUAL_DIR=../shared/data python docs/lanczos_accuracy.py
+    JAXMNIST_MANUAL_DIR=../shared/data python -m benchmarks.lanczos_accuracy
 
 About 3 minutes on a 2-core CPU.
 """
 
+import sys
+
 import jax
 import numpy as np
 
+from benchmarks import common
 from jaxmnist.core import dynamics
 from jaxmnist.core.config import TrainConfig, make_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, make_init, member_key
@@ -59,17 +64,26 @@ def cell_errors(data, optimizer: str, activation: str) -> list[float]:
 
 
 def main() -> None:
+    record = common.provenance("benchmarks.lanczos_accuracy", sys.argv[1:])
     data = load_dataset("mnist")
-    errors = []
+    errors, cells = [], []
     for optimizer in OPTIMIZERS:
         for activation in ACTIVATIONS:
             cell = cell_errors(data, optimizer, activation)
             print(f"{optimizer:13s} {activation:10s} "
                   + " ".join(f"{x:+.2f}" for x in cell), flush=True)
             errors += cell
+            cells.append({"optimizer": optimizer, "activation": activation,
+                          "percent_from_reference": cell})
     e = np.abs(errors)
     print(f"{len(e)} epochs: {(e < 0.1).sum()} within 0.1% of {REFERENCE} "
           f"steps, {(e < 1).sum()} within 1%, worst {min(errors):+.2f}%")
+    record["figures"] = {"reference_steps": REFERENCE, "epochs": EPOCHS,
+                         "cells": cells,
+                         "within_0.1_percent": int((e < 0.1).sum()),
+                         "within_1_percent": int((e < 1).sum()),
+                         "worst_percent": min(errors)}
+    common.write_record(common.RESULTS / "lanczos_accuracy.json", record)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import ast
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -145,3 +146,21 @@ def test_every_row_carries_the_member_key_once_declared():
         f for f in Member._fields if f != "seed")
     assert row._replace(epoch=2).epoch == 2 and row._replace(epoch=2) != row
     assert Member(*list(m)) == m and hash(Member(*list(m))) == hash(m)
+
+
+class _Plain(NamedTuple):
+    name: str
+    value: float
+    note: str = ""
+
+
+def test_named_tuple_tables_read_back_and_missing_columns_are_named(tmp_path):
+    """Tables of other stages (landscape.csv, lr_find.csv) are NamedTuples."""
+    rows = [_Plain("a", 0.5, "x"), _Plain("b", float("inf"))]
+    write_csv(tmp_path / "p.csv", rows, _Plain)
+    assert read_csv(tmp_path / "p.csv", _Plain) == rows
+    (tmp_path / "old.csv").write_text("name,value\na,0.5\n")
+    assert read_csv(tmp_path / "old.csv", _Plain) == [_Plain("a", 0.5)]
+    (tmp_path / "bad.csv").write_text("name\na\n")
+    with pytest.raises(ValueError, match="lacks the column.s. value$"):
+        read_csv(tmp_path / "bad.csv", _Plain)

@@ -376,6 +376,15 @@ def write_csv(path: Path, records: Sequence[Any], kind: type) -> None:
                      for r in records))
 
 
+def _required(kind: type) -> set[str]:
+    """The fields of a record type (a dataclass or a NamedTuple) that have
+    no default: the columns a file must hold."""
+    if dataclasses.is_dataclass(kind):
+        return {f.name for f in dataclasses.fields(kind)
+                if f.default is dataclasses.MISSING}
+    return set(kind._fields) - set(kind._field_defaults)
+
+
 def read_csv(path: Path, kind: type) -> list:
     """The records of type ``kind`` in the CSV file ``path``.
 
@@ -386,8 +395,7 @@ def read_csv(path: Path, kind: type) -> list:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         present = set(reader.fieldnames or ())
-        missing = {f.name for f in dataclasses.fields(kind)
-                   if f.default is dataclasses.MISSING} - present
+        missing = _required(kind) - present
         if missing:
             raise ValueError(f"{str(path)!r} lacks the column(s) "
                              f"{', '.join(sorted(missing))}")

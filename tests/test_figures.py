@@ -21,7 +21,6 @@ from jaxmnist.report import (
 from jaxmnist.report.dynamics import DYNAMICS_FIGURES
 from jaxmnist.results.records import MemberResult
 from jaxmnist.results.stats import cell_results
-from jaxmnist.sweep.config_file import read_run
 
 CASES = {
     "one_cell": dict(optimizers=["adam"], activations=["relu"]),

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
+from jaxmnist import plugins
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
@@ -60,10 +61,15 @@ def test_example_runs_and_prints_what_the_page_says(code, expected,
                                                     monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
+    counts = plugins.registered_count()
     # as a user runs it: standard dtype promotion, not the suite's strict
-    with contextlib.redirect_stdout(out), \
-            jax.numpy_dtype_promotion("standard"):
-        exec(compile(code, "<example>", "exec"), {"__name__": "__example__"})
+    try:
+        with contextlib.redirect_stdout(out), \
+                jax.numpy_dtype_promotion("standard"):
+            exec(compile(code, "<example>", "exec"),
+                 {"__name__": "__example__"})
+    finally:  # what an example registers must not reach later tests
+        plugins.forget_after(counts)
     if expected is not None:
         assert same_output(out.getvalue(), expected), out.getvalue()
 

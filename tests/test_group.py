@@ -1,7 +1,6 @@
 """One vmapped group: the sweep's driver equals make_train, member by member."""
 
 import dataclasses
-import threading
 import time
 
 import jax
@@ -14,9 +13,8 @@ from jaxmnist.core import deferred
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import GroupSpec, plan_group, train_group
+from jaxmnist.sweep.group import GroupSpec, train_group
 from jaxmnist.sweep.lazy import OnFirstCall
 from jaxmnist.sweep.probes import merge_seeds, split_seeds
 
@@ -198,46 +196,6 @@ def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
         np.testing.assert_array_equal(diverged[i], solo.metrics.diverged)
         np.testing.assert_allclose(whole.history.val_loss[i],
                                    solo.metrics.val_loss, rtol=1e-4)
-
-
-@pytest.mark.slow  # a long run: many compiles
-def test_a_group_compiled_on_another_thread_trains_the_same():
-    """The sweep compiles the next group while one trains (.ahead): the
-    group then trains from that plan, with the same numbers."""
-    data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
-    specs = SweepConfig(activations=("relu", "tanh"),
-                        optimizers=("adam", "momentum"), epochs=2,
-                        batch_size=32).groups()
-    with CompileAhead(True) as ahead:
-        for i, spec in enumerate(specs):
-            ahead.submit(i, plan_group, spec, data)
-        planned = [train_group(spec, data, progress=False,
-                               planned=ahead.take(i))
-                   for i, spec in enumerate(specs)]
-        assert ahead.take(0) is None  # taken
-    for spec, group in zip(specs, planned):
-        inline = train_group(spec, data, progress=False)
-        jax.tree.map(np.testing.assert_array_equal,
-                     (group.history, group.params, group.dynamics),
-                     (inline.history, inline.params, inline.dynamics))
-
-
-def test_compile_ahead_runs_its_plans_in_order_on_one_thread():
-    seen = []
-    with CompileAhead(True) as ahead:
-        for i in range(4):
-            ahead.submit(i, lambda i: seen.append(
-                (i, threading.get_ident())), i)
-        for i in range(4):
-            take = ahead.take(i)
-            assert take is not None
-            take.result()
-    assert [i for i, _ in seen] == [0, 1, 2, 3]
-    (worker,) = {t for _, t in seen}  # one thread, not this one
-    assert worker != threading.get_ident()
-    with CompileAhead(False) as off:  # several processes: none ahead
-        off.submit(0, seen.append, 9)
-        assert off.take(0) is None and seen[-1] != 9
 
 
 class _Lowerings:

@@ -15,9 +15,7 @@ import functools
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -56,9 +54,9 @@ from jaxmnist.sweep.placed import (
 from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
-__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "Planned",
-           "group_programs", "hidden_label", "member_axes", "options_label",
-           "placed_chunks", "plan_group", "setup_name", "train_group"]
+__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
+           "hidden_label", "member_axes", "options_label", "placed_chunks",
+           "plan_group", "setup_name", "train_group"]
 
 
 def _saved_epochs(path: Path | None) -> int:
@@ -297,24 +295,16 @@ def _resumed_layout(g: PlacedGroup, path: Path | None
                         sharding.member_mesh().size)
 
 
-class Planned(NamedTuple):
-    """A group placed and compiled for its chunk layout."""
-    group: PlacedGroup
-    layout: chunks.Layout
-    compile_seconds: float
-
-
 def plan_group(spec: GroupSpec, data: Dataset,
                checkpoint_dir: Path | None = None,
                probes: ProbePrograms | None = None,
-               max_memory: int | None = None) -> Planned:
-    """What :func:`train_group` trains: ``spec`` placed and compiled for
-    its chunk layout (a resumed group's: its checkpoints'). The sweep runs
-    it for later groups while one trains (:mod:`.ahead`; single process
-    only: with several it meets the other processes at collectives)."""
+               max_memory: int | None = None
+               ) -> tuple[PlacedGroup, chunks.Layout, float]:
+    """What :func:`train_group` trains: (``spec`` placed and compiled for
+    its chunk layout (a resumed group's: its checkpoints'), the layout,
+    compile seconds)."""
     g = place(spec, data)
-    return Planned(*_plan(g, _resumed_layout(g, checkpoint_dir), max_memory,
-                          probes))
+    return _plan(g, _resumed_layout(g, checkpoint_dir), max_memory, probes)
 
 
 def train_group(spec: GroupSpec, data: Dataset,
@@ -322,8 +312,7 @@ def train_group(spec: GroupSpec, data: Dataset,
                 checkpoint_dir: Path | None = None,
                 stop: StopRequest | None = None,
                 probes: ProbePrograms | None = None,
-                max_memory: int | None = None,
-                planned: Future[Planned] | None = None) -> GroupResult:
+                max_memory: int | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
@@ -336,9 +325,6 @@ def train_group(spec: GroupSpec, data: Dataset,
     group whose compiled program needs more than ``max_memory`` bytes per
     device (default: see :func:`.memory.default_budget`) runs in chunks of
     members, one after another, with one compiled program (:mod:`.chunks`).
-    ``planned``: :func:`plan_group` of the same arguments, under way
-    (the group's seconds then count only the wait for it, its
-    ``compile_seconds`` its own).
 
     Raises:
       ValueError: the batch size is larger than the training split, or
@@ -360,11 +346,9 @@ def train_group(spec: GroupSpec, data: Dataset,
                 like = place(spec, data).state_like
                 return from_arrays(*done, like)  # type: ignore
         start = time.perf_counter()
-        if planned is None or not planned.done():
-            run_bar.status(f"compiling {spec.name}...")
-        g, layout, compile_s = (
-            planned.result() if planned is not None else
-            plan_group(spec, data, checkpoint_dir, probes, max_memory))
+        run_bar.status(f"compiling {spec.name}...")
+        g, layout, compile_s = plan_group(spec, data, checkpoint_dir, probes,
+                                          max_memory)
         lazy_s = g.lazy_compile_seconds  # programs compiled on first need
         n = chunks.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:

@@ -194,9 +194,7 @@ def compile_group(g: PlacedGroup, probes: ProbePrograms | None = None
 
 
 def compile_init(g: PlacedGroup) -> tuple[PlacedGroup, float]:
-    """The group with its init program compiled, and the seconds spent
-    (most of a second: the sweep compiles it ahead, beside the group
-    before it, not when the group starts)."""
+    """The group with its init program compiled, and the seconds spent."""
     t = time.perf_counter()
     init = g.init.lower(init_keys(g.keys), g.hparams, g.data).compile()
     return g._replace(init=init), time.perf_counter() - t

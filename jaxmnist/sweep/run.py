@@ -38,7 +38,6 @@ from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
 from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.lock import RunLock
-from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
@@ -118,7 +117,6 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
     """Each group of ``specs`` planned, compiled and trained in order
     (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
     read back)."""
-    probes = ProbePrograms()
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
     for i, spec in enumerate(specs):
@@ -126,8 +124,7 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
                    f"{len(specs)} groups finished)" if i else
                    "stopped before training")
         yield spec, train_group(spec, data, progress=bar, stop=stop,
-                                checkpoint_dir=dirs[i], probes=probes,
-                                max_memory=max_memory)
+                                checkpoint_dir=dirs[i], max_memory=max_memory)
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,

@@ -171,7 +171,7 @@ def test_adam_preconditioner_is_sqrt_of_bias_corrected_nu_plus_eps():
 
 
 CFG = dict(sizes=(784, 16, 8, 10), epochs=2, batch_size=32, probe_size=64,
-           sharpness_iterations=5)
+           sharpness_iterations=5, probe_every=1)
 
 
 @pytest.mark.slow  # a long run: many compiles
@@ -251,17 +251,17 @@ def test_grad_norms_of_one_example_are_the_rank_one_identity():
 
 
 @pytest.mark.slow  # a long run: many compiles
-def test_probe_every_probes_those_epochs_and_the_last(tiny_data):
-    """probe_every=2 over 5 epochs: the probe batch's probes after epochs
-    2, 4 and 5, NaN after 1 and 3; the training's every epoch; the
-    sharpness warm-started from the last probe, not from every epoch."""
-    cfg = jm.TrainConfig(optimizer="momentum", dynamics=True, probe_every=2,
+def test_probe_every_probes_the_first_those_epochs_and_the_last(tiny_data):
+    """probe_every=3 over 5 epochs: the probe batch's probes after epochs
+    1, 3 and 5 (the first, every third, the last), NaN after 2 and 4; the
+    training's every epoch."""
+    cfg = jm.TrainConfig(optimizer="momentum", dynamics=True,
                          activations=("tanh",),
-                         **{**CFG, "epochs": 5})
+                         **{**CFG, "epochs": 5, "probe_every": 3})
     d = jax.jit(jm.make_train(cfg))(jax.random.key(0),
                                     jm.make_hparams("tanh", 0.05),
                                     tiny_data).dynamics
-    probed = np.array([False, True, False, True, True])
+    probed = np.array([True, False, True, False, True])
     for field in ("sharpness", "dead_fraction", "mean_gate", "hist_end"):
         values = np.asarray(getattr(d, field)).reshape(5, -1)
         assert np.isfinite(values[probed]).all(), field

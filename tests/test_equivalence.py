@@ -28,7 +28,8 @@ from jaxmnist.sweep.group import train_group
 
 CFG = jm.TrainConfig(optimizer="adam", epochs=3, batch_size=16,
                      sizes=(784, 8, 6, 10), activations=("relu", "tanh"),
-                     dynamics=True, probe_size=16, sharpness_iterations=3)
+                     dynamics=True, probe_size=16, sharpness_iterations=3,
+                     probe_every=1)
 RTOL, ATOL = 1e-10, 1e-12
 MEMBERS = [jm.make_hparams("relu", 3e-3), jm.make_hparams("tanh", 1e-2)]
 KEY = jax.random.key(0)
@@ -102,7 +103,7 @@ def test_the_sweeps_group_chunked_equals_it_whole(x64, monkeypatch):
                         epochs=2, seeds=2, batch_size=16, hidden=((8, 6),),
                         learning_rates=(("adam", (3e-3,)),)).groups()
     spec = spec._replace(config=dataclasses.replace(
-        spec.config, probe_size=16, sharpness_iterations=3))
+        spec.config, probe_size=16, sharpness_iterations=3, probe_every=1))
     whole = train_group(spec, x64, progress=False)
     g, _ = placed.compile_epoch(placed.place(spec, x64))
     budget = int(0.7 * memory.compiled_bytes(g.epoch))

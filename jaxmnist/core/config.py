@@ -23,7 +23,7 @@ from jaxmnist.optim.schedules import SCHEDULES
 
 #: The probes' defaults (see TrainConfig): chosen so that the classic grid
 #: with probes costs at most 15% more than without (docs/dynamics.md).
-PROBE_EVERY, SHARPNESS_ITERATIONS, PROBE_SIZE = 1, 8, 1000
+PROBE_EVERY, SHARPNESS_ITERATIONS, PROBE_SIZE = 5, 8, 1000
 #: How plain SGD of an MLP may update its first layer (TrainConfig).
 FIRST_LAYERS = ("auto", "dense", "deferred")
 #: The optimizers whose update is ``−η g``, leaf by leaf: those the
@@ -60,9 +60,10 @@ class TrainConfig:
         (:mod:`jaxmnist.core.dynamics`); they read the training, never
         change it.
       probe_every: with dynamics, the probes of the probe batch (sharpness,
-        units, histograms) run every this many epochs and after the last
-        (NaN in the epochs between); the training's probes (gradient and
-        weight norms, update ratios, loss windows) every epoch.
+        units, histograms) run after the first epoch, every this many
+        epochs and after the last (NaN in the epochs between); the
+        training's probes (gradient and weight norms, update ratios, loss
+        windows) every epoch.
       sharpness_iterations: Lanczos steps per probe for the sharpness
         (warm-started from the previous probe's top vector, see
         ``dynamics.lanczos_top``).

@@ -17,8 +17,9 @@ program (``TrainConfig(dynamics=True)``):
   saturation but how such a unit switches; the other one is NaN;
   ``mean_gate`` (mean |f′(z)|, the factor by which the layer passes gradients
   back) and a histogram of the pre-activations;
-* every ``probe_every`` epochs (``TrainConfig``; NaN in the epochs
-  between), the probes of the probe batch:
+* after the first epoch, every ``probe_every`` epochs and after the last
+  (``TrainConfig``; NaN in the epochs between), the probes of the probe
+  batch:
 * ``sharpness``: the top eigenvalue of the loss Hessian on the probe batch,
   by Lanczos iteration with Hessian-vector products (``jax.linearize`` of
   ``jax.grad``), warm-started from the previous probe's top vector; and, for

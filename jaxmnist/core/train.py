@@ -153,14 +153,16 @@ def make_init(config: TrainConfig
 def probes_epoch(config: TrainConfig, epoch: int | jax.Array
                  ) -> bool | jax.Array:
     """Whether epoch number ``epoch`` (0-based) runs the probe batch's
-    probes: every ``config.probe_every``-th epoch and the last."""
+    probes: the first (its histograms at the start are the initial
+    params'), every ``config.probe_every``-th and the last."""
     if config.probe_every == 1:
         return True
     if isinstance(epoch, int):
-        return ((epoch + 1) % config.probe_every == 0
+        return (epoch == 0 or (epoch + 1) % config.probe_every == 0
                 or epoch + 1 == config.epochs)
     number = jnp.asarray(epoch) + 1
-    return (number % config.probe_every == 0) | (number == config.epochs)
+    return ((number == 1) | (number % config.probe_every == 0)
+            | (number == config.epochs))
 
 
 def make_epoch(config: TrainConfig

@@ -172,7 +172,8 @@ class SweepConfig:
         "run cannot resume under the other setting")
     probe_every: int = option(
         PROBE_EVERY, "with dynamics, run the probe batch's probes (sharpness, "
-        "units, histograms) every N epochs and after the last", metavar="N",
+        "units, histograms) after the first epoch, every N epochs and after "
+        "the last", metavar="N",
         check=positive_int)
     landscape: bool = option(
         False, "after training, evaluate loss landscapes (off by default: "

@@ -44,7 +44,7 @@ def group_epoch(data: jm.Dataset, k: int, optimizer: str = "adam"):
 
     def one():
         state[0], result = g.epoch(state[0], g.hparams, g.data,
-                                   g.epoch_keys(0))
+                                   g.epoch_keys(0), g.probes(0))
         return result
 
     return one, compile_s

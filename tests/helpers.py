@@ -336,3 +336,35 @@ def event_scalars(path: Path) -> dict[tuple[str, int], float]:
     events.Reload()
     return {(tag, e.step): e.value for tag in events.Tags()["scalars"]
             for e in events.Scalars(tag)}
+
+
+def as_float64(tree):
+    """``tree`` with its floating leaves as float64 (under x64)."""
+    return jax.tree.map(lambda x: x.astype(jax.numpy.float64)
+                        if jax.numpy.issubdtype(x.dtype, jax.numpy.floating)
+                        else x, tree)
+
+
+def float64_images(data: jm.Dataset) -> jm.Dataset:
+    """Images as float64 in [0, 1] (``to_float`` passes floats through)."""
+    f = lambda x: np.asarray(x, np.float64) / 255.0
+    return data._replace(train_images=f(data.train_images),
+                         val_images=f(data.val_images),
+                         test_images=f(data.test_images))
+
+
+def init_in_float64(monkeypatch, module) -> None:
+    """``module.make_init`` giving states whose floats are float64, drawn
+    in float64: for equivalence tests under x64 (float32 draws may round
+    apart in two programs)."""
+    from jaxmnist.core import draws  # noqa: PLC0415
+
+    normal = draws.normal
+    monkeypatch.setattr(draws, "normal", lambda key, shape, dtype=None:
+                        normal(key, shape, jax.numpy.float64))
+    make_init = module.make_init
+
+    def made(*args, **kwargs):
+        init = make_init(*args, **kwargs)
+        return lambda *a: as_float64(init(*a))
+    monkeypatch.setattr(module, "make_init", made)

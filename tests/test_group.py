@@ -1,8 +1,5 @@
 """One vmapped group: the sweep's driver equals make_train, member by member."""
 
-import dataclasses
-import threading
-import time
 
 import jax
 import numpy as np
@@ -10,15 +7,11 @@ import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset
-from jaxmnist.core import deferred
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import GroupSpec, plan_group, train_group
-from jaxmnist.sweep.lazy import OnFirstCall
-from jaxmnist.sweep.probes import merge_seeds, split_seeds
+from jaxmnist.sweep.group import GroupSpec, train_group
 
 
 def only_group(cfg: SweepConfig) -> GroupSpec:
@@ -45,9 +38,8 @@ def test_adding_a_cell_does_not_change_another_cells_numbers():
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])
 def test_sweep_driver_equals_pure_train(optimizer):
     """One code path, two drivers: the group's per-epoch loop reproduces
-    ``make_train`` for every member, probes included (the sweep's one
-    probe program, run once or twice, against the probes batched in the
-    epoch; its guarded chunks against the unnamed steps)."""
+    ``make_train`` for every member, probes included (float32: to
+    rounding; the float64 equivalence is tests/test_equivalence.py)."""
     data = synthetic_dataset(n_train=512, n_val=32, n_test=32)
     cfg = SweepConfig(activations=("relu", "sigmoid"),
                       optimizers=(optimizer,), epochs=2, seeds=2,
@@ -59,7 +51,7 @@ def test_sweep_driver_equals_pure_train(optimizer):
     train = jax.jit(jm.make_train(spec.config))
     d = group.dynamics
     assert d is not None
-    assert d.grad_norm.shape == (4, 2, 3)  # 32 steps: 16 sampled an epoch
+    assert d.grad_norm.shape == (4, 2, 3)  # [member, epoch, layer]
     for i, m in enumerate(group.members):
         solo = train(member_key(cfg.seed, m.seed),
                      jm.make_hparams(m.activation, m.learning_rate), data)
@@ -89,73 +81,27 @@ def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
                                       getattr(first.history, f))
 
 
-def _vmapped_epochs(config, hparams, data, axis_names, epochs=3,
-                    retry=False):
-    """(params, results per epoch) of members vmapped over ``hparams``,
-    with the vmap axis named for the epoch's guard or not; with ``retry``,
-    each epoch that says so run again by the always-guarded program (and
-    which epochs did, as a third item)."""
-    key = jax.random.key(0)
-    init = jax.jit(jax.vmap(jm.make_init(config), in_axes=(None, 0, None)))
-
-    def vmapped(names, retry):
-        return jax.jit(jax.vmap(make_epoch(config, names, retry=retry),
-                                in_axes=(0, 0, None, None),
-                                axis_name="cells"))
-
-    epoch, guarded = vmapped(axis_names, retry), vmapped((), False)
-    state, metrics, retried = init(key, hparams, data), [], []
-    for e in range(epochs):
-        new, out = epoch(state, hparams, data, epoch_key(key, e))
-        if retry and np.asarray(out.retried).any():
-            assert np.asarray(out.retried).all()  # one flag for the group
-            jax.tree.map(np.testing.assert_array_equal, new, state)
-            new, out = guarded(state, hparams, data, epoch_key(key, e))
-            retried.append(e)
-        state = new
-        metrics.append(out._replace(retried=None))
-    return (state.params, metrics) + ((retried,) if retry else ())
-
-
-@pytest.mark.slow  # a long run: many compiles
-@pytest.mark.parametrize("dynamics", [False, True])
-@pytest.mark.parametrize("rates", [(0.1, 0.3), (0.1, 1e4)])
-def test_the_groups_unguarded_epochs_give_the_guarded_numbers(rates,
-                                                              dynamics):
-    """Named member axes let an epoch run without the divergence guard
-    and redo it guarded only when some loss was not finite: bitwise the
-    numbers of the always-guarded steps, with a member diverging or not;
-    with probes, chunk by chunk (40 steps: 20 chunks of 2), and bitwise
-    the training of the epochs without them."""
-    data = synthetic_dataset(n_train=640, n_val=32, n_test=32)
+def test_a_diverging_member_keeps_its_epoch_start_and_the_others_train():
+    """The epoch's guard, one select per member: the member whose loss was
+    not finite keeps the params it started the epoch with, is marked
+    diverged from then on, and stays so; its neighbours train on."""
+    data = synthetic_dataset(n_train=128, n_val=16, n_test=16)
     config = jm.TrainConfig(optimizer="momentum", batch_size=16,
-                            activations=("relu", "tanh"), dynamics=dynamics,
-                            probe_size=32, sharpness_iterations=2)
-    assert not deferred.applies(config)  # its own guard: not these loops
-    hp = stack_hparams([jm.make_hparams(a, r) for a in ("relu", "tanh")
-                        for r in rates])
-    fast = _vmapped_epochs(config, hp, data, ("cells",))
-    slow = _vmapped_epochs(config, hp, data, ())
-    jax.tree.map(np.testing.assert_array_equal, fast, slow)
-    diverged = np.asarray(slow[1][-1].metrics.diverged)
-    assert diverged.any() == (rates[1] > 1)
-    assert not diverged.all()
-    # without a guarded loop in the program: the epoch that met a
-    # non-finite loss (and every one after) returned its start, to be run
-    # again guarded; the same numbers
-    *retried, epochs = _vmapped_epochs(config, hp, data, ("cells",),
-                                       retry=True)
-    jax.tree.map(np.testing.assert_array_equal, tuple(retried), slow)
-    first = [e for e in range(3)
-             if np.asarray(slow[1][e].metrics.diverged).any()]
-    assert epochs == (list(range(first[0], 3)) if first else [])
-    if dynamics:
-        unprobed = _vmapped_epochs(dataclasses.replace(config,
-                                                       dynamics=False),
-                                   hp, data, ("cells",))
-        jax.tree.map(np.testing.assert_array_equal,
-                     (fast[0], [r.metrics for r in fast[1]]),
-                     (unprobed[0], [r.metrics for r in unprobed[1]]))
+                            activations=("relu",), sizes=(784, 8, 10))
+    hp = stack_hparams([jm.make_hparams("relu", r) for r in (0.1, 1e30)])
+    init = jax.jit(jax.vmap(jm.make_init(config), in_axes=(None, 0, None)))
+    epoch = jax.jit(jax.vmap(make_epoch(config), in_axes=(0, 0, None, None)))
+    key = jax.random.key(0)
+    start = init(key, hp, data)
+    state = start
+    for e in range(2):
+        state, out = epoch(state, hp, data, epoch_key(key, e))
+        np.testing.assert_array_equal(out.metrics.diverged, [False, True])
+        assert np.isfinite(out.metrics.val_loss).all()
+    for a, b in zip(jax.tree.leaves(state.params),
+                    jax.tree.leaves(start.params)):
+        np.testing.assert_array_equal(a[1], b[1])  # the diverged one
+        assert not np.array_equal(a[0], b[0])  # the one that trained
 
 
 class _StopAfterAnEpoch(StopRequest):
@@ -168,12 +114,10 @@ class _StopAfterAnEpoch(StopRequest):
 
 
 @pytest.mark.slow  # a long run: many compiles
-def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
+def test_a_group_with_a_diverging_member_resumes_to_the_same_bits(
         tmp_path):
-    """The sweep's epoch program holds no guarded loop: the epoch whose
-    loss was first not finite runs again with the guarded program, and so
-    does every epoch after it, after a resume too: make_train's numbers,
-    and bitwise those of the run that was not stopped."""
+    """A group with a member diverging: make_train's flags and numbers,
+    and after a stop and resume bitwise those of the run not stopped."""
     data = synthetic_dataset(n_train=256, n_val=32, n_test=32)
     spec = only_group(SweepConfig(
         activations=("relu", "leaky_relu"), optimizers=("momentum",),
@@ -198,109 +142,3 @@ def test_a_group_with_a_diverging_member_reruns_its_epochs_guarded(
         np.testing.assert_array_equal(diverged[i], solo.metrics.diverged)
         np.testing.assert_allclose(whole.history.val_loss[i],
                                    solo.metrics.val_loss, rtol=1e-4)
-
-
-@pytest.mark.slow  # a long run: many compiles
-def test_a_group_compiled_on_another_thread_trains_the_same():
-    """The sweep compiles the next group while one trains (.ahead): the
-    group then trains from that plan, with the same numbers."""
-    data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
-    specs = SweepConfig(activations=("relu", "tanh"),
-                        optimizers=("adam", "momentum"), epochs=2,
-                        batch_size=32).groups()
-    with CompileAhead(True) as ahead:
-        for i, spec in enumerate(specs):
-            ahead.submit(i, plan_group, spec, data)
-        planned = [train_group(spec, data, progress=False,
-                               planned=ahead.take(i))
-                   for i, spec in enumerate(specs)]
-        assert ahead.take(0) is None  # taken
-    for spec, group in zip(specs, planned):
-        inline = train_group(spec, data, progress=False)
-        jax.tree.map(np.testing.assert_array_equal,
-                     (group.history, group.params, group.dynamics),
-                     (inline.history, inline.params, inline.dynamics))
-
-
-def test_compile_ahead_runs_its_plans_in_order_on_one_thread():
-    seen = []
-    with CompileAhead(True) as ahead:
-        for i in range(4):
-            ahead.submit(i, lambda i: seen.append(
-                (i, threading.get_ident())), i)
-        for i in range(4):
-            take = ahead.take(i)
-            assert take is not None
-            take.result()
-    assert [i for i, _ in seen] == [0, 1, 2, 3]
-    (worker,) = {t for _, t in seen}  # one thread, not this one
-    assert worker != threading.get_ident()
-    with CompileAhead(False) as off:  # several processes: none ahead
-        off.submit(0, seen.append, 9)
-        assert off.take(0) is None and seen[-1] != 9
-
-
-class _Lowerings:
-    """A jitted function whose ``lower`` calls are counted (or fail)."""
-
-    def __init__(self, fn=None):
-        self.fn, self.count = fn, 0
-
-    def lower(self, *args):
-        self.count += 1
-        if self.fn is None:
-            raise ValueError("cannot compile")
-        return self.fn.lower(*args)
-
-
-def test_a_program_compiled_beside_is_compiled_once_and_used_by_calls():
-    """OnFirstCall.compile_beside (the probe program, while the first epoch
-    trains) compiles on its own thread, once however often it is started,
-    and the calls use that compile; without it the first call compiles."""
-    x = jax.numpy.arange(3.0)
-    beside = _Lowerings(jax.jit(lambda v: v * 2.0))
-    program = OnFirstCall(beside)
-    program.compile_beside(x)
-    program.compile_beside(x)
-    deadline = time.monotonic() + 60
-    while program.compiled is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert program.compiled is not None  # compiled with no call made
-    np.testing.assert_array_equal(program(x), x * 2.0)
-    np.testing.assert_array_equal(program(x + 1), (x + 1) * 2.0)
-    assert beside.count == 1 and program.seconds > 0
-    on_call = _Lowerings(jax.jit(lambda v: v * 2.0))
-    program = OnFirstCall(on_call)
-    assert program.seconds == 0.0
-    program(x)
-    program(x)
-    assert on_call.count == 1 and program.seconds > 0
-
-
-def test_a_compile_that_fails_beside_raises_at_the_call():
-    failing = _Lowerings()
-    program = OnFirstCall(failing)
-    program.compile_beside(jax.numpy.zeros(2))
-    with pytest.raises(ValueError, match="cannot compile"):
-        program(jax.numpy.zeros(2))  # the call compiles again, and raises
-    assert program.compiled is None
-
-
-def test_merge_seeds_is_cell_major_and_split_inverts_it():
-    seeds, cells = 3, 4
-    w1 = np.arange(seeds * 5 * cells * 2, dtype=np.float32).reshape(
-        seeds, 5, cells, 2)  # [seed, in, cell, out]: cell axis 1 inside
-    b = np.arange(seeds * cells * 2, dtype=np.float32).reshape(seeds, cells, 2)
-    tree, axes = {"w": w1, "b": b}, {"w": 1, "b": 0}
-    merged = merge_seeds(tree, axes)
-    assert merged["w"].shape == (5, cells * seeds, 2)
-    assert merged["b"].shape == (cells * seeds, 2)
-    for c in range(cells):
-        for s in range(seeds):  # member c * seeds + s: a device's cells stay
-            np.testing.assert_array_equal(merged["w"][:, c * seeds + s],
-                                          w1[s, :, c])
-            np.testing.assert_array_equal(merged["b"][c * seeds + s],
-                                          b[s, c])
-    back = split_seeds(merged, axes, seeds)
-    np.testing.assert_array_equal(back["w"], w1)
-    np.testing.assert_array_equal(back["b"], b)

@@ -1,5 +1,4 @@
-"""The modern optimizers in the sweep's groups with the probes on: groups
-of one structure share one probe program, whatever their optimizer."""
+"""The modern optimizers in the sweep's groups with the probes on."""
 
 import jax.numpy as jnp
 import pytest
@@ -9,7 +8,6 @@ from jaxmnist.core.sharpness import preconditioner
 from jaxmnist.optim.registry import make_optimizer
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
-from jaxmnist.sweep.probes import ProbePrograms
 
 PARAMS = [{"w": jnp.ones((4, 3)), "b": jnp.ones(3)},
           {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}]
@@ -28,12 +26,11 @@ def test_muon_has_no_diagonal_preconditioner(implementation):
 
 
 @pytest.mark.slow
-def test_adaptive_then_muon_groups_share_the_probe_program():
+def test_adaptive_muon_and_schedule_free_groups_train_with_probes():
     data = synthetic_dataset(n_train=64, n_val=16, n_test=16)
     cfg = SweepConfig(optimizers=("adam", "muon", "schedule_free_adamw"),
                       activations=("relu",), epochs=1, batch_size=32)
-    probes = ProbePrograms()
     for spec in cfg.groups():
-        group = train_group(spec, data, progress=False, probes=probes)
+        group = train_group(spec, data, progress=False)
         assert group.dynamics is not None
         assert jnp.isfinite(group.history.val_loss).all()

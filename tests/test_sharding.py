@@ -27,7 +27,7 @@ from jaxmnist.sweep.group import group_programs, train_group
 data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
 cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),
                   learning_rates=(("adam", (1e-3, 3e-3)),), epochs=2,
-                  batch_size=32)
+                  batch_size=32, probe_every=1)
 (spec,) = cfg.groups()
 group = train_group(spec, data, progress=False)
 # the device-side arrays of the same programs, to inspect their shardings

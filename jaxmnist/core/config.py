@@ -21,6 +21,18 @@ from jaxmnist.errors import (
 from jaxmnist.optim.registry import IMPLEMENTATIONS, get_spec, option_names
 from jaxmnist.optim.schedules import SCHEDULES
 
+#: The probes' defaults (see TrainConfig): chosen so that the classic grid
+#: with probes costs at most 15% more than without (docs/dynamics.md).
+PROBE_EVERY, SHARPNESS_ITERATIONS, PROBE_SIZE = 5, 8, 1000
+#: How plain SGD of an MLP may update its first layer (TrainConfig).
+FIRST_LAYERS = ("auto", "dense", "deferred")
+#: The optimizers whose update is ``−η g``, leaf by leaf: those the
+#: deferred first layer (:mod:`jaxmnist.core.deferred`) takes.
+PLAIN_SGD = ("sgd", "minibatch_sgd")
+#: ``first_layer="auto"`` defers up to this batch size: above it the dense
+#: step was as fast (docs/performance.md, "Small-batch SGD").
+DEFERRED_MAX_BATCH = 16
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -44,12 +56,17 @@ class TrainConfig:
         computed and one selected, so a group compiles only those it uses
         (4 of 7 in the classic grid: 22% faster for 4 members); each member's
         ``hparams.activation`` must be one of them.
-      dynamics: compute the learning-dynamics probes every epoch
+      dynamics: compute the learning-dynamics probes
         (:mod:`jaxmnist.core.dynamics`); they read the training, never
         change it.
-      sharpness_iterations: Lanczos steps per epoch for the sharpness
-        (warm-started from the previous epoch's top vector; 8 are within
-        1% of 60 on real runs, see ``dynamics.lanczos_top``).
+      probe_every: with dynamics, the probes of the probe batch (sharpness,
+        units, histograms) run after the first epoch, every this many
+        epochs and after the last (NaN in the epochs between); the
+        training's probes (gradient and weight norms, update ratios, loss
+        windows) every epoch.
+      sharpness_iterations: Lanczos steps per probe for the sharpness
+        (warm-started from the previous probe's top vector, see
+        ``dynamics.lanczos_top``).
       probe_size: the probe batch: the first this many validation images.
       model: the model family, ``"mlp"`` (layer ``sizes``) or ``"cnn"``
         (LeNet-5; ``sizes`` unused).
@@ -63,6 +80,13 @@ class TrainConfig:
       vmapped_options: optimizer options (of the optimizer's
         ``OptimizerSpec.vmappable``) taken from each member's
         ``hparams.optimizer`` instead of being constants.
+      first_layer: how plain SGD of an MLP without batch norm, dropout or
+        weight decay updates its first layer: ``"dense"`` at every step,
+        as every other config; ``"deferred"`` over blocks of steps
+        (:mod:`jaxmnist.core.deferred`: the same updates in exact
+        arithmetic); ``"auto"`` deferred for batches of at most
+        ``DEFERRED_MAX_BATCH``, where it was measured faster. See
+        :attr:`deferred_first_layer`.
     """
     optimizer: str = "adam"
     epochs: int = 10
@@ -75,13 +99,15 @@ class TrainConfig:
     optimizer_options: tuple[tuple[str, float], ...] = ()
     activations: tuple[str, ...] | None = None
     dynamics: bool = False
-    sharpness_iterations: int = 8
-    probe_size: int = 1000
+    probe_every: int = PROBE_EVERY
+    sharpness_iterations: int = SHARPNESS_ITERATIONS
+    probe_size: int = PROBE_SIZE
     model: str = "mlp"
     batch_norm: bool = False
     dropout: bool = False
     weight_decay: bool = False
     vmapped_options: tuple[str, ...] = ()
+    first_layer: str = "auto"
 
     @property
     def activation_choices(self) -> tuple[int, ...] | None:
@@ -99,6 +125,7 @@ class TrainConfig:
                            tuple((str(k), v) for k, v in
                                  dict(self.optimizer_options).items()))
         check_positive_int("epochs", self.epochs)
+        check_positive_int("probe_every", self.probe_every)
         check_positive_int("sharpness_iterations", self.sharpness_iterations)
         check_positive_int("probe_size", self.probe_size)
         check_positive_int("batch_size", self.batch_size)
@@ -144,6 +171,27 @@ class TrainConfig:
             if name in dict(self.optimizer_options):
                 raise ValueError(f"option {name!r} is both constant and "
                                  f"vmapped")
+        check_choice("first_layer", self.first_layer, FIRST_LAYERS)
+        if self.first_layer == "deferred" and not self._deferrable:
+            raise ValueError(
+                "first_layer 'deferred' needs plain SGD (sgd, minibatch_sgd) "
+                "of an MLP without batch norm, dropout or weight decay; "
+                "choose 'auto' or 'dense'")
+
+    @property
+    def _deferrable(self) -> bool:
+        return (self.model == "mlp" and self.optimizer in PLAIN_SGD
+                and not self.batch_norm and not self.dropout
+                and not self.weight_decay)
+
+    @property
+    def deferred_first_layer(self) -> bool:
+        """Whether the epochs defer the first layer's updates: the one
+        place ``first_layer`` is resolved."""
+        if self.first_layer == "dense" or not self._deferrable:
+            return False
+        return (self.first_layer == "deferred"
+                or self.batch_size <= DEFERRED_MAX_BATCH)
 
     @property
     def input_size(self) -> int:

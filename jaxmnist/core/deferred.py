@@ -17,11 +17,12 @@ at every step as the dense step does. The two are equal in exact
 arithmetic (float64: to 1e-15); in float32 they round differently, so the
 numbers are those of the dense computation to float rounding, not bitwise.
 
-Used where measured faster (:func:`applies`): plain SGD of the MLP with
-batches of at most :data:`MAX_BATCH`, without batch norm, dropout or weight
-decay. The optimizer's update is taken from ``tx`` itself, applied to
-``Δ_t`` in place of the first layer's weight gradient: plain SGD scales
-every gradient leaf by the step's learning rate, whatever its shape.
+Taken where ``TrainConfig.deferred_first_layer`` says (its
+``first_layer`` option): plain SGD of the MLP without batch norm, dropout
+or weight decay. The optimizer's update is taken from ``tx`` itself,
+applied to ``Δ_t`` in place of the first layer's weight gradient: plain
+SGD scales every gradient leaf by the step's learning rate, whatever its
+shape.
 """
 
 from __future__ import annotations
@@ -37,30 +38,14 @@ from jax import lax
 from jaxmnist.core import dynamics, model
 from jaxmnist.core.activations import apply_activation
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.step import Carry, keep_where
+from jaxmnist.core.step import Carry
 from jaxmnist.data.dataset import Dataset
 
-__all__ = ["MAX_BATCH", "ROWS", "applies", "block_steps", "deferred_steps"]
+__all__ = ["ROWS", "block_steps", "deferred_steps"]
 
 #: Examples per block: ``ROWS // batch`` steps (at least 1). Blocks of 64
 #: examples were the fastest of the sizes measured (docs/performance.md).
 ROWS = 64
-
-#: The largest batch the deferred path takes: above it the dense step was
-#: as fast (docs/performance.md, "Small-batch SGD").
-MAX_BATCH = 16
-
-#: The optimizers whose update is ``−η g``, leaf by leaf.
-PLAIN_SGD = ("sgd", "minibatch_sgd")
-
-
-def applies(config: TrainConfig) -> bool:
-    """Whether ``config``'s epochs take the deferred path: plain SGD of an
-    MLP with batches of at most :data:`MAX_BATCH`, no batch norm, dropout
-    or weight decay."""
-    return (config.model == "mlp" and config.optimizer in PLAIN_SGD
-            and config.batch_size <= MAX_BATCH and not config.batch_norm
-            and not config.dropout and not config.weight_decay)
 
 
 def block_steps(config: TrainConfig) -> int:
@@ -70,22 +55,16 @@ def block_steps(config: TrainConfig) -> int:
 
 def deferred_steps(config: TrainConfig, tx: optax.GradientTransformation,
                    hparams: HParams, data: Dataset, carry: Carry,
-                   batches: jax.Array, dense_step: Callable,
-                   grad_norms: Callable | None = None):
+                   batches: jax.Array, dense_step: Callable):
     """``(carry, (losses, accuracies, grad norms))`` of an epoch's
     ``batches`` (``[steps, batch]`` indices): blocks of
-    :func:`block_steps` steps, the remaining steps by ``dense_step`` (the
-    guarded dense step), with their gradient norms by ``grad_norms`` (see
-    ``make_grad_norms``) when it is given (batches above 1, with probes).
-    Every step is guarded: a member whose loss is not finite keeps its
-    params and optimizer state from then on, as with the dense step."""
+    :func:`block_steps` steps, the remaining steps by ``dense_step``. As
+    the dense steps, no step is guarded: the epoch guards."""
     steps, per_block = batches.shape[0], block_steps(config)
     blocks = steps // per_block
     rest = jnp.arange(blocks * per_block, steps, dtype=jnp.int32)
-    tail_step = dense_step if grad_norms is None else _with_norms(
-        dense_step, grad_norms)
     if not blocks:
-        return lax.scan(tail_step, carry, (batches, rest))
+        return lax.scan(dense_step, carry, (batches, rest))
     carry, outs = lax.scan(
         _make_block(config, tx, hparams, data, per_block), carry,
         batches[:blocks * per_block].reshape(blocks, per_block,
@@ -93,22 +72,9 @@ def deferred_steps(config: TrainConfig, tx: optax.GradientTransformation,
     outs = jax.tree.map(lambda x: x.reshape(blocks * per_block,
                                             *x.shape[2:]), outs)
     if steps % per_block:
-        carry, tail = lax.scan(tail_step, carry, (batches[rest], rest))
+        carry, tail = lax.scan(dense_step, carry, (batches[rest], rest))
         outs = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), outs, tail)
-    # materialised: the losses' mean then reduces one array whether or
-    # not the probes also read it (measured: without, the epoch's mean
-    # training loss moved in its last bit when probes were on)
-    return carry, lax.optimization_barrier(outs)
-
-
-def _with_norms(step: Callable, grad_norms: Callable) -> Callable:
-    """``step`` reporting ``grad_norms`` of its batch at its start params
-    (recomputed: the step's own gradient keeps its one consumer)."""
-    def stepped(carry: Carry, batch):
-        norms = grad_norms(carry, batch)
-        carry, (loss, acc, _) = step(carry, batch)
-        return carry, (loss, acc, norms)
-    return stepped
+    return carry, outs
 
 
 class _InBlock(NamedTuple):
@@ -116,9 +82,7 @@ class _InBlock(NamedTuple):
     b1: jax.Array
     rest: list  # the later layers' params
     opt_state: optax.OptState
-    diverged: jax.Array
-    w1_updates: jax.Array  # [rows, hidden]: X_s U_s, U_s in step s's rows
-    updated: jax.Array  # [rows] bool: that row's step updated the params
+    w1_updates: jax.Array  # [rows, hidden]: U_s in step s's rows
 
 
 def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
@@ -156,37 +120,27 @@ def _make_block(config: TrainConfig, tx: optax.GradientTransformation,
         pre = (xs @ w1).reshape(per_block, batch, -1)  # the block's first W1
 
         def step(c: _InBlock, t):
-            # the rows of the steps before t that updated (where, not a
-            # product: an image with a NaN must not reach the other steps)
-            past = jnp.where(jnp.repeat(c.updated, batch)[None], gram[t], 0.0)
-            z1 = pre[t] + past @ c.w1_updates + c.b1
+            # rows after t's are still zero: only earlier steps contribute
+            z1 = pre[t] + gram[t] @ c.w1_updates + c.b1
             (loss, (out, inputs)), (gz, grest) = jax.value_and_grad(
                 tail_loss, argnums=(0, 1), has_aux=True)(z1, c.rest, ys[t])
             grads = [{"w": gz, "b": gz.sum(0)}, *grest]
             updates, opt_state = tx.update(grads, c.opt_state,
                                            [{"w": w1, "b": c.b1}, *c.rest])
             first, *later = cast(list, updates)
-            ok = jnp.isfinite(loss) & ~c.diverged
-            b1, rest, opt_state = keep_where(
-                ok, (c.b1 + first["b"], optax.apply_updates(c.rest, later),
-                     opt_state), (c.b1, c.rest, c.opt_state))
             new = _InBlock(
-                b1, rest, opt_state, c.diverged | ~jnp.isfinite(loss),
-                lax.dynamic_update_slice(
-                    c.w1_updates, jnp.where(ok, first["w"], 0.0),
-                    (t * batch, 0)),
-                c.updated.at[t].set(ok))
+                c.b1 + first["b"],
+                cast(list, optax.apply_updates(c.rest, later)),
+                opt_state, lax.dynamic_update_slice(
+                    c.w1_updates, first["w"], (t * batch, 0)))
             return new, (loss, model.accuracy_from_logits(out, ys[t]),
                          step_norms(grads, inputs, xs, gram, t))
 
         rows = per_block * batch
         c, outs = lax.scan(step, _InBlock(
             carry.params[0]["b"], carry.params[1:], carry.opt_state,
-            carry.diverged, jnp.zeros((rows, w1.shape[1]), w1.dtype),
-            jnp.zeros(per_block, bool)), jnp.arange(per_block))
-        xs_updated = jnp.where(jnp.repeat(c.updated, batch)[:, None], xs, 0.0)
-        params = [{"w": w1 + xs_updated.T @ c.w1_updates, "b": c.b1},
-                  *c.rest]
-        return Carry(params, c.opt_state, carry.stats, c.diverged), outs
+            jnp.zeros((rows, w1.shape[1]), w1.dtype)), jnp.arange(per_block))
+        params = [{"w": w1 + xs.T @ c.w1_updates, "b": c.b1}, *c.rest]
+        return Carry(params, c.opt_state, carry.stats), outs
 
     return block

@@ -5,8 +5,8 @@ sharpness, its optimizer state), usable on their own params and computed by
 ``make_epoch`` for every member of a vmapped group inside the compiled
 program (``TrainConfig(dynamics=True)``):
 
-* per weight layer: gradient norm ‖∇W_l‖ (per step, averaged over the
-  epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
+* per weight layer: gradient norm ‖∇W_l‖ (every step's own, averaged
+  over the epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
   ‖θ_l(start)‖ — the effective step the optimizer really took;
 * per hidden layer, on a fixed probe batch: ``dead_fraction`` (units whose
   activation derivative is ~0 for every probe image); for the saturating
@@ -17,9 +17,12 @@ program (``TrainConfig(dynamics=True)``):
   saturation but how such a unit switches; the other one is NaN;
   ``mean_gate`` (mean |f′(z)|, the factor by which the layer passes gradients
   back) and a histogram of the pre-activations;
+* after the first epoch, every ``probe_every`` epochs and after the last
+  (``TrainConfig``; NaN in the epochs between), the probes of the probe
+  batch:
 * ``sharpness``: the top eigenvalue of the loss Hessian on the probe batch,
   by Lanczos iteration with Hessian-vector products (``jax.linearize`` of
-  ``jax.grad``), warm-started from the previous epoch's top vector; and, for
+  ``jax.grad``), warm-started from the previous probe's top vector; and, for
   the adaptive optimizers, the preconditioned sharpness, the top eigenvalue
   of P^{-1/2} H P^{-1/2} with the optimizer's own diagonal preconditioner P
   (Cohen et al., "Gradient descent on neural networks typically occurs at
@@ -93,18 +96,12 @@ class Dynamics(NamedTuple):
 
 
 class ProbeState(NamedTuple):
-    """What the probes carry from epoch to epoch: the Lanczos iterations'
-    warm-start vectors (pytrees shaped like the params) and the
-    pre-activation histograms of the params the next epoch starts from;
-    and from an epoch's training to its probes, the preconditioner. (The
-    sweep's epoch program sees the preconditioner only, the rest None: see
-    :mod:`jaxmnist.sweep.pipeline`.)"""
+    """What the probes carry from one probed epoch to the next: the
+    Lanczos iterations' warm-start vectors (pytrees shaped like the
+    params; ``preconditioned_vector`` None for an optimizer without a
+    diagonal preconditioner)."""
     hessian_vector: Any
-    preconditioned_vector: Any
-    histograms: jax.Array | None  # [H, B]
-    # The optimizer's diagonal preconditioner after the epoch (None: not
-    # adaptive), set by the epoch for the probes of the probe batch.
-    preconditioner: Any = None
+    preconditioned_vector: Any = None
 
 
 # --------------------------------------------------------------------------
@@ -162,25 +159,14 @@ def layer_norms(layers: list) -> jax.Array:
     return jnp.stack([optax.tree.norm(layer) for layer in layers])
 
 
-#: How many steps apart the training's gradient norms are sampled: about 16
-#: samples an epoch, at least every 32nd step (per-sample SGD: ~1,700).
-GRAD_NORM_STRIDE_MAX, GRAD_NORM_SAMPLES = 32, 16
-
-
-def grad_norm_stride(steps: int) -> int:
-    """Sample every this many steps of an epoch of ``steps``."""
-    return max(1, min(steps // GRAD_NORM_SAMPLES, GRAD_NORM_STRIDE_MAX))
-
-
 def per_sample_grad_norms(grads: list, inputs: list) -> jax.Array:
     """``[layers]``: ``‖∇W_l‖`` of a one-example step of a dense network
     with biases, every step, from ``inputs``, each layer's input (the
     image, then the hidden layers' outputs): there ``∇W_l = h_{l-1}
     ∇b_lᵀ`` is an outer product, so ``‖∇W_l‖ = ‖h_{l-1}‖ ‖∇b_l‖`` exactly
     (to float rounding). Only vectors are read: reading the weight
-    gradients themselves (``[128, 64]`` a member) every step, or in a
-    branch every stride steps (whose operands XLA copies each step), costs
-    a large share of a per-sample epoch (docs/performance.md).
+    gradients themselves (``[128, 64]`` a member) every step costs a large
+    share of a per-sample epoch (docs/performance.md).
     """
     return jnp.stack([jnp.linalg.norm(model.to_float(h)) *
                       jnp.linalg.norm(g["b"]) for h, g in zip(inputs, grads)])
@@ -227,9 +213,8 @@ class BatchProbes(NamedTuple):
 def training_probes(params_before: model.Params, params_after: model.Params,
                     losses: jax.Array, grad_norms: jax.Array
                     ) -> TrainingProbes:
-    """What an epoch's training tells: ``losses`` ``[steps]`` of every
-    step, ``grad_norms`` ``[samples, weight layers]`` (every step's, or
-    those sampled every :func:`grad_norm_stride` steps)."""
+    """What an epoch's training tells: ``losses`` ``[steps]`` and
+    ``grad_norms`` ``[steps, weight layers]`` of every step."""
     window_mean, window_max = loss_windows(
         losses, min(LOSS_WINDOWS, losses.shape[0]))
     return TrainingProbes(
@@ -239,68 +224,45 @@ def training_probes(params_before: model.Params, params_after: model.Params,
         loss_window_mean=window_mean, loss_window_max=window_max)
 
 
-def batch_probes(params: model.Params, stats: list | None,
-                 probe: ProbeState, activation, images: Array, labels: Array,
+def batch_probes(start: tuple, end: tuple, probe: ProbeState,
+                 preconditioner, activation, images: Array, labels: Array,
                  iterations: int, choices: tuple[int, ...] | None = None
                  ) -> tuple[BatchProbes, ProbeState]:
-    """The probes of ``params`` on the probe batch (images, labels), with
-    the preconditioner ``probe.preconditioner`` (None: not adaptive), and
-    the next epoch's warm starts."""
-    act = activation
-    hvp = hvp_fn(params, act, images, labels, choices, stats)
-    p = probe.preconditioner
-    if p is None:
+    """The probes on the probe batch (images, labels) of the params after
+    an epoch, ``end`` = (params, batch-norm stats); ``start`` the same
+    before it (for ``hist_start``); ``preconditioner`` the optimizer's
+    diagonal one (None: not adaptive, and no preconditioned pass). Also
+    the next probe's warm starts."""
+    params, stats = end
+    hvp = hvp_fn(params, activation, images, labels, choices, stats)
+    if preconditioner is None:
         sharp, v = lanczos_top(hvp, probe.hessian_vector, iterations)
-        pre_sharp, u = jnp.full([], jnp.nan), probe.preconditioned_vector
+        pre_sharp, u = jnp.full([], jnp.nan, sharp.dtype), None
     else:  # both at once: one Hessian-vector graph, batched over the two
-        ones = jax.tree.map(jnp.ones_like, p)
-        scales = tree_stack([ones, jax.tree.map(jax.lax.rsqrt, p)])
+        ones = jax.tree.map(jnp.ones_like, preconditioner)
+        scales = tree_stack([ones, jax.tree.map(jax.lax.rsqrt,
+                                                preconditioner)])
         sharps, both = jax.vmap(lambda s, v0: lanczos_top(
             lambda q: tree_mul(s, hvp(tree_mul(s, q))), v0, iterations))(
                 scales, tree_stack([probe.hessian_vector,
-                                probe.preconditioned_vector]))
+                                    probe.preconditioned_vector]))
         sharp, pre_sharp = sharps[0], sharps[1]
         v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
-    units = unit_stats(params, act, images, choices, stats)
-    hist_end = preactivation_histograms(params, act, images, choices, stats)
-    assert probe.histograms is not None, "an epoch program's view"
-    return BatchProbes(**units._asdict(), sharpness=sharp,
-                       preconditioned_sharpness=pre_sharp,
-                       hist_start=probe.histograms,
-                       hist_end=hist_end), probe._replace(hessian_vector=v,
-                                                 preconditioned_vector=u,
-                                                 histograms=hist_end)
+    units = unit_stats(params, activation, images, choices, stats)
+    return BatchProbes(
+        **units._asdict(), sharpness=sharp,
+        preconditioned_sharpness=pre_sharp,
+        hist_start=preactivation_histograms(start[0], activation, images,
+                                            choices, start[1]),
+        hist_end=preactivation_histograms(params, activation, images,
+                                          choices, stats)), ProbeState(v, u)
 
 
-class ProbePass(NamedTuple):
-    """One Lanczos run's answer on the probe batch, and the unit probes."""
-    sharpness: Array
-    vector: Any  # its Ritz vector: the next epoch's warm start
-    units: UnitStats
-    histograms: Array  # [H, B]
-
-
-def probe_pass(params: model.Params, stats: list | None, v0,
-               preconditioner, activation, images: Array, labels: Array,
-               iterations: int, choices: tuple[int, ...] | None = None
-               ) -> ProbePass:
-    """The top eigenvalue of ``P^{-1/2} H P^{-1/2}`` from ``v0``, P the
-    diagonal ``preconditioner`` (all ones: the plain sharpness), with the
-    unit statistics and histograms of ``params`` on (images, labels).
-
-    The sweep calls this once per epoch for the plain sharpness and once
-    more, for an adaptive optimizer, with its preconditioner: one compiled
-    program for every optimizer. (:func:`batch_probes` batches the two.)
-    """
-    hvp = hvp_fn(params, activation, images, labels, choices, stats)
-    scale = jax.tree.map(jax.lax.rsqrt, preconditioner)
-    sharp, v = lanczos_top(
-        lambda q: tree_mul(scale, hvp(tree_mul(scale, q))), v0,
-                           iterations)
-    return ProbePass(sharp, v, unit_stats(params, activation, images,
-                                          choices, stats),
-                     preactivation_histograms(params, activation, images,
-                                              choices, stats))
+def unprobed(probes: BatchProbes) -> BatchProbes:
+    """An epoch without the probe batch's probes: ``probes`` (arrays or
+    shapes) as NaN."""
+    return jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype),
+                        probes)
 
 
 def combine(training: TrainingProbes, batch: BatchProbes) -> Dynamics:

@@ -110,10 +110,9 @@ def make_range_test(config: TrainConfig, steps: int, num_train: int):
             idx = jax.random.randint(k, (steps * config.batch_size,), 0,
                                      num_train)
         idx = idx.reshape(steps, config.batch_size)
-        carry = Carry(params, tx.init(params), stats, jnp.zeros([], bool))
+        carry = Carry(params, tx.init(params), stats)
         _, (loss, _, _) = lax.scan(step, carry, (idx, jnp.arange(steps)))
-        # the step keeps a diverged member's params: its later losses
-        # would read finite again
+        # from the first non-finite loss on, the test has diverged
         bad = jnp.cumsum(~jnp.isfinite(loss)) > 0
         return jnp.where(bad, jnp.inf, loss)
 

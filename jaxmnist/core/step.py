@@ -1,9 +1,10 @@
-"""One training step, for ``lax.scan``: the optimizer, the regularisers and
-the divergence guard, as static config says.
+"""One training step, for ``lax.scan``: the optimizer and the
+regularisers, as static config says, and with probes the step's own
+per-layer gradient norms.
 
-The carry is (params, optimizer state, batch-norm stats, diverged); a step
-whose loss is not finite marks the member diverged and leaves all three as
-they were, so the rest of a vmapped group trains on unaffected.
+The carry is (params, optimizer state, batch-norm stats). A step does not
+guard against a non-finite loss: the epoch does, once, for each member
+(:func:`jaxmnist.core.train.make_epoch`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class Carry(NamedTuple):
     params: model.Params
     opt_state: optax.OptState
     stats: list | None  # batch-norm running statistics
-    diverged: jax.Array
 
 
 def steps_per_epoch(config: TrainConfig, num_train: int) -> int:
@@ -76,18 +76,12 @@ def keep_where(ok: jax.Array, new, old):
 
 
 def make_step(config: TrainConfig, tx: optax.GradientTransformation,
-              hparams: HParams, data: Dataset, dropout_key: jax.Array | None,
-              guard: bool = True):
+              hparams: HParams, data: Dataset, dropout_key: jax.Array | None):
     """``step(carry, (batch indices, step number)) -> (carry, (loss,
-    accuracy, per-layer gradient norms or 0))``.
-
-    ``guard=False`` leaves the divergence guard out (no select of every
-    leaf): the same numbers as long as every loss is finite, which the
-    caller checks (see :mod:`jaxmnist.core.loop`).
-    """
+    accuracy, per-layer gradient norms ``[layers]`` or 0 without
+    probes))``; the norms are those of the step's own gradients."""
     choices, act = config.activation_choices, hparams.activation
-    rank_one = per_step_grad_norms(config)
-
+    rank_one = rank_one_norms(config)
     loss_fn = _make_loss(config, hparams)
 
     def step(carry: Carry, batch):
@@ -99,53 +93,25 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
             loss_fn, has_aux=True)(carry.params, carry.stats, x, y, key)
         updates, opt_state = tx.update(grads, carry.opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
-        ok = jnp.isfinite(loss) & ~carry.diverged
-        diverged = carry.diverged | ~jnp.isfinite(loss)
-        if guard:
-            params = keep_where(ok, params, carry.params)
-            opt_state = keep_where(ok, opt_state, carry.opt_state)
-            stats = keep_where(ok, stats, carry.stats)
-        new = Carry(cast(model.Params, params), opt_state, stats, diverged)
-        if config.dynamics and rank_one:  # layer inputs: the image, f(z)
+        new = Carry(cast(model.Params, params), opt_state, stats)
+        if not config.dynamics:
+            norms = jnp.zeros([])
+        elif rank_one:  # layer inputs: the image, f(z)
             norms = dynamics.per_sample_grad_norms(grads, [x] + [
                 apply_activation(act, z, choices) for z in zs])
-        else:  # sampled between steps: see make_grad_norms
-            norms = jnp.zeros([])
+        else:
+            norms = dynamics.layer_norms([g["w"] for g in grads])
         return new, (loss, model.accuracy_from_logits(out, y), norms)
 
     return step
 
 
-def per_step_grad_norms(config: TrainConfig) -> bool:
-    """Whether each step reports its gradient norms itself (one example
-    of a plain MLP: the rank-one identity, every step); else, with
-    dynamics, :func:`make_grad_norms` samples them between steps."""
+def rank_one_norms(config: TrainConfig) -> bool:
+    """Whether a step's gradient norms come from the rank-one identity
+    (one example of a plain MLP: :func:`dynamics.per_sample_grad_norms`,
+    no weight gradient read) rather than from the weight gradients."""
     return (config.batch_size == 1 and config.model == "mlp"
             and not config.batch_norm and not config.dropout)
-
-
-def make_grad_norms(config: TrainConfig, hparams: HParams, data: Dataset,
-                    dropout_key: jax.Array | None):
-    """``grad_norms(carry, (batch indices, step number)) -> [layers]``:
-    ``‖∇W_l‖`` of that step's loss at the carry's params (its dropout
-    masks, its batch-norm statistics), as the step itself computes it.
-
-    Recomputed rather than read from the step's gradient: giving the
-    step's gradient a second consumer changed how XLA fused Adagrad's
-    first-layer update, and the last bits of its training.
-    """
-    loss_fn = _make_loss(config, hparams)
-
-    def grad_norms(carry: Carry, batch) -> jax.Array:
-        idx, number = batch
-        x, y = data.train_images[idx], data.train_labels[idx]
-        key = None if dropout_key is None else jax.random.fold_in(
-            dropout_key, number)
-        grads = jax.grad(lambda p: loss_fn(p, carry.stats, x, y, key)[0])(
-            carry.params)
-        return dynamics.layer_norms([g["w"] for g in grads])
-
-    return grad_norms
 
 
 def _make_loss(config: TrainConfig, hparams: HParams):

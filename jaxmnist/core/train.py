@@ -26,15 +26,12 @@ from jax import lax
 from jaxmnist.core import deferred, dynamics, model
 from jaxmnist.core.checks import checked_inputs, valid_member
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.loop import epoch_steps
 from jaxmnist.core.step import (
     Carry,
     keep_where,
-    make_grad_norms,
     make_optimizer_for,
     make_step,
     member_options,
-    per_step_grad_norms,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
@@ -47,8 +44,8 @@ from jaxmnist.types import Array
 
 __all__ = ["EpochResult", "Metrics", "TrainResult", "TrainState",
            "epoch_key", "evaluate_split", "evaluates_elsewhere",
-           "evaluation_point", "make_epoch", "make_init",
-           "make_probe", "make_train", "member_key", "steps_per_epoch"]
+           "evaluation_point", "make_epoch", "make_init", "make_train",
+           "member_key", "probes_epoch", "steps_per_epoch"]
 
 
 class Metrics(NamedTuple):
@@ -57,8 +54,8 @@ class Metrics(NamedTuple):
     val and test are full evaluations at the end of the epoch. ``diverged``
     is True from the epoch in which the training loss first became NaN or
     infinite, or from the first epoch for a member whose traced
-    hyperparameters are out of range (see ``make_train``); from that step on
-    the member's parameters are frozen."""
+    hyperparameters are out of range (see ``make_train``); the member's
+    parameters then stay those it had at that epoch's start."""
     train_loss: Array
     train_accuracy: Array
     val_loss: Array
@@ -78,12 +75,9 @@ class TrainState(NamedTuple):
 
 class EpochResult(NamedTuple):
     """What one epoch reports: its metrics, and its learning-dynamics probes
-    when ``config.dynamics`` (None otherwise). ``retried`` (an epoch made
-    with ``retry``, else None): True when the epoch met a non-finite loss
-    and returned its state unchanged, to be run again without ``retry``."""
+    when ``config.dynamics`` (None otherwise)."""
     metrics: Metrics
-    dynamics: dynamics.Dynamics | dynamics.TrainingProbes | None = None
-    retried: jax.Array | None = None
+    dynamics: dynamics.Dynamics | None = None
 
 
 class TrainResult(NamedTuple):
@@ -133,104 +127,84 @@ def evaluates_elsewhere(optimizer: str) -> bool:
     return moved[0]
 
 
-def make_init(config: TrainConfig, batch_probes: bool = True
+def make_init(config: TrainConfig
               ) -> Callable[[jax.Array, HParams, Dataset], TrainState]:
-    """``init(key, hparams, data) -> TrainState`` for ``config``.
-
-    With ``config.dynamics`` the probes of the probe batch run once on the
-    initial params (their histograms are the first epoch's start, their top
-    vectors its warm starts); ``batch_probes=False`` leaves that to the
-    caller (the sweep, with its shared :func:`make_probe` program), the
-    probe state then holding the initial params as Lanczos starts and
-    empty histograms.
-    """
-    probe_batch = make_probe(config)
+    """``init(key, hparams, data) -> TrainState`` for ``config``; with
+    ``config.dynamics`` the probes' Lanczos starts are the initial params
+    (a random direction already: fresh normal draws would cost seconds of
+    compilation a group)."""
 
     def init(key: jax.Array, hparams: HParams, data: Dataset) -> TrainState:
         data = checked_inputs(config, hparams, data)
         params, stats = config.net.init(key, hparams.activation)
         tx = make_optimizer_for(config, hparams, data.train_images.shape[0])
         opt_state = tx.init(params)
-        state = TrainState(params, opt_state,
-                           ~valid_member(hparams, config), None, stats)
-        if not config.dynamics:
-            return state
-        hist = jax.eval_shape(lambda p, s: dynamics.preactivation_histograms(
-            p, hparams.activation, data.val_images[:config.probe_size],
-            config.activation_choices, s), params, stats)
-        # The Lanczos start: the initial params, a random direction already
-        # (fresh normal draws would cost seconds of compilation a group).
-        probe = dynamics.ProbeState(
-            params, params,
-            jnp.zeros(hist.shape, hist.dtype),
-            dynamics.preconditioner(opt_state,
-                                    member_options(config, hparams)))
-        if batch_probes:
-            probe = probe_batch(params, stats, probe, hparams.activation,
-                                data)[0]
-        return state._replace(probe=probe)
+        probe = None
+        if config.dynamics:
+            adaptive = dynamics.preconditioner(
+                opt_state, member_options(config, hparams)) is not None
+            probe = dynamics.ProbeState(params, params if adaptive else None)
+        return TrainState(params, opt_state, ~valid_member(hparams, config),
+                          probe, stats)
 
     return init
 
 
-def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
-               batch_probes: bool = True, retry: bool = False
-               ) -> Callable[[TrainState, HParams, Dataset, jax.Array],
-                             tuple[TrainState, EpochResult]]:
-    """``epoch(state, hparams, data, key) -> (state, result)``: one pass.
+def probes_epoch(config: TrainConfig, epoch: int | jax.Array
+                 ) -> bool | jax.Array:
+    """Whether epoch number ``epoch`` (0-based) runs the probe batch's
+    probes: the first (its histograms at the start are the initial
+    params'), every ``config.probe_every``-th and the last."""
+    if config.probe_every == 1:
+        return True
+    if isinstance(epoch, int):
+        return (epoch == 0 or (epoch + 1) % config.probe_every == 0
+                or epoch + 1 == config.epochs)
+    number = jnp.asarray(epoch) + 1
+    return ((number == 1) | (number % config.probe_every == 0)
+            | (number == config.epochs))
+
+
+def make_epoch(config: TrainConfig
+               ) -> Callable[..., tuple[TrainState, EpochResult]]:
+    """``epoch(state, hparams, data, key, probe=True) -> (state, result)``:
+    one pass.
 
     ``key`` orders this epoch's data (``jax.random.permutation``) and, with
     dropout, gives step ``s`` its masks from ``fold_in(fold_in(key, 1), s)``.
     When it is shared by vmapped members (not batched), JAX gathers each
     batch once for all of them and fuses their first-layer matmuls into one
     wide matmul. Each step gathers a batch of uint8 images and converts it
-    to float inside the step (see :mod:`jaxmnist.core.step` for the step and
-    its divergence guard; ``axis_names`` names the ``jax.vmap`` axes of
-    the members when the caller vmaps with names, see
-    :mod:`jaxmnist.core.loop`).
-    After the batches, the model is evaluated on the
-    validation and test splits, and with ``config.dynamics`` probed
-    (:mod:`jaxmnist.core.dynamics`): the probes only read the training
-    computation, so its numbers are the same with them on or off.
-    ``batch_probes=False`` leaves out the probes of the probe batch (the
-    result's dynamics are then the
-    :class:`~jaxmnist.core.dynamics.TrainingProbes` only): the sweep runs
-    :func:`make_probe`'s function after it, compiled once for all its
-    groups of the same structure. ``retry`` (with ``axis_names``) leaves
-    the guarded loop out: an epoch that meets a non-finite loss returns
-    its state unchanged with ``retried`` True in its result, and the caller
-    runs it again with an epoch made without ``retry``.
+    to float inside the step (:mod:`jaxmnist.core.step`).
+
+    The divergence guard is one select per member: a member whose loss was
+    not finite at some step keeps the state it started the epoch with and
+    is marked diverged (and so from then on). After the batches, the model
+    is evaluated on the validation and test splits, and with
+    ``config.dynamics`` probed (:mod:`jaxmnist.core.dynamics`): the
+    training's probes every epoch, the probe batch's where ``probe`` (a
+    bool, or a traced one: see :func:`probes_epoch`), NaN otherwise. The
+    probes only read the training: its numbers are those without them.
     """
 
     def epoch(state: TrainState, hparams: HParams, data: Dataset,
-              key: jax.Array) -> tuple[TrainState, EpochResult]:
+              key: jax.Array, probe: bool | jax.Array = True
+              ) -> tuple[TrainState, EpochResult]:
         data = checked_inputs(config, hparams, data)
         n = data.train_images.shape[0]
         tx = make_optimizer_for(config, hparams, n)
         dropout_key = jax.random.fold_in(key, 1) if config.dropout else None
         batches = _batches(config, key, n)
-        # At batch 1 XLA rounds the unguarded step differently (last bits,
-        # seen on the classic grid's sgd), and the guard costs nothing
-        # measurable there: guarded.
-        named = axis_names if config.batch_size > 1 else ()
-        sampled = config.dynamics and not per_step_grad_norms(config)
-        start = Carry(state.params, state.opt_state, state.stats,
-                      state.diverged)
-        retried = jnp.zeros([], bool)
-        if deferred.applies(config):
-            carry, (losses, accs, grad_norms) = deferred.deferred_steps(
-                config, tx, hparams, data, start, batches,
-                make_step(config, tx, hparams, data, dropout_key, True),
-                make_grad_norms(config, hparams, data, dropout_key)
-                if sampled else None)
+        start = Carry(state.params, state.opt_state, state.stats)
+        step = make_step(config, tx, hparams, data, dropout_key)
+        if config.deferred_first_layer:
+            carry, (losses, accs, norms) = deferred.deferred_steps(
+                config, tx, hparams, data, start, batches, step)
         else:
-            carry, (losses, accs, grad_norms), retried = epoch_steps(
-                lambda guard: make_step(config, tx, hparams, data,
-                                        dropout_key, guard),
-                make_grad_norms(config, hparams, data, dropout_key)
-                if sampled else None, start,
-                (batches, jnp.arange(batches.shape[0], dtype=jnp.int32)),
-                named, retry)
+            carry, (losses, accs, norms) = lax.scan(step, start, (
+                batches, jnp.arange(batches.shape[0], dtype=jnp.int32)))
+        diverged = state.diverged | ~jnp.all(jnp.isfinite(losses))
+        carry = keep_where(~diverged, carry, start)
         act = hparams.activation
         point = evaluation_point(config, carry.opt_state, carry.params)
         metrics = Metrics(losses.mean(), accs.mean(),
@@ -240,47 +214,46 @@ def make_epoch(config: TrainConfig, axis_names: tuple[str, ...] = (),
                           *evaluate_split(config, point, carry.stats,
                                           act, data.test_images,
                                           data.test_labels),
-                          carry.diverged)
-        new = TrainState(carry.params, carry.opt_state, carry.diverged,
+                          diverged)
+        new = TrainState(carry.params, carry.opt_state, diverged,
                          state.probe, carry.stats)
-        retried = retried if retry else None
         if not config.dynamics:
-            return new, EpochResult(metrics, None, retried)
+            return new, EpochResult(metrics)
         assert state.probe is not None
         training = dynamics.training_probes(state.params, new.params, losses,
-                                            grad_norms)
-        probe = state.probe._replace(preconditioner=dynamics.preconditioner(
-            new.opt_state, member_options(config, hparams)))
-        if batch_probes:
-            probe, batch = probe_batch(new.params, new.stats, probe, act, data)
-            training = dynamics.combine(training, batch)
-        if retried is not None:  # an epoch not run leaves its probes too
-            probe = keep_where(~retried, probe, state.probe)
-        return new._replace(probe=probe), EpochResult(metrics, training,
-                                                      retried)
+                                            norms)
+        probe_state, batch = _probe_batch(
+            config, hparams, data, (state.params, state.stats),
+            (new.params, new.stats), state.probe, new.opt_state, probe)
+        return new._replace(probe=probe_state), EpochResult(
+            metrics, dynamics.combine(training, batch))
 
-    probe_batch = make_probe(config)
     return epoch
 
 
-def make_probe(config: TrainConfig):
-    """``probe(params, stats, probe_state, activation, data) -> (probe_state,
-    BatchProbes)``: the probes of the params after an epoch on the probe
-    batch (the first ``config.probe_size`` validation images). It depends
-    on the model's structure only, not on the optimizer (whose
-    preconditioner the epoch left in ``probe_state``), so groups of one
-    structure can share its compiled program.
-    """
-    def probe(params: model.Params, stats, probe_state: dynamics.ProbeState,
-              activation, data: Dataset):
-        batch, probe_state = dynamics.batch_probes(
-            params, stats, probe_state, activation,
-            data.val_images[:config.probe_size],
-            data.val_labels[:config.probe_size], config.sharpness_iterations,
-            config.activation_choices)
-        return probe_state, batch
+def _probe_batch(config: TrainConfig, hparams: HParams, data: Dataset,
+                 start: tuple, end: tuple, probe: dynamics.ProbeState,
+                 opt_state, when: bool | jax.Array
+                 ) -> tuple[dynamics.ProbeState, dynamics.BatchProbes]:
+    """(next probe state, the probe batch's probes) where ``when``, else
+    (``probe``, NaN probes): a branch, not a select, when ``when`` is
+    traced but not vmapped."""
+    n = config.probe_size
+    pre = dynamics.preconditioner(opt_state, member_options(config, hparams))
 
-    return probe
+    def run():
+        batch, state = dynamics.batch_probes(
+            start, end, probe, pre, hparams.activation, data.val_images[:n],
+            data.val_labels[:n], config.sharpness_iterations,
+            config.activation_choices)
+        return state, batch
+
+    def skip():
+        return probe, dynamics.unprobed(jax.eval_shape(run)[1])
+
+    if isinstance(when, bool):
+        return run() if when else skip()
+    return lax.cond(when, run, skip)
 
 
 def _batches(config: TrainConfig, key: jax.Array, n: int) -> jax.Array:
@@ -331,9 +304,9 @@ def make_train(config: TrainConfig
         data = checked_inputs(config, hparams, data)
         state = init(jax.random.split(key)[0], hparams, data)
         state, out = lax.scan(
-            lambda s, e: epoch(s, hparams, data, epoch_key(key, e)),
+            lambda s, e: epoch(s, hparams, data, epoch_key(key, e),
+                               probes_epoch(config, e)),
             state, jnp.arange(config.epochs, dtype=jnp.int32))
-        assert not isinstance(out.dynamics, dynamics.TrainingProbes)
         return TrainResult(evaluation_point(config, state.opt_state,
                                             state.params),
                            out.metrics, out.dynamics, state.stats)

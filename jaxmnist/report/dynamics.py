@@ -52,7 +52,9 @@ THRESHOLD_FACTOR = {"momentum": 3.8, "nesterov": 3.8, "adam": 38.0,
 
 def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
     """(optimizer, activation) -> (quantity, layer) -> per-epoch mean over
-    the chosen learning rate's non-diverged seeds."""
+    the chosen learning rate's non-diverged seeds (NaN for an epoch
+    without that probe: see :func:`_points`)."""
+    last = max((r.epoch for r in run.dynamics), default=0)
     chosen = chosen_tuning(run.cells)
     diverged = {(*combo_of(m), m.seed) for m in run.members if m.diverged}
     acc: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
@@ -62,8 +64,16 @@ def cell_series(run: RunRecords) -> dict[tuple, dict[tuple, np.ndarray]]:
                                                 r.seed) in diverged:
             continue
         acc[cell][(r.quantity, r.layer)][r.epoch].append(r.value)
-    return {cell: {k: np.asarray([np.mean(v[e]) for e in sorted(v)])
+    return {cell: {k: np.asarray([np.mean(v[e]) if e in v else np.nan
+                                  for e in range(1, last + 1)])
                    for k, v in series.items()} for cell, series in acc.items()}
+
+
+def _points(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of the epochs that have a value: the probe batch's
+    probes run every few epochs, and a line joins the ones that ran."""
+    epochs = np.flatnonzero(np.isfinite(y))
+    return epochs + 1, y[epochs]
 
 
 def panel_grid(run: RunRecords, title: str, optimizers: Sequence[str],
@@ -124,7 +134,7 @@ def draw_layer_quantity(run: RunRecords, quantity: str, title: str,
         s = series.get(cell, {})
         for layer in _layers(s, quantity):
             y = s[(quantity, layer)]
-            ax.plot(np.arange(1, len(y) + 1), y, "-o", ms=2,
+            ax.plot(*_points(y), "-o", ms=2,
                     color=palette[layer], label=f"layer {layer}")
     _layer_legend(fig, n, palette)
     return fig
@@ -179,7 +189,7 @@ def draw_units(run: RunRecords, optimizers: Sequence[str] = (),
             for q in shown:
                 y = s.get((q, layer), np.full(0, np.nan))
                 if np.isfinite(y).any():
-                    ax.plot(np.arange(1, len(y) + 1), y, styles[q],
+                    ax.plot(*_points(y), styles[q],
                             marker="o", ms=2, color=palette[layer],
                             label=f"layer {layer} {q}")
         ax.set_ylim(-0.03, 1.03)
@@ -223,7 +233,7 @@ def draw_sharpness(run: RunRecords, optimizers: Sequence[str] = (),
         for q, color, marker, _ in SHARPNESS_LINES:
             y = s.get((q, None))
             if y is not None and np.isfinite(y).any():
-                ax.plot(np.arange(1, len(y) + 1), y, "-", marker=marker,
+                ax.plot(*_points(y), "-", marker=marker,
                         ms=3.5, mfc="none", color=color, label=q,
                         lw=2.2 if color == "C0" else 1.0)
                 bounded = color

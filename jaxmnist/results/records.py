@@ -224,9 +224,11 @@ class DynamicsRow(KeyTail, _DynamicsValues, MemberHead):
     weight_norm) or the hidden layers (dead_fraction, saturated_fraction,
     inactive_fraction, mean_gate) from 1, input side first; it is empty for
     the whole-model quantities (sharpness, preconditioned_sharpness).
-    ``saturated_fraction`` (a flat tail: sigmoid, tanh) is NaN for the
-    ReLU-like activations and ``inactive_fraction`` (the off side, z <= 0)
-    NaN for the saturating ones."""
+    ``saturated_fraction`` (a flat tail: sigmoid, tanh) has no rows for the
+    ReLU-like activations, ``inactive_fraction`` (the off side, z <= 0)
+    none for the saturating ones, ``preconditioned_sharpness`` none for an
+    optimizer without a diagonal preconditioner, and the probe batch's
+    quantities none for the epochs between probes (``probe_every``)."""
 
 
 class RunRecords(NamedTuple):
@@ -303,7 +305,9 @@ def history_rows(group: GroupResult) -> list[HistoryRow]:
 
 
 def dynamics_rows(group: GroupResult) -> list[DynamicsRow]:
-    """dynamics.csv's records of ``group`` (none without probes)."""
+    """dynamics.csv's records of ``group`` (none without probes); a
+    quantity that does not apply to a member, or an epoch without that
+    probe (NaN in the arrays), has no row."""
     d = group.dynamics
     if d is None:
         return []
@@ -315,11 +319,12 @@ def dynamics_rows(group: GroupResult) -> list[DynamicsRow]:
                 rows += [DynamicsRow(**m._asdict(), epoch=e + 1,
                                      layer=layer + 1, quantity=q,
                                      value=float(v))
-                         for layer, v in enumerate(values)]
+                         for layer, v in enumerate(values) if not np.isnan(v)]
             rows += [DynamicsRow(**m._asdict(), epoch=e + 1, layer=None,
                                  quantity=q,
                                  value=float(getattr(d, q)[i, e]))
-                     for q in MODEL_QUANTITIES]
+                     for q in MODEL_QUANTITIES
+                     if not np.isnan(getattr(d, q)[i, e])]
     return rows
 
 

@@ -15,7 +15,11 @@ import typing
 from typing import Any
 
 from jaxmnist.core.activations import ACTIVATIONS
-from jaxmnist.core.config import check_dropout, check_weight_decay
+from jaxmnist.core.config import (
+    PROBE_EVERY,
+    check_dropout,
+    check_weight_decay,
+)
 from jaxmnist.core.net import MODELS
 from jaxmnist.data.sources import DATASETS
 from jaxmnist.errors import closest
@@ -166,6 +170,11 @@ class SweepConfig:
         "and saturated units, effective steps, sharpness) inside the "
         "compiled groups; they never change the training numbers, but a "
         "run cannot resume under the other setting")
+    probe_every: int = option(
+        PROBE_EVERY, "with dynamics, run the probe batch's probes (sharpness, "
+        "units, histograms) after the first epoch, every N epochs and after "
+        "the last", metavar="N",
+        check=positive_int)
     landscape: bool = option(
         False, "after training, evaluate loss landscapes (off by default: "
         "it costs): every member's straight path from its initial to its "

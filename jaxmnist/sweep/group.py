@@ -15,9 +15,7 @@ import functools
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -41,7 +39,6 @@ from jaxmnist.sweep.members import (
     setup_name,
     to_arrays,
 )
-from jaxmnist.sweep.pipeline import run_epochs
 from jaxmnist.sweep.placed import (
     PlacedGroup,
     compile_epoch,
@@ -51,14 +48,12 @@ from jaxmnist.sweep.placed import (
     group_programs,
     member_axes,
     place,
-    with_probe,
 )
-from jaxmnist.sweep.probes import ProbePrograms
-from jaxmnist.sweep.progress import RunBar
+from jaxmnist.sweep.progress import GroupBar, RunBar
 
-__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "Planned",
-           "group_programs", "hidden_label", "member_axes", "options_label",
-           "placed_chunks", "plan_group", "setup_name", "train_group"]
+__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
+           "hidden_label", "member_axes", "options_label", "placed_chunks",
+           "plan_group", "setup_name", "train_group"]
 
 
 def _saved_epochs(path: Path | None) -> int:
@@ -76,10 +71,8 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
            note: Callable[[str], None]):
     """(first epoch, device state, history, epoch times): from the last
     readable checkpoint when every process has that one, else freshly
-    initialised (stale checkpoints removed; the probes of the initial
-    params are left to :func:`run_epochs`, which runs them once the first
-    epoch has trained). Each unreadable checkpoint is one ``note`` naming
-    it and saying what the group does instead."""
+    initialised (stale checkpoints removed). Each unreadable checkpoint
+    is one ``note`` naming it and saying what the group does instead."""
     saved = sharding.gathered(_saved_epochs(checkpoint_dir))
     damaged: list[str] = []
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
@@ -96,7 +89,7 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
     if resumed is None:
         if checkpoint_dir is not None and saved != [-1] * len(saved):
             shutil.rmtree(checkpoint_dir / "epochs", ignore_errors=True)
-        return 0, g.initial_state(probed=False), [], []
+        return 0, g.initial_state(), [], []
     first, host_state, history, epoch_times = resumed
     state = jax.device_put(host_state, jax.tree.map(lambda x: x.sharding,
                                                     g.state_like))
@@ -137,8 +130,7 @@ def _evaluation_point(g: PlacedGroup, state):
 
 
 def _plan(g: PlacedGroup, layout: chunks.Layout | None,
-          max_memory: int | None, probes: ProbePrograms | None = None,
-          ) -> tuple[PlacedGroup, chunks.Layout, float]:
+          max_memory: int | None) -> tuple[PlacedGroup, chunks.Layout, float]:
     """(``g`` with its programs compiled for the layout's chunks, the chunk
     layout, compile seconds). ``layout`` given (a resumed group's): that
     one.
@@ -161,7 +153,6 @@ def _plan(g: PlacedGroup, layout: chunks.Layout | None,
         if layout is None:
             layout, c, fit_s = _fit(g, c, full, budget)
             seconds += fit_s
-    c = with_probe(c, probes)  # for the layout's shapes
     c, init_s = compile_init(c)
     return compiled_like(g, c), layout, seconds + init_s
 
@@ -221,8 +212,8 @@ def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
     bar = run_bar.group(name, len(g.spec.members), epochs, first,
                         [h.metrics for h in history])
     try:
-        state = run_epochs(g, first, state, history, epoch_times, bar,
-                           checkpoint_dir, stop)
+        state = _run_epochs(g, first, state, history, epoch_times, bar,
+                            checkpoint_dir, stop)
     except KeyboardInterrupt:
         saved = checkpoints.latest_epoch(checkpoint_dir) \
             if checkpoint_dir is not None else 0
@@ -232,6 +223,37 @@ def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
     finally:
         bar.close()
     return _collect(g, state, history, epoch_times)
+
+
+def _run_epochs(g: PlacedGroup, first: int, state, history: list,
+                epoch_times: list[float], bar: GroupBar,
+                checkpoint_dir: Path | None, stop: StopRequest | None):
+    """Epochs ``first..epochs-1`` of ``g``, each but the last checkpointed
+    (written while the next one trains), stopping after one if asked."""
+    epochs, seeds = g.spec.config.epochs, len(g.spec.seeds)
+    cells, members = len(g.spec.cells), len(g.spec.members)
+    saved = None  # (epochs finished, host state) not yet written
+    for e in range(first, epochs):
+        t = time.perf_counter()
+        state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e),
+                             g.probes(e))
+        if saved is not None and checkpoint_dir is not None:
+            checkpoints.save_epoch(checkpoint_dir, *saved, history,
+                                   epoch_times)
+        out = sharding.to_host(out)  # the host sync
+        epoch_times.append(time.perf_counter() - t)
+        history.append(jax.tree.map(  # [padded seed, padded cell, ...]
+            lambda x: x[:seeds, :cells].reshape(members, *x.shape[2:]), out))
+        bar.epoch_done(history[-1].metrics)
+        saved = ((e + 1, sharding.to_host(state))
+                 if checkpoint_dir is not None and e + 1 < epochs else None)
+        if stop is not None and stop.requested and e + 1 < epochs:
+            if saved is not None and checkpoint_dir is not None:
+                checkpoints.save_epoch(checkpoint_dir, *saved, history,
+                                       epoch_times)
+            stop.check(f"group {g.spec.name} stopped after epoch {e + 1} "
+                       f"of {epochs}")
+    return state
 
 
 def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
@@ -297,48 +319,32 @@ def _resumed_layout(g: PlacedGroup, path: Path | None
                         sharding.member_mesh().size)
 
 
-class Planned(NamedTuple):
-    """A group placed and compiled for its chunk layout."""
-    group: PlacedGroup
-    layout: chunks.Layout
-    compile_seconds: float
-
-
 def plan_group(spec: GroupSpec, data: Dataset,
                checkpoint_dir: Path | None = None,
-               probes: ProbePrograms | None = None,
-               max_memory: int | None = None) -> Planned:
-    """What :func:`train_group` trains: ``spec`` placed and compiled for
-    its chunk layout (a resumed group's: its checkpoints'). The sweep runs
-    it for later groups while one trains (:mod:`.ahead`; single process
-    only: with several it meets the other processes at collectives)."""
+               max_memory: int | None = None
+               ) -> tuple[PlacedGroup, chunks.Layout, float]:
+    """What :func:`train_group` trains: (``spec`` placed and compiled for
+    its chunk layout (a resumed group's: its checkpoints'), the layout,
+    compile seconds)."""
     g = place(spec, data)
-    return Planned(*_plan(g, _resumed_layout(g, checkpoint_dir), max_memory,
-                          probes))
+    return _plan(g, _resumed_layout(g, checkpoint_dir), max_memory)
 
 
 def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
                 stop: StopRequest | None = None,
-                probes: ProbePrograms | None = None,
-                max_memory: int | None = None,
-                planned: Future[Planned] | None = None) -> GroupResult:
+                max_memory: int | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
     ``epoch`` with :func:`~jaxmnist.core.train.epoch_key`), driven from
     Python once per epoch. With ``checkpoint_dir`` the group is checkpointed
     after every epoch and resumed from there (or returned as saved, if it
-    finished) when called again. ``progress`` is a bool or the run's bar;
-    ``probes`` the run's probe-batch programs, shared by groups (each
-    compiled beside the first epoch of the first group that runs it). A
+    finished) when called again. ``progress`` is a bool or the run's bar. A
     group whose compiled program needs more than ``max_memory`` bytes per
     device (default: see :func:`.memory.default_budget`) runs in chunks of
     members, one after another, with one compiled program (:mod:`.chunks`).
-    ``planned``: :func:`plan_group` of the same arguments, under way
-    (the group's seconds then count only the wait for it, its
-    ``compile_seconds`` its own).
 
     Raises:
       ValueError: the batch size is larger than the training split, or
@@ -360,12 +366,9 @@ def train_group(spec: GroupSpec, data: Dataset,
                 like = place(spec, data).state_like
                 return from_arrays(*done, like)  # type: ignore
         start = time.perf_counter()
-        if planned is None or not planned.done():
-            run_bar.status(f"compiling {spec.name}...")
-        g, layout, compile_s = (
-            planned.result() if planned is not None else
-            plan_group(spec, data, checkpoint_dir, probes, max_memory))
-        lazy_s = g.lazy_compile_seconds  # programs compiled on first need
+        run_bar.status(f"compiling {spec.name}...")
+        g, layout, compile_s = plan_group(spec, data, checkpoint_dir,
+                                          max_memory)
         n = chunks.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:
             group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)
@@ -379,8 +382,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         if run_bar is not progress:
             run_bar.close()
     group = group._replace(seconds=time.perf_counter() - start,
-                           compile_seconds=compile_s + g.lazy_compile_seconds
-                           - lazy_s)
+                           compile_seconds=compile_s)
     if checkpoint_dir is not None:
         checkpoints.save_result(checkpoint_dir, *to_arrays(group))
     return group

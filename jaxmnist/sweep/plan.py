@@ -47,7 +47,8 @@ def train_config(cfg: SweepConfig, optimizer: str, model: str = "mlp",
         implementation=cfg.implementation, schedule=cfg.schedule,
         optimizer_options=tuple((k, v[0]) for k, v in options
                                 if len(v) == 1),
-        activations=cfg.activations, dynamics=cfg.dynamics, model=model,
+        activations=cfg.activations, dynamics=cfg.dynamics,
+        probe_every=cfg.probe_every, model=model,
         batch_norm=batch_norm, dropout=any(d > 0 for d in cfg.dropout),
         weight_decay=any(w > 0 for w in cfg.weight_decay),
         vmapped_options=tuple(k for k, v in options if len(v) > 1))

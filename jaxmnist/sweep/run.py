@@ -32,19 +32,12 @@ from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.records import RunRecords
 from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
-from jaxmnist.sweep.ahead import CompileAhead
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
-from jaxmnist.sweep.group import (
-    GroupResult,
-    GroupSpec,
-    plan_group,
-    train_group,
-)
+from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.lock import RunLock
-from jaxmnist.sweep.probes import ProbePrograms
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
@@ -118,38 +111,20 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-#: Groups compiled ahead of the one training (all five after the classic
-#: grid's first); a bound on the compiled programs held at once.
-PLANNED_AHEAD = 5
-
-
 def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
                    max_memory: int | None, bar: RunBar, stop: StopRequest
                    ) -> Iterator[tuple[GroupSpec, GroupResult]]:
-    """Each group of ``specs`` trained (resumed from, and checkpointed in,
-    its dir of ``dirs``; a finished one read back), in order, the later
-    ones compiling meanwhile (:mod:`.ahead`)."""
-    probes = ProbePrograms()
+    """Each group of ``specs`` planned, compiled and trained in order
+    (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
+    read back)."""
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
-
-    def plan_until(start: int, end: int) -> None:  # groups start..end-1
-        for i in range(start, min(end, len(specs))):
-            if not checkpoints.finished(dirs[i]):
-                ahead.submit(i, plan_group, specs[i], data, dirs[i], probes,
-                             max_memory)
-
-    with CompileAhead(jax.process_count() == 1) as ahead:
-        for i, spec in enumerate(specs):
-            # the first time, groups 0..PLANNED_AHEAD; then one more each
-            plan_until(i + PLANNED_AHEAD if i else 0, i + 1 + PLANNED_AHEAD)
-            stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
-                       f"{len(specs)} groups finished)" if i else
-                       "stopped before training")
-            yield spec, train_group(spec, data, progress=bar, stop=stop,
-                                    checkpoint_dir=dirs[i], probes=probes,
-                                    max_memory=max_memory,
-                                    planned=ahead.take(i))
+    for i, spec in enumerate(specs):
+        stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
+                   f"{len(specs)} groups finished)" if i else
+                   "stopped before training")
+        yield spec, train_group(spec, data, progress=bar, stop=stop,
+                                checkpoint_dir=dirs[i], max_memory=max_memory)
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
@@ -159,8 +134,7 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     results, start = Results(cfg, out), time.perf_counter()
     specs = cfg.groups()
     dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
-    # what is free now, before any group holds memory: the budget of every
-    # group, however far ahead it is planned
+    # what is free now, before any group holds memory: every group's budget
     max_memory = memory.budget(cfg.max_memory_bytes)
     for spec, group in trained_groups(specs, dirs, data, max_memory, bar,
                                       stop):

@@ -81,7 +81,7 @@ def _epoch_seconds(parts) -> float:
         state = jax.block_until_ready(g.initial_state())
         start = time.perf_counter()
         jax.block_until_ready(g.epoch(state, g.hparams, g.data,
-                                      g.epoch_keys(0)))
+                                      g.epoch_keys(0), g.probes(0)))
         seconds += time.perf_counter() - start
         del state
     return seconds

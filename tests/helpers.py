@@ -133,6 +133,19 @@ def scan_run(tx, params, grads):
     return ps, state
 
 
+def descend(tx, fn, start, steps: int):
+    """Params and state after ``steps`` steps of ``tx`` on the gradient of
+    ``fn`` from ``start``, compiled as one scan: the optimum tests'
+    run."""
+    def body(carry, _):
+        p, s = carry
+        u, s = tx.update(jax.grad(fn)(p), s, p)
+        return (optax.apply_updates(p, u), s), None
+    (p, s), _ = jax.lax.scan(body, (start, tx.init(start)), None,
+                             length=steps)
+    return p, s
+
+
 def take(tree, i: int):
     """Member ``i`` of a pytree with a leading member axis."""
     return jax.tree.map(lambda x: x[i], tree)

@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import jaxmnist as jm
-from helpers import member_values, scan_run
+from helpers import descend, member_values, scan_run
 from jaxmnist import optim
 from jaxmnist.optim import make_optimizer
 from jaxmnist.optim.registry import option_names
@@ -434,16 +434,8 @@ def test_converges_to_the_optimum(name, problem):
     fn, start, optimum = PROBLEMS[problem]
     tx = make_optimizer(name, ALIAS_TEST_LR[name])
 
-    @jax.jit
-    def run(p):
-        def body(carry, _):
-            p, s = carry
-            u, s = tx.update(jax.grad(fn)(p), s, p)
-            return (optax.apply_updates(p, u), s), None
-        (p, _s), _ = jax.lax.scan(body, (p, tx.init(p)), None, length=10_000)
-        return p
-
-    p = run(jnp.asarray(start, jnp.float32))
+    p, _ = jax.jit(lambda p: descend(tx, fn, p, 10_000))(
+        jnp.asarray(start, jnp.float32))
     assert p.dtype == jnp.float32
     np.testing.assert_allclose(p, optimum, rtol=3e-2, atol=3e-2)
 

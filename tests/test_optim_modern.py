@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import jaxmnist as jm
-from helpers import member_values, scan_run, tree_allclose
+from helpers import descend, member_values, scan_run, tree_allclose
 from jaxmnist import optim
 from jaxmnist.dynamics import preconditioner
 from jaxmnist.optim import MODERN_OPTIMIZERS, evaluation_params, make_optimizer
@@ -338,12 +338,7 @@ def test_reaches_the_optimum(name, problem):
 
     @jax.jit
     def run(p):
-        def body(carry, _):
-            p, s = carry
-            u, s = tx.update(jax.grad(fn)(p), s, p)
-            return (optax.apply_updates(p, u), s), None
-        (p, s), _ = jax.lax.scan(body, (p, tx.init(p)), None,
-                                 length=STEPS.get(name, 30_000))
+        p, s = descend(tx, fn, p, STEPS.get(name, 30_000))
         return evaluation_params(name, s, p)
 
     p = run(jnp.asarray(start, jnp.float32))

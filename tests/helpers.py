@@ -278,7 +278,7 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
     same for every member (lines that would coincide) and ``windows``
     loss windows an epoch."""
     from jaxmnist.core.dynamics import HIST_EDGES  # noqa: PLC0415
-    from jaxmnist.report.dynamics import RELU_LIKE  # noqa: PLC0415
+    from jaxmnist.report.dynamics import relu_like  # noqa: PLC0415
     from jaxmnist.sweep.group import Member  # noqa: PLC0415
 
     epochs = run.config.epochs
@@ -287,7 +287,7 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
     for m in run.members:
         who = Member(m.optimizer, m.activation, m.learning_rate, m.seed)
         names.append(json.dumps(list(who)))
-        relu_like = m.activation in RELU_LIKE
+        is_relu_like = relu_like(m.activation)
         for e in range(1, epochs + 1):
             sharp = 10.0 ** opts.index(m.optimizer) * (1 + 0.1 * e)
             values = {("sharpness", None): sharp,
@@ -295,10 +295,10 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
                           sharp / 2 if m.optimizer in ADAPTIVE else math.nan}
             for k in range(1, hidden + 1):
                 values[("dead_fraction", k)] = 0.01 * k
-                values[("inactive_fraction", k)] = (0.5 if relu_like
+                values[("inactive_fraction", k)] = (0.5 if is_relu_like
                                                     else math.nan)
                 values[("saturated_fraction", k)] = (
-                    math.nan if relu_like else 0.2 + 0.05 * e)
+                    math.nan if is_relu_like else 0.2 + 0.05 * e)
                 values[("mean_gate", k)] = 0.5
             for k in range(1, hidden + 2):
                 values[("grad_norm", k)] = 0.1 * k

@@ -18,6 +18,7 @@ from helpers import synthetic_dataset
 from jaxmnist import plugins
 from jaxmnist.cli import sweep as sweep_cli
 from jaxmnist.core import activations as A
+from jaxmnist.report.dynamics import unit_quantities
 from jaxmnist.sweep.config import SweepConfig, coerce
 from jaxmnist.sweep.config_file import read_toml, to_toml
 from jaxmnist.sweep.group import train_group
@@ -86,6 +87,17 @@ def test_import_path_registers_and_the_config_records_it(plugin_dir):
     path = plugin_dir / "config.toml"
     path.write_text(to_toml(cfg))
     assert SweepConfig(**read_toml(path)) == cfg
+
+
+def test_the_unit_figure_reads_a_plugin_activation_family(plugin_dir):
+    """A plugin activation registered after import is shown as ReLU-like
+    (inactive pairs) or saturating (saturated pairs) by its init family."""
+    jm.register_activation("late_relu", jax.nn.relu)
+    jm.register_activation("late_tanh", jnp.tanh, init_family="glorot")
+    assert unit_quantities("late_relu") == ("dead_fraction",
+                                            "inactive_fraction")
+    assert unit_quantities("late_tanh") == ("dead_fraction",
+                                            "saturated_fraction")
 
 
 @pytest.mark.slow

@@ -145,9 +145,6 @@ def plot_layer_quantity(run: RunRecords, path, *args, **kwargs) -> None:
     save_figure(draw_layer_quantity(run, *args, **kwargs), path, crop=False)
 
 
-#: The activations whose units switch off (a ReLU-like off side, z <= 0,
-#: measured as "inactive") rather than saturate in flat tails.
-RELU_LIKE = frozenset(a for a, he in zip(ACTIVATIONS, HE_INIT) if he)
 #: (quantity, line style, legend text) of units.png.
 UNIT_LINES = (("dead_fraction", "-", "dead units (f′ ≈ 0 on every image)"),
               ("inactive_fraction", ":", "inactive unit-image pairs "
@@ -159,8 +156,15 @@ UNIT_LINES = (("dead_fraction", "-", "dead units (f′ ≈ 0 on every image)"),
 def unit_quantities(activation: str) -> tuple[str, str]:
     """(dead, inactive or saturated): the two unit fractions shown for
     ``activation``: the off side of a ReLU-like unit is not saturation."""
-    return ("dead_fraction", "inactive_fraction" if activation in RELU_LIKE
+    return ("dead_fraction", "inactive_fraction" if relu_like(activation)
             else "saturated_fraction")
+
+
+def relu_like(activation: str) -> bool:
+    """Whether ``activation``'s units switch off (a ReLU-like off side,
+    z <= 0, measured as "inactive") rather than saturate in flat tails;
+    read from the registry at call time so plugin activations count."""
+    return activation in ACTIVATIONS and HE_INIT[ACTIVATIONS.index(activation)]
 
 
 def draw_units(run: RunRecords, optimizers: Sequence[str] = (),

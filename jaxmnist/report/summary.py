@@ -38,8 +38,7 @@ SUMMARY = "summary.md"
 #: The wall time summary.md reports: results.json's key, and what it covers.
 WALL_TIME_KEY = "train_seconds"
 WALL_TIME_MEANS = ("every optimizer group's compilation, training, "
-                   "evaluation and saving, each group compiling while the "
-                   "one before it trains")
+                   "evaluation and saving, one group after another")
 
 
 #: The learning-dynamics figures (report.dynamics), when the run probed.

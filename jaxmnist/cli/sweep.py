@@ -133,10 +133,10 @@ def check_writable(path: Path) -> None:
 
 def init_distributed(args: argparse.Namespace) -> None:
     """jax.distributed.initialize() from the flags, else the environment."""
-    from jaxmnist.sweep import distributed  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-    distributed.initialize(args.coordinator, args.num_processes,
-                           args.process_id, args.distributed_timeout)
+    cluster.join(args.coordinator, args.num_processes, args.process_id,
+                 args.distributed_timeout)
 
 
 def resume_command(argv: list[str] | None, out: Path) -> str:
@@ -157,12 +157,11 @@ def run(argv: list[str] | None = None) -> int:
         return shard.run(cfg, one, args, argv)
     if args.distributed:
         init_distributed(args)
-        from jaxmnist.sweep import distributed  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-        distributed.check_same_sweep({n: getattr(cfg, n) for n in
-                                      sweep_config.numeric_fields()},
-                                     args.num_processes)
-    import jax  # noqa: PLC0415
+    cluster.check_same_sweep({n: getattr(cfg, n) for n in
+                              sweep_config.numeric_fields()},
+                             args.num_processes)
 
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
@@ -170,7 +169,7 @@ def run(argv: list[str] | None = None) -> int:
     from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
 
     out = out_dir(cfg)
-    if jax.process_index() == 0:
+    if cluster.main:
         check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
@@ -290,9 +289,9 @@ def say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     code = run_main("jaxmnist.sweep", run, argv)
-    from jaxmnist.sweep.distributed import leave  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-    leave(code)  # a failed distributed process does not wait for its peers
+    cluster.leave(code)  # a failed process does not wait for its peers
     return code
 
 

@@ -40,6 +40,7 @@ import jax
 import numpy as np
 
 from jaxmnist import files
+from jaxmnist.sweep.cluster import cluster
 
 #: What a run dir holds from this module.
 CHECKPOINTS_DIR = "checkpoints"
@@ -88,8 +89,7 @@ def _save_npz(epochs: Path, epoch: int, tree) -> None:
                               enumerate(jax.tree.leaves(tree))}
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    mine = ".tmp" if jax.process_count() == 1 else \
-        f".tmp{jax.process_index()}"
+    mine = ".tmp" if cluster.size == 1 else f".tmp{cluster.index}"
     final, tmp = epochs / str(epoch), epochs / f"{epoch}{mine}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:

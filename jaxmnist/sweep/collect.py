@@ -23,6 +23,7 @@ from jaxmnist.report import tensorboard
 from jaxmnist.results import records, stats
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import store
+from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import GroupResult, GroupSpec, Member, setup_name
 
@@ -54,7 +55,7 @@ def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
                 group: GroupResult, members: list[MemberResult]) -> None:
     """Each process saves its share: members ``i`` with
     ``i * process_count // len(members) == process_index``."""
-    n, me = jax.process_count(), jax.process_index()
+    n, me = cluster.size, cluster.index
     store.save_models([(store.member_path(out, m), member_params(group, i),
                         model_metadata(cfg, spec, m))
                        for i, m in enumerate(members)
@@ -93,7 +94,7 @@ class Results:
         save_models(self.cfg, self.out, spec, group, members)
         self.light.append(group._replace(params=[]))
         self.run = _add_group(self.run, group, members, self.light, meta)
-        if jax.process_index() == 0:  # process 0 writes the results
+        if cluster.main:  # process 0 writes the results
             records.write_results(self.out, self.run)
             if self.cfg.tensorboard:
                 tensorboard.write_run_events(

@@ -27,7 +27,8 @@ from jaxmnist.core.train import (
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep import checkpoints, chunks, memory, sharding
+from jaxmnist.sweep import checkpoints, chunks, memory
+from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.members import (
     Cell,
     GroupResult,
@@ -73,13 +74,13 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
     readable checkpoint when every process has that one, else freshly
     initialised (stale checkpoints removed). Each unreadable checkpoint
     is one ``note`` naming it and saying what the group does instead."""
-    saved = sharding.gathered(_saved_epochs(checkpoint_dir))
+    saved = cluster.gathered(_saved_epochs(checkpoint_dir))
     damaged: list[str] = []
     resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
                                          epoch_like(g), damaged.append)
                if checkpoint_dir is not None and len(set(saved)) == 1
                and saved[0] >= 0 else None)
-    if len(set(sharding.gathered(resumed[0] if resumed else -1))) > 1:
+    if len(set(cluster.gathered(resumed[0] if resumed else -1))) > 1:
         resumed = None  # a process fell back to another epoch: start over
     for i, line in enumerate(damaged):
         note(f"warning: {line}; " + (
@@ -106,7 +107,7 @@ def _collect(g: PlacedGroup, state, history: list,
         x = np.moveaxis(x, a, 1)[:n_seeds, :n_cells]
         return x.reshape(len(members), *x.shape[2:])
 
-    host = sharding.to_host((_evaluation_point(g, state), state.stats))
+    host = cluster.to_host((_evaluation_point(g, state), state.stats))
     params = jax.tree.map(members_first, host[0], g.axes.params)
     stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
@@ -140,10 +141,10 @@ def _plan(g: PlacedGroup, layout: chunks.Layout | None,
     (linear in the members: the data fixed, the rest per member) and checked
     by compiling it, refitted from the last two measurements (3 tries).
     """
-    spec, unit = g.spec, sharding.member_mesh().size
+    spec, unit = g.spec, cluster.mesh().size
     full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
-    budget = sharding.agreed_min(memory.budget(max_memory))  # all processes
-    if len(set(sharding.gathered(-1 if layout is None else layout.members))
+    budget = cluster.agreed_min(memory.budget(max_memory))  # all processes
+    if len(set(cluster.gathered(-1 if layout is None else layout.members))
            ) > 1:  # processes resuming different layouts: plan afresh
         layout = None
     if layout is not None and layout != full:
@@ -162,7 +163,7 @@ def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
     """(the largest layout whose compiled epoch is within ``budget``, its
     compiled first chunk, seconds spent compiling): ``full`` and
     ``compiled`` when the whole group (``compiled``) is within it."""
-    spec, unit = g.spec, sharding.member_mesh().size
+    spec, unit = g.spec, cluster.mesh().size
     points = [(memory.tree_bytes(g.data), 0), (_bytes(compiled), full.members)]
     seconds = 0.0
     if points[-1][0] <= budget:
@@ -240,12 +241,12 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
         if saved is not None and checkpoint_dir is not None:
             checkpoints.save_epoch(checkpoint_dir, *saved, history,
                                    epoch_times)
-        out = sharding.to_host(out)  # the host sync
+        out = cluster.to_host(out)  # the host sync
         epoch_times.append(time.perf_counter() - t)
         history.append(jax.tree.map(  # [padded seed, padded cell, ...]
             lambda x: x[:seeds, :cells].reshape(members, *x.shape[2:]), out))
         bar.epoch_done(history[-1].metrics)
-        saved = ((e + 1, sharding.to_host(state))
+        saved = ((e + 1, cluster.to_host(state))
                  if checkpoint_dir is not None and e + 1 < epochs else None)
         if stop is not None and stop.requested and e + 1 < epochs:
             if saved is not None and checkpoint_dir is not None:
@@ -270,7 +271,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
         done = (checkpoints.load_result(path, _damaged_result(
             run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
             if path is not None else None)
-        done = done if sharding.everyone(done is not None) else None
+        done = done if cluster.everyone(done is not None) else None
         if done is not None:
             run_bar.done_before(len(gc.spec.members) * spec.config.epochs)
             result = from_arrays(*done, gc.state_like)
@@ -316,7 +317,7 @@ def _resumed_layout(g: PlacedGroup, path: Path | None
     if path is None or not (path / "epochs").is_dir():
         return chunks.recorded(path)
     return chunks.whole(len(g.spec.seeds), len(g.spec.cells),
-                        sharding.member_mesh().size)
+                        cluster.mesh().size)
 
 
 def plan_group(spec: GroupSpec, data: Dataset,
@@ -361,7 +362,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         if checkpoint_dir is not None:
             done = checkpoints.load_result(
                 checkpoint_dir, _damaged_result(run_bar, spec.name))
-            if sharding.everyone(done is not None):
+            if cluster.everyone(done is not None):
                 run_bar.done_before(members * epochs)
                 like = place(spec, data).state_like
                 return from_arrays(*done, like)  # type: ignore

@@ -26,7 +26,8 @@ from jaxmnist.core.train import (
     probes_epoch,
 )
 from jaxmnist.data.dataset import Dataset
-from jaxmnist.sweep import chunks, sharding
+from jaxmnist.sweep import chunks
+from jaxmnist.sweep.cluster import along, cluster, pad_members, replicated
 from jaxmnist.sweep.members import GroupSpec
 
 __all__ = ["PlacedGroup", "Programs", "compile_epoch", "compile_init",
@@ -58,7 +59,7 @@ class Programs(NamedTuple):
 def by_cell(mesh, per_member):
     """Shardings of ``[seed, cell, ...]`` outputs: cells split."""
     return jax.tree.map(
-        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), per_member)
+        lambda leaf: along(mesh, np.ndim(leaf) + 2, 1), per_member)
 
 
 def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
@@ -76,7 +77,7 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
     axes = member_axes(state1, tcfg)
     outer = jax.tree.map(lambda a: a + 1, axes)  # after the seed axis
     state_sharding = jax.tree.map(
-        lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), state1,
+        lambda leaf, a: along(mesh, np.ndim(leaf) + 2, a), state1,
         outer)
     out1 = jax.eval_shape(epoch1, state1, hp1, data, jax.random.key(0),
                           jnp.ones([], bool))[1]
@@ -120,17 +121,17 @@ def place(spec: GroupSpec, data: Dataset, programs=None,
     """``spec`` on the devices, padded to ``layout`` (default: every seed,
     the cells padded to a multiple of the device count), with ``programs``
     (default: made anew for ``spec.config``)."""
-    mesh = sharding.member_mesh()
+    mesh = cluster.mesh()
     layout = layout or chunks.whole(len(spec.seeds), len(spec.cells),
                                     mesh.size)
     hp = stack_hparams([c.hparams(spec.config.vmapped_options)
                         for c in spec.cells])
-    hp = jax.device_put(sharding.pad_members(hp, layout.cells),
-                        sharding.along(mesh, 1, 0))
+    hp = jax.device_put(pad_members(hp, layout.cells),
+                        along(mesh, 1, 0))
     keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, sharding.pad_members(np.asarray(spec.seeds),
+        spec.root_seed, pad_members(np.asarray(spec.seeds),
                                              layout.seeds))
-    data = jax.device_put(data, sharding.replicated(mesh))
+    data = jax.device_put(data, replicated(mesh))
     programs = programs or group_programs(spec.config, data, mesh)
     init, epoch, axes = programs
     state_like = jax.eval_shape(init, init_keys(keys), hp, data)

@@ -31,7 +31,8 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.records import RunRecords
-from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
+from jaxmnist.sweep import checkpoints, memory, rundir, store
+from jaxmnist.sweep.cluster import cluster, replicated
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
@@ -118,7 +119,7 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
     (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
     read back)."""
     # on every device once: each group's placing then finds it there
-    data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
+    data = jax.device_put(data, replicated(cluster.mesh()))
     for i, spec in enumerate(specs):
         stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                    f"{len(specs)} groups finished)" if i else
@@ -166,14 +167,14 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
     if when is not None:
         print(f"{out} holds this sweep, finished {when}; nothing to train "
               f"(--overwrite trains it again)", file=sys.stderr, flush=True)
-        if jax.process_index() == 0:
+        if cluster.main:
             rundir.tidy(out, cfg.keep_checkpoints)
         return read_run(out)
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
     prepare_out(out)
     stop = stop or StopRequest()
-    if jax.process_index() != 0:  # process 0 holds the run dir for all
+    if not cluster.main:  # process 0 holds the run dir for all
         return _run(cfg, out, data, load_s, progress, stop)
     with RunLock(out) as stale:
         if stale is not None:
@@ -190,7 +191,7 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
           f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
           f" device {jax.devices()[0]}; output {out}", flush=True)
-    if jax.process_index() == 0:
+    if cluster.main:
         files.write_text(out / "config.toml", to_toml(cfg))
     bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
                  enabled=progress)
@@ -212,7 +213,7 @@ def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
     (images, labels); ``data`` the whole dataset (for ``--landscape``)."""
     done = results()
     run, best = done.run, done.best
-    if jax.process_index() != 0:
+    if not cluster.main:
         return run
     stop.check("stopped before the figures (every group is trained and "
                "saved)")

@@ -66,8 +66,8 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.report.predictions import plot_confusion  # noqa: PLC0415
     from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
     from jaxmnist.sweep import store  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
     from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
 
     compile_cache.enable()
     run_dir = Path(args.run_dir)

@@ -165,7 +165,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_free  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_free  # noqa: PLC0415
     from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
 
     out = out_dir(cfg)
@@ -173,7 +173,7 @@ def run(argv: list[str] | None = None) -> int:
         check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
-    from jaxmnist.sweep.rundir import finished  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import run_finished as finished  # noqa: PLC0415
 
     trained_before = finished(out) is not None
     run_records, status = sweep(cfg, out, args.progress, argv)
@@ -249,7 +249,7 @@ def interrupted_message(out: Path, where: str, signal_name: str,
 
 def saved_anything(out: Path) -> bool:
     """Whether ``out`` holds a checkpoint or a result to resume from."""
-    from jaxmnist.sweep.checkpoints import CHECKPOINTS_DIR  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import CHECKPOINTS_DIR  # noqa: PLC0415
 
     return (out / "results.csv").is_file() or any(
         p.is_file() for p in (out / CHECKPOINTS_DIR).rglob("*"))

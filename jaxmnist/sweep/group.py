@@ -27,7 +27,7 @@ from jaxmnist.core.train import (
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep import checkpoints, chunks, memory
+from jaxmnist.sweep import checkpoint, chunks, memory
 from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.members import (
     Cell,
@@ -76,7 +76,7 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
     is one ``note`` naming it and saying what the group does instead."""
     saved = cluster.gathered(_saved_epochs(checkpoint_dir))
     damaged: list[str] = []
-    resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
+    resumed = (checkpoint.restore_epoch(checkpoint_dir, g.state_like,
                                          epoch_like(g), damaged.append)
                if checkpoint_dir is not None and len(set(saved)) == 1
                and saved[0] >= 0 else None)
@@ -111,7 +111,7 @@ def _collect(g: PlacedGroup, state, history: list,
     params = jax.tree.map(members_first, host[0], g.axes.params)
     stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
-                           checkpoints.stack(history))
+                           checkpoint.stack(history))
     return GroupResult(members, stacked.metrics, params, 0.0, 0.0,
                        epoch_times,
                        steps_per_epoch(g.spec.config, g.data.num_train),
@@ -216,7 +216,7 @@ def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
         state = _run_epochs(g, first, state, history, epoch_times, bar,
                             checkpoint_dir, stop)
     except KeyboardInterrupt:
-        saved = checkpoints.latest_epoch(checkpoint_dir) \
+        saved = checkpoint.latest_epoch(checkpoint_dir) \
             if checkpoint_dir is not None else 0
         raise Interrupted(f"group {name} stopped after epoch {saved} "
                           f"of {epochs}", "SIGINT" if stop is None
@@ -239,7 +239,7 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
         state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e),
                              g.probes(e))
         if saved is not None and checkpoint_dir is not None:
-            checkpoints.save_epoch(checkpoint_dir, *saved, history,
+            checkpoint.save_epoch(checkpoint_dir, *saved, history,
                                    epoch_times)
         out = cluster.to_host(out)  # the host sync
         epoch_times.append(time.perf_counter() - t)
@@ -250,7 +250,7 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
                  if checkpoint_dir is not None and e + 1 < epochs else None)
         if stop is not None and stop.requested and e + 1 < epochs:
             if saved is not None and checkpoint_dir is not None:
-                checkpoints.save_epoch(checkpoint_dir, *saved, history,
+                checkpoint.save_epoch(checkpoint_dir, *saved, history,
                                        epoch_times)
             stop.check(f"group {g.spec.name} stopped after epoch {e + 1} "
                        f"of {epochs}")
@@ -268,7 +268,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     for i, chunk in enumerate(parts):
         gc = compiled_like(_place_chunk(g, layout, i), g)
         path = chunks.chunk_dir(checkpoint_dir, i)
-        done = (checkpoints.load_result(path, _damaged_result(
+        done = (checkpoint.load_result(path, _damaged_result(
             run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
             if path is not None else None)
         done = done if cluster.everyone(done is not None) else None
@@ -279,7 +279,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
             result = _train_one(gc, run_bar, path,
                                 f"{spec.name} {i + 1}/{len(parts)}", stop)
             if path is not None:
-                checkpoints.save_result(path, *to_arrays(result))
+                checkpoint.save_result(path, *to_arrays(result))
         results.append((chunk.members(len(spec.cells)), result))
     history, params, stats, dynamics = chunks.scatter(
         [(idx, (r.history, r.params, r.stats, r.dynamics))
@@ -360,7 +360,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         members * epochs, enabled=progress)
     try:
         if checkpoint_dir is not None:
-            done = checkpoints.load_result(
+            done = checkpoint.load_result(
                 checkpoint_dir, _damaged_result(run_bar, spec.name))
             if cluster.everyone(done is not None):
                 run_bar.done_before(members * epochs)
@@ -385,5 +385,5 @@ def train_group(spec: GroupSpec, data: Dataset,
     group = group._replace(seconds=time.perf_counter() - start,
                            compile_seconds=compile_s)
     if checkpoint_dir is not None:
-        checkpoints.save_result(checkpoint_dir, *to_arrays(group))
+        checkpoint.save_result(checkpoint_dir, *to_arrays(group))
     return group

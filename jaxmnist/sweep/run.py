@@ -31,21 +31,20 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.records import RunRecords
-from jaxmnist.sweep import checkpoints, memory, rundir, store
+from jaxmnist.sweep import checkpoint, memory, store
 from jaxmnist.sweep.cluster import cluster, replicated
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
 from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
 from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 from jaxmnist.sweep.landscape import run_landscape
-from jaxmnist.sweep.lock import RunLock
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, *LANDSCAPE_FILES,
              summary.SUMMARY, summary.COMPARISONS, BEST_PREDICTIONS,
-             rundir.FINISHED)
-RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
+             checkpoint.FINISHED)
+RUN_DIRS = (checkpoint.CHECKPOINTS_DIR, store.MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
 
@@ -134,7 +133,7 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     :class:`Results` as it finishes."""
     results, start = Results(cfg, out), time.perf_counter()
     specs = cfg.groups()
-    dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
+    dirs = [checkpoint.group_dir(out, spec.name) for spec in specs]
     # what is free now, before any group holds memory: every group's budget
     max_memory = memory.budget(cfg.max_memory_bytes)
     for spec, group in trained_groups(specs, dirs, data, max_memory, bar,
@@ -163,12 +162,12 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
         forbidden folder); it names the file, and what was saved before it
         is intact.
     """
-    when = rundir.finished(out)
+    when = checkpoint.run_finished(out)
     if when is not None:
         print(f"{out} holds this sweep, finished {when}; nothing to train "
               f"(--overwrite trains it again)", file=sys.stderr, flush=True)
         if cluster.main:
-            rundir.tidy(out, cfg.keep_checkpoints)
+            checkpoint.tidy(out, cfg.keep_checkpoints)
         return read_run(out)
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
@@ -176,11 +175,7 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
     stop = stop or StopRequest()
     if not cluster.main:  # process 0 holds the run dir for all
         return _run(cfg, out, data, load_s, progress, stop)
-    with RunLock(out) as stale:
-        if stale is not None:
-            print(f"note: {out} was held by {stale.describe()}, which is no "
-                  f"longer running; taking it over", file=sys.stderr)
-        rundir.remove_temporaries(out)
+    with checkpoint.held(out):
         return _run(cfg, out, data, load_s, progress, stop)
 
 
@@ -231,5 +226,5 @@ def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
                    "and saved, and the landscape written)")
     figures.write_figures(out, run)
     summary.write_report(out, run, (out / BEST_PREDICTIONS).is_file())
-    rundir.finish(out, cfg.keep_checkpoints)
+    checkpoint.finish(out, cfg.keep_checkpoints)
     return run

@@ -22,10 +22,9 @@ import jax
 
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
-from jaxmnist.sweep import checkpoints, memory, rundir, shards
+from jaxmnist.sweep import checkpoint, memory, shards
 from jaxmnist.sweep.config import SweepConfig, numeric_fields
 from jaxmnist.sweep.config_file import to_toml
-from jaxmnist.sweep.lock import RunLock
 from jaxmnist.sweep.progress import RunBar
 from jaxmnist.sweep.run import (
     check_groups,
@@ -54,7 +53,7 @@ def pieces_of(cfg: SweepConfig, shard: Shard) -> list[Piece]:
 
 def piece_dir(shard_dir: Path, piece: Piece) -> Path:
     """Where a piece checkpoints and keeps its result."""
-    return checkpoints.group_dir(shard_dir, piece.spec.name)
+    return checkpoint.group_dir(shard_dir, piece.spec.name)
 
 
 def read_shard_file(shard_dir: Path) -> dict | None:
@@ -89,7 +88,7 @@ def run_shard(cfg: SweepConfig, run: Path, shard: Shard,
     """
     out = shards.shard_dir(run, shard)
     pieces = pieces_of(cfg, shard)  # refuses too many shards before loading
-    when = rundir.finished(out)
+    when = checkpoint.run_finished(out)
     if when is not None:
         print(f"shard {shard} of {run} finished {when}; nothing to train",
               file=sys.stderr, flush=True)
@@ -97,11 +96,7 @@ def run_shard(cfg: SweepConfig, run: Path, shard: Shard,
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
     prepare_out(out)
-    with RunLock(out) as stale:
-        if stale is not None:
-            print(f"note: {out} was held by {stale.describe()}, which is no "
-                  f"longer running; taking it over", file=sys.stderr)
-        rundir.remove_temporaries(out)
+    with checkpoint.held(out):
         files.write_text(out / "config.toml", to_toml(unsharded(cfg)))
         _write_shard_file(out, cfg, shard, pieces)
         _train(cfg, out, shard, pieces, data, load_s, progress,
@@ -129,4 +124,4 @@ def _train(cfg: SweepConfig, out: Path, shard: Shard, pieces: list[Piece],
                       device=str(jax.devices()[0]), versions=versions(),
                       data_load_seconds=round(load_s, 3),
                       train_seconds=round(time.perf_counter() - start, 3))
-    rundir.finish(out, keep_checkpoints=True)  # the merge reads them
+    checkpoint.finish(out, keep_checkpoints=True)  # the merge reads them

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 import jaxmnist as jm
 from benchmarks import baselines, common, plain_jax, public_path
-from jaxmnist.sweep import scaling
+from jaxmnist.bench import scaling
 from jaxmnist.sweep.group import placed_chunks
 
 

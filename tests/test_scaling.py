@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jaxmnist.sweep import scaling
+from jaxmnist.bench import scaling
 
 
 def test_rows_chunk_a_group_over_the_budget_like_the_sweep(tiny_data):

@@ -5,8 +5,9 @@ shards of different counts or of different sweeps, and names the shards
 that are missing or unfinished (the array tasks to resubmit); nothing is
 written before it passes. :func:`merge_run` then reads each group back from
 its pieces (their members put in the group's order), adds the groups in the
-sweep's order to :class:`~.collect.Results` and writes the predictions,
-figures and summary through :func:`~.run.write_run`: the same files, the
+sweep's order to :class:`~jaxmnist.sweep.collect.Results` and writes the
+predictions, figures and summary through
+:func:`~jaxmnist.sweep.run.write_run`: the same files, the
 same per-cell learning-rate choice on validation and the same statistics as
 one process running the whole sweep.
 """

@@ -12,7 +12,7 @@ of every split (train, validation, test), so the per-epoch mix of training
 and evaluation is the real one; model-epochs/s are then scaled to whole
 epochs (K x fraction / seconds) and the table says so.
 
-``python -m jaxmnist.sweep.scaling [--members 1,4] [--fraction 0.02]
+``python -m jaxmnist.bench.scaling [--members 1,4] [--fraction 0.02]
 [--max-memory 1GiB]``; the bench calls :func:`rows` and :func:`table`.
 """
 
@@ -114,7 +114,7 @@ def table(rs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jaxmnist.sweep.scaling",
+    p = argparse.ArgumentParser(prog="python -m jaxmnist.bench.scaling",
                                 description="the scaling table")
     p.add_argument("--members", default=",".join(map(str, MEMBERS)),
                    help="K values, comma list")

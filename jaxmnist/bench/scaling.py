@@ -26,9 +26,10 @@ import time
 import jax
 
 from jaxmnist.data import Dataset, load_dataset
-from jaxmnist.sweep import memory, plan
+from jaxmnist.sweep import chunks, plan
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import Cell, GroupSpec, placed_chunks
+from jaxmnist.sweep.group import Cell, GroupSpec
+from jaxmnist.sweep.placed import placed_chunks
 
 MEMBERS = (1, 4, 24, 96, 384, 1536)
 ACTS = ("relu", "sigmoid", "tanh", "leaky_relu")
@@ -65,7 +66,7 @@ def row(data: Dataset, k: int, fraction: float = 1.0,
     parts, layout, compile_s = placed_chunks(spec, data, max_memory)
     times = [_epoch_seconds(parts) for _ in range(reps + (reps > 1))]
     seconds = statistics.median(times[-reps:])
-    need = memory.compiled_bytes(parts[0].epoch)
+    need = chunks.compiled_bytes(parts[0].epoch)
     return {"members": k, "chunks": len(parts),
             "members_per_chunk": layout.members, "epoch_s": seconds,
             "model_epochs_per_s": k * fraction / seconds,

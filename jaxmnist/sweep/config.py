@@ -196,6 +196,10 @@ class SweepConfig:
         check=check_size, numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
+    members_per_program: int | None = option(
+        None, "train each group in chunks of at most N members, one after "
+        "another, with one compiled program", check=positive_int,
+        metavar="N", shown="as many as --max-memory allows")
     # Sharding: this process trains one of N slices into RUN/shards/I-of-N/
     # (merged by python -m jaxmnist.merge RUN); see sweep/shards.py.
     shard: str | None = option(

@@ -27,7 +27,7 @@ from jaxmnist.core.train import (
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep import checkpoint, chunks, memory
+from jaxmnist.sweep import checkpoint, chunks
 from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.members import (
     Cell,
@@ -42,18 +42,18 @@ from jaxmnist.sweep.members import (
 )
 from jaxmnist.sweep.placed import (
     PlacedGroup,
-    compile_epoch,
-    compile_init,
     compiled_like,
     epoch_like,
     group_programs,
     member_axes,
     place,
+    place_chunk,
+    plan_chunks,
 )
 from jaxmnist.sweep.progress import GroupBar, RunBar
 
 __all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
-           "hidden_label", "member_axes", "options_label", "placed_chunks",
+           "hidden_label", "member_axes", "options_label",
            "plan_group", "setup_name", "train_group"]
 
 
@@ -130,77 +130,6 @@ def _evaluation_point(g: PlacedGroup, state):
     return jax.jit(jax.vmap(per_cell))(state.opt_state, state.params)
 
 
-def _plan(g: PlacedGroup, layout: chunks.Layout | None,
-          max_memory: int | None) -> tuple[PlacedGroup, chunks.Layout, float]:
-    """(``g`` with its programs compiled for the layout's chunks, the chunk
-    layout, compile seconds). ``layout`` given (a resumed group's): that
-    one.
-
-    Otherwise the whole group compiles first; if XLA's memory analysis says
-    it needs more than the budget, a chunk size is fitted to the budget
-    (linear in the members: the data fixed, the rest per member) and checked
-    by compiling it, refitted from the last two measurements (3 tries).
-    """
-    spec, unit = g.spec, cluster.mesh().size
-    full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
-    budget = cluster.agreed_min(memory.budget(max_memory))  # all processes
-    if len(set(cluster.gathered(-1 if layout is None else layout.members))
-           ) > 1:  # processes resuming different layouts: plan afresh
-        layout = None
-    if layout is not None and layout != full:
-        c, seconds = compile_epoch(_place_chunk(g, layout, 0))
-    else:
-        c, seconds = compile_epoch(g)
-        if layout is None:
-            layout, c, fit_s = _fit(g, c, full, budget)
-            seconds += fit_s
-    c, init_s = compile_init(c)
-    return compiled_like(g, c), layout, seconds + init_s
-
-
-def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
-         budget: int) -> tuple[chunks.Layout, PlacedGroup, float]:
-    """(the largest layout whose compiled epoch is within ``budget``, its
-    compiled first chunk, seconds spent compiling): ``full`` and
-    ``compiled`` when the whole group (``compiled``) is within it."""
-    spec, unit = g.spec, cluster.mesh().size
-    points = [(memory.tree_bytes(g.data), 0), (_bytes(compiled), full.members)]
-    seconds = 0.0
-    if points[-1][0] <= budget:
-        return full, compiled, seconds
-    for _ in range(3):
-        (b0, m0), (b1, m1) = points[-2:]
-        per = (b1 - b0) / (m1 - m0)
-        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
-                                chunks.members_within(budget, b1 - per * m1,
-                                                      per, unit))
-        if layout.members == m1:
-            break
-        c, s = compile_epoch(_place_chunk(g, layout, 0))
-        points.append((_bytes(c), layout.members))
-        seconds += s
-        if points[-1][0] <= budget:
-            return layout, c, seconds
-    raise ValueError(
-        f"{spec.name}: {points[-1][1]} members need "
-        f"{memory.format_size(points[-1][0])} per device, over the budget "
-        f"of {memory.format_size(budget)}; raise --max-memory")
-
-
-def _place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
-                 ) -> PlacedGroup:
-    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
-    spec = g.spec
-    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
-    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
-                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
-    return place(sub, g.data, g.programs, layout)
-
-
-def _bytes(g: PlacedGroup) -> int:
-    return memory.compiled_bytes(g.epoch)
-
-
 def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
                name: str, stop: StopRequest | None) -> GroupResult:
     """One compiled program's members, epochs ``0..epochs-1`` (resumed from
@@ -266,7 +195,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
     results = []
     for i, chunk in enumerate(parts):
-        gc = compiled_like(_place_chunk(g, layout, i), g)
+        gc = compiled_like(place_chunk(g, layout, i), g)
         path = chunks.chunk_dir(checkpoint_dir, i)
         done = (checkpoint.load_result(path, _damaged_result(
             run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
@@ -297,19 +226,6 @@ def _damaged_result(run_bar: RunBar, name: str) -> Callable[[str], None]:
         f"readable epoch checkpoint (from the start if none)")
 
 
-def placed_chunks(spec: GroupSpec, data: Dataset,
-                  max_memory: int | None = None
-                  ) -> tuple[list[PlacedGroup], chunks.Layout, float]:
-    """What :func:`train_group` runs, ready: every chunk of ``spec`` placed
-    with the one compiled epoch program, the layout, compile seconds."""
-    g, layout, seconds = _plan(place(spec, data), None, max_memory)
-    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
-    if n == 1:
-        return [g], layout, seconds
-    return ([compiled_like(_place_chunk(g, layout, i), g)
-             for i in range(n)], layout, seconds)
-
-
 def _resumed_layout(g: PlacedGroup, path: Path | None
                     ) -> chunks.Layout | None:
     """The layout of the group's checkpoints, if it has some: recorded when
@@ -322,20 +238,23 @@ def _resumed_layout(g: PlacedGroup, path: Path | None
 
 def plan_group(spec: GroupSpec, data: Dataset,
                checkpoint_dir: Path | None = None,
-               max_memory: int | None = None
+               max_memory: int | None = None,
+               members_per_program: int | None = None
                ) -> tuple[PlacedGroup, chunks.Layout, float]:
     """What :func:`train_group` trains: (``spec`` placed and compiled for
     its chunk layout (a resumed group's: its checkpoints'), the layout,
-    compile seconds)."""
+    compile seconds); see :func:`.placed.plan_chunks`."""
     g = place(spec, data)
-    return _plan(g, _resumed_layout(g, checkpoint_dir), max_memory)
+    return plan_chunks(g, max_memory, members_per_program,
+                       _resumed_layout(g, checkpoint_dir))
 
 
 def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
                 stop: StopRequest | None = None,
-                max_memory: int | None = None) -> GroupResult:
+                max_memory: int | None = None,
+                members_per_program: int | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
@@ -344,7 +263,8 @@ def train_group(spec: GroupSpec, data: Dataset,
     after every epoch and resumed from there (or returned as saved, if it
     finished) when called again. ``progress`` is a bool or the run's bar. A
     group whose compiled program needs more than ``max_memory`` bytes per
-    device (default: see :func:`.memory.default_budget`) runs in chunks of
+    device (default: see :func:`.chunks.default_budget`), or more than
+    ``members_per_program`` members, runs in chunks of
     members, one after another, with one compiled program (:mod:`.chunks`).
 
     Raises:
@@ -369,7 +289,7 @@ def train_group(spec: GroupSpec, data: Dataset,
         start = time.perf_counter()
         run_bar.status(f"compiling {spec.name}...")
         g, layout, compile_s = plan_group(spec, data, checkpoint_dir,
-                                          max_memory)
+                                          max_memory, members_per_program)
         n = chunks.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:
             group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)

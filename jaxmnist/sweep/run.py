@@ -31,7 +31,7 @@ from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.records import RunRecords
-from jaxmnist.sweep import checkpoint, memory, store
+from jaxmnist.sweep import checkpoint, chunks, store
 from jaxmnist.sweep.cluster import cluster, replicated
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import SweepConfig, differences
@@ -112,11 +112,13 @@ def versions() -> dict[str, str]:
 
 
 def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
-                   max_memory: int | None, bar: RunBar, stop: StopRequest
+                   cfg: SweepConfig, bar: RunBar, stop: StopRequest
                    ) -> Iterator[tuple[GroupSpec, GroupResult]]:
     """Each group of ``specs`` planned, compiled and trained in order
     (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
-    read back)."""
+    read back), chunked by ``cfg``'s memory options."""
+    # what is free now, before any group holds memory: every group's budget
+    max_memory = chunks.budget(cfg.max_memory_bytes)
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, replicated(cluster.mesh()))
     for i, spec in enumerate(specs):
@@ -124,7 +126,8 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
                    f"{len(specs)} groups finished)" if i else
                    "stopped before training")
         yield spec, train_group(spec, data, progress=bar, stop=stop,
-                                checkpoint_dir=dirs[i], max_memory=max_memory)
+                                checkpoint_dir=dirs[i], max_memory=max_memory,
+                                members_per_program=cfg.members_per_program)
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
@@ -134,10 +137,7 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     results, start = Results(cfg, out), time.perf_counter()
     specs = cfg.groups()
     dirs = [checkpoint.group_dir(out, spec.name) for spec in specs]
-    # what is free now, before any group holds memory: every group's budget
-    max_memory = memory.budget(cfg.max_memory_bytes)
-    for spec, group in trained_groups(specs, dirs, data, max_memory, bar,
-                                      stop):
+    for spec, group in trained_groups(specs, dirs, data, cfg, bar, stop):
         results.add(spec, group, {
             "device": str(jax.devices()[0]), "versions": versions(),
             "data_load_seconds": round(load_s, 3),

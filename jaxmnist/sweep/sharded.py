@@ -22,7 +22,7 @@ import jax
 
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
-from jaxmnist.sweep import checkpoint, memory, shards
+from jaxmnist.sweep import checkpoint, shards
 from jaxmnist.sweep.config import SweepConfig, numeric_fields
 from jaxmnist.sweep.config_file import to_toml
 from jaxmnist.sweep.progress import RunBar
@@ -115,7 +115,7 @@ def _train(cfg: SweepConfig, out: Path, shard: Shard, pieces: list[Piece],
     start = time.perf_counter()
     try:
         for _ in trained_groups(specs, [piece_dir(out, p) for p in pieces],
-                                data, memory.budget(cfg.max_memory_bytes),
+                                data, cfg,
                                 bar, stop):
             pass  # each piece keeps its result in its checkpoint dir
     finally:

@@ -14,7 +14,7 @@ from jaxmnist import files
 from jaxmnist.cli import sweep
 from jaxmnist.results import records
 from jaxmnist.sweep import checkpoint
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import to_toml
 
 BAD = [
     (["--activations", "relu,rleu"],

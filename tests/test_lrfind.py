@@ -22,7 +22,7 @@ from jaxmnist.results.lrfind import (
     verdict,
 )
 from jaxmnist.results.records import read_csv, write_results
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import to_toml
 
 CURVATURES = np.asarray([8.0, 3.0, 1.0, 0.5])  # L = 8: GD diverges above 2/L
 

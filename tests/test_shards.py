@@ -12,8 +12,7 @@ import pytest
 from jaxmnist.cli import merge, shard, sweep
 from jaxmnist.merge import Incomplete, check_shards, merge_run
 from jaxmnist.sweep import checkpoint, shards
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import SweepConfig, to_toml
 from jaxmnist.sweep.sharded import pieces_of, sweep_digest
 from jaxmnist.sweep.shards import Shard, from_environment
 

@@ -13,15 +13,8 @@ import numpy as np
 import pytest
 
 from helpers import synthetic_dataset, tree_allclose
-from jaxmnist.sweep import (
-    config_file,
-    merge,
-    placed,
-    run,
-    sharded,
-    shards,
-    store,
-)
+from jaxmnist import merge
+from jaxmnist.sweep import config, placed, run, sharded, shards, store
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.shards import Shard
@@ -58,7 +51,7 @@ def test_merged_shards_equal_one_process(tmp_path, synthetic):
     for i in range(2):
         sharded.run_shard(CFG, out, Shard(i, 2), progress=False)
     merge.merge_run(out)
-    merged = config_file.read_run(out)
+    merged = config.read_run(out)
     assert without_timing(merged.members) == without_timing(one.members)
     assert without_timing(merged.cells) == without_timing(one.cells)
     assert merged.history == one.history

@@ -26,7 +26,7 @@ import time
 import jax
 
 from jaxmnist.data import Dataset, load_dataset
-from jaxmnist.sweep import chunks, plan
+from jaxmnist.sweep import chunks, config
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import Cell, GroupSpec
 from jaxmnist.sweep.placed import placed_chunks
@@ -41,7 +41,7 @@ def group_spec(k: int, optimizer: str = "adam", model: str = "mlp"
     default batch, no probes): the activations in turn, a distinct
     learning rate per block of four, one seed."""
     cells = tuple(Cell(ACTS[i % 4], 1e-3 * (1 + i // 4)) for i in range(k))
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
+    tcfg = config.train_config(SweepConfig(optimizers=(optimizer,),
                                          dynamics=False), optimizer, model)
     return GroupSpec(optimizer, tcfg, cells, (0,), 0)
 

@@ -67,7 +67,7 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
     from jaxmnist.sweep import store  # noqa: PLC0415
     from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     compile_cache.enable()
     run_dir = Path(args.run_dir)

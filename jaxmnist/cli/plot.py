@@ -31,7 +31,7 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.report import figures, summary  # noqa: PLC0415
     from jaxmnist.report.predictions import BEST_PREDICTIONS  # noqa: PLC0415
     from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     run_dir = Path(args.run_dir)
     check_not_in_progress(run_dir)

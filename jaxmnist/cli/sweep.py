@@ -23,7 +23,6 @@ from jaxmnist.cli import OneLineParser, debugging, run_main
 from jaxmnist.cli.signals import exit_status, stop_on_signals
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import config as sweep_config
-from jaxmnist.sweep import config_file
 from jaxmnist.sweep.config import SweepConfig
 
 PROG = "python -m jaxmnist.sweep"
@@ -100,12 +99,12 @@ def config_from_args(argv: list[str] | None = None
                      ) -> tuple[SweepConfig, argparse.Namespace]:
     """Merge defaults, the TOML file and the command line; validate."""
     args = build_parser().parse_args(argv)
-    values: dict[str, Any] = (config_file.read_toml(args.config)
+    values: dict[str, Any] = (sweep_config.read_toml(args.config)
                               if hasattr(args, "config") else {})
     given = {name: sweep_config.coerce(name, getattr(args, name))
              for name in sweep_config.FIELDS if hasattr(args, name)}
     if values:  # what the file sets and the command line leaves: its errors
-        config_file.check_values(args.config, {
+        sweep_config.check_values(args.config, {
             k: v for k, v in values.items() if k not in given})
     return SweepConfig(**{**values, **given}), args
 

@@ -27,8 +27,7 @@ from jaxmnist.errors import StopRequest
 from jaxmnist.sweep import checkpoint, chunks, shards
 from jaxmnist.sweep.checkpoint import check_free
 from jaxmnist.sweep.collect import Results
-from jaxmnist.sweep.config import SweepConfig, differences
-from jaxmnist.sweep.config_file import read_toml, to_toml
+from jaxmnist.sweep.config import SweepConfig, differences, read_toml, to_toml
 from jaxmnist.sweep.group import GroupResult, GroupSpec, from_arrays
 from jaxmnist.sweep.placed import place
 from jaxmnist.sweep.run import (

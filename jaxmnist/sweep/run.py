@@ -34,8 +34,13 @@ from jaxmnist.results.records import RunRecords
 from jaxmnist.sweep import checkpoint, chunks, store
 from jaxmnist.sweep.cluster import cluster, replicated
 from jaxmnist.sweep.collect import Results
-from jaxmnist.sweep.config import SweepConfig, differences
-from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
+from jaxmnist.sweep.config import (
+    SweepConfig,
+    differences,
+    read_run,
+    read_toml,
+    to_toml,
+)
 from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
 from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.progress import RunBar

@@ -23,8 +23,7 @@ import jax
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
 from jaxmnist.sweep import checkpoint, shards
-from jaxmnist.sweep.config import SweepConfig, numeric_fields
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import SweepConfig, numeric_fields, to_toml
 from jaxmnist.sweep.progress import RunBar
 from jaxmnist.sweep.run import (
     check_groups,

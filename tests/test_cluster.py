@@ -21,7 +21,8 @@ from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import member_key
 from jaxmnist.sweep.cluster import along, cluster, pad_members
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import group_programs, train_group
+from jaxmnist.sweep.group import train_group
+from jaxmnist.sweep.placed import group_programs
 
 data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
 cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),

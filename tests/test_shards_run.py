@@ -14,6 +14,7 @@ import pytest
 
 from helpers import synthetic_dataset, tree_allclose
 from jaxmnist import merge
+from jaxmnist.results.members import member_path
 from jaxmnist.sweep import config, placed, run, sharded, shards, store
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
@@ -57,8 +58,8 @@ def test_merged_shards_equal_one_process(tmp_path, synthetic):
     assert merged.history == one.history
     assert sum(c.chosen for c in merged.cells) == 4  # of 8 cells
     for m in one.members:  # each member's saved model, bitwise
-        tree_allclose(store.load_model(store.member_path(out, m))[0],
-                      store.load_model(store.member_path(
+        tree_allclose(store.load_model(member_path(out, m))[0],
+                      store.load_model(member_path(
                           tmp_path / "one", m))[0])
     for folder in ("", "figures"):  # the same files and figures
         assert listing(out / folder) == listing(tmp_path / "one" / folder)

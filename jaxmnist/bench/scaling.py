@@ -27,8 +27,7 @@ import jax
 
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.sweep import chunks, config
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import Cell, GroupSpec
+from jaxmnist.sweep.config import Cell, GroupSpec, SweepConfig
 from jaxmnist.sweep.placed import placed_chunks
 
 MEMBERS = (1, 4, 24, 96, 384, 1536)

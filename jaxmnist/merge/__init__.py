@@ -24,11 +24,18 @@ import numpy as np
 
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
+from jaxmnist.results.members import GroupResult
 from jaxmnist.sweep import checkpoint, chunks, shards
 from jaxmnist.sweep.checkpoint import check_free
 from jaxmnist.sweep.collect import Results
-from jaxmnist.sweep.config import SweepConfig, differences, read_toml, to_toml
-from jaxmnist.sweep.group import GroupResult, GroupSpec, from_arrays
+from jaxmnist.sweep.config import (
+    GroupSpec,
+    SweepConfig,
+    differences,
+    read_toml,
+    to_toml,
+)
+from jaxmnist.sweep.group import from_arrays
 from jaxmnist.sweep.placed import place
 from jaxmnist.sweep.run import (
     check_run_dir,

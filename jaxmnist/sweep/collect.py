@@ -21,11 +21,16 @@ from jaxmnist.core.activations import activation_index
 from jaxmnist.plugins import source_modules
 from jaxmnist.report import tensorboard
 from jaxmnist.results import records, stats
+from jaxmnist.results.members import (
+    GroupResult,
+    Member,
+    member_path,
+    setup_name,
+)
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import store
 from jaxmnist.sweep.cluster import cluster
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import GroupResult, GroupSpec, Member, setup_name
+from jaxmnist.sweep.config import GroupSpec, SweepConfig
 
 
 def model_metadata(cfg: SweepConfig, spec: GroupSpec,
@@ -56,7 +61,7 @@ def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
     """Each process saves its share: members ``i`` with
     ``i * process_count // len(members) == process_index``."""
     n, me = cluster.size, cluster.index
-    store.save_models([(store.member_path(out, m), member_params(group, i),
+    store.save_models([(member_path(out, m), member_params(group, i),
                         model_metadata(cfg, spec, m))
                        for i, m in enumerate(members)
                        if i * n // len(members) == me])

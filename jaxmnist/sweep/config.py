@@ -29,14 +29,16 @@ import itertools
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jaxmnist.core.activations import ACTIVATIONS
 from jaxmnist.core.config import (
     PROBE_EVERY,
+    HParams,
     TrainConfig,
     check_dropout,
     check_weight_decay,
+    make_hparams,
 )
 from jaxmnist.core.model import DEFAULT_SIZES
 from jaxmnist.core.net import MODELS
@@ -45,8 +47,8 @@ from jaxmnist.errors import closest
 from jaxmnist.optim.registry import IMPLEMENTATIONS, OPTIMIZERS, get_spec
 from jaxmnist.optim.schedules import SCHEDULES
 from jaxmnist.plugins import with_sources
+from jaxmnist.results.members import Member, setup_name
 from jaxmnist.results.records import RunRecords, read_records
-from jaxmnist.sweep.group import Cell, GroupSpec, hidden_label, setup_name
 from jaxmnist.sweep.options import (
     LearningRates,
     Option,
@@ -332,6 +334,50 @@ def differences(old: SweepConfig, new: SweepConfig) -> list[str]:
 # --------------------------------------------------------------------------
 # From a config to its groups
 # --------------------------------------------------------------------------
+
+class Cell(NamedTuple):
+    """One numeric combination of a group: what its members vary."""
+    activation: str
+    learning_rate: float
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    options: tuple[tuple[str, float], ...] = ()  # every option the sweep set
+
+    def hparams(self, vmapped: tuple[str, ...]) -> HParams:
+        return make_hparams(self.activation, self.learning_rate, self.dropout,
+                            self.weight_decay,
+                            {k: v for k, v in self.options if k in vmapped})
+
+
+def options_label(options: tuple[tuple[str, float], ...]) -> str:
+    """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
+    return ";".join(f"{k}={v:g}" for k, v in sorted(options))
+
+
+def hidden_label(config: TrainConfig) -> str:
+    if config.model != "mlp":
+        return "lenet5"
+    return "x".join(str(w) for w in config.sizes[1:-1])
+
+
+class GroupSpec(NamedTuple):
+    """What one group trains: its ``cells``, each with every seed number in
+    ``seeds``; seed ``s`` uses ``member_key(root_seed, s)``."""
+    name: str  # the optimizer, plus its structure's suffixes
+    config: TrainConfig
+    cells: tuple[Cell, ...]
+    seeds: tuple[int, ...]
+    root_seed: int
+
+    @property
+    def members(self) -> list[Member]:
+        """Seed-major: member ``s * len(cells) + c``."""
+        c = self.config
+        return [Member(c.optimizer, cell.activation, cell.learning_rate, seed,
+                       c.model, hidden_label(c), c.batch_norm, cell.dropout,
+                       cell.weight_decay, options_label(cell.options))
+                for seed in self.seeds for cell in self.cells]
+
 
 DEFAULT_HIDDEN = DEFAULT_SIZES[1:-1]
 

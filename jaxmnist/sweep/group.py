@@ -7,6 +7,8 @@ vmapped over seeds (outer) and cells (inner), compiled once; Python drives
 the epochs so the host is touched once per epoch (progress, checkpoints).
 A group whose compiled program is over the memory budget trains in chunks
 of members, one after another, with that one program (:mod:`.chunks`).
+:func:`to_arrays` / :func:`from_arrays` turn a finished group's
+:class:`~jaxmnist.results.members.GroupResult` into its checkpoint and back.
 """
 
 from __future__ import annotations
@@ -20,41 +22,28 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import (
+    Metrics,
     evaluates_elsewhere,
     evaluation_point,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
+from jaxmnist.results.members import GroupResult, Member
 from jaxmnist.sweep import checkpoint, chunks
 from jaxmnist.sweep.cluster import cluster
-from jaxmnist.sweep.members import (
-    Cell,
-    GroupResult,
-    GroupSpec,
-    Member,
-    from_arrays,
-    hidden_label,
-    options_label,
-    setup_name,
-    to_arrays,
-)
+from jaxmnist.sweep.config import GroupSpec
 from jaxmnist.sweep.placed import (
     PlacedGroup,
     compiled_like,
     epoch_like,
-    group_programs,
-    member_axes,
     place,
     place_chunk,
     plan_chunks,
 )
 from jaxmnist.sweep.progress import GroupBar, RunBar
-
-__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
-           "hidden_label", "member_axes", "options_label",
-           "plan_group", "setup_name", "train_group"]
 
 
 def _saved_epochs(path: Path | None) -> int:
@@ -307,3 +296,40 @@ def train_group(spec: GroupSpec, data: Dataset,
     if checkpoint_dir is not None:
         checkpoint.save_result(checkpoint_dir, *to_arrays(group))
     return group
+
+
+def to_arrays(group: GroupResult) -> tuple[dict, dict]:
+    """A finished group as (arrays, JSON metadata) for its checkpoint."""
+    leaves = {f"param{i}": x for i, x in enumerate(jax.tree.leaves(
+        (group.params, group.stats)))}
+    arrays = {**{f"history_{f}": getattr(group.history, f)
+                 for f in Metrics._fields}, **leaves,
+              **{f"dynamics_{f}": getattr(group.dynamics, f)
+                 for f in Dynamics._fields if group.dynamics is not None},
+              "epoch_seconds": np.asarray(group.epoch_seconds)}
+    meta = {"members": [list(m) for m in group.members],
+            "seconds": group.seconds, "compile_seconds": group.compile_seconds,
+            "steps_per_epoch": group.steps_per_epoch}
+    return arrays, meta
+
+
+def from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
+    like = (state_like.params, state_like.stats)
+    leaves = [arrays[f"param{i}"] for i in range(len(jax.tree.leaves(like)))]
+    params, stats = jax.tree.unflatten(jax.tree.structure(like), leaves)
+    return GroupResult(
+        [Member(*m) for m in meta["members"]],
+        Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
+        params, meta["seconds"], meta["compile_seconds"],
+        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
+        _dynamics(arrays), stats)
+
+
+def _dynamics(arrays) -> Dynamics | None:
+    """A checkpoint's probes (None without); a field the checkpoint
+    predates (``inactive_fraction``) reads as NaN, not applicable."""
+    if "dynamics_sharpness" not in arrays:
+        return None
+    blank = np.full_like(arrays["dynamics_dead_fraction"], np.nan)
+    return Dynamics(*(arrays[f"dynamics_{f}"] if f"dynamics_{f}" in arrays
+                      else blank for f in Dynamics._fields))

@@ -30,7 +30,7 @@ from jaxmnist.core.train import (
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.sweep import chunks
 from jaxmnist.sweep.cluster import along, cluster, pad_members, replicated
-from jaxmnist.sweep.members import GroupSpec
+from jaxmnist.sweep.config import GroupSpec
 
 __all__ = ["PlacedGroup", "Programs", "compile_epoch", "compile_init",
            "compiled_like", "epoch_like", "group_programs", "member_axes",

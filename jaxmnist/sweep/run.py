@@ -30,18 +30,20 @@ from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
 from jaxmnist.results import records
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
+from jaxmnist.results.members import MODELS_DIR, GroupResult
 from jaxmnist.results.records import RunRecords
-from jaxmnist.sweep import checkpoint, chunks, store
+from jaxmnist.sweep import checkpoint, chunks
 from jaxmnist.sweep.cluster import cluster, replicated
 from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import (
+    GroupSpec,
     SweepConfig,
     differences,
     read_run,
     read_toml,
     to_toml,
 )
-from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
+from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.progress import RunBar
 
@@ -49,7 +51,7 @@ from jaxmnist.sweep.progress import RunBar
 RUN_FILES = ("config.toml", *records.RESULT_FILES, *LANDSCAPE_FILES,
              summary.SUMMARY, summary.COMPARISONS, BEST_PREDICTIONS,
              checkpoint.FINISHED)
-RUN_DIRS = (checkpoint.CHECKPOINTS_DIR, store.MODELS_DIR,
+RUN_DIRS = (checkpoint.CHECKPOINTS_DIR, MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
 

@@ -22,9 +22,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from jaxmnist.sweep.members import GroupSpec
+if TYPE_CHECKING:  # options.py, which config.py imports, imports this
+    from jaxmnist.sweep.config import GroupSpec
 
 #: Where a run dir keeps its shards, each as ``I-of-N``.
 SHARDS_DIR = "shards"

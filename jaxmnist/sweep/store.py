@@ -21,8 +21,6 @@ import jax
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.results.members import MODELS_DIR as MODELS_DIR
-from jaxmnist.results.members import member_path as member_path
 from jaxmnist.sweep.cluster import cluster
 
 FORMAT = 1

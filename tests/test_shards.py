@@ -13,8 +13,12 @@ from jaxmnist.cli import merge, shard, sweep
 from jaxmnist.merge import Incomplete, check_shards, merge_run
 from jaxmnist.sweep import checkpoint, shards
 from jaxmnist.sweep.config import SweepConfig, to_toml
-from jaxmnist.sweep.sharded import pieces_of, sweep_digest
-from jaxmnist.sweep.shards import Shard, from_environment
+from jaxmnist.sweep.shards import (
+    Shard,
+    from_environment,
+    pieces_of,
+    sweep_digest,
+)
 
 SMOKE = SweepConfig(activations=("relu", "tanh"),
                     optimizers=("minibatch_sgd", "adam"), epochs=1)

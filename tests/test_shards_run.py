@@ -15,7 +15,7 @@ import pytest
 from helpers import synthetic_dataset, tree_allclose
 from jaxmnist import merge
 from jaxmnist.results.members import member_path
-from jaxmnist.sweep import config, placed, run, sharded, shards, store
+from jaxmnist.sweep import config, placed, run, shards, store
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.shards import Shard
@@ -31,7 +31,7 @@ CFG = SweepConfig(optimizers=("adam", "minibatch_sgd"),
 def synthetic(monkeypatch):
     """Every sweep, shard and merge here loads the synthetic data."""
     data = synthetic_dataset()
-    for module in (run, sharded, merge):
+    for module in (run, shards, merge):
         monkeypatch.setattr(module, "load_data", lambda cfg: (data, 0.0))
     return data
 
@@ -50,7 +50,7 @@ def test_merged_shards_equal_one_process(tmp_path, synthetic):
     one = run.run_sweep(CFG, tmp_path / "one", progress=False)
     out = tmp_path / "sharded"
     for i in range(2):
-        sharded.run_shard(CFG, out, Shard(i, 2), progress=False)
+        shards.run_shard(CFG, out, Shard(i, 2), progress=False)
     merge.merge_run(out)
     merged = config.read_run(out)
     assert without_timing(merged.members) == without_timing(one.members)

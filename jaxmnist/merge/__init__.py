@@ -5,7 +5,7 @@ shards of different counts or of different sweeps, and names the shards
 that are missing or unfinished (the array tasks to resubmit); nothing is
 written before it passes. :func:`merge_run` then reads each group back from
 its pieces (their members put in the group's order), adds the groups in the
-sweep's order to :class:`~jaxmnist.sweep.collect.Results` and writes the
+sweep's order to :class:`~jaxmnist.sweep.run.Results` and writes the
 predictions, figures and summary through
 :func:`~jaxmnist.sweep.run.write_run`: the same files, the
 same per-cell learning-rate choice on validation and the same statistics as
@@ -27,7 +27,6 @@ from jaxmnist.errors import StopRequest
 from jaxmnist.results.members import GroupResult
 from jaxmnist.sweep import checkpoint, chunks, shards
 from jaxmnist.sweep.checkpoint import check_free
-from jaxmnist.sweep.collect import Results
 from jaxmnist.sweep.config import (
     GroupSpec,
     SweepConfig,
@@ -38,12 +37,13 @@ from jaxmnist.sweep.config import (
 from jaxmnist.sweep.group import from_arrays
 from jaxmnist.sweep.placed import place
 from jaxmnist.sweep.run import (
+    Results,
     check_run_dir,
     load_data,
     prepare_out,
     write_run,
 )
-from jaxmnist.sweep.sharded import (
+from jaxmnist.sweep.shards import (
     piece_dir,
     read_shard_file,
     sweep_digest,

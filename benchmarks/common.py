@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jax
 
-from jaxmnist.sweep import bench
+from jaxmnist import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

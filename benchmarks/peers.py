@@ -30,8 +30,8 @@ import jax.numpy as jnp
 
 import jaxmnist as jm
 from benchmarks import baselines, common, plain_jax, public_path
-from jaxmnist.sweep import scaling
-from jaxmnist.sweep.group import placed_chunks
+from jaxmnist.bench import scaling
+from jaxmnist.sweep.placed import placed_chunks
 
 
 def group_epoch(data: jm.Dataset, k: int, optimizer: str = "adam"):

@@ -279,7 +279,7 @@ def with_dynamics(run: RunRecords, hidden: int = 2, windows: int = 5
     loss windows an epoch."""
     from jaxmnist.core.dynamics import HIST_EDGES  # noqa: PLC0415
     from jaxmnist.report.dynamics import relu_like  # noqa: PLC0415
-    from jaxmnist.sweep.group import Member  # noqa: PLC0415
+    from jaxmnist.results.members import Member  # noqa: PLC0415
 
     epochs = run.config.epochs
     opts = list(dict.fromkeys(m.optimizer for m in run.members))

@@ -5,10 +5,10 @@ import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset, tree_allclose
-from jaxmnist.sweep import chunks, memory, placed
+from jaxmnist.sweep import chunks, placed
 from jaxmnist.sweep.chunks import Layout
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import train_group
+from jaxmnist.sweep.group import plan_group, train_group
 from jaxmnist.sweep.options import parse_size
 
 
@@ -46,7 +46,7 @@ def test_scatter_puts_each_chunk_in_group_order():
 
 def _whole_bytes(spec, data) -> int:
     g, _ = placed.compile_epoch(placed.place(spec, data))
-    return memory.compiled_bytes(g.epoch)
+    return chunks.compiled_bytes(g.epoch)
 
 
 @pytest.mark.slow  # a long run: many compiles
@@ -101,3 +101,13 @@ def test_a_budget_too_small_for_one_member_is_one_line():
     with pytest.raises(ValueError, match="raise --max-memory") as e:
         train_group(spec, data, progress=False, max_memory=1000)
     assert "\n" not in str(e.value)
+
+
+def test_members_per_program_sets_the_chunks_without_measuring():
+    data = synthetic_dataset(n_train=64, n_val=16, n_test=16)
+    (spec,) = SweepConfig(activations=("relu", "tanh", "sigmoid"),
+                          optimizers=("adam",), epochs=1, seeds=2,
+                          batch_size=32, dynamics=False).groups()
+    _, layout, _ = plan_group(spec, data, members_per_program=3,
+                              max_memory=1000)  # the budget is not asked
+    assert layout == Layout(1, 3) and chunks.count(2, 3, layout) == 2

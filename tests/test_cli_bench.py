@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
+from jaxmnist import bench
 from jaxmnist.cli import bench as cli
-from jaxmnist.sweep import bench
 
 
 def test_help_shows_no_empty_default(capsys):

@@ -8,7 +8,7 @@ import pytest
 from helpers import synthetic_run
 from jaxmnist.cli import evaluate as evaluate_cli
 from jaxmnist.results.stats import best_member
-from jaxmnist.sweep.config_file import read_run
+from jaxmnist.sweep.config import read_run
 
 
 def evaluate(*args):

@@ -11,7 +11,7 @@ from jaxmnist.cli.plot import main
 from jaxmnist.report import tensorboard
 from jaxmnist.report.figures import FIGURES
 from jaxmnist.results import records
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import to_toml
 
 
 def write_run(path):

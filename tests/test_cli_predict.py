@@ -13,7 +13,7 @@ from jaxmnist.cli import predict as predict_cli
 from jaxmnist.cli.predict import describe
 from jaxmnist.results.stats import best_member
 from jaxmnist.sweep import store
-from jaxmnist.sweep.config_file import read_run
+from jaxmnist.sweep.config import read_run
 
 
 def predict(*args):

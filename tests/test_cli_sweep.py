@@ -13,8 +13,8 @@ from helpers import sweep_from_url, synthetic_run
 from jaxmnist import files
 from jaxmnist.cli import sweep
 from jaxmnist.results import records
-from jaxmnist.sweep import rundir
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep import checkpoint
+from jaxmnist.sweep.config import to_toml
 
 BAD = [
     (["--activations", "relu,rleu"],
@@ -187,7 +187,7 @@ def test_rerunning_a_finished_sweep_says_nothing_was_trained(tmp_path,
     out = tmp_path / "run"
     records.write_results(out, run)
     files.write_text(out / "config.toml", to_toml(run.config))
-    rundir.finish(out, keep_checkpoints=False)
+    checkpoint.finish(out, keep_checkpoints=False)
     assert sweep.main(["--optimizers", "adam", "--activations", "relu,tanh",
                        "--epochs", "4", "--out", str(out),
                        "--no-progress"]) == 0

@@ -11,8 +11,8 @@ from jaxmnist.cli.compare import main, parse_target
 from jaxmnist.report.across import write_compare
 from jaxmnist.report.verdict_figures import AGGREGATE, TUNING_BUDGET
 from jaxmnist.results import records
-from jaxmnist.sweep import config_file
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep import config
+from jaxmnist.sweep.config import to_toml
 
 
 def scores(gain, optimizers=("adam", "sgd")):
@@ -40,7 +40,7 @@ def test_compare_pools_the_tasks_of_both_runs(tmp_path):
     runs = [write_run(tmp_path / "m", "mnist"),
             write_run(tmp_path / "f", "fashion_mnist")]
     out = tmp_path / "out"
-    written = write_compare(out, runs, [config_file.read_run(p) for p in runs])
+    written = write_compare(out, runs, [config.read_run(p) for p in runs])
     assert {p.name for p in written} >= {"verdict.md", "comparisons.csv",
                                          TUNING_BUDGET, AGGREGATE}
     text = (out / "verdict.md").read_text()

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, TIMING
+from jaxmnist.results.members import member_path
 from jaxmnist.results.records import HistoryRow, MemberResult, read_csv
 from jaxmnist.sweep import store
 
@@ -109,11 +110,11 @@ def assert_models_split(outs, single: Path, load: bool = False) -> None:
     for i, m in enumerate(members):
         mine = outs[i * 2 // len(members)]
         other = outs[1 - i * 2 // len(members)]
-        assert (store.member_path(mine, m) / "metadata.json").is_file()
-        assert not store.member_path(other, m).exists()
+        assert (member_path(mine, m) / "metadata.json").is_file()
+        assert not member_path(other, m).exists()
         if load:
-            got, _ = store.load_model(store.member_path(mine, m))
-            want, _ = store.load_model(store.member_path(single, m))
+            got, _ = store.load_model(member_path(mine, m))
+            want, _ = store.load_model(member_path(single, m))
             for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
                 np.testing.assert_allclose(x, y, rtol=RTOL, atol=1e-6)
 

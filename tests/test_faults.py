@@ -20,7 +20,7 @@ import pytest
 
 from helpers import ROOT, csv_rows, start_sweep, wait_for
 from helpers import assert_same_run as same_run
-from jaxmnist.sweep.lock import read_holder
+from jaxmnist.sweep.checkpoint import read_holder
 
 pytestmark = pytest.mark.integration
 

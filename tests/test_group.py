@@ -10,8 +10,8 @@ from helpers import synthetic_dataset
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import epoch_key, make_epoch, member_key
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import GroupSpec, train_group
+from jaxmnist.sweep.config import GroupSpec, SweepConfig
+from jaxmnist.sweep.group import train_group
 
 
 def only_group(cfg: SweepConfig) -> GroupSpec:

@@ -9,7 +9,7 @@ import pytest
 from helpers import png_size
 from jaxmnist.report.landscape import LANDSCAPE_FIGURES
 from jaxmnist.results.landscape import member_label, read_landscape
-from jaxmnist.sweep.config_file import read_run
+from jaxmnist.sweep.config import read_run
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from jaxmnist.sweep import lock as lock_module
-from jaxmnist.sweep.lock import (
+from jaxmnist.sweep import checkpoint
+from jaxmnist.sweep.checkpoint import (
     LOCK_FILE,
     InUse,
     RunLock,
@@ -26,7 +26,7 @@ STARTED = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(0))
 #: A process that takes ``argv[1]``'s lock, says so, and sleeps.
 HOLD = """
 import sys, time
-from jaxmnist.sweep.lock import RunLock
+from jaxmnist.sweep.checkpoint import RunLock
 lock = RunLock(sys.argv[1])
 lock.acquire()
 print("held", flush=True)
@@ -107,7 +107,7 @@ def test_a_lock_file_nobody_holds_is_taken_over(tmp_path, how):
 
 def test_a_lock_held_in_this_process_refuses_another_taker(tmp_path,
                                                            monkeypatch):
-    monkeypatch.setattr(lock_module, "RETRY_S", 0.0)
+    monkeypatch.setattr(checkpoint, "RETRY_S", 0.0)
     with RunLock(tmp_path) as stale:
         assert stale is None
         with pytest.raises(InUse, match=f"by pid {os.getpid()} on "):

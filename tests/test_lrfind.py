@@ -11,6 +11,7 @@ import pytest
 import jaxmnist as jm
 from helpers import synthetic_run
 from jaxmnist.core import lrfind
+from jaxmnist.lrfind import run_lr_find, write_lr_find
 from jaxmnist.optim.registry import get_spec, make_optimizer
 from jaxmnist.report.lrfind import plot_lr_find
 from jaxmnist.results.lrfind import (
@@ -21,8 +22,7 @@ from jaxmnist.results.lrfind import (
     verdict,
 )
 from jaxmnist.results.records import read_csv, write_results
-from jaxmnist.sweep.config_file import to_toml
-from jaxmnist.sweep.lrfind import run_lr_find, write_lr_find
+from jaxmnist.sweep.config import to_toml
 
 CURVATURES = np.asarray([8.0, 3.0, 1.0, 0.5])  # L = 8: GD diverges above 2/L
 

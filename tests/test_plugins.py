@@ -19,8 +19,7 @@ from jaxmnist import plugins
 from jaxmnist.cli import sweep as sweep_cli
 from jaxmnist.core import activations as A
 from jaxmnist.report.dynamics import unit_quantities
-from jaxmnist.sweep.config import SweepConfig, coerce
-from jaxmnist.sweep.config_file import read_toml, to_toml
+from jaxmnist.sweep.config import SweepConfig, coerce, read_toml, to_toml
 from jaxmnist.sweep.group import train_group
 
 #: A plugin module: an optimizer that is optax's SGD (so its members must

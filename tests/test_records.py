@@ -22,7 +22,7 @@ from jaxmnist.results.records import (
     time_to_target,
     write_csv,
 )
-from jaxmnist.sweep.config_file import read_run, to_toml
+from jaxmnist.sweep.config import read_run, to_toml
 
 
 def test_time_to_target():

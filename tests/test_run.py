@@ -13,8 +13,7 @@ from jaxmnist.results.records import (
     MemberResult,
     read_csv,
 )
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import to_toml
+from jaxmnist.sweep.config import SweepConfig, to_toml
 from jaxmnist.sweep.run import RUN_DIRS, RUN_FILES, check_run_dir
 
 

@@ -10,12 +10,15 @@ import json
 import pytest
 
 from jaxmnist.cli import merge, shard, sweep
-from jaxmnist.sweep import rundir, shards
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import to_toml
-from jaxmnist.sweep.merge import Incomplete, check_shards, merge_run
-from jaxmnist.sweep.sharded import pieces_of, sweep_digest
-from jaxmnist.sweep.shards import Shard, from_environment
+from jaxmnist.merge import Incomplete, check_shards, merge_run
+from jaxmnist.sweep import checkpoint, shards
+from jaxmnist.sweep.config import SweepConfig, to_toml
+from jaxmnist.sweep.shards import (
+    Shard,
+    from_environment,
+    pieces_of,
+    sweep_digest,
+)
 
 SMOKE = SweepConfig(activations=("relu", "tanh"),
                     optimizers=("minibatch_sgd", "adam"), epochs=1)
@@ -166,7 +169,7 @@ def fake_shard(run, cfg: SweepConfig, index: int, count: int,
         "shard": index, "count": count, "digest": sweep_digest(cfg),
         "pieces": [p.spec.name for p in pieces]}))
     if finished:
-        rundir.finish(d, keep_checkpoints=True)
+        checkpoint.finish(d, keep_checkpoints=True)
 
 
 def test_complete_shards_of_one_sweep_pass(tmp_path):

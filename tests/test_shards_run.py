@@ -13,15 +13,9 @@ import numpy as np
 import pytest
 
 from helpers import synthetic_dataset, tree_allclose
-from jaxmnist.sweep import (
-    config_file,
-    merge,
-    placed,
-    run,
-    sharded,
-    shards,
-    store,
-)
+from jaxmnist import merge
+from jaxmnist.results.members import member_path
+from jaxmnist.sweep import config, placed, run, shards, store
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.shards import Shard
@@ -37,7 +31,7 @@ CFG = SweepConfig(optimizers=("adam", "minibatch_sgd"),
 def synthetic(monkeypatch):
     """Every sweep, shard and merge here loads the synthetic data."""
     data = synthetic_dataset()
-    for module in (run, sharded, merge):
+    for module in (run, shards, merge):
         monkeypatch.setattr(module, "load_data", lambda cfg: (data, 0.0))
     return data
 
@@ -56,16 +50,16 @@ def test_merged_shards_equal_one_process(tmp_path, synthetic):
     one = run.run_sweep(CFG, tmp_path / "one", progress=False)
     out = tmp_path / "sharded"
     for i in range(2):
-        sharded.run_shard(CFG, out, Shard(i, 2), progress=False)
+        shards.run_shard(CFG, out, Shard(i, 2), progress=False)
     merge.merge_run(out)
-    merged = config_file.read_run(out)
+    merged = config.read_run(out)
     assert without_timing(merged.members) == without_timing(one.members)
     assert without_timing(merged.cells) == without_timing(one.cells)
     assert merged.history == one.history
     assert sum(c.chosen for c in merged.cells) == 4  # of 8 cells
     for m in one.members:  # each member's saved model, bitwise
-        tree_allclose(store.load_model(store.member_path(out, m))[0],
-                      store.load_model(store.member_path(
+        tree_allclose(store.load_model(member_path(out, m))[0],
+                      store.load_model(member_path(
                           tmp_path / "one", m))[0])
     for folder in ("", "figures"):  # the same files and figures
         assert listing(out / folder) == listing(tmp_path / "one" / folder)

@@ -5,8 +5,8 @@ import pytest
 
 import jaxmnist as jm
 from helpers import tree_allclose
+from jaxmnist.results.members import Member, member_path
 from jaxmnist.sweep import store
-from jaxmnist.sweep.group import Member
 
 
 def test_save_load_round_trip(tmp_path, tiny_data):
@@ -26,11 +26,11 @@ def test_save_load_round_trip(tmp_path, tiny_data):
 
 def test_member_path():
     classic = Member("adam", "relu", 0.001, 2)
-    p = store.member_path("run", classic)
+    p = member_path("run", classic)
     assert p.as_posix() == "run/models/adam/relu/lr0.001-seed2"
     other = classic._replace(model="cnn", batch_norm=True, dropout=0.2,
                              weight_decay=1e-4, optimizer_options="b2=0.99")
-    assert store.member_path("run", other).as_posix() == \
+    assert member_path("run", other).as_posix() == \
         "run/models/adam-cnn-bn/relu/lr0.001-do0.2-wd0.0001-b2=0.99-seed2"
 
 

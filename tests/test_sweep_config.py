@@ -7,8 +7,7 @@ import pytest
 from helpers import ROOT
 from jaxmnist.cli.sweep import build_parser, config_from_args
 from jaxmnist.sweep import config as C
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.config_file import read_toml, to_toml
+from jaxmnist.sweep.config import SweepConfig, read_toml, to_toml
 
 
 def test_defaults_are_the_classic_grid():

@@ -12,7 +12,7 @@ import pytest
 
 from inject import orbax_error
 from jaxmnist import files
-from jaxmnist.sweep import checkpoints, store
+from jaxmnist.sweep import checkpoint, store
 
 
 def state(value: float):
@@ -23,7 +23,7 @@ def state(value: float):
 def test_a_failed_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch,
                                                      code):
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
-    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
+    checkpoint.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
     write = files.write_bytes
 
     def failing(path, data):
@@ -32,16 +32,16 @@ def test_a_failed_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch,
 
     monkeypatch.setattr(files, "write_bytes", failing)
     with pytest.raises(OSError) as e:
-        checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
+        checkpoint.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
     assert e.value.errno == code and e.value.strerror == os.strerror(code)
     assert e.value.filename == str(tmp_path / "epochs" / "2")
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2.tmp"]
-    epoch, got, hist, times = checkpoints.restore_epoch(
+    epoch, got, hist, times = checkpoint.restore_epoch(
         tmp_path, state(0.0), history[0])
     assert (epoch, times) == (1, [1.0])
     np.testing.assert_array_equal(got[0]["w"], state(1.0)[0]["w"])
-    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
+    checkpoint.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
     assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2"]
 
 
@@ -73,7 +73,7 @@ def test_an_error_that_is_not_the_disks_passes_through(tmp_path,
 
     monkeypatch.setattr(files, "write_bytes", failing)
     with pytest.raises(ValueError, match="shapes differ"):
-        checkpoints.save_epoch(tmp_path, 1, state(1.0),
+        checkpoint.save_epoch(tmp_path, 1, state(1.0),
                                [{"loss": np.float32(1.0)}], [1.0])
 
 
@@ -81,18 +81,18 @@ def test_epoch_checkpoints_round_trip(tmp_path):
     """The npz epoch checkpoints: the latest one restored, the one before
     it kept (a fallback), a killed write's leftover not."""
     history = [{"loss": np.float32(1.0)}, {"loss": np.float32(0.5)}]
-    checkpoints.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
+    checkpoint.save_epoch(tmp_path, 1, state(1.0), history[:1], [1.0])
     (tmp_path / "epochs" / "2.tmp").mkdir()  # a killed write's leftover
-    checkpoints.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
+    checkpoint.save_epoch(tmp_path, 2, state(2.0), history, [1.0, 2.0])
     assert sorted(os.listdir(tmp_path / "epochs")) == ["1", "2"]
     (tmp_path / "epochs" / "3.tmp").mkdir()  # killed before its rename
     (tmp_path / "epochs" / "3.tmp" / "state.npz").write_bytes(b"half")
-    assert checkpoints.latest_epoch(tmp_path) == 2
-    epoch, got, hist, times = checkpoints.restore_epoch(
+    assert checkpoint.latest_epoch(tmp_path) == 2
+    epoch, got, hist, times = checkpoint.restore_epoch(
         tmp_path, state(0.0), history[0])
     assert (epoch, times) == (2, [1.0, 2.0])
     np.testing.assert_array_equal(got[0]["w"], state(2.0)[0]["w"])
     assert [float(h["loss"]) for h in hist] == [1.0, 0.5]
     with pytest.raises(ValueError, match="does not fit this group"):
-        checkpoints.restore_epoch(tmp_path, [{"w": np.zeros((2, 2))}],
+        checkpoint.restore_epoch(tmp_path, [{"w": np.zeros((2, 2))}],
                                   history[0])

@@ -45,7 +45,7 @@ def table(r: dict) -> str:
               f"({c['epoch_s']:.1f} s per epoch, compile "
               f"{c['compile_s']:.1f} s)"]
     if "scaling" in r:
-        from jaxmnist.sweep.scaling import table as scaling_table  # noqa: PLC0415
+        from jaxmnist.bench.scaling import table as scaling_table  # noqa: PLC0415
 
         lines += ["", scaling_table(r["scaling"])]
     return "\n".join(lines)
@@ -81,7 +81,7 @@ def run(argv: list[str] | None) -> int:
                          ("manual_dir", None)):
         setattr(args, name, getattr(args, name, absent))
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    from jaxmnist.sweep import bench  # noqa: PLC0415
+    from jaxmnist import bench  # noqa: PLC0415
 
     r = bench.run(args)
     print(table(r))

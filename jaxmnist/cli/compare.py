@@ -45,8 +45,8 @@ def run(argv: list[str] | None) -> int:
                         "target)")
     args = parser.parse_args(argv)
     from jaxmnist.report.across import write_compare  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     targets = dict(map(parse_target, args.target or []))
     paths = [Path(p) for p in args.runs]

@@ -64,10 +64,11 @@ def run(argv: list[str] | None) -> int:
     from jaxmnist.data import class_names, load_dataset  # noqa: PLC0415
     from jaxmnist.report.figures import EVALUATION_DIR  # noqa: PLC0415
     from jaxmnist.report.predictions import plot_confusion  # noqa: PLC0415
+    from jaxmnist.results.members import member_path  # noqa: PLC0415
     from jaxmnist.results.tables import per_class_table  # noqa: PLC0415
     from jaxmnist.sweep import store  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     compile_cache.enable()
     run_dir = Path(args.run_dir)
@@ -75,7 +76,7 @@ def run(argv: list[str] | None) -> int:
     records = read_run(run_dir)
     member = getattr(args, "member", None)
     m = pick_member(records.members, member)
-    params, meta = store.load_model(store.member_path(run_dir, m))
+    params, meta = store.load_model(member_path(run_dir, m))
     cfg = records.config
     data = load_dataset(meta["dataset"],
                         manual_dir=getattr(args, "manual_dir", None)

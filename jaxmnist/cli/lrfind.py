@@ -55,7 +55,7 @@ def _parser() -> OneLineParser:
 
 def run(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    from jaxmnist.sweep.lrfind import main_work  # noqa: PLC0415
+    from jaxmnist.lrfind import main_work  # noqa: PLC0415
 
     grades, verdict, table = main_work(args)
     if table:

@@ -28,7 +28,7 @@ def build_parser() -> OneLineParser:
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from jaxmnist.cli.sweep import check_writable  # noqa: PLC0415
-    from jaxmnist.sweep.merge import merge_run  # noqa: PLC0415
+    from jaxmnist.merge import merge_run  # noqa: PLC0415
 
     out = Path(args.run)
     check_writable(out)

@@ -30,8 +30,8 @@ def run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     from jaxmnist.report import figures, summary  # noqa: PLC0415
     from jaxmnist.report.predictions import BEST_PREDICTIONS  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     run_dir = Path(args.run_dir)
     check_not_in_progress(run_dir)

@@ -28,10 +28,10 @@ def resolve_model(path: str | Path) -> tuple[Path, str | None]:
     if not ((path / "config.toml").is_file()
             and (path / "results.csv").is_file()):
         return path, None
+    from jaxmnist.results.members import member_path  # noqa: PLC0415
     from jaxmnist.results.stats import best_member  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_not_in_progress  # noqa: PLC0415
-    from jaxmnist.sweep.store import member_path  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_not_in_progress  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     check_not_in_progress(path)
     best = best_member(read_run(path).members)

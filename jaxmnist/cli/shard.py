@@ -41,9 +41,9 @@ def run(cfg: SweepConfig, shard: Shard, args: argparse.Namespace,
     """Train ``shard`` of ``cfg`` (the sweep command's options ``args``);
     the exit status."""
     from jaxmnist.cli.sweep import check_writable, out_dir, sweep  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_free  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_free  # noqa: PLC0415
     from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
-    from jaxmnist.sweep.sharded import pieces_of, run_shard  # noqa: PLC0415
+    from jaxmnist.sweep.shards import pieces_of, run_shard  # noqa: PLC0415
 
     out = out_dir(cfg)
     here = shards.shard_dir(out, shard)

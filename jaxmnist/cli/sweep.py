@@ -23,7 +23,6 @@ from jaxmnist.cli import OneLineParser, debugging, run_main
 from jaxmnist.cli.signals import exit_status, stop_on_signals
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.sweep import config as sweep_config
-from jaxmnist.sweep import config_file
 from jaxmnist.sweep.config import SweepConfig
 
 PROG = "python -m jaxmnist.sweep"
@@ -100,12 +99,12 @@ def config_from_args(argv: list[str] | None = None
                      ) -> tuple[SweepConfig, argparse.Namespace]:
     """Merge defaults, the TOML file and the command line; validate."""
     args = build_parser().parse_args(argv)
-    values: dict[str, Any] = (config_file.read_toml(args.config)
+    values: dict[str, Any] = (sweep_config.read_toml(args.config)
                               if hasattr(args, "config") else {})
     given = {name: sweep_config.coerce(name, getattr(args, name))
              for name in sweep_config.FIELDS if hasattr(args, name)}
     if values:  # what the file sets and the command line leaves: its errors
-        config_file.check_values(args.config, {
+        sweep_config.check_values(args.config, {
             k: v for k, v in values.items() if k not in given})
     return SweepConfig(**{**values, **given}), args
 
@@ -133,10 +132,10 @@ def check_writable(path: Path) -> None:
 
 def init_distributed(args: argparse.Namespace) -> None:
     """jax.distributed.initialize() from the flags, else the environment."""
-    from jaxmnist.sweep import distributed  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-    distributed.initialize(args.coordinator, args.num_processes,
-                           args.process_id, args.distributed_timeout)
+    cluster.join(args.coordinator, args.num_processes, args.process_id,
+                 args.distributed_timeout)
 
 
 def resume_command(argv: list[str] | None, out: Path) -> str:
@@ -157,24 +156,23 @@ def run(argv: list[str] | None = None) -> int:
         return shard.run(cfg, one, args, argv)
     if args.distributed:
         init_distributed(args)
-        from jaxmnist.sweep import distributed  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-        distributed.check_same_sweep({n: getattr(cfg, n) for n in
-                                      sweep_config.numeric_fields()},
-                                     args.num_processes)
-    import jax  # noqa: PLC0415
+    cluster.check_same_sweep({n: getattr(cfg, n) for n in
+                              sweep_config.numeric_fields()},
+                             args.num_processes)
 
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415
-    from jaxmnist.sweep.lock import check_free  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import check_free  # noqa: PLC0415
     from jaxmnist.sweep.run import check_run_dir  # noqa: PLC0415
 
     out = out_dir(cfg)
-    if jax.process_index() == 0:
+    if cluster.main:
         check_free(out)  # before --overwrite removes anything
     check_run_dir(cfg, out, args.overwrite)
     check_writable(out)
-    from jaxmnist.sweep.rundir import finished  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import run_finished as finished  # noqa: PLC0415
 
     trained_before = finished(out) is not None
     run_records, status = sweep(cfg, out, args.progress, argv)
@@ -250,7 +248,7 @@ def interrupted_message(out: Path, where: str, signal_name: str,
 
 def saved_anything(out: Path) -> bool:
     """Whether ``out`` holds a checkpoint or a result to resume from."""
-    from jaxmnist.sweep.checkpoints import CHECKPOINTS_DIR  # noqa: PLC0415
+    from jaxmnist.sweep.checkpoint import CHECKPOINTS_DIR  # noqa: PLC0415
 
     return (out / "results.csv").is_file() or any(
         p.is_file() for p in (out / CHECKPOINTS_DIR).rglob("*"))
@@ -290,9 +288,9 @@ def say(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     code = run_main("jaxmnist.sweep", run, argv)
-    from jaxmnist.sweep.distributed import leave  # noqa: PLC0415
+    from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-    leave(code)  # a failed distributed process does not wait for its peers
+    cluster.leave(code)  # a failed process does not wait for its peers
     return code
 
 

@@ -5,7 +5,7 @@ columns, and their annotations say how a cell is written and read back
 (``None`` is an empty cell, ``bool`` is ``True``/``False``). A sweep builds
 the records in memory and hands them to the writers and the figures;
 ``python -m jaxmnist.plot`` reads the same records back through
-:func:`read_records` (``sweep.config_file.read_run`` gives it the
+:func:`read_records` (``sweep.config.read_run`` gives it the
 run's config).
 """
 
@@ -427,7 +427,7 @@ def write_results(out: Path, run: RunRecords) -> None:
 def read_records(run_dir: str | Path,
                  read_config: Callable[[Path], RunConfig]) -> RunRecords:
     """The records of a finished run directory; ``read_config`` reads its
-    ``config.toml`` (``sweep/``'s reader: ``sweep.config_file.read_run``
+    ``config.toml`` (``sweep/``'s reader: ``sweep.config.read_run``
     passes it).
 
     Raises:

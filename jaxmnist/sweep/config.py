@@ -6,28 +6,49 @@ how a value is parsed and checked, and whether it changes the numbers; the
 TOML reader and writer, the command-line flags, the validation and the "same
 sweep?" check on resume are all derived from those declarations. Adding an
 option is adding one field.
+
+From a config to its groups (:meth:`SweepConfig.groups`): everything
+structural (optimizer, model family, hidden shape, batch norm) makes a group
+of its own, one compiled program each; everything numeric (activation,
+learning rate, dropout, weight decay, optimizer options with several values)
+varies between the members of a group, as arrays. A group's name is its
+optimizer, with ``-cnn``, ``-h<widths>`` (a hidden shape other than 128x64)
+and ``-bn`` for the structure it does not share with the classic MLP, so the
+classic grid's groups keep their optimizer names.
+
+Sweep TOML files (:func:`read_toml`, :func:`to_toml`): every key is a field's
+declared TOML key (``table.key`` for the keys of a table such as
+``[tuning]``); :func:`read_run` reads a finished run dir's records back with
+its config.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import tomllib
 import typing
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from jaxmnist.core.activations import ACTIVATIONS
 from jaxmnist.core.config import (
     PROBE_EVERY,
+    HParams,
+    TrainConfig,
     check_dropout,
     check_weight_decay,
+    make_hparams,
 )
+from jaxmnist.core.model import DEFAULT_SIZES
 from jaxmnist.core.net import MODELS
 from jaxmnist.data.sources import DATASETS
 from jaxmnist.errors import closest
 from jaxmnist.optim.registry import IMPLEMENTATIONS, OPTIMIZERS, get_spec
 from jaxmnist.optim.schedules import SCHEDULES
 from jaxmnist.plugins import with_sources
-from jaxmnist.sweep import plan
-from jaxmnist.sweep.group import GroupSpec
+from jaxmnist.results.members import Member, setup_name
+from jaxmnist.results.records import RunRecords, read_records
 from jaxmnist.sweep.options import (
     LearningRates,
     Option,
@@ -196,6 +217,10 @@ class SweepConfig:
         check=check_size, numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
+    members_per_program: int | None = option(
+        None, "train each group in chunks of at most N members, one after "
+        "another, with one compiled program", check=positive_int,
+        metavar="N", shown="as many as --max-memory allows")
     # Sharding: this process trains one of N slices into RUN/shards/I-of-N/
     # (merged by python -m jaxmnist.merge RUN); see sweep/shards.py.
     shard: str | None = option(
@@ -262,7 +287,7 @@ class SweepConfig:
     def groups(self) -> list[GroupSpec]:
         """One vmapped group per optimizer and structure (model, hidden
         shape, batch norm), members seed-major; see :mod:`.plan`."""
-        return plan.groups(self)
+        return groups(self)
 
 
 FIELDS: dict[str, dataclasses.Field] = {
@@ -305,3 +330,210 @@ def differences(old: SweepConfig, new: SweepConfig) -> list[str]:
     """``"field: old -> new"`` for every numeric field that differs."""
     return [f"{n}: {getattr(old, n)!r} -> {getattr(new, n)!r}"
             for n in numeric_fields() if getattr(old, n) != getattr(new, n)]
+
+# --------------------------------------------------------------------------
+# From a config to its groups
+# --------------------------------------------------------------------------
+
+class Cell(NamedTuple):
+    """One numeric combination of a group: what its members vary."""
+    activation: str
+    learning_rate: float
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    options: tuple[tuple[str, float], ...] = ()  # every option the sweep set
+
+    def hparams(self, vmapped: tuple[str, ...]) -> HParams:
+        return make_hparams(self.activation, self.learning_rate, self.dropout,
+                            self.weight_decay,
+                            {k: v for k, v in self.options if k in vmapped})
+
+
+def options_label(options: tuple[tuple[str, float], ...]) -> str:
+    """``"b2=0.99;eps=1e-06"`` (sorted by name), ``""`` for none."""
+    return ";".join(f"{k}={v:g}" for k, v in sorted(options))
+
+
+def hidden_label(config: TrainConfig) -> str:
+    if config.model != "mlp":
+        return "lenet5"
+    return "x".join(str(w) for w in config.sizes[1:-1])
+
+
+class GroupSpec(NamedTuple):
+    """What one group trains: its ``cells``, each with every seed number in
+    ``seeds``; seed ``s`` uses ``member_key(root_seed, s)``."""
+    name: str  # the optimizer, plus its structure's suffixes
+    config: TrainConfig
+    cells: tuple[Cell, ...]
+    seeds: tuple[int, ...]
+    root_seed: int
+
+    @property
+    def members(self) -> list[Member]:
+        """Seed-major: member ``s * len(cells) + c``."""
+        c = self.config
+        return [Member(c.optimizer, cell.activation, cell.learning_rate, seed,
+                       c.model, hidden_label(c), c.batch_norm, cell.dropout,
+                       cell.weight_decay, options_label(cell.options))
+                for seed in self.seeds for cell in self.cells]
+
+
+DEFAULT_HIDDEN = DEFAULT_SIZES[1:-1]
+
+
+def structures(cfg: SweepConfig):
+    """(optimizer, model, hidden or None, batch norm) of every group."""
+    for opt, model in itertools.product(cfg.optimizers, cfg.model):
+        for hidden in (cfg.hidden if model == "mlp" else (None,)):
+            for bn in cfg.batch_norm:
+                yield opt, model, hidden, bn
+
+
+def train_config(cfg: SweepConfig, optimizer: str, model: str = "mlp",
+                 hidden: tuple[int, ...] | None = DEFAULT_HIDDEN,
+                 batch_norm: bool = False) -> TrainConfig:
+    """The static config the group (optimizer, model, hidden, batch norm)
+    compiles: optimizer options with one value are constants, several
+    values are vmapped; dropout and weight decay compile only when some
+    member uses them."""
+    options = cfg.options_for(optimizer)
+    return TrainConfig(
+        optimizer=optimizer, epochs=cfg.epochs,
+        batch_size=cfg.batch_size_for(optimizer),
+        sizes=(784, *(hidden or DEFAULT_HIDDEN), 10),
+        implementation=cfg.implementation, schedule=cfg.schedule,
+        optimizer_options=tuple((k, v[0]) for k, v in options
+                                if len(v) == 1),
+        activations=cfg.activations, dynamics=cfg.dynamics,
+        probe_every=cfg.probe_every, model=model,
+        batch_norm=batch_norm, dropout=any(d > 0 for d in cfg.dropout),
+        weight_decay=any(w > 0 for w in cfg.weight_decay),
+        vmapped_options=tuple(k for k, v in options if len(v) > 1))
+
+
+def cells(cfg: SweepConfig, optimizer: str) -> tuple[Cell, ...]:
+    """Every numeric combination of ``optimizer``'s group: activation x
+    learning rate x dropout x weight decay x optimizer option values."""
+    options = cfg.options_for(optimizer)
+    names = [k for k, _ in options]
+    combos = list(itertools.product(*(v for _, v in options)))
+    return tuple(Cell(act, lr, d, w, tuple(zip(names, combo)))
+                 for act in cfg.activations for lr in cfg.lrs_for(optimizer)
+                 for d in cfg.dropout for w in cfg.weight_decay
+                 for combo in combos)
+
+
+def groups(cfg: SweepConfig) -> list[GroupSpec]:
+    """Every group of the sweep, in the config's order."""
+    out = []
+    for opt, model, hidden, bn in structures(cfg):
+        config = train_config(cfg, opt, model, hidden, bn)
+        out.append(GroupSpec(setup_name(opt, model, hidden_label(config), bn),
+                             config, cells(cfg, opt), tuple(range(cfg.seeds)),
+                             cfg.seed))
+    return out
+
+# --------------------------------------------------------------------------
+# TOML files
+# --------------------------------------------------------------------------
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The options in a sweep TOML file, parsed and type-checked (a
+    ValueError names the file)."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"config file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"config file {str(p)!r} cannot be read "
+                         f"({type(e).__name__})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {str(p)!r} is not valid TOML: "
+                         f"{e}") from e
+    try:
+        return _read_values(raw)
+    except ValueError as e:
+        raise ValueError(f"config file {str(p)!r}: {e}") from e
+
+
+def read_config(path: Path) -> SweepConfig:
+    """The SweepConfig a run dir's ``config.toml`` holds."""
+    return SweepConfig(**read_toml(path))
+
+
+def read_run(run_dir: str | Path) -> RunRecords:
+    """The records of a finished run directory, its config a SweepConfig
+    (:func:`jaxmnist.results.records.read_records`; a ValueError of one
+    line when it is not a finished run dir or a file in it is damaged)."""
+    return read_records(run_dir, read_config)
+
+
+def check_values(path: str | Path, values: dict[str, Any]) -> None:
+    """ValueError naming the file ``path`` unless its ``values`` (those
+    the command line leaves) make a valid SweepConfig."""
+    try:
+        SweepConfig(**values)
+    except ValueError as e:
+        raise ValueError(f"config file {str(path)!r}: {e}") from e
+
+
+def _read_values(raw: dict[str, Any]) -> dict[str, Any]:
+    by_key = {declared(n).toml or n: n for n in FIELDS}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in by_key:
+            values[by_key[key]] = coerce(by_key[key], value)
+        elif isinstance(value, dict) and any(k.startswith(f"{key}.")
+                                             for k in by_key):
+            values.update(_read_table(key, value, by_key))
+        elif key in {k.split(".")[0] for k in by_key if "." in k}:
+            raise ValueError(f"[{key}] must be a table, got {value!r}")
+        else:
+            values[key] = coerce(key, value)  # raises: unknown key
+    return values
+
+
+def _read_table(table: str, value: dict, by_key: dict[str, str]) -> dict:
+    keys = [k.split(".", 1)[1] for k in by_key if k.startswith(f"{table}.")]
+    out = {}
+    for k, v in value.items():
+        if k not in keys:
+            raise ValueError(f"unknown [{table}] key {k!r}{closest(k, keys)}"
+                             f"; valid keys: {', '.join(keys)}")
+        out[by_key[f"{table}.{k}"]] = coerce(by_key[f"{table}.{k}"], v)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
+
+
+def to_toml(cfg: SweepConfig) -> str:
+    """The config as TOML that :func:`read_toml` reads back identically."""
+    top, tables = [], {}
+    for name in FIELDS:
+        value, key = getattr(cfg, name), declared(name).toml or name
+        if name == "learning_rates":  # a table of its own
+            if value:
+                tables["learning_rates"] = [f"{opt} = {_fmt(list(lrs))}"
+                                            for opt, lrs in value]
+        elif name == "optimizer_options":  # a table per optimizer
+            for opt, options in value:
+                tables[f"optimizer_options.{opt}"] = [
+                    f"{k} = {_fmt(list(v))}" for k, v in options]
+        elif "." in key:
+            table, sub = key.split(".", 1)
+            tables.setdefault(table, []).append(f"{sub} = {_fmt(value)}")
+        elif value is not None:
+            top.append(f"{key} = {_fmt(value)}")
+    for table, lines in tables.items():
+        top += ["", f"[{table}]", *lines]
+    return "\n".join(top) + "\n"

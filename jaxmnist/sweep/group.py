@@ -7,6 +7,8 @@ vmapped over seeds (outer) and cells (inner), compiled once; Python drives
 the epochs so the host is touched once per epoch (progress, checkpoints).
 A group whose compiled program is over the memory budget trains in chunks
 of members, one after another, with that one program (:mod:`.chunks`).
+:func:`to_arrays` / :func:`from_arrays` turn a finished group's
+:class:`~jaxmnist.results.members.GroupResult` into its checkpoint and back.
 """
 
 from __future__ import annotations
@@ -20,40 +22,28 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxmnist.core.dynamics import Dynamics
 from jaxmnist.core.train import (
+    Metrics,
     evaluates_elsewhere,
     evaluation_point,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
-from jaxmnist.sweep import checkpoints, chunks, memory, sharding
-from jaxmnist.sweep.members import (
-    Cell,
-    GroupResult,
-    GroupSpec,
-    Member,
-    from_arrays,
-    hidden_label,
-    options_label,
-    setup_name,
-    to_arrays,
-)
+from jaxmnist.results.members import GroupResult, Member
+from jaxmnist.sweep import checkpoint, chunks
+from jaxmnist.sweep.cluster import cluster
+from jaxmnist.sweep.config import GroupSpec
 from jaxmnist.sweep.placed import (
     PlacedGroup,
-    compile_epoch,
-    compile_init,
     compiled_like,
     epoch_like,
-    group_programs,
-    member_axes,
     place,
+    place_chunk,
+    plan_chunks,
 )
 from jaxmnist.sweep.progress import GroupBar, RunBar
-
-__all__ = ["Cell", "GroupResult", "GroupSpec", "Member", "group_programs",
-           "hidden_label", "member_axes", "options_label", "placed_chunks",
-           "plan_group", "setup_name", "train_group"]
 
 
 def _saved_epochs(path: Path | None) -> int:
@@ -73,13 +63,13 @@ def _start(g: PlacedGroup, checkpoint_dir: Path | None, name: str,
     readable checkpoint when every process has that one, else freshly
     initialised (stale checkpoints removed). Each unreadable checkpoint
     is one ``note`` naming it and saying what the group does instead."""
-    saved = sharding.gathered(_saved_epochs(checkpoint_dir))
+    saved = cluster.gathered(_saved_epochs(checkpoint_dir))
     damaged: list[str] = []
-    resumed = (checkpoints.restore_epoch(checkpoint_dir, g.state_like,
+    resumed = (checkpoint.restore_epoch(checkpoint_dir, g.state_like,
                                          epoch_like(g), damaged.append)
                if checkpoint_dir is not None and len(set(saved)) == 1
                and saved[0] >= 0 else None)
-    if len(set(sharding.gathered(resumed[0] if resumed else -1))) > 1:
+    if len(set(cluster.gathered(resumed[0] if resumed else -1))) > 1:
         resumed = None  # a process fell back to another epoch: start over
     for i, line in enumerate(damaged):
         note(f"warning: {line}; " + (
@@ -106,11 +96,11 @@ def _collect(g: PlacedGroup, state, history: list,
         x = np.moveaxis(x, a, 1)[:n_seeds, :n_cells]
         return x.reshape(len(members), *x.shape[2:])
 
-    host = sharding.to_host((_evaluation_point(g, state), state.stats))
+    host = cluster.to_host((_evaluation_point(g, state), state.stats))
     params = jax.tree.map(members_first, host[0], g.axes.params)
     stats = jax.tree.map(members_first, host[1], g.axes.stats)
     stacked = jax.tree.map(lambda x: np.moveaxis(x, 0, 1),  # [member, epoch]
-                           checkpoints.stack(history))
+                           checkpoint.stack(history))
     return GroupResult(members, stacked.metrics, params, 0.0, 0.0,
                        epoch_times,
                        steps_per_epoch(g.spec.config, g.data.num_train),
@@ -129,77 +119,6 @@ def _evaluation_point(g: PlacedGroup, state):
     return jax.jit(jax.vmap(per_cell))(state.opt_state, state.params)
 
 
-def _plan(g: PlacedGroup, layout: chunks.Layout | None,
-          max_memory: int | None) -> tuple[PlacedGroup, chunks.Layout, float]:
-    """(``g`` with its programs compiled for the layout's chunks, the chunk
-    layout, compile seconds). ``layout`` given (a resumed group's): that
-    one.
-
-    Otherwise the whole group compiles first; if XLA's memory analysis says
-    it needs more than the budget, a chunk size is fitted to the budget
-    (linear in the members: the data fixed, the rest per member) and checked
-    by compiling it, refitted from the last two measurements (3 tries).
-    """
-    spec, unit = g.spec, sharding.member_mesh().size
-    full = chunks.whole(len(spec.seeds), len(spec.cells), unit)
-    budget = sharding.agreed_min(memory.budget(max_memory))  # all processes
-    if len(set(sharding.gathered(-1 if layout is None else layout.members))
-           ) > 1:  # processes resuming different layouts: plan afresh
-        layout = None
-    if layout is not None and layout != full:
-        c, seconds = compile_epoch(_place_chunk(g, layout, 0))
-    else:
-        c, seconds = compile_epoch(g)
-        if layout is None:
-            layout, c, fit_s = _fit(g, c, full, budget)
-            seconds += fit_s
-    c, init_s = compile_init(c)
-    return compiled_like(g, c), layout, seconds + init_s
-
-
-def _fit(g: PlacedGroup, compiled: PlacedGroup, full: chunks.Layout,
-         budget: int) -> tuple[chunks.Layout, PlacedGroup, float]:
-    """(the largest layout whose compiled epoch is within ``budget``, its
-    compiled first chunk, seconds spent compiling): ``full`` and
-    ``compiled`` when the whole group (``compiled``) is within it."""
-    spec, unit = g.spec, sharding.member_mesh().size
-    points = [(memory.tree_bytes(g.data), 0), (_bytes(compiled), full.members)]
-    seconds = 0.0
-    if points[-1][0] <= budget:
-        return full, compiled, seconds
-    for _ in range(3):
-        (b0, m0), (b1, m1) = points[-2:]
-        per = (b1 - b0) / (m1 - m0)
-        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
-                                chunks.members_within(budget, b1 - per * m1,
-                                                      per, unit))
-        if layout.members == m1:
-            break
-        c, s = compile_epoch(_place_chunk(g, layout, 0))
-        points.append((_bytes(c), layout.members))
-        seconds += s
-        if points[-1][0] <= budget:
-            return layout, c, seconds
-    raise ValueError(
-        f"{spec.name}: {points[-1][1]} members need "
-        f"{memory.format_size(points[-1][0])} per device, over the budget "
-        f"of {memory.format_size(budget)}; raise --max-memory")
-
-
-def _place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
-                 ) -> PlacedGroup:
-    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
-    spec = g.spec
-    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
-    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
-                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
-    return place(sub, g.data, g.programs, layout)
-
-
-def _bytes(g: PlacedGroup) -> int:
-    return memory.compiled_bytes(g.epoch)
-
-
 def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
                name: str, stop: StopRequest | None) -> GroupResult:
     """One compiled program's members, epochs ``0..epochs-1`` (resumed from
@@ -215,7 +134,7 @@ def _train_one(g: PlacedGroup, run_bar: RunBar, checkpoint_dir: Path | None,
         state = _run_epochs(g, first, state, history, epoch_times, bar,
                             checkpoint_dir, stop)
     except KeyboardInterrupt:
-        saved = checkpoints.latest_epoch(checkpoint_dir) \
+        saved = checkpoint.latest_epoch(checkpoint_dir) \
             if checkpoint_dir is not None else 0
         raise Interrupted(f"group {name} stopped after epoch {saved} "
                           f"of {epochs}", "SIGINT" if stop is None
@@ -238,18 +157,18 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
         state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e),
                              g.probes(e))
         if saved is not None and checkpoint_dir is not None:
-            checkpoints.save_epoch(checkpoint_dir, *saved, history,
+            checkpoint.save_epoch(checkpoint_dir, *saved, history,
                                    epoch_times)
-        out = sharding.to_host(out)  # the host sync
+        out = cluster.to_host(out)  # the host sync
         epoch_times.append(time.perf_counter() - t)
         history.append(jax.tree.map(  # [padded seed, padded cell, ...]
             lambda x: x[:seeds, :cells].reshape(members, *x.shape[2:]), out))
         bar.epoch_done(history[-1].metrics)
-        saved = ((e + 1, sharding.to_host(state))
+        saved = ((e + 1, cluster.to_host(state))
                  if checkpoint_dir is not None and e + 1 < epochs else None)
         if stop is not None and stop.requested and e + 1 < epochs:
             if saved is not None and checkpoint_dir is not None:
-                checkpoints.save_epoch(checkpoint_dir, *saved, history,
+                checkpoint.save_epoch(checkpoint_dir, *saved, history,
                                        epoch_times)
             stop.check(f"group {g.spec.name} stopped after epoch {e + 1} "
                        f"of {epochs}")
@@ -265,12 +184,12 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
     parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
     results = []
     for i, chunk in enumerate(parts):
-        gc = compiled_like(_place_chunk(g, layout, i), g)
+        gc = compiled_like(place_chunk(g, layout, i), g)
         path = chunks.chunk_dir(checkpoint_dir, i)
-        done = (checkpoints.load_result(path, _damaged_result(
+        done = (checkpoint.load_result(path, _damaged_result(
             run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
             if path is not None else None)
-        done = done if sharding.everyone(done is not None) else None
+        done = done if cluster.everyone(done is not None) else None
         if done is not None:
             run_bar.done_before(len(gc.spec.members) * spec.config.epochs)
             result = from_arrays(*done, gc.state_like)
@@ -278,7 +197,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
             result = _train_one(gc, run_bar, path,
                                 f"{spec.name} {i + 1}/{len(parts)}", stop)
             if path is not None:
-                checkpoints.save_result(path, *to_arrays(result))
+                checkpoint.save_result(path, *to_arrays(result))
         results.append((chunk.members(len(spec.cells)), result))
     history, params, stats, dynamics = chunks.scatter(
         [(idx, (r.history, r.params, r.stats, r.dynamics))
@@ -296,19 +215,6 @@ def _damaged_result(run_bar: RunBar, name: str) -> Callable[[str], None]:
         f"readable epoch checkpoint (from the start if none)")
 
 
-def placed_chunks(spec: GroupSpec, data: Dataset,
-                  max_memory: int | None = None
-                  ) -> tuple[list[PlacedGroup], chunks.Layout, float]:
-    """What :func:`train_group` runs, ready: every chunk of ``spec`` placed
-    with the one compiled epoch program, the layout, compile seconds."""
-    g, layout, seconds = _plan(place(spec, data), None, max_memory)
-    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
-    if n == 1:
-        return [g], layout, seconds
-    return ([compiled_like(_place_chunk(g, layout, i), g)
-             for i in range(n)], layout, seconds)
-
-
 def _resumed_layout(g: PlacedGroup, path: Path | None
                     ) -> chunks.Layout | None:
     """The layout of the group's checkpoints, if it has some: recorded when
@@ -316,25 +222,28 @@ def _resumed_layout(g: PlacedGroup, path: Path | None
     if path is None or not (path / "epochs").is_dir():
         return chunks.recorded(path)
     return chunks.whole(len(g.spec.seeds), len(g.spec.cells),
-                        sharding.member_mesh().size)
+                        cluster.mesh().size)
 
 
 def plan_group(spec: GroupSpec, data: Dataset,
                checkpoint_dir: Path | None = None,
-               max_memory: int | None = None
+               max_memory: int | None = None,
+               members_per_program: int | None = None
                ) -> tuple[PlacedGroup, chunks.Layout, float]:
     """What :func:`train_group` trains: (``spec`` placed and compiled for
     its chunk layout (a resumed group's: its checkpoints'), the layout,
-    compile seconds)."""
+    compile seconds); see :func:`.placed.plan_chunks`."""
     g = place(spec, data)
-    return _plan(g, _resumed_layout(g, checkpoint_dir), max_memory)
+    return plan_chunks(g, max_memory, members_per_program,
+                       _resumed_layout(g, checkpoint_dir))
 
 
 def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
                 stop: StopRequest | None = None,
-                max_memory: int | None = None) -> GroupResult:
+                max_memory: int | None = None,
+                members_per_program: int | None = None) -> GroupResult:
     """Train every member of ``spec`` in one vmapped, compiled program.
 
     Runs exactly what ``make_train(spec.config)`` scans over (``init``, then
@@ -343,7 +252,8 @@ def train_group(spec: GroupSpec, data: Dataset,
     after every epoch and resumed from there (or returned as saved, if it
     finished) when called again. ``progress`` is a bool or the run's bar. A
     group whose compiled program needs more than ``max_memory`` bytes per
-    device (default: see :func:`.memory.default_budget`) runs in chunks of
+    device (default: see :func:`.chunks.default_budget`), or more than
+    ``members_per_program`` members, runs in chunks of
     members, one after another, with one compiled program (:mod:`.chunks`).
 
     Raises:
@@ -359,16 +269,16 @@ def train_group(spec: GroupSpec, data: Dataset,
         members * epochs, enabled=progress)
     try:
         if checkpoint_dir is not None:
-            done = checkpoints.load_result(
+            done = checkpoint.load_result(
                 checkpoint_dir, _damaged_result(run_bar, spec.name))
-            if sharding.everyone(done is not None):
+            if cluster.everyone(done is not None):
                 run_bar.done_before(members * epochs)
                 like = place(spec, data).state_like
                 return from_arrays(*done, like)  # type: ignore
         start = time.perf_counter()
         run_bar.status(f"compiling {spec.name}...")
         g, layout, compile_s = plan_group(spec, data, checkpoint_dir,
-                                          max_memory)
+                                          max_memory, members_per_program)
         n = chunks.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:
             group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)
@@ -384,5 +294,42 @@ def train_group(spec: GroupSpec, data: Dataset,
     group = group._replace(seconds=time.perf_counter() - start,
                            compile_seconds=compile_s)
     if checkpoint_dir is not None:
-        checkpoints.save_result(checkpoint_dir, *to_arrays(group))
+        checkpoint.save_result(checkpoint_dir, *to_arrays(group))
     return group
+
+
+def to_arrays(group: GroupResult) -> tuple[dict, dict]:
+    """A finished group as (arrays, JSON metadata) for its checkpoint."""
+    leaves = {f"param{i}": x for i, x in enumerate(jax.tree.leaves(
+        (group.params, group.stats)))}
+    arrays = {**{f"history_{f}": getattr(group.history, f)
+                 for f in Metrics._fields}, **leaves,
+              **{f"dynamics_{f}": getattr(group.dynamics, f)
+                 for f in Dynamics._fields if group.dynamics is not None},
+              "epoch_seconds": np.asarray(group.epoch_seconds)}
+    meta = {"members": [list(m) for m in group.members],
+            "seconds": group.seconds, "compile_seconds": group.compile_seconds,
+            "steps_per_epoch": group.steps_per_epoch}
+    return arrays, meta
+
+
+def from_arrays(arrays: dict, meta: dict, state_like) -> GroupResult:
+    like = (state_like.params, state_like.stats)
+    leaves = [arrays[f"param{i}"] for i in range(len(jax.tree.leaves(like)))]
+    params, stats = jax.tree.unflatten(jax.tree.structure(like), leaves)
+    return GroupResult(
+        [Member(*m) for m in meta["members"]],
+        Metrics(*(arrays[f"history_{f}"] for f in Metrics._fields)),
+        params, meta["seconds"], meta["compile_seconds"],
+        [float(t) for t in arrays["epoch_seconds"]], meta["steps_per_epoch"],
+        _dynamics(arrays), stats)
+
+
+def _dynamics(arrays) -> Dynamics | None:
+    """A checkpoint's probes (None without); a field the checkpoint
+    predates (``inactive_fraction``) reads as NaN, not applicable."""
+    if "dynamics_sharpness" not in arrays:
+        return None
+    blank = np.full_like(arrays["dynamics_dead_fraction"], np.nan)
+    return Dynamics(*(arrays[f"dynamics_{f}"] if f"dynamics_{f}" in arrays
+                      else blank for f in Dynamics._fields))

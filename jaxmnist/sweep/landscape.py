@@ -43,10 +43,10 @@ from jaxmnist.results.landscape import (
     member_label,
     path_rows,
 )
+from jaxmnist.results.members import member_path
 from jaxmnist.results.records import CellResult, MemberResult
 from jaxmnist.sweep import store
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.members import GroupSpec
+from jaxmnist.sweep.config import GroupSpec, SweepConfig
 
 ALPHAS = np.linspace(0.0, 1.0, 21)
 GRID = np.linspace(-1.0, 1.0, 25)
@@ -67,7 +67,7 @@ def run_landscape(cfg: SweepConfig, out: Path, data: Dataset,
     splits = ((data.train_images[:TRAIN_IMAGES],
                data.train_labels[:TRAIN_IMAGES]),
               (data.val_images, data.val_labels))
-    finals = {member_label(m): store.load_model(store.member_path(out, m))[0]
+    finals = {member_label(m): store.load_model(member_path(out, m))[0]
               for m in members}
     rows, parts = [], []
     offset = 0

@@ -19,7 +19,6 @@ from jaxmnist.errors import (
     unknown_name_message,
 )
 from jaxmnist.optim.registry import OPTIMIZERS, check_option, get_spec
-from jaxmnist.sweep import shards
 
 LearningRates = tuple[tuple[str, tuple[float, ...]], ...]
 #: ((optimizer, ((option, (values, ...)), ...)), ...)
@@ -349,6 +348,8 @@ def check_size(key: str, value: str | None) -> None:
 
 def parse_shard(key: str, value: Any) -> str:
     """``"I/N"`` (task I of N; spaces dropped) or ``"off"``."""
+    from jaxmnist.sweep import shards  # noqa: PLC0415  (it imports the driver)
+
     text = str(value).strip().replace(" ", "")
     if text.lower() == shards.OFF:
         return shards.OFF

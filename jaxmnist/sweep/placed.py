@@ -4,8 +4,10 @@
 programs (the probes, with dynamics, inside the epoch) from its static
 :class:`TrainConfig`; :func:`place` puts a :class:`GroupSpec`'s members
 (padded to a chunk layout) on the devices beside them;
-:func:`compile_epoch` and :func:`compile_init` compile them. What runs the
-epochs is :mod:`jaxmnist.sweep.group`.
+:func:`compile_epoch` and :func:`compile_init` compile them, and
+:func:`plan_chunks` chooses the chunks a group too large for its memory
+budget runs in (:mod:`.chunks`). What runs the epochs is
+:mod:`jaxmnist.sweep.group`.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from jaxmnist.core.train import (
     probes_epoch,
 )
 from jaxmnist.data.dataset import Dataset
-from jaxmnist.sweep import chunks, sharding
-from jaxmnist.sweep.members import GroupSpec
+from jaxmnist.sweep import chunks
+from jaxmnist.sweep.cluster import along, cluster, pad_members, replicated
+from jaxmnist.sweep.config import GroupSpec
 
 __all__ = ["PlacedGroup", "Programs", "compile_epoch", "compile_init",
            "compiled_like", "epoch_like", "group_programs", "member_axes",
-           "place"]
+           "place", "place_chunk", "placed_chunks", "plan_chunks"]
 
 
 def member_axes(state, tcfg: TrainConfig):
@@ -58,7 +61,7 @@ class Programs(NamedTuple):
 def by_cell(mesh, per_member):
     """Shardings of ``[seed, cell, ...]`` outputs: cells split."""
     return jax.tree.map(
-        lambda leaf: sharding.along(mesh, np.ndim(leaf) + 2, 1), per_member)
+        lambda leaf: along(mesh, np.ndim(leaf) + 2, 1), per_member)
 
 
 def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
@@ -76,7 +79,7 @@ def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
     axes = member_axes(state1, tcfg)
     outer = jax.tree.map(lambda a: a + 1, axes)  # after the seed axis
     state_sharding = jax.tree.map(
-        lambda leaf, a: sharding.along(mesh, np.ndim(leaf) + 2, a), state1,
+        lambda leaf, a: along(mesh, np.ndim(leaf) + 2, a), state1,
         outer)
     out1 = jax.eval_shape(epoch1, state1, hp1, data, jax.random.key(0),
                           jnp.ones([], bool))[1]
@@ -120,17 +123,17 @@ def place(spec: GroupSpec, data: Dataset, programs=None,
     """``spec`` on the devices, padded to ``layout`` (default: every seed,
     the cells padded to a multiple of the device count), with ``programs``
     (default: made anew for ``spec.config``)."""
-    mesh = sharding.member_mesh()
+    mesh = cluster.mesh()
     layout = layout or chunks.whole(len(spec.seeds), len(spec.cells),
                                     mesh.size)
     hp = stack_hparams([c.hparams(spec.config.vmapped_options)
                         for c in spec.cells])
-    hp = jax.device_put(sharding.pad_members(hp, layout.cells),
-                        sharding.along(mesh, 1, 0))
+    hp = jax.device_put(pad_members(hp, layout.cells),
+                        along(mesh, 1, 0))
     keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, sharding.pad_members(np.asarray(spec.seeds),
+        spec.root_seed, pad_members(np.asarray(spec.seeds),
                                              layout.seeds))
-    data = jax.device_put(data, sharding.replicated(mesh))
+    data = jax.device_put(data, replicated(mesh))
     programs = programs or group_programs(spec.config, data, mesh)
     init, epoch, axes = programs
     state_like = jax.eval_shape(init, init_keys(keys), hp, data)
@@ -169,3 +172,96 @@ def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:
     epoch = g.epoch.lower(g.state_like, g.hparams, g.data, g.epoch_keys(0),
                           g.probes(0)).compile()
     return g._replace(epoch=epoch), time.perf_counter() - t
+
+
+def place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
+                ) -> PlacedGroup:
+    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
+    spec = g.spec
+    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
+    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
+                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
+    return place(sub, g.data, g.programs, layout)
+
+
+def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
+                members: int | None = None,
+                resumed: chunks.Layout | None = None
+                ) -> tuple[PlacedGroup, chunks.Layout, float]:
+    """(``g`` with its programs compiled for its chunk layout, the layout,
+    compile seconds): the one place a group's chunks are chosen.
+
+    The layout is, first that applies: ``resumed`` (a resumed group's
+    checkpoints', when every process resumes the same one); at most
+    ``members`` per program (``--members-per-program``); else measured:
+    the whole group compiles, and if XLA's memory analysis says it needs
+    more than the budget (``max_memory``, default
+    :func:`.chunks.default_budget`; the smallest over the processes), the
+    members per chunk are fitted to it (linear in the members: the data
+    fixed, the rest per member) and checked by compiling that chunk,
+    refitted from the last two measurements (3 tries).
+
+    Raises:
+      ValueError: even the smallest chunk is over the budget.
+    """
+    spec, unit = g.spec, cluster.mesh().size
+    n_seeds, n_cells = len(spec.seeds), len(spec.cells)
+    full = chunks.whole(n_seeds, n_cells, unit)
+    budget = cluster.agreed_min(chunks.budget(max_memory))  # all processes
+    if len(set(cluster.gathered(-1 if resumed is None else resumed.members))
+           ) > 1:  # processes resuming different layouts: plan afresh
+        resumed = None
+    layout = resumed or (None if members is None else
+                         chunks.fitting(n_seeds, n_cells, unit, members))
+    if layout is None:
+        c, layout, seconds = _measured(g, full, budget)
+    else:
+        c, seconds = compile_epoch(g if layout == full
+                                   else place_chunk(g, layout, 0))
+    c, init_s = compile_init(c)
+    return compiled_like(g, c), layout, seconds + init_s
+
+
+def _measured(g: PlacedGroup, full: chunks.Layout, budget: int
+              ) -> tuple[PlacedGroup, chunks.Layout, float]:
+    """(the compiled first chunk of the largest layout whose epoch program
+    is within ``budget``, that layout, seconds spent compiling)."""
+    spec, unit = g.spec, cluster.mesh().size
+    c, seconds = compile_epoch(g)
+    points = [(chunks.tree_bytes(g.data), 0),
+              (chunks.compiled_bytes(c.epoch), full.members)]
+    if points[-1][0] <= budget:
+        return c, full, seconds
+    for _ in range(3):
+        (b0, m0), (b1, m1) = points[-2:]
+        per = (b1 - b0) / (m1 - m0)
+        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
+                                chunks.members_within(budget, b1 - per * m1,
+                                                      per, unit))
+        if layout.members == m1:
+            break
+        c, s = compile_epoch(place_chunk(g, layout, 0))
+        points.append((chunks.compiled_bytes(c.epoch), layout.members))
+        seconds += s
+        if points[-1][0] <= budget:
+            return c, layout, seconds
+    raise ValueError(
+        f"{spec.name}: {points[-1][1]} members need "
+        f"{chunks.format_size(points[-1][0])} per device, over the budget "
+        f"of {chunks.format_size(budget)}; raise --max-memory or lower "
+        f"--members-per-program")
+
+
+def placed_chunks(spec: GroupSpec, data: Dataset,
+                  max_memory: int | None = None,
+                  members: int | None = None
+                  ) -> tuple[list[PlacedGroup], chunks.Layout, float]:
+    """What :func:`~jaxmnist.sweep.group.train_group` runs, ready: every
+    chunk of ``spec`` placed with the one compiled epoch program, the
+    layout, compile seconds."""
+    g, layout, seconds = plan_chunks(place(spec, data), max_memory, members)
+    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+    if n == 1:
+        return [g], layout, seconds
+    return ([compiled_like(place_chunk(g, layout, i), g)
+             for i in range(n)], layout, seconds)

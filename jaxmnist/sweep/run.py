@@ -4,8 +4,15 @@
 data, train each group (resuming from its checkpoints), turn the groups into
 typed result records, save each member's model, then hand the records to the
 writers and the report. ``python -m jaxmnist.sweep`` parses the options and
-calls it. One sweep at a time holds the run dir (:mod:`.lock`); a
+calls it. One sweep at a time holds the run dir (:mod:`.checkpoint`); a
 :class:`~jaxmnist.errors.StopRequest` stops it at its next safe point.
+
+:class:`Results` is where every trained (or, for a sharded sweep, merged)
+group goes: its members' records are added to the run's, each member's
+model is saved, the result tables and TensorBoard events are rewritten, and
+the best member so far is kept for its predictions. A sweep adds its groups
+as they train, the merge of a sharded sweep (:mod:`jaxmnist.merge`) as it
+reads them back from the shards: the same files either way.
 """
 
 from __future__ import annotations
@@ -17,34 +24,49 @@ import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from jaxmnist import __version__, files
+from jaxmnist.core.activations import activation_index
 from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.errors import StopRequest
+from jaxmnist.plugins import source_modules
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
-from jaxmnist.results import records
+from jaxmnist.results import records, stats
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
-from jaxmnist.results.records import RunRecords
-from jaxmnist.sweep import checkpoints, memory, rundir, sharding, store
-from jaxmnist.sweep.collect import Results
-from jaxmnist.sweep.config import SweepConfig, differences
-from jaxmnist.sweep.config_file import read_run, read_toml, to_toml
-from jaxmnist.sweep.group import GroupResult, GroupSpec, train_group
+from jaxmnist.results.members import (
+    MODELS_DIR,
+    GroupResult,
+    Member,
+    member_path,
+    setup_name,
+)
+from jaxmnist.results.records import MemberResult, RunRecords
+from jaxmnist.sweep import checkpoint, chunks, store
+from jaxmnist.sweep.cluster import cluster, replicated
+from jaxmnist.sweep.config import (
+    GroupSpec,
+    SweepConfig,
+    differences,
+    read_run,
+    read_toml,
+    to_toml,
+)
+from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.landscape import run_landscape
-from jaxmnist.sweep.lock import RunLock
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
 RUN_FILES = ("config.toml", *records.RESULT_FILES, *LANDSCAPE_FILES,
              summary.SUMMARY, summary.COMPARISONS, BEST_PREDICTIONS,
-             rundir.FINISHED)
-RUN_DIRS = (checkpoints.CHECKPOINTS_DIR, store.MODELS_DIR,
+             checkpoint.FINISHED)
+RUN_DIRS = (checkpoint.CHECKPOINTS_DIR, MODELS_DIR,
             figures.FIGURES_DIR, figures.EVALUATION_DIR,
             tensorboard.TENSORBOARD_DIR)
 
@@ -112,19 +134,22 @@ def versions() -> dict[str, str]:
 
 
 def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
-                   max_memory: int | None, bar: RunBar, stop: StopRequest
+                   cfg: SweepConfig, bar: RunBar, stop: StopRequest
                    ) -> Iterator[tuple[GroupSpec, GroupResult]]:
     """Each group of ``specs`` planned, compiled and trained in order
     (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
-    read back)."""
+    read back), chunked by ``cfg``'s memory options."""
+    # what is free now, before any group holds memory: every group's budget
+    max_memory = chunks.budget(cfg.max_memory_bytes)
     # on every device once: each group's placing then finds it there
-    data = jax.device_put(data, sharding.replicated(sharding.member_mesh()))
+    data = jax.device_put(data, replicated(cluster.mesh()))
     for i, spec in enumerate(specs):
         stop.check(f"stopped after group {specs[i - 1].name} ({i} of "
                    f"{len(specs)} groups finished)" if i else
                    "stopped before training")
         yield spec, train_group(spec, data, progress=bar, stop=stop,
-                                checkpoint_dir=dirs[i], max_memory=max_memory)
+                                checkpoint_dir=dirs[i], max_memory=max_memory,
+                                members_per_program=cfg.members_per_program)
 
 
 def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
@@ -133,11 +158,8 @@ def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
     :class:`Results` as it finishes."""
     results, start = Results(cfg, out), time.perf_counter()
     specs = cfg.groups()
-    dirs = [checkpoints.group_dir(out, spec.name) for spec in specs]
-    # what is free now, before any group holds memory: every group's budget
-    max_memory = memory.budget(cfg.max_memory_bytes)
-    for spec, group in trained_groups(specs, dirs, data, max_memory, bar,
-                                      stop):
+    dirs = [checkpoint.group_dir(out, spec.name) for spec in specs]
+    for spec, group in trained_groups(specs, dirs, data, cfg, bar, stop):
         results.add(spec, group, {
             "device": str(jax.devices()[0]), "versions": versions(),
             "data_load_seconds": round(load_s, 3),
@@ -162,24 +184,20 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
         forbidden folder); it names the file, and what was saved before it
         is intact.
     """
-    when = rundir.finished(out)
+    when = checkpoint.run_finished(out)
     if when is not None:
         print(f"{out} holds this sweep, finished {when}; nothing to train "
               f"(--overwrite trains it again)", file=sys.stderr, flush=True)
-        if jax.process_index() == 0:
-            rundir.tidy(out, cfg.keep_checkpoints)
+        if cluster.main:
+            checkpoint.tidy(out, cfg.keep_checkpoints)
         return read_run(out)
     data, load_s = load_data(cfg)
     check_groups(cfg.groups(), data.num_train)
     prepare_out(out)
     stop = stop or StopRequest()
-    if jax.process_index() != 0:  # process 0 holds the run dir for all
+    if not cluster.main:  # process 0 holds the run dir for all
         return _run(cfg, out, data, load_s, progress, stop)
-    with RunLock(out) as stale:
-        if stale is not None:
-            print(f"note: {out} was held by {stale.describe()}, which is no "
-                  f"longer running; taking it over", file=sys.stderr)
-        rundir.remove_temporaries(out)
+    with checkpoint.held(out):
         return _run(cfg, out, data, load_s, progress, stop)
 
 
@@ -190,7 +208,7 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
           f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
           f" device {jax.devices()[0]}; output {out}", flush=True)
-    if jax.process_index() == 0:
+    if cluster.main:
         files.write_text(out / "config.toml", to_toml(cfg))
     bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
                  enabled=progress)
@@ -212,7 +230,7 @@ def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
     (images, labels); ``data`` the whole dataset (for ``--landscape``)."""
     done = results()
     run, best = done.run, done.best
-    if jax.process_index() != 0:
+    if not cluster.main:
         return run
     stop.check("stopped before the figures (every group is trained and "
                "saved)")
@@ -230,5 +248,103 @@ def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
                    "and saved, and the landscape written)")
     figures.write_figures(out, run)
     summary.write_report(out, run, (out / BEST_PREDICTIONS).is_file())
-    rundir.finish(out, cfg.keep_checkpoints)
+    checkpoint.finish(out, cfg.keep_checkpoints)
     return run
+
+# --------------------------------------------------------------------------
+# The run's records, group by group
+# --------------------------------------------------------------------------
+
+def model_metadata(cfg: SweepConfig, spec: GroupSpec,
+                   m: MemberResult) -> dict:
+    """What a saved model needs to be run and described again."""
+    keys = set(Member._fields)
+    return {**{k: v for k, v in m._asdict().items() if k in keys},
+            "dataset": cfg.dataset, "sizes": list(spec.config.sizes),
+            "activation_index": activation_index(m.activation),
+            "implementation": cfg.implementation, "root_seed": cfg.seed,
+            "epochs": cfg.epochs, "batch_size": spec.config.batch_size,
+            "schedule": cfg.schedule, "val_size": cfg.val_size,
+            "plugins": list(source_modules((m.optimizer,), (m.activation,))),
+            "metrics": {k: v for k, v in m._asdict().items()
+                        if k not in keys},
+            "jaxmnist_version": __version__}
+
+
+def member_params(group: GroupResult, i: int) -> list:
+    """Member ``i``'s parameters from a group's stacked parameters, with
+    its batch-norm running statistics stored in them."""
+    take = lambda tree: jax.tree.map(lambda x: np.asarray(x[i]), tree)
+    return store.with_running_stats(take(group.params), take(group.stats))
+
+
+def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
+                group: GroupResult, members: list[MemberResult]) -> None:
+    """Each process saves its share: members ``i`` with
+    ``i * process_count // len(members) == process_index``."""
+    n, me = cluster.size, cluster.index
+    store.save_models([(member_path(out, m), member_params(group, i),
+                        model_metadata(cfg, spec, m))
+                       for i, m in enumerate(members)
+                       if i * n // len(members) == me])
+
+
+class _Best(NamedTuple):
+    member: MemberResult
+    params: list
+
+
+def _better(best: _Best | None, group: GroupResult,
+            members: list[MemberResult]) -> _Best | None:
+    """The best member by validation accuracy so far (the first of equals)."""
+    champion = stats.best_member(members)
+    if champion is None or (best is not None and champion.val_accuracy
+                            <= best.member.val_accuracy):
+        return best
+    return _Best(champion, member_params(group, members.index(champion)))
+
+
+class Results:
+    """A run's records, group by group: each group's models saved and the
+    result files rewritten as it is added (a killed sweep keeps what
+    finished); the best member's parameters kept for its predictions."""
+
+    def __init__(self, cfg: SweepConfig, out: Path):
+        self.cfg, self.out = cfg, out
+        self.run = RunRecords(cfg, [], [], [], {})
+        self.light: list[GroupResult] = []  # without their params
+        self.best: _Best | None = None
+
+    def add(self, spec: GroupSpec, group: GroupResult, meta: dict) -> None:
+        """Add a finished group; ``meta``: results.json's run fields."""
+        members = records.member_results(group, self.cfg.target)
+        save_models(self.cfg, self.out, spec, group, members)
+        self.light.append(group._replace(params=[]))
+        self.run = _add_group(self.run, group, members, self.light, meta)
+        if cluster.main:  # process 0 writes the results
+            records.write_results(self.out, self.run)
+            if self.cfg.tensorboard:
+                tensorboard.write_run_events(
+                    self.out, records.history_rows(group),
+                    tensorboard.dynamics_scalars(
+                        records.dynamics_rows(group)))
+        self.best = _better(self.best, group, members)
+
+
+def _add_group(run: RunRecords, group: GroupResult,
+               members: list[MemberResult], light: list[GroupResult],
+               meta: dict) -> RunRecords:
+    all_members = run.members + members
+    timing = {"group": setup_name(*(getattr(group.members[0], k) for k in (
+        "optimizer", "model", "hidden", "batch_norm"))),
+              "optimizer": group.members[0].optimizer,
+              "members": len(group.members),
+              "seconds": round(group.seconds, 3),
+              "compile_seconds": round(group.compile_seconds, 3),
+              "epoch_seconds": round(sum(group.epoch_seconds), 3)}
+    return run._replace(
+        members=all_members, cells=stats.cell_results(all_members),
+        history=run.history + records.history_rows(group),
+        meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
+        dynamics=run.dynamics + records.dynamics_rows(group),
+        dynamics_arrays=records.dynamics_arrays(light))

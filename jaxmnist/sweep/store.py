@@ -21,8 +21,7 @@ import jax
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.results.members import MODELS_DIR as MODELS_DIR
-from jaxmnist.results.members import member_path as member_path
+from jaxmnist.sweep.cluster import cluster
 
 FORMAT = 1
 
@@ -70,7 +69,7 @@ def save_models(models: list[tuple[Path, Any, dict[str, Any]]]) -> None:
     Raises:
       OSError: naming the file or folder that could not be written.
     """
-    if jax.process_count() == 1 or not models:
+    if cluster.size == 1 or not models:
         for path, params, metadata in models:
             save_model(path, params, metadata)
         return

@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 
 import jaxmnist as jm
+from jaxmnist.bench import scaling
 from jaxmnist.data import Dataset
-from jaxmnist.sweep import scaling
 
 #: FLOP per training sample and member of the 784-128-64-10 MLP: its three
 #: forward matmuls, the three weight gradients and the two input gradients

@@ -12,7 +12,7 @@ of every split (train, validation, test), so the per-epoch mix of training
 and evaluation is the real one; model-epochs/s are then scaled to whole
 epochs (K x fraction / seconds) and the table says so.
 
-``python -m jaxmnist.sweep.scaling [--members 1,4] [--fraction 0.02]
+``python -m jaxmnist.bench.scaling [--members 1,4] [--fraction 0.02]
 [--max-memory 1GiB]``; the bench calls :func:`rows` and :func:`table`.
 """
 
@@ -26,9 +26,9 @@ import time
 import jax
 
 from jaxmnist.data import Dataset, load_dataset
-from jaxmnist.sweep import memory, plan
-from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import Cell, GroupSpec, placed_chunks
+from jaxmnist.sweep import chunks, config
+from jaxmnist.sweep.config import Cell, GroupSpec, SweepConfig
+from jaxmnist.sweep.placed import placed_chunks
 
 MEMBERS = (1, 4, 24, 96, 384, 1536)
 ACTS = ("relu", "sigmoid", "tanh", "leaky_relu")
@@ -40,7 +40,7 @@ def group_spec(k: int, optimizer: str = "adam", model: str = "mlp"
     default batch, no probes): the activations in turn, a distinct
     learning rate per block of four, one seed."""
     cells = tuple(Cell(ACTS[i % 4], 1e-3 * (1 + i // 4)) for i in range(k))
-    tcfg = plan.train_config(SweepConfig(optimizers=(optimizer,),
+    tcfg = config.train_config(SweepConfig(optimizers=(optimizer,),
                                          dynamics=False), optimizer, model)
     return GroupSpec(optimizer, tcfg, cells, (0,), 0)
 
@@ -65,7 +65,7 @@ def row(data: Dataset, k: int, fraction: float = 1.0,
     parts, layout, compile_s = placed_chunks(spec, data, max_memory)
     times = [_epoch_seconds(parts) for _ in range(reps + (reps > 1))]
     seconds = statistics.median(times[-reps:])
-    need = memory.compiled_bytes(parts[0].epoch)
+    need = chunks.compiled_bytes(parts[0].epoch)
     return {"members": k, "chunks": len(parts),
             "members_per_chunk": layout.members, "epoch_s": seconds,
             "model_epochs_per_s": k * fraction / seconds,
@@ -114,7 +114,7 @@ def table(rs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m jaxmnist.sweep.scaling",
+    p = argparse.ArgumentParser(prog="python -m jaxmnist.bench.scaling",
                                 description="the scaling table")
     p.add_argument("--members", default=",".join(map(str, MEMBERS)),
                    help="K values, comma list")

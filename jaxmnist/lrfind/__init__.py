@@ -103,7 +103,7 @@ def main_work(args) -> tuple[list[LrGrade], str, str]:
     (grades, verdict, markdown table), the last two empty without
     ``--compare-with``."""
     from jaxmnist.report.lrfind import plot_lr_find  # noqa: PLC0415
-    from jaxmnist.sweep.config_file import read_run  # noqa: PLC0415
+    from jaxmnist.sweep.config import read_run  # noqa: PLC0415
 
     tuned = read_run(args.compare_with) if args.compare_with else None
     base = tuned.config if tuned is not None else SweepConfig()

@@ -16,7 +16,7 @@ from helpers import (
     synthetic_dataset,
     wait_for,
 )
-from jaxmnist.sweep import checkpoints
+from jaxmnist.sweep import checkpoint
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.progress import RunBar
@@ -103,13 +103,13 @@ def state(value: float):
 def test_a_damaged_epoch_falls_back_to_the_one_before(damage, tmp_path):
     history = [{"loss": np.float32(v)} for v in (1.0, 0.5, 0.25)]
     for e in (1, 2, 3):
-        checkpoints.save_epoch(tmp_path, e, state(float(e)), history[:e],
+        checkpoint.save_epoch(tmp_path, e, state(float(e)), history[:e],
                                [1.0] * e)
     assert sorted(os.listdir(tmp_path / "epochs")) == ["2", "3"]
     latest = tmp_path / "epochs" / "3" / "state.npz"
     damage(latest)
     said = []
-    restored = checkpoints.restore_epoch(tmp_path, state(0.0), history[0],
+    restored = checkpoint.restore_epoch(tmp_path, state(0.0), history[0],
                                          said.append)
     assert restored is not None
     epoch, got, hist, _ = restored
@@ -119,20 +119,20 @@ def test_a_damaged_epoch_falls_back_to_the_one_before(damage, tmp_path):
                                                  f"{str(latest)!r} (")
     damage(tmp_path / "epochs" / "2" / "state.npz")
     said.clear()
-    assert checkpoints.restore_epoch(tmp_path, state(0.0), history[0],
+    assert checkpoint.restore_epoch(tmp_path, state(0.0), history[0],
                                      said.append) is None
     assert [line.split("'")[1] for line in said] == [
         str(latest), str(tmp_path / "epochs" / "2" / "state.npz")]
 
 
 def test_a_damaged_result_is_named_and_not_returned(tmp_path):
-    checkpoints.save_result(tmp_path, {"x": np.arange(3)}, {"a": 1})
-    assert (checkpoints.load_result(tmp_path) or (None, None))[1] == {"a": 1}
+    checkpoint.save_result(tmp_path, {"x": np.arange(3)}, {"a": 1})
+    assert (checkpoint.load_result(tmp_path) or (None, None))[1] == {"a": 1}
     for name in ("done.json", "result.npz"):
         truncate(tmp_path / name) if name.endswith("npz") else \
             (tmp_path / name).write_text('{"a": ')
         said = []
-        assert checkpoints.load_result(tmp_path, said.append) is None
+        assert checkpoint.load_result(tmp_path, said.append) is None
         assert len(said) == 1 and said[0].startswith(
             f"cannot read {str(tmp_path / name)!r} (")
 
@@ -184,4 +184,4 @@ def test_a_group_resumes_bitwise_from_its_last_readable_epoch(tmp_path):
         jax.tree.map(np.testing.assert_array_equal,
                      (first.history, first.params),
                      (again.history, again.params))
-        assert checkpoints.load_result(tmp_path) is not None
+        assert checkpoint.load_result(tmp_path) is not None

@@ -5,8 +5,9 @@ shards of different counts or of different sweeps, and names the shards
 that are missing or unfinished (the array tasks to resubmit); nothing is
 written before it passes. :func:`merge_run` then reads each group back from
 its pieces (their members put in the group's order), adds the groups in the
-sweep's order to :class:`~.collect.Results` and writes the predictions,
-figures and summary through :func:`~.run.write_run`: the same files, the
+sweep's order to :class:`~jaxmnist.sweep.run.Results` and writes the
+predictions, figures and summary through
+:func:`~jaxmnist.sweep.run.write_run`: the same files, the
 same per-cell learning-rate choice on validation and the same statistics as
 one process running the whole sweep.
 """
@@ -23,20 +24,26 @@ import numpy as np
 
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
-from jaxmnist.sweep import checkpoints, chunks, rundir, shards
-from jaxmnist.sweep.collect import Results
-from jaxmnist.sweep.config import SweepConfig, differences
-from jaxmnist.sweep.config_file import read_toml, to_toml
-from jaxmnist.sweep.group import GroupResult, GroupSpec, from_arrays
-from jaxmnist.sweep.lock import RunLock, check_free
+from jaxmnist.results.members import GroupResult
+from jaxmnist.sweep import checkpoint, chunks, shards
+from jaxmnist.sweep.checkpoint import check_free
+from jaxmnist.sweep.config import (
+    GroupSpec,
+    SweepConfig,
+    differences,
+    read_toml,
+    to_toml,
+)
+from jaxmnist.sweep.group import from_arrays
 from jaxmnist.sweep.placed import place
 from jaxmnist.sweep.run import (
+    Results,
     check_run_dir,
     load_data,
     prepare_out,
     write_run,
 )
-from jaxmnist.sweep.sharded import (
+from jaxmnist.sweep.shards import (
     piece_dir,
     read_shard_file,
     sweep_digest,
@@ -116,7 +123,7 @@ def check_shards(run: Path) -> Checked:
         infos[i] = info
     missing = [i for i in range(count) if i not in present]
     unfinished = [i for i in sorted(present)
-                  if rundir.finished(present[i]) is None]
+                  if checkpoint.run_finished(present[i]) is None]
     if missing or unfinished:
         raise Incomplete(_incomplete(run, count, missing, unfinished))
     return Checked(cfg, count, [infos[i] for i in range(count)])
@@ -140,7 +147,7 @@ def assemble(spec: GroupSpec, parts: list[tuple[Path, GroupSpec]],
     times summed."""
     results = []
     for path, piece in parts:
-        saved = checkpoints.load_result(path)
+        saved = checkpoint.load_result(path)
         if saved is None:
             raise ValueError(f"{str(path)!r} holds no finished result; "
                              f"resubmit its shard")
@@ -183,7 +190,7 @@ def merge_run(run: Path) -> SweepConfig:
     """
     checked = check_shards(run)
     cfg = checked.config
-    when = rundir.finished(run)
+    when = checkpoint.run_finished(run)
     if when is not None:
         check_run_dir(cfg, run, overwrite=False)
         print(f"{run} holds this sweep, merged {when}; nothing to merge",
@@ -194,8 +201,7 @@ def merge_run(run: Path) -> SweepConfig:
     data, load_s = load_data(cfg)
     prepare_out(run)
     plan = shards.plan(cfg.groups(), checked.count)
-    with RunLock(run):
-        rundir.remove_temporaries(run)
+    with checkpoint.held(run):
         files.write_text(run / "config.toml", to_toml(unsharded(cfg)))
         host_test = (np.asarray(data.test_images),
                      np.asarray(data.test_labels))

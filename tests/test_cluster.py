@@ -1,4 +1,5 @@
-"""Members sharded over 4 (forced) CPU devices equal a 1-device run."""
+"""The cluster object: a no-op for one process; members sharded over 4
+(forced) CPU devices equal a 1-device run."""
 
 import json
 import os
@@ -9,9 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT
-from jaxmnist.sweep.sharding import pad_members
-
-pytestmark = pytest.mark.slow  # a subprocess with 8 host devices
+from jaxmnist.sweep.cluster import cluster, join_failure, pad_members
 
 SCRIPT = r"""
 import json, sys
@@ -20,9 +19,10 @@ import jax, numpy as np
 from helpers import synthetic_dataset
 from jaxmnist.core.config import stack_hparams
 from jaxmnist.core.train import member_key
-from jaxmnist.sweep import sharding
+from jaxmnist.sweep.cluster import along, cluster, pad_members
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import group_programs, train_group
+from jaxmnist.sweep.group import train_group
+from jaxmnist.sweep.placed import group_programs
 
 data = synthetic_dataset(n_train=128, n_val=32, n_test=32)
 cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),
@@ -31,11 +31,11 @@ cfg = SweepConfig(activations=("relu", "tanh", "elu"), optimizers=("adam",),
 (spec,) = cfg.groups()
 group = train_group(spec, data, progress=False)
 # the device-side arrays of the same programs, to inspect their shardings
-mesh = sharding.member_mesh()
+mesh = cluster.mesh()
 init = group_programs(spec.config, data, mesh).init
-hp = jax.device_put(sharding.pad_members(
+hp = jax.device_put(pad_members(
     stack_hparams([c.hparams(()) for c in spec.cells]),
-    sharding.padded_count(6, mesh)), sharding.along(mesh, 1, 0))
+    -(-6 // mesh.size) * mesh.size), along(mesh, 1, 0))
 keys = jax.vmap(member_key, in_axes=(None, 0))(0, np.arange(1))
 state = init(keys, hp, data)
 w1 = state.params[0]["w"]
@@ -63,6 +63,7 @@ def run(devices: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # subprocesses with 1 and 4 host devices
 def test_members_are_spread_and_results_match():
     one, four = run(1), run(4)
     assert one["devices"] == 1 and four["devices"] == 4
@@ -83,3 +84,22 @@ def test_members_are_spread_and_results_match():
 def test_pad_members_repeats_the_last_row():
     out = pad_members({"a": np.arange(3)}, 5)
     np.testing.assert_array_equal(out["a"], [0, 1, 2, 2, 2])
+
+
+def test_one_process_answers_locally():
+    assert cluster.size == 1 and cluster.index == 0 and cluster.main
+    assert cluster.gathered(7) == [7]
+    assert cluster.everyone(True) and not cluster.everyone(False)
+    assert cluster.agreed_min(12345) == 12345  # not rounded to MiB alone
+    host = cluster.to_host({"a": np.arange(3)})
+    np.testing.assert_array_equal(host["a"], [0, 1, 2])
+    cluster.check_same_sweep({"epochs": 1})  # nothing to compare with
+    cluster.leave(1)  # not distributed: returns
+
+
+def test_a_failed_join_is_one_line_naming_the_coordinator():
+    line = join_failure(RuntimeError("refused\nmore"), "h:1", 2.0, 60)
+    assert "\n" not in line and "h:1" in line and "refused" in line
+    assert "failed after 2.0 s" in line
+    assert "no answer within 60 s" in join_failure(
+        RuntimeError(""), None, 60.0, 60)

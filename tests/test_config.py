@@ -9,6 +9,8 @@ import pytest
 
 import jaxmnist as jm
 from helpers import tree_allclose
+from jaxmnist.core.step import step_layout
+from jaxmnist.optim.registry import make_optimizer
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -89,3 +91,38 @@ def test_stack_hparams_takes_none_as_zero_and_checks_values():
     with pytest.raises(ValueError, match="HParams.learning_rate must be "
                        "finite and > 0, got -1.0"):
         jm.stack_hparams([jm.HParams(0, 1e-3), jm.HParams(1, -1.0)])
+
+
+def test_first_layer_resolves_in_one_place():
+    def path(**kwargs):
+        return jm.TrainConfig(**kwargs).first_layer_path
+    assert path(optimizer="adam") == "transposed"
+    assert path(optimizer="sgd") == "deferred"
+    assert path(optimizer="minibatch_sgd") == "transposed"
+    assert path(optimizer="muon") == "dense"  # its step reads orientation
+    assert path(optimizer="adam", model="cnn") == "dense"
+    for choice in ("dense", "transposed"):
+        assert path(optimizer="sgd", first_layer=choice) == choice
+    cfg = jm.TrainConfig(optimizer="adam", first_layer="dense")
+    assert not cfg.transposed_first_layer and not cfg.deferred_first_layer
+    for kwargs in (dict(optimizer="muon"), dict(model="cnn")):
+        with pytest.raises(ValueError, match="first_layer 'transposed' "
+                           "needs an MLP and an optimizer of sgd, "):
+            jm.TrainConfig(first_layer="transposed", **kwargs)
+
+
+def test_the_first_layer_and_its_optimizer_state_transpose_and_back():
+    params = jm.init_mlp(jax.random.key(0), (6, 4, 4, 3))
+    tx = make_optimizer("adam", 1e-3)
+    tree = (params, tx.init(params))
+    cfg = jm.TrainConfig(optimizer="adam", sizes=(6, 4, 4, 3))
+    assert step_layout(dataclasses.replace(cfg, first_layer="dense"),
+                       tree) is tree
+    once = step_layout(cfg, tree)
+    assert once[0][0]["w"].shape == (4, 6)
+    np.testing.assert_array_equal(once[0][0]["w"], params[0]["w"].T)
+    shapes = [x.shape for x in jax.tree.leaves(once[1])]
+    assert shapes.count((4, 6)) == 2 and (6, 4) not in shapes  # mu, nu
+    assert once[0][1]["w"].shape == (4, 4)  # the second layer as it was
+    np.testing.assert_array_equal(once[0][1]["w"], params[1]["w"])
+    tree_allclose(step_layout(cfg, once), tree)

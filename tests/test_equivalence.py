@@ -1,6 +1,7 @@
 """The program's variants are one computation: under x64 they agree to
 float64 rounding (float32 runs of different programs may round
-differently). Deferred vs dense is tests/test_deferred.py.
+differently). Deferred vs dense is tests/test_deferred.py; transposed vs
+dense is here.
 
 Each variant starts from the same float64 state: the initial draws are
 float32, and two programs may round them apart in their last bit.
@@ -112,3 +113,31 @@ def test_the_sweeps_group_chunked_equals_it_whole(x64, monkeypatch):
     tree_allclose(chunked.params, whole.params, RTOL, ATOL)
     tree_allclose(chunked.history, whole.history, RTOL, ATOL)
     tree_allclose(chunked.dynamics, whole.dynamics, 1e-8, 1e-10)
+
+
+@pytest.mark.slow  # a long run: many compiles
+@pytest.mark.parametrize("optimizer,structure", [
+    ("adam", {}),
+    ("momentum", dict(batch_norm=True, weight_decay=True)),
+    ("schedule_free_adamw", dict(dropout=True)),
+    ("prodigy", {}),
+])
+def test_the_transposed_first_layer_equals_the_dense_one(optimizer,
+                                                          structure, x64):
+    """Members vmapped over one batch: the first layer carried transposed
+    through the steps (its optimizer state too) trains as carried dense."""
+    cfg = dataclasses.replace(CFG, optimizer=optimizer, **structure)
+    start = jax.tree.map(lambda *xs: jnp.stack(xs),
+                         *[_start(cfg, hp, x64) for hp in MEMBERS])
+    hp = jm.stack_hparams(MEMBERS)
+    runs = [_run(dataclasses.replace(cfg, first_layer=path), start, hp, x64,
+                 vmapped=True) for path in ("dense", "transposed")]
+    assert jax.tree.leaves(runs[1][0].params)[0].dtype == jnp.float64
+    assert runs[1][0].params[0]["w"].shape == (2, 784, 8)  # given back
+    (state, _), (want, _) = runs[1], runs[0]
+    tree_allclose(state._replace(probe=None), want._replace(probe=None),
+                  RTOL, ATOL)
+    tree_allclose(state.probe, want.probe, 1e-8, 1e-10)
+    for got, want in zip(runs[1][1], runs[0][1]):
+        tree_allclose(got.metrics, want.metrics, RTOL, ATOL)
+        tree_allclose(got.dynamics, want.dynamics, 1e-8, 1e-10)

@@ -25,13 +25,20 @@ from jaxmnist.optim.schedules import SCHEDULES
 #: with probes costs at most 15% more than without (docs/dynamics.md).
 PROBE_EVERY, SHARPNESS_ITERATIONS, PROBE_SIZE = 5, 8, 1000
 #: How plain SGD of an MLP may update its first layer (TrainConfig).
-FIRST_LAYERS = ("auto", "dense", "deferred")
+FIRST_LAYERS = ("auto", "dense", "transposed", "deferred")
 #: The optimizers whose update is ``−η g``, leaf by leaf: those the
 #: deferred first layer (:mod:`jaxmnist.core.deferred`) takes.
 PLAIN_SGD = ("sgd", "minibatch_sgd")
 #: ``first_layer="auto"`` defers up to this batch size: above it the dense
 #: step was as fast (docs/performance.md, "Small-batch SGD").
 DEFERRED_MAX_BATCH = 16
+#: The optimizers whose update of a weight matrix is the same arithmetic on
+#: its transpose (element by element, or through sums over all elements):
+#: every built-in but Muon, whose orthogonalised step is shaped by the
+#: matrix's orientation. ``first_layer="transposed"`` takes these.
+TRANSPOSABLE = ("sgd", "minibatch_sgd", "momentum", "nesterov", "adam",
+                "adamw", "nadam", "adagrad", "adadelta", "rmsprop", "lion",
+                "schedule_free_adamw", "adopt", "ademamix", "prodigy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +87,18 @@ class TrainConfig:
       vmapped_options: optimizer options (of the optimizer's
         ``OptimizerSpec.vmappable``) taken from each member's
         ``hparams.optimizer`` instead of being constants.
-      first_layer: how plain SGD of an MLP without batch norm, dropout or
-        weight decay updates its first layer: ``"dense"`` at every step,
-        as every other config; ``"deferred"`` over blocks of steps
-        (:mod:`jaxmnist.core.deferred`: the same updates in exact
-        arithmetic); ``"auto"`` deferred for batches of at most
-        ``DEFERRED_MAX_BATCH``, where it was measured faster. See
-        :attr:`deferred_first_layer`.
+      first_layer: how an MLP's first layer is updated, the same updates
+        in exact arithmetic, each fastest somewhere: ``"dense"`` at every
+        step as stored (``[in, out]``); ``"transposed"`` at every step,
+        the weights and their optimizer state carried ``[out, in]``
+        through the epoch's steps (one wide matmul for vmapped members
+        sharing a batch, with no per-step copy; optimizers of
+        ``TRANSPOSABLE``); ``"deferred"`` over blocks of steps (plain SGD
+        without batch norm, dropout or weight decay:
+        :mod:`jaxmnist.core.deferred`); ``"auto"`` deferred for batches
+        of at most ``DEFERRED_MAX_BATCH``, else transposed where it
+        applies, else dense (measured fastest: docs/performance.md). See
+        :attr:`first_layer_path`.
     """
     optimizer: str = "adam"
     epochs: int = 10
@@ -177,6 +189,10 @@ class TrainConfig:
                 "first_layer 'deferred' needs plain SGD (sgd, minibatch_sgd) "
                 "of an MLP without batch norm, dropout or weight decay; "
                 "choose 'auto' or 'dense'")
+        if self.first_layer == "transposed" and not self._transposable:
+            raise ValueError(
+                f"first_layer 'transposed' needs an MLP and an optimizer of "
+                f"{', '.join(TRANSPOSABLE)}; choose 'auto' or 'dense'")
 
     @property
     def _deferrable(self) -> bool:
@@ -185,13 +201,33 @@ class TrainConfig:
                 and not self.weight_decay)
 
     @property
+    def _transposable(self) -> bool:
+        return self.model == "mlp" and self.optimizer in TRANSPOSABLE
+
+    @property
+    def first_layer_path(self) -> str:
+        """How the epochs update the first layer, ``"dense"``,
+        ``"transposed"`` or ``"deferred"``: the one place ``first_layer``
+        is resolved (``"auto"``: deferred for plain SGD at batches of at
+        most ``DEFERRED_MAX_BATCH``, else transposed where the optimizer
+        and model take it, else dense)."""
+        if self.first_layer != "auto":
+            return self.first_layer
+        if self._deferrable and self.batch_size <= DEFERRED_MAX_BATCH:
+            return "deferred"
+        return "transposed" if self._transposable else "dense"
+
+    @property
     def deferred_first_layer(self) -> bool:
-        """Whether the epochs defer the first layer's updates: the one
-        place ``first_layer`` is resolved."""
-        if self.first_layer == "dense" or not self._deferrable:
-            return False
-        return (self.first_layer == "deferred"
-                or self.batch_size <= DEFERRED_MAX_BATCH)
+        """Whether the epochs defer the first layer's updates
+        (:mod:`jaxmnist.core.deferred`)."""
+        return self.first_layer_path == "deferred"
+
+    @property
+    def transposed_first_layer(self) -> bool:
+        """Whether the epochs' steps carry the first layer's weights
+        transposed (:func:`jaxmnist.core.step.make_step`)."""
+        return self.first_layer_path == "transposed"
 
     @property
     def input_size(self) -> int:

@@ -75,6 +75,19 @@ def matmul(i: int, x: jax.Array, w: jax.Array) -> jax.Array:
     return x @ w
 
 
+def matmul_transposed_first(i: int, x: jax.Array, w: jax.Array
+                            ) -> jax.Array:
+    """``x @ w`` for every layer but the first, whose weights are held
+    transposed (``[out, in]``): ``(w xᵀ)ᵀ``. Members vmapped over their
+    weights ``[M, out, in]`` with one shared batch then compute ``w xᵀ`` as
+    one ``[M·out, in] @ [in, B]`` matmul that reads the weights as they lie
+    (written ``x @ wᵀ``, XLA:CPU copied the weights to ``[in, M·out]`` at
+    every step), and the weights' gradient comes out ``[M·out, in]``."""
+    if i:
+        return x @ w
+    return jnp.swapaxes(w @ jnp.swapaxes(x, -1, -2), -1, -2)
+
+
 def apply_layers(params: list, x: jax.Array, activation, choices=None, *,
                  stats: list | None = None, train: bool = False,
                  dropout_rate: jax.Array | None = None,

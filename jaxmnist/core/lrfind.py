@@ -28,7 +28,7 @@ import optax
 from jax import lax
 
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.step import Carry, make_step
+from jaxmnist.core.step import Carry, make_step, step_layout
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.optim.registry import make_optimizer
 
@@ -110,7 +110,7 @@ def make_range_test(config: TrainConfig, steps: int, num_train: int):
             idx = jax.random.randint(k, (steps * config.batch_size,), 0,
                                      num_train)
         idx = idx.reshape(steps, config.batch_size)
-        carry = Carry(params, tx.init(params), stats)
+        carry = step_layout(config, Carry(params, tx.init(params), stats))
         _, (loss, _, _) = lax.scan(step, carry, (idx, jnp.arange(steps)))
         # from the first non-finite loss on, the test has diverged
         bad = jnp.cumsum(~jnp.isfinite(loss)) > 0

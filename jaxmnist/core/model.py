@@ -21,7 +21,7 @@ Biases start at zero. The activation is an integer index, so the rule is a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -98,7 +98,7 @@ def apply(params: Params, activation: jax.typing.ArrayLike, images: Array,
           choices: tuple[int, ...] | None = None, *,
           stats: list | None = None, train: bool = False,
           dropout_rate: jax.Array | None = None,
-          key: jax.Array | None = None
+          key: jax.Array | None = None, linear: Callable = layers.matmul
           ) -> tuple[jax.Array, list[jax.Array], list | None]:
     """(logits, hidden pre-activations, updated batch-norm stats).
 
@@ -109,10 +109,13 @@ def apply(params: Params, activation: jax.typing.ArrayLike, images: Array,
         and apply dropout when ``dropout_rate`` is given.
       dropout_rate, key: inverted dropout on every hidden layer's output;
         layer ``l`` draws its mask from ``fold_in(key, l)``.
+      linear: ``linear(i, x, w)``, hidden layer ``i``'s product with its
+        weights (see :func:`jaxmnist.core.layers.apply_layers`).
     """
     return layers.apply_layers(params, to_float(images), activation, choices,
                                stats=stats, train=train,
-                               dropout_rate=dropout_rate, key=key)
+                               dropout_rate=dropout_rate, key=key,
+                               linear=linear)
 
 
 def loss_from_logits(out: jax.Array, labels: Array) -> jax.Array:

@@ -9,13 +9,15 @@ guard against a non-finite loss: the epoch does, once, for each member
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmnist.core import dynamics, model
+from jaxmnist.core import dynamics, layers, model
 from jaxmnist.core.activations import apply_activation
 from jaxmnist.core.config import HParams, TrainConfig, or_zero
 from jaxmnist.data.dataset import Dataset
@@ -69,6 +71,22 @@ def make_optimizer_for(config: TrainConfig, hparams: HParams,
     return optax.chain(l2, tx)
 
 
+def step_layout(config: TrainConfig, tree):
+    """``tree`` (a carry: params, optimizer state...) as the steps hold it,
+    and back (its own inverse): where ``config.transposed_first_layer``,
+    the first layer's weights transposed wherever they appear, the
+    params' ``[0]["w"]`` and every optimizer-state leaf that mirrors it
+    (Adam's moments, a momentum trace); else ``tree`` itself."""
+    def swap(path, leaf):
+        first_w = (len(path) >= 2 and path[-1] == jax.tree_util.DictKey("w")
+                   and path[-2] == jax.tree_util.SequenceKey(0))
+        return jnp.swapaxes(leaf, -1, -2) if first_w and jnp.ndim(leaf) == 2 \
+            else leaf
+    if not config.transposed_first_layer:
+        return tree
+    return jax.tree_util.tree_map_with_path(swap, tree)
+
+
 def keep_where(ok: jax.Array, new, old):
     """``new`` where ``ok``, else ``old``, leaf by leaf (the divergence
     guard's select)."""
@@ -79,7 +97,14 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
               hparams: HParams, data: Dataset, dropout_key: jax.Array | None):
     """``step(carry, (batch indices, step number)) -> (carry, (loss,
     accuracy, per-layer gradient norms ``[layers]`` or 0 without
-    probes))``; the norms are those of the step's own gradients."""
+    probes))``; the norms are those of the step's own gradients. Where
+    ``config.transposed_first_layer``, the carry holds the first layer's
+    weights (and their optimizer state) transposed
+    (:func:`step_layout`): under ``vmap`` with a shared batch the
+    members' first-layer products are then one matmul that reads the
+    weights as they lie, and their gradients come out in the same layout,
+    with no per-step copy of either (the same arithmetic as the dense
+    step)."""
     choices, act = config.activation_choices, hparams.activation
     rank_one = rank_one_norms(config)
     loss_fn = _make_loss(config, hparams)
@@ -120,10 +145,14 @@ def _make_loss(config: TrainConfig, hparams: HParams):
     act, choices = hparams.activation, config.activation_choices
     rate = or_zero(hparams.dropout) if config.dropout else None
 
+    apply: Callable = config.net.apply
+    if config.transposed_first_layer:  # an MLP: see make_step
+        apply = cast(Callable, functools.partial(
+            model.apply, linear=layers.matmul_transposed_first))
+
     def loss_fn(params, stats, x, y, key):
-        out, zs, stats = config.net.apply(
-            params, act, x, choices, stats=stats, train=True,
-            dropout_rate=rate, key=key)
+        out, zs, stats = apply(params, act, x, choices, stats=stats,
+                               train=True, dropout_rate=rate, key=key)
         return model.loss_from_logits(out, y), (out, stats, zs)
 
     return loss_fn

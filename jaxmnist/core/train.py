@@ -32,6 +32,7 @@ from jaxmnist.core.step import (
     make_optimizer_for,
     make_step,
     member_options,
+    step_layout,
     steps_per_epoch,
 )
 from jaxmnist.data.dataset import Dataset
@@ -201,8 +202,10 @@ def make_epoch(config: TrainConfig
             carry, (losses, accs, norms) = deferred.deferred_steps(
                 config, tx, hparams, data, start, batches, step)
         else:
-            carry, (losses, accs, norms) = lax.scan(step, start, (
-                batches, jnp.arange(batches.shape[0], dtype=jnp.int32)))
+            carry, (losses, accs, norms) = lax.scan(step, step_layout(
+                config, start), (batches, jnp.arange(batches.shape[0],
+                                                     dtype=jnp.int32)))
+            carry = step_layout(config, carry)
         diverged = state.diverged | ~jnp.all(jnp.isfinite(losses))
         carry = keep_where(~diverged, carry, start)
         act = hparams.activation

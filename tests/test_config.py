@@ -45,6 +45,25 @@ def test_config_is_frozen_and_hashable():
     assert jm.TrainConfig(optimizer="sgd").batch_size == 1
 
 
+def test_config_arguments_are_normalised_as_it_is_built():
+    """Lists, a mapping of options and numpy widths give the config of
+    tuples (equal and hashed alike: one compiled program), through
+    ``dataclasses.replace`` too; ``batch_size=None`` is the optimizer's."""
+    cfg = jm.TrainConfig(optimizer="adam", sizes=[784, np.int64(16), 10],
+                         activations=["relu"], vmapped_options=["b1"],
+                         optimizer_options={"eps": 1e-7})
+    want = jm.TrainConfig(optimizer="adam", sizes=(784, 16, 10),
+                          activations=("relu",), vmapped_options=("b1",),
+                          optimizer_options=(("eps", 1e-7),))
+    assert cfg == want and hash(cfg) == hash(want)
+    assert type(cfg.sizes[1]) is int
+    assert dataclasses.replace(cfg, sizes=[784, 10]).sizes == (784, 10)
+    assert dataclasses.replace(cfg, optimizer="sgd", batch_size=None,
+                               vmapped_options=[], optimizer_options={}
+                               ).batch_size == 1
+    assert jm.TrainConfig("momentum", 3).epochs == 3  # positional too
+
+
 def test_numpy_integers_are_integers():
     assert jm.TrainConfig(epochs=np.int64(3)).epochs == 3
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -41,6 +43,37 @@ TRANSPOSABLE = ("sgd", "minibatch_sgd", "momentum", "nesterov", "adam",
                 "schedule_free_adamw", "adopt", "ademamix", "prodigy")
 
 
+def _normalised_arguments(cls):
+    """``cls`` (a frozen dataclass) whose ``__init__`` receives its
+    arguments normalised: sequences as tuples (hashable, so the config is
+    a static ``jax.jit`` argument), the sizes as ints, the optimizer's
+    options as ``(name, value)`` pairs (a mapping too), ``batch_size=None``
+    as the optimizer's default batch. The dataclass's own ``__init__`` then
+    builds it as given: nothing changes it after it is built."""
+    init = cls.__init__
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        given = signature.bind(self, *args, **kwargs)
+        given.apply_defaults()
+        values = dict(given.arguments)
+        del values["self"]
+        if values["batch_size"] is None:  # an unknown optimizer raises
+            values["batch_size"] = get_spec(values["optimizer"]).batch_size
+        values["sizes"] = tuple(int(s) for s in values["sizes"])
+        values["optimizer_options"] = tuple(
+            (str(k), v) for k, v in dict(values["optimizer_options"]).items())
+        if values["activations"] is not None:
+            values["activations"] = tuple(values["activations"])
+        values["vmapped_options"] = tuple(values["vmapped_options"])
+        init(self, **values)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_normalised_arguments
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything structural about a training run: ``make_train`` compiles it.
@@ -129,13 +162,9 @@ class TrainConfig:
         return tuple(sorted(activation_index(a) for a in self.activations))
 
     def __post_init__(self):
+        """Check the (already normalised: :func:`_normalised_arguments`)
+        fields: a one-line ValueError naming the first bad one."""
         spec = get_spec(self.optimizer)  # raises for an unknown name
-        if self.batch_size is None:
-            object.__setattr__(self, "batch_size", spec.batch_size)
-        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
-        object.__setattr__(self, "optimizer_options",
-                           tuple((str(k), v) for k, v in
-                                 dict(self.optimizer_options).items()))
         check_positive_int("epochs", self.epochs)
         check_positive_int("probe_every", self.probe_every)
         check_positive_int("sharpness_iterations", self.sharpness_iterations)
@@ -153,7 +182,6 @@ class TrainConfig:
             raise ValueError(f"decay_rate must be in (0, 1], got "
                              f"{self.decay_rate}")
         if self.activations is not None:
-            object.__setattr__(self, "activations", tuple(self.activations))
             if not self.activations:
                 raise ValueError("activations must name at least one")
             for a in self.activations:
@@ -172,8 +200,6 @@ class TrainConfig:
             raise ValueError(f"batch norm needs batches of 2 or more; "
                              f"{self.optimizer} uses batch_size "
                              f"{self.batch_size}")
-        object.__setattr__(self, "vmapped_options",
-                           tuple(self.vmapped_options))
         for name in self.vmapped_options:
             if name not in spec.vmappable:
                 raise ValueError(

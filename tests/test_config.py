@@ -120,13 +120,16 @@ def test_first_layer_resolves_in_one_place():
     assert path(optimizer="minibatch_sgd") == "transposed"
     assert path(optimizer="muon") == "dense"  # its step reads orientation
     assert path(optimizer="adam", model="cnn") == "dense"
+    assert path(optimizer="adam", sizes=(784, 10)) == "dense"  # no hidden
     for choice in ("dense", "transposed"):
         assert path(optimizer="sgd", first_layer=choice) == choice
     cfg = jm.TrainConfig(optimizer="adam", first_layer="dense")
     assert not cfg.transposed_first_layer and not cfg.deferred_first_layer
-    for kwargs in (dict(optimizer="muon"), dict(model="cnn")):
-        with pytest.raises(ValueError, match="first_layer 'transposed' "
-                           "needs an MLP and an optimizer of sgd, "):
+    for kwargs in (dict(optimizer="muon"), dict(model="cnn"),
+                   dict(sizes=(784, 10))):
+        with pytest.raises(ValueError, match="first_layer 'transposed' needs "
+                           "an MLP with a hidden layer and an optimizer of "
+                           "sgd, "):
             jm.TrainConfig(first_layer="transposed", **kwargs)
 
 

@@ -125,9 +125,10 @@ class TrainConfig:
         step as stored (``[in, out]``); ``"transposed"`` at every step,
         the weights and their optimizer state carried ``[out, in]``
         through the epoch's steps (one wide matmul for vmapped members
-        sharing a batch, with no per-step copy; optimizers of
-        ``TRANSPOSABLE``); ``"deferred"`` over blocks of steps (plain SGD
-        without batch norm, dropout or weight decay:
+        sharing a batch, with no per-step copy; an MLP with a hidden
+        layer and an optimizer of ``TRANSPOSABLE``); ``"deferred"`` over
+        blocks of steps (plain SGD without batch norm, dropout or weight
+        decay:
         :mod:`jaxmnist.core.deferred`); ``"auto"`` deferred for batches
         of at most ``DEFERRED_MAX_BATCH``, else transposed where it
         applies, else dense (measured fastest: docs/performance.md). See
@@ -217,8 +218,9 @@ class TrainConfig:
                 "choose 'auto' or 'dense'")
         if self.first_layer == "transposed" and not self._transposable:
             raise ValueError(
-                f"first_layer 'transposed' needs an MLP and an optimizer of "
-                f"{', '.join(TRANSPOSABLE)}; choose 'auto' or 'dense'")
+                f"first_layer 'transposed' needs an MLP with a hidden layer "
+                f"and an optimizer of {', '.join(TRANSPOSABLE)}; choose "
+                f"'auto' or 'dense'")
 
     @property
     def _deferrable(self) -> bool:
@@ -228,7 +230,8 @@ class TrainConfig:
 
     @property
     def _transposable(self) -> bool:
-        return self.model == "mlp" and self.optimizer in TRANSPOSABLE
+        return (self.model == "mlp" and len(self.sizes) > 2
+                and self.optimizer in TRANSPOSABLE)
 
     @property
     def first_layer_path(self) -> str:

@@ -23,7 +23,8 @@ from helpers import (
     tree_allclose,
 )
 from jaxmnist.core.train import epoch_key, make_epoch, make_init, probes_epoch
-from jaxmnist.sweep import chunks, placed
+from jaxmnist.sweep import placed
+from jaxmnist.sweep.cluster import compiled_bytes
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
 
@@ -107,7 +108,7 @@ def test_the_sweeps_group_chunked_equals_it_whole(x64, monkeypatch):
         spec.config, probe_size=16, sharpness_iterations=3, probe_every=1))
     whole = train_group(spec, x64, progress=False)
     g, _ = placed.compile_epoch(placed.place(spec, x64))
-    budget = int(0.7 * chunks.compiled_bytes(g.epoch))
+    budget = int(0.7 * compiled_bytes(g.epoch))
     chunked = train_group(spec, x64, progress=False, max_memory=budget)
     assert jax.tree.leaves(whole.params)[0].dtype == jnp.float64
     tree_allclose(chunked.params, whole.params, RTOL, ATOL)

@@ -8,8 +8,8 @@ import jaxmnist as jm
 from helpers import synthetic_dataset
 from jaxmnist import landscape
 from jaxmnist.core.train import member_key
+from jaxmnist.landscape import initial_params
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.landscape import initial_params
 from jaxmnist.sweep.placed import init_keys
 
 ALPHAS = np.linspace(0.0, 1.0, 11)

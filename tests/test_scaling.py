@@ -33,7 +33,7 @@ def test_a_row_of_several_reps_is_the_median_after_a_warm_up(
     # the placement and memory as the sweep's, without compiling
     monkeypatch.setattr(scaling, "placed_chunks", lambda spec, data, budget: (
         [SimpleNamespace(epoch=None)], SimpleNamespace(members=2), 0.5))
-    monkeypatch.setattr(scaling.chunks, "compiled_bytes", lambda e: 1000)
+    monkeypatch.setattr(scaling, "compiled_bytes", lambda e: 1000)
     r = scaling.row(tiny_data, 2, reps=3)
     assert r["epoch_s"] == 2.0
     assert r["model_epochs_per_s"] == pytest.approx(2 / 2.0)

@@ -11,14 +11,10 @@ import pytest
 
 from jaxmnist.cli import merge, shard, sweep
 from jaxmnist.merge import Incomplete, check_shards, merge_run
-from jaxmnist.sweep import checkpoint, shards
+from jaxmnist.sweep import checkpoint, cluster, shards
+from jaxmnist.sweep.cluster import Shard, from_environment
 from jaxmnist.sweep.config import SweepConfig, to_toml
-from jaxmnist.sweep.shards import (
-    Shard,
-    from_environment,
-    pieces_of,
-    sweep_digest,
-)
+from jaxmnist.sweep.shards import pieces_of, sweep_digest
 
 SMOKE = SweepConfig(activations=("relu", "tanh"),
                     optimizers=("minibatch_sgd", "adam"), epochs=1)
@@ -87,14 +83,14 @@ def test_more_shards_than_members_are_refused():
     ("1", "must be I/N"), ("a/b", "must be I/N"), ("1/2/3", "must be I/N")])
 def test_a_bad_shard_is_refused_in_one_line(text, message):
     with pytest.raises(ValueError, match=message) as e:
-        shards.parse(text)
+        cluster.parse(text)
     assert "\n" not in str(e.value)
 
 
 def test_shard_names_and_forms():
-    assert shards.parse(" 2/5 ") == Shard(2, 5)
+    assert cluster.parse(" 2/5 ") == Shard(2, 5)
     assert Shard(2, 5).name == "2-of-5" and str(Shard(2, 5)) == "2/5"
-    assert shards.of(None) is None and shards.of("off") is None
+    assert cluster.of(None) is None and cluster.of("off") is None
 
 
 SLURM = {"SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3",
@@ -105,8 +101,8 @@ RESUBMITTED = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "1",
 
 @pytest.mark.parametrize("env,expected", [
     ({}, None), (SLURM, "2/3"),
-    ({**RESUBMITTED, shards.COUNT_ENV: "3"}, "1/3"),
-    ({"JOB_COMPLETION_INDEX": "4", shards.COUNT_ENV: "6"}, "4/6"),
+    ({**RESUBMITTED, cluster.COUNT_ENV: "3"}, "1/3"),
+    ({"JOB_COMPLETION_INDEX": "4", cluster.COUNT_ENV: "6"}, "4/6"),
 ], ids=["none", "slurm-array", "resubmitted-with-count", "kubernetes"])
 def test_the_shard_from_the_environment(env, expected):
     assert from_environment(env) == expected

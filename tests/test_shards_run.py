@@ -16,9 +16,9 @@ from helpers import synthetic_dataset, tree_allclose
 from jaxmnist import merge
 from jaxmnist.results.members import member_path
 from jaxmnist.sweep import config, placed, run, shards, store
+from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
-from jaxmnist.sweep.shards import Shard
 
 pytestmark = pytest.mark.slow
 TIMING = {"seconds", "target_seconds", "target_seconds_mean"}

@@ -26,7 +26,8 @@ import time
 import jax
 
 from jaxmnist.data import Dataset, load_dataset
-from jaxmnist.sweep import chunks, config
+from jaxmnist.sweep import config
+from jaxmnist.sweep.cluster import compiled_bytes
 from jaxmnist.sweep.config import Cell, GroupSpec, SweepConfig
 from jaxmnist.sweep.placed import placed_chunks
 
@@ -65,7 +66,7 @@ def row(data: Dataset, k: int, fraction: float = 1.0,
     parts, layout, compile_s = placed_chunks(spec, data, max_memory)
     times = [_epoch_seconds(parts) for _ in range(reps + (reps > 1))]
     seconds = statistics.median(times[-reps:])
-    need = chunks.compiled_bytes(parts[0].epoch)
+    need = compiled_bytes(parts[0].epoch)
     return {"members": k, "chunks": len(parts),
             "members_per_chunk": layout.members, "epoch_s": seconds,
             "model_epochs_per_s": k * fraction / seconds,

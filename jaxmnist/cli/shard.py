@@ -2,7 +2,7 @@
 
 The shard comes from ``--shard`` (or the config's ``shard`` key), else from
 a Slurm array task's or a Kubernetes Indexed Job's environment (see
-:func:`jaxmnist.sweep.shards.from_environment`); ``--shard off`` runs the
+:func:`jaxmnist.sweep.cluster.from_environment`); ``--shard off`` runs the
 whole sweep whatever the environment says. A shard trains into
 ``RUN/shards/I-of-N/``; ``python -m jaxmnist.merge RUN`` writes the run's
 files once every shard has finished.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from jaxmnist.sweep import shards
+from jaxmnist.sweep import cluster, shards
+from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import SweepConfig, coerce
-from jaxmnist.sweep.shards import Shard
 
 
 def from_args(cfg: SweepConfig, distributed: bool) -> Shard | None:
@@ -27,9 +27,9 @@ def from_args(cfg: SweepConfig, distributed: bool) -> Shard | None:
     """
     value = cfg.shard
     if value is None and not distributed:
-        found = shards.from_environment(os.environ)
+        found = cluster.from_environment(os.environ)
         value = None if found is None else coerce("shard", found)
-    shard = shards.of(value)
+    shard = cluster.of(value)
     if shard is not None and distributed:
         raise ValueError(f"--shard {shard} and --distributed do not combine:"
                          f" shards are independent processes; leave one out")

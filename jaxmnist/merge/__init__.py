@@ -25,7 +25,7 @@ import numpy as np
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
 from jaxmnist.results.members import GroupResult
-from jaxmnist.sweep import checkpoint, chunks, shards
+from jaxmnist.sweep import checkpoint, cluster, placed, shards
 from jaxmnist.sweep.checkpoint import check_free
 from jaxmnist.sweep.config import (
     GroupSpec,
@@ -155,7 +155,7 @@ def assemble(spec: GroupSpec, parts: list[tuple[Path, GroupSpec]],
     if len(results) == 1:
         return results[0]
     index = {m: i for i, m in enumerate(spec.members)}
-    history, params, stats, dynamics = chunks.scatter(
+    history, params, stats, dynamics = placed.scatter(
         [([index[m] for m in r.members], (r.history, r.params, r.stats,
                                           r.dynamics)) for r in results],
         len(spec.members))
@@ -211,7 +211,7 @@ def merge_run(run: Path) -> SweepConfig:
         def gather() -> Results:
             results = Results(cfg, run)
             for g, spec in enumerate(cfg.groups()):
-                parts = [(piece_dir(shards.shard_dir(run, shards.Shard(
+                parts = [(piece_dir(shards.shard_dir(run, cluster.Shard(
                     s, checked.count)), p), p.spec)
                     for s, pieces in enumerate(plan) for p in pieces
                     if p.group == g]

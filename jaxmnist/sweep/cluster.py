@@ -25,6 +25,18 @@ What can go wrong is turned into one line:
   with that one line (:meth:`Cluster.leave`: no wait at JAX's shutdown
   barrier); one busy longer than ``timeout_s`` is ended by JAX's heartbeat
   check. Rerunning every process resumes from the checkpoints.
+
+Processes that never talk split a sweep instead: shard I of N (a Slurm
+array task, a Kubernetes Indexed Job; :class:`Shard`, :func:`parse`,
+:func:`from_environment`) trains its slice of the groups into a run dir of
+its own (:mod:`.shards`).
+
+How much memory a group needs is read from its compiled epoch program
+(:func:`compiled_bytes`: XLA's memory analysis, arguments + outputs -
+donated aliases + temporary buffers, per device). The budget
+(:func:`budget`) is ``--max-memory`` when given, else a share of what is
+free: half the available RAM on a CPU (the host also holds the checkpoint
+copies and finished results there), 80% of an accelerator's free memory.
 """
 
 from __future__ import annotations
@@ -33,6 +45,8 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -45,6 +59,8 @@ DEFAULT_TIMEOUT_S = 60
 #: How long a finished process waits for the others at exit (process 0
 #: writes the figures and summary after the last group).
 SHUTDOWN_TIMEOUT_S = 900
+CPU_SHARE = 0.5
+ACCELERATOR_SHARE = 0.8
 
 
 class Cluster:
@@ -217,3 +233,147 @@ def shard_members(tree, mesh: Mesh | None = None, axis: int = 0):
 def replicated(mesh: Mesh) -> NamedSharding:
     """A whole copy on every device of the mesh."""
     return NamedSharding(mesh, P())
+
+
+
+# --------------------------------------------------------------------------
+# Shards: processes that split the work without talking
+# --------------------------------------------------------------------------
+
+#: Kubernetes Indexed Jobs give the index only; the count comes from here.
+COUNT_ENV = "JAXMNIST_SHARD_COUNT"
+#: ``--shard off``: one process, whatever the environment says.
+OFF = "off"
+
+
+class Shard(NamedTuple):
+    """Shard ``index`` (0-based) of ``count``."""
+    index: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        """``I-of-N``: the shard's folder under ``RUN/shards/``."""
+        return f"{self.index}-of-{self.count}"
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse(text: str) -> Shard:
+    """``"I/N"`` as a Shard.
+
+    Raises:
+      ValueError: (one line) not two integers, N < 1, or I outside 0..N-1.
+    """
+    index, sep, count = str(text).strip().partition("/")
+    try:
+        shard = Shard(int(index), int(count))
+    except ValueError:
+        raise ValueError(f"shard {text!r} must be I/N, two integers: task "
+                         f"I (0..N-1) of N, e.g. 0/4") from None
+    if not sep:
+        raise ValueError(f"shard {text!r} must be I/N, e.g. 0/4")
+    if shard.count < 1:
+        raise ValueError(f"shard {text!r}: the shard count N must be >= 1, "
+                         f"got {shard.count}")
+    if not 0 <= shard.index < shard.count:
+        raise ValueError(f"shard {text!r}: I must be in 0..{shard.count - 1}"
+                         f", got {shard.index}")
+    return shard
+
+
+def from_environment(env: Mapping[str, str]) -> str | None:
+    """``"I/N"`` from a Slurm array task or a Kubernetes Indexed Job's
+    environment, None outside both.
+
+    Slurm: I is ``SLURM_ARRAY_TASK_ID``; N is ``JAXMNIST_SHARD_COUNT`` if
+    set, else ``SLURM_ARRAY_TASK_COUNT``, but only for a whole array 0..N-1
+    (a resubmitted task is an array of one, whose count is 1). Kubernetes:
+    I is ``JOB_COMPLETION_INDEX``, N ``JAXMNIST_SHARD_COUNT`` (the Job's
+    completions, which the pod is not told).
+
+    Raises:
+      ValueError: (one line) an index without a count it can trust.
+    """
+    count = env.get(COUNT_ENV)
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    if task is not None:
+        if count is None:
+            low, high = (env.get(f"SLURM_ARRAY_TASK_{k}") for k in
+                         ("MIN", "MAX"))
+            total = env.get("SLURM_ARRAY_TASK_COUNT")
+            if low != "0" or total is None or high is None \
+                    or not total.isdigit() or str(int(total) - 1) != high:
+                raise ValueError(
+                    f"Slurm array task {task} of the array {low}-{high} is "
+                    f"not one of a whole array 0..N-1 (a resubmitted "
+                    f"task?): give --shard {task}/N or set {COUNT_ENV}")
+            count = total
+        return f"{task}/{count}"
+    index = env.get("JOB_COMPLETION_INDEX")
+    if index is not None:
+        if count is None:
+            raise ValueError(f"JOB_COMPLETION_INDEX={index} is set but no "
+                             f"shard count: set {COUNT_ENV} to the Job's "
+                             f"completions, or give --shard {index}/N")
+        return f"{index}/{count}"
+    return None
+
+
+def of(value: str | None) -> Shard | None:
+    """The shard a config's ``shard`` value names (None: unsharded)."""
+    return None if value in (None, OFF) else parse(value)
+
+
+# --------------------------------------------------------------------------
+# Memory: what a compiled program needs, what a group may take
+# --------------------------------------------------------------------------
+
+def format_size(n: float) -> str:
+    """``1.5 GiB``, ``320.0 MiB``, ``12 B``."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def compiled_bytes(compiled) -> int:
+    """Per-device bytes a compiled program needs while it runs, from XLA's
+    memory analysis (0 when the backend gives none)."""
+    m = compiled.memory_analysis()
+    if m is None:
+        return 0
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes
+               - m.alias_size_in_bytes + m.temp_size_in_bytes)
+
+
+def tree_bytes(tree) -> int:
+    """Bytes of every array leaf of ``tree`` (one copy)."""
+    return int(sum(np.prod(np.shape(x)) * np.dtype(x.dtype).itemsize
+                   for x in jax.tree.leaves(tree)))
+
+
+def _available_ram() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def default_budget() -> int:
+    """Per-device bytes a group may take when no ``--max-memory`` is set."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and stats.get("bytes_limit"):
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+        return int(ACCELERATOR_SHARE * free)
+    return int(CPU_SHARE * _available_ram() / jax.local_device_count())
+
+
+def budget(max_memory: int | None) -> int:
+    return default_budget() if max_memory is None else max_memory

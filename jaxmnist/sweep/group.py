@@ -6,7 +6,8 @@ the same ``init`` and ``epoch`` functions that ``make_train`` scans over,
 vmapped over seeds (outer) and cells (inner), compiled once; Python drives
 the epochs so the host is touched once per epoch (progress, checkpoints).
 A group whose compiled program is over the memory budget trains in chunks
-of members, one after another, with that one program (:mod:`.chunks`).
+of members, one after another, with that one program
+(:func:`.placed.plan_chunks`).
 :func:`to_arrays` / :func:`from_arrays` turn a finished group's
 :class:`~jaxmnist.results.members.GroupResult` into its checkpoint and back.
 """
@@ -32,7 +33,7 @@ from jaxmnist.core.train import (
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.errors import Interrupted, StopRequest
 from jaxmnist.results.members import GroupResult, Member
-from jaxmnist.sweep import checkpoint, chunks
+from jaxmnist.sweep import checkpoint, placed
 from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.config import GroupSpec
 from jaxmnist.sweep.placed import (
@@ -175,17 +176,17 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
     return state
 
 
-def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
+def _train_chunks(g: PlacedGroup, layout: placed.Layout, run_bar: RunBar,
                   checkpoint_dir: Path | None, stop: StopRequest | None
                   ) -> GroupResult:
     """The group's members chunk by chunk with ``g``'s compiled programs;
     each chunk checkpoints (and is skipped when finished) in its own dir."""
     spec = g.spec
-    parts = chunks.split(len(spec.seeds), len(spec.cells), layout)
+    parts = placed.split(len(spec.seeds), len(spec.cells), layout)
     results = []
     for i, chunk in enumerate(parts):
         gc = compiled_like(place_chunk(g, layout, i), g)
-        path = chunks.chunk_dir(checkpoint_dir, i)
+        path = placed.chunk_dir(checkpoint_dir, i)
         done = (checkpoint.load_result(path, _damaged_result(
             run_bar, f"{spec.name} {i + 1}/{len(parts)}"))
             if path is not None else None)
@@ -199,7 +200,7 @@ def _train_chunks(g: PlacedGroup, layout: chunks.Layout, run_bar: RunBar,
             if path is not None:
                 checkpoint.save_result(path, *to_arrays(result))
         results.append((chunk.members(len(spec.cells)), result))
-    history, params, stats, dynamics = chunks.scatter(
+    history, params, stats, dynamics = placed.scatter(
         [(idx, (r.history, r.params, r.stats, r.dynamics))
          for idx, r in results], len(spec.members))
     times = np.sum([r.epoch_seconds for _, r in results], axis=0)
@@ -216,12 +217,12 @@ def _damaged_result(run_bar: RunBar, name: str) -> Callable[[str], None]:
 
 
 def _resumed_layout(g: PlacedGroup, path: Path | None
-                    ) -> chunks.Layout | None:
+                    ) -> placed.Layout | None:
     """The layout of the group's checkpoints, if it has some: recorded when
     chunked, the whole group when it checkpointed unchunked."""
     if path is None or not (path / "epochs").is_dir():
-        return chunks.recorded(path)
-    return chunks.whole(len(g.spec.seeds), len(g.spec.cells),
+        return placed.recorded(path)
+    return placed.whole(len(g.spec.seeds), len(g.spec.cells),
                         cluster.mesh().size)
 
 
@@ -229,7 +230,7 @@ def plan_group(spec: GroupSpec, data: Dataset,
                checkpoint_dir: Path | None = None,
                max_memory: int | None = None,
                members_per_program: int | None = None
-               ) -> tuple[PlacedGroup, chunks.Layout, float]:
+               ) -> tuple[PlacedGroup, placed.Layout, float]:
     """What :func:`train_group` trains: (``spec`` placed and compiled for
     its chunk layout (a resumed group's: its checkpoints'), the layout,
     compile seconds); see :func:`.placed.plan_chunks`."""
@@ -252,9 +253,9 @@ def train_group(spec: GroupSpec, data: Dataset,
     after every epoch and resumed from there (or returned as saved, if it
     finished) when called again. ``progress`` is a bool or the run's bar. A
     group whose compiled program needs more than ``max_memory`` bytes per
-    device (default: see :func:`.chunks.default_budget`), or more than
-    ``members_per_program`` members, runs in chunks of
-    members, one after another, with one compiled program (:mod:`.chunks`).
+    device (default: see :func:`.cluster.default_budget`), or more than
+    ``members_per_program`` members, runs in chunks of members, one after
+    another, with one compiled program (:func:`.placed.plan_chunks`).
 
     Raises:
       ValueError: the batch size is larger than the training split, or
@@ -279,14 +280,14 @@ def train_group(spec: GroupSpec, data: Dataset,
         run_bar.status(f"compiling {spec.name}...")
         g, layout, compile_s = plan_group(spec, data, checkpoint_dir,
                                           max_memory, members_per_program)
-        n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+        n = placed.count(len(spec.seeds), len(spec.cells), layout)
         if n == 1:
             group = _train_one(g, run_bar, checkpoint_dir, spec.name, stop)
         else:
             run_bar.note(f"{spec.name}: {members} members over the memory "
                          f"budget: {n} chunks of {layout.members}, one after "
                          f"another")
-            chunks.record(checkpoint_dir, layout)
+            placed.record(checkpoint_dir, layout)
             group = _train_chunks(g, layout, run_bar, checkpoint_dir, stop)
     finally:
         if run_bar is not progress:

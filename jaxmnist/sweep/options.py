@@ -19,6 +19,7 @@ from jaxmnist.errors import (
     unknown_name_message,
 )
 from jaxmnist.optim.registry import OPTIMIZERS, check_option, get_spec
+from jaxmnist.sweep.cluster import OFF, parse
 
 LearningRates = tuple[tuple[str, tuple[float, ...]], ...]
 #: ((optimizer, ((option, (values, ...)), ...)), ...)
@@ -348,12 +349,10 @@ def check_size(key: str, value: str | None) -> None:
 
 def parse_shard(key: str, value: Any) -> str:
     """``"I/N"`` (task I of N; spaces dropped) or ``"off"``."""
-    from jaxmnist.sweep import shards  # noqa: PLC0415  (it imports the driver)
-
     text = str(value).strip().replace(" ", "")
-    if text.lower() == shards.OFF:
-        return shards.OFF
-    return str(shards.parse(text))
+    if text.lower() == OFF:
+        return OFF
+    return str(parse(text))
 
 
 def check_shard(key: str, value: str | None) -> None:

@@ -6,19 +6,38 @@ programs (the probes, with dynamics, inside the epoch) from its static
 (padded to a chunk layout) on the devices beside them;
 :func:`compile_epoch` and :func:`compile_init` compile them, and
 :func:`plan_chunks` chooses the chunks a group too large for its memory
-budget runs in (:mod:`.chunks`). What runs the epochs is
-:mod:`jaxmnist.sweep.group`.
+budget runs in. What runs the epochs is :mod:`jaxmnist.sweep.group`.
+A group too large for memory, as chunks run one after another.
+
+A group's program is shaped ``[seeds, cells]`` (seeds outer, cells inner).
+When it needs more memory than the budget, its members are split into
+chunks of one fixed shape ``[s, c]``: whole seed rows while one row of every
+cell fits, else one seed and ``c`` cells. The last chunk along each axis is
+padded (the last seed or cell repeated, its results dropped), so every chunk
+runs the same compiled program: one compile per group.
+
+A member's numbers do not depend on its chunk: its data order, dropout and
+initial key come from its seed number, its hyperparameters from its cell,
+and vmapped members never mix. What can differ is the floating-point
+reduction order of the first-layer matmuls, ``[B, 784] @ [784, M*128]`` and
+its gradient, whose blocking XLA picks per shape ``M``: chunked results
+equal one-program results to float tolerance, and tests/test_placed.py
+checks whether they are bitwise on this backend.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmnist import files
 from jaxmnist.core.config import TrainConfig, make_hparams, stack_hparams
 from jaxmnist.core.train import (
     epoch_key,
@@ -28,13 +47,24 @@ from jaxmnist.core.train import (
     probes_epoch,
 )
 from jaxmnist.data.dataset import Dataset
-from jaxmnist.sweep import chunks
-from jaxmnist.sweep.cluster import along, cluster, pad_members, replicated
+from jaxmnist.sweep.cluster import (
+    along,
+    budget,
+    cluster,
+    compiled_bytes,
+    format_size,
+    pad_members,
+    replicated,
+    tree_bytes,
+)
 from jaxmnist.sweep.config import GroupSpec
 
 __all__ = ["PlacedGroup", "Programs", "compile_epoch", "compile_init",
            "compiled_like", "epoch_like", "group_programs", "member_axes",
            "place", "place_chunk", "placed_chunks", "plan_chunks"]
+
+
+LAYOUT_FILE = "chunks.json"
 
 
 def member_axes(state, tcfg: TrainConfig):
@@ -119,12 +149,12 @@ class PlacedGroup(NamedTuple):
 
 
 def place(spec: GroupSpec, data: Dataset, programs=None,
-          layout: chunks.Layout | None = None) -> PlacedGroup:
+          layout: Layout | None = None) -> PlacedGroup:
     """``spec`` on the devices, padded to ``layout`` (default: every seed,
     the cells padded to a multiple of the device count), with ``programs``
     (default: made anew for ``spec.config``)."""
     mesh = cluster.mesh()
-    layout = layout or chunks.whole(len(spec.seeds), len(spec.cells),
+    layout = layout or whole(len(spec.seeds), len(spec.cells),
                                     mesh.size)
     hp = stack_hparams([c.hparams(spec.config.vmapped_options)
                         for c in spec.cells])
@@ -174,11 +204,11 @@ def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:
     return g._replace(epoch=epoch), time.perf_counter() - t
 
 
-def place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
+def place_chunk(g: PlacedGroup, layout: Layout, i: int
                 ) -> PlacedGroup:
     """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
     spec = g.spec
-    chunk = chunks.split(len(spec.seeds), len(spec.cells), layout)[i]
+    chunk = split(len(spec.seeds), len(spec.cells), layout)[i]
     sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
                         seeds=tuple(spec.seeds[s] for s in chunk.seeds))
     return place(sub, g.data, g.programs, layout)
@@ -186,8 +216,8 @@ def place_chunk(g: PlacedGroup, layout: chunks.Layout, i: int
 
 def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
                 members: int | None = None,
-                resumed: chunks.Layout | None = None
-                ) -> tuple[PlacedGroup, chunks.Layout, float]:
+                resumed: Layout | None = None
+                ) -> tuple[PlacedGroup, Layout, float]:
     """(``g`` with its programs compiled for its chunk layout, the layout,
     compile seconds): the one place a group's chunks are chosen.
 
@@ -196,7 +226,7 @@ def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
     ``members`` per program (``--members-per-program``); else measured:
     the whole group compiles, and if XLA's memory analysis says it needs
     more than the budget (``max_memory``, default
-    :func:`.chunks.default_budget`; the smallest over the processes), the
+    :func:`.cluster.default_budget`; the smallest over the processes), the
     members per chunk are fitted to it (linear in the members: the data
     fixed, the rest per member) and checked by compiling that chunk,
     refitted from the last two measurements (3 tries).
@@ -206,15 +236,15 @@ def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
     """
     spec, unit = g.spec, cluster.mesh().size
     n_seeds, n_cells = len(spec.seeds), len(spec.cells)
-    full = chunks.whole(n_seeds, n_cells, unit)
-    budget = cluster.agreed_min(chunks.budget(max_memory))  # all processes
+    full = whole(n_seeds, n_cells, unit)
+    fits = cluster.agreed_min(budget(max_memory))  # all processes
     if len(set(cluster.gathered(-1 if resumed is None else resumed.members))
            ) > 1:  # processes resuming different layouts: plan afresh
         resumed = None
     layout = resumed or (None if members is None else
-                         chunks.fitting(n_seeds, n_cells, unit, members))
+                         fitting(n_seeds, n_cells, unit, members))
     if layout is None:
-        c, layout, seconds = _measured(g, full, budget)
+        c, layout, seconds = _measured(g, full, fits)
     else:
         c, seconds = compile_epoch(g if layout == full
                                    else place_chunk(g, layout, 0))
@@ -222,46 +252,142 @@ def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
     return compiled_like(g, c), layout, seconds + init_s
 
 
-def _measured(g: PlacedGroup, full: chunks.Layout, budget: int
-              ) -> tuple[PlacedGroup, chunks.Layout, float]:
+def _measured(g: PlacedGroup, full: Layout, budget: int
+              ) -> tuple[PlacedGroup, Layout, float]:
     """(the compiled first chunk of the largest layout whose epoch program
     is within ``budget``, that layout, seconds spent compiling)."""
     spec, unit = g.spec, cluster.mesh().size
     c, seconds = compile_epoch(g)
-    points = [(chunks.tree_bytes(g.data), 0),
-              (chunks.compiled_bytes(c.epoch), full.members)]
+    points = [(tree_bytes(g.data), 0),
+              (compiled_bytes(c.epoch), full.members)]
     if points[-1][0] <= budget:
         return c, full, seconds
     for _ in range(3):
         (b0, m0), (b1, m1) = points[-2:]
         per = (b1 - b0) / (m1 - m0)
-        layout = chunks.fitting(len(spec.seeds), len(spec.cells), unit,
-                                chunks.members_within(budget, b1 - per * m1,
+        layout = fitting(len(spec.seeds), len(spec.cells), unit,
+                                members_within(budget, b1 - per * m1,
                                                       per, unit))
         if layout.members == m1:
             break
         c, s = compile_epoch(place_chunk(g, layout, 0))
-        points.append((chunks.compiled_bytes(c.epoch), layout.members))
+        points.append((compiled_bytes(c.epoch), layout.members))
         seconds += s
         if points[-1][0] <= budget:
             return c, layout, seconds
     raise ValueError(
         f"{spec.name}: {points[-1][1]} members need "
-        f"{chunks.format_size(points[-1][0])} per device, over the budget "
-        f"of {chunks.format_size(budget)}; raise --max-memory or lower "
+        f"{format_size(points[-1][0])} per device, over the budget "
+        f"of {format_size(budget)}; raise --max-memory or lower "
         f"--members-per-program")
 
 
 def placed_chunks(spec: GroupSpec, data: Dataset,
                   max_memory: int | None = None,
                   members: int | None = None
-                  ) -> tuple[list[PlacedGroup], chunks.Layout, float]:
+                  ) -> tuple[list[PlacedGroup], Layout, float]:
     """What :func:`~jaxmnist.sweep.group.train_group` runs, ready: every
     chunk of ``spec`` placed with the one compiled epoch program, the
     layout, compile seconds."""
     g, layout, seconds = plan_chunks(place(spec, data), max_memory, members)
-    n = chunks.count(len(spec.seeds), len(spec.cells), layout)
+    n = count(len(spec.seeds), len(spec.cells), layout)
     if n == 1:
         return [g], layout, seconds
     return ([compiled_like(place_chunk(g, layout, i), g)
              for i in range(n)], layout, seconds)
+
+
+# --------------------------------------------------------------------------
+# Chunk layouts
+# --------------------------------------------------------------------------
+
+class Layout(NamedTuple):
+    """Every chunk's (padded) shape: ``seeds`` x ``cells`` members."""
+    seeds: int
+    cells: int
+
+    @property
+    def members(self) -> int:
+        return self.seeds * self.cells
+
+
+def whole(n_seeds: int, n_cells: int, unit: int) -> Layout:
+    """The one-chunk layout: every seed, cells padded to ``unit``."""
+    return Layout(n_seeds, math.ceil(n_cells / unit) * unit)
+
+
+def fitting(n_seeds: int, n_cells: int, unit: int, members: int) -> Layout:
+    """The largest layout of at most ``members`` per chunk (never less than
+    one seed of ``unit`` cells), balanced so the last chunk pads little.
+
+    ``unit`` is the device count: the cell axis is split over the devices.
+    """
+    full = whole(n_seeds, n_cells, unit)
+    if members >= full.members:
+        return full
+    if members >= full.cells:  # whole seed rows
+        rows = members // full.cells
+        return Layout(math.ceil(n_seeds / math.ceil(n_seeds / rows)),
+                      full.cells)
+    c = max(unit, members // unit * unit)
+    per = math.ceil(n_cells / math.ceil(n_cells / c))
+    return Layout(1, math.ceil(per / unit) * unit)
+
+
+def count(n_seeds: int, n_cells: int, layout: Layout) -> int:
+    return (math.ceil(n_seeds / layout.seeds)
+            * math.ceil(n_cells / layout.cells))
+
+
+class Chunk(NamedTuple):
+    """Which seeds and cells (positions in the group) one chunk trains."""
+    seeds: tuple[int, ...]
+    cells: tuple[int, ...]
+
+    def members(self, n_cells: int) -> list[int]:
+        """The group's member indices of this chunk (seed-major)."""
+        return [s * n_cells + c for s in self.seeds for c in self.cells]
+
+
+def split(n_seeds: int, n_cells: int, layout: Layout) -> list[Chunk]:
+    """The chunks, seed blocks outer, cell blocks inner (unpadded)."""
+    return [Chunk(tuple(range(s, min(s + layout.seeds, n_seeds))),
+                  tuple(range(c, min(c + layout.cells, n_cells))))
+            for s in range(0, n_seeds, layout.seeds)
+            for c in range(0, n_cells, layout.cells)]
+
+
+def members_within(budget: int, fixed: float, per_member: float,
+                   unit: int) -> int:
+    """How many members fit ``budget`` bytes at ``fixed + per_member * m``
+    (at least ``unit``)."""
+    return max(unit, int((budget - fixed) // max(per_member, 1.0)))
+
+
+def scatter(parts: list[tuple[list[int], object]], total: int):
+    """Pytrees with a leading member axis, one per chunk (``(member indices,
+    tree)``), as one tree of ``total`` members in group order."""
+    def merge(*leaves):
+        first = np.asarray(leaves[0])
+        out = np.empty((total, *first.shape[1:]), first.dtype)
+        for (idx, _), leaf in zip(parts, leaves):
+            out[np.asarray(idx)] = np.asarray(leaf)
+        return out
+    return jax.tree.map(merge, *(tree for _, tree in parts))
+
+
+def record(path: Path | None, layout: Layout) -> None:
+    """Remember the layout a chunked group's checkpoints were made with."""
+    if path is not None:
+        files.write_json(path / LAYOUT_FILE, layout._asdict())
+
+
+def recorded(path: Path | None) -> Layout | None:
+    """The layout an interrupted group was checkpointed with, if any."""
+    if path is None or not (path / LAYOUT_FILE).is_file():
+        return None
+    return Layout(**json.loads((path / LAYOUT_FILE).read_text()))
+
+
+def chunk_dir(path: Path | None, i: int) -> Path | None:
+    return None if path is None else path / f"chunk{i:04d}"

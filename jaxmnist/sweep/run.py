@@ -35,6 +35,7 @@ from jaxmnist.core.net import class_probabilities
 from jaxmnist.core.train import steps_per_epoch
 from jaxmnist.data import Dataset, load_dataset
 from jaxmnist.errors import StopRequest
+from jaxmnist.landscape import run_landscape
 from jaxmnist.plugins import source_modules
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
@@ -48,8 +49,8 @@ from jaxmnist.results.members import (
     setup_name,
 )
 from jaxmnist.results.records import MemberResult, RunRecords
-from jaxmnist.sweep import checkpoint, chunks, store
-from jaxmnist.sweep.cluster import cluster, replicated
+from jaxmnist.sweep import checkpoint, store
+from jaxmnist.sweep.cluster import budget, cluster, replicated
 from jaxmnist.sweep.config import (
     GroupSpec,
     SweepConfig,
@@ -59,7 +60,6 @@ from jaxmnist.sweep.config import (
     to_toml,
 )
 from jaxmnist.sweep.group import train_group
-from jaxmnist.sweep.landscape import run_landscape
 from jaxmnist.sweep.progress import RunBar
 
 #: Everything a run dir holds; ``--overwrite`` removes exactly these.
@@ -140,7 +140,7 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
     (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
     read back), chunked by ``cfg``'s memory options."""
     # what is free now, before any group holds memory: every group's budget
-    max_memory = chunks.budget(cfg.max_memory_bytes)
+    max_memory = budget(cfg.max_memory_bytes)
     # on every device once: each group's placing then finds it there
     data = jax.device_put(data, replicated(cluster.mesh()))
     for i, spec in enumerate(specs):

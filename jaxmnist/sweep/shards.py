@@ -41,6 +41,7 @@ import jax
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
 from jaxmnist.sweep import checkpoint
+from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import (
     GroupSpec,
     SweepConfig,
@@ -60,87 +61,6 @@ from jaxmnist.sweep.run import (
 SHARDS_DIR = "shards"
 #: What a shard dir holds besides a run dir's files: which shard it is.
 SHARD_FILE = "shard.json"
-#: Kubernetes Indexed Jobs give the index only; the count comes from here.
-COUNT_ENV = "JAXMNIST_SHARD_COUNT"
-#: ``--shard off``: one process, whatever the environment says.
-OFF = "off"
-
-
-class Shard(NamedTuple):
-    """Shard ``index`` (0-based) of ``count``."""
-    index: int
-    count: int
-
-    @property
-    def name(self) -> str:
-        """``I-of-N``: the shard's folder under ``RUN/shards/``."""
-        return f"{self.index}-of-{self.count}"
-
-    def __str__(self) -> str:
-        return f"{self.index}/{self.count}"
-
-
-def parse(text: str) -> Shard:
-    """``"I/N"`` as a Shard.
-
-    Raises:
-      ValueError: (one line) not two integers, N < 1, or I outside 0..N-1.
-    """
-    index, sep, count = str(text).strip().partition("/")
-    try:
-        shard = Shard(int(index), int(count))
-    except ValueError:
-        raise ValueError(f"shard {text!r} must be I/N, two integers: task "
-                         f"I (0..N-1) of N, e.g. 0/4") from None
-    if not sep:
-        raise ValueError(f"shard {text!r} must be I/N, e.g. 0/4")
-    if shard.count < 1:
-        raise ValueError(f"shard {text!r}: the shard count N must be >= 1, "
-                         f"got {shard.count}")
-    if not 0 <= shard.index < shard.count:
-        raise ValueError(f"shard {text!r}: I must be in 0..{shard.count - 1}"
-                         f", got {shard.index}")
-    return shard
-
-
-def from_environment(env: Mapping[str, str]) -> str | None:
-    """``"I/N"`` from a Slurm array task or a Kubernetes Indexed Job's
-    environment, None outside both.
-
-    Slurm: I is ``SLURM_ARRAY_TASK_ID``; N is ``JAXMNIST_SHARD_COUNT`` if
-    set, else ``SLURM_ARRAY_TASK_COUNT``, but only for a whole array 0..N-1
-    (a resubmitted task is an array of one, whose count is 1). Kubernetes:
-    I is ``JOB_COMPLETION_INDEX``, N ``JAXMNIST_SHARD_COUNT`` (the Job's
-    completions, which the pod is not told).
-
-    Raises:
-      ValueError: (one line) an index without a count it can trust.
-    """
-    count = env.get(COUNT_ENV)
-    task = env.get("SLURM_ARRAY_TASK_ID")
-    if task is not None:
-        if count is None:
-            low, high = (env.get(f"SLURM_ARRAY_TASK_{k}") for k in
-                         ("MIN", "MAX"))
-            total = env.get("SLURM_ARRAY_TASK_COUNT")
-            if low != "0" or total is None or high is None \
-                    or not total.isdigit() or str(int(total) - 1) != high:
-                raise ValueError(
-                    f"Slurm array task {task} of the array {low}-{high} is "
-                    f"not one of a whole array 0..N-1 (a resubmitted "
-                    f"task?): give --shard {task}/N or set {COUNT_ENV}")
-            count = total
-        return f"{task}/{count}"
-    index = env.get("JOB_COMPLETION_INDEX")
-    if index is not None:
-        if count is None:
-            raise ValueError(f"JOB_COMPLETION_INDEX={index} is set but no "
-                             f"shard count: set {COUNT_ENV} to the Job's "
-                             f"completions, or give --shard {index}/N")
-        return f"{index}/{count}"
-    return None
-
-
 def shard_dir(run: Path, shard: Shard) -> Path:
     """``RUN/shards/I-of-N``: shard ``shard``'s own run dir."""
     return Path(run) / SHARDS_DIR / shard.name
@@ -237,10 +157,6 @@ def split_group(spec: GroupSpec, k: int) -> list[GroupSpec]:
                           cells=cells)
             for p, (seeds, cells) in enumerate(parts)]
 
-
-def of(value: str | None) -> Shard | None:
-    """The shard a config's ``shard`` value names (None: unsharded)."""
-    return None if value in (None, OFF) else parse(value)
 
 # --------------------------------------------------------------------------
 # One shard, trained into its own dir

@@ -5,11 +5,12 @@ import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset, tree_allclose
-from jaxmnist.sweep import chunks, placed
-from jaxmnist.sweep.chunks import Layout
+from jaxmnist.sweep import placed
+from jaxmnist.sweep.cluster import compiled_bytes
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import plan_group, train_group
 from jaxmnist.sweep.options import parse_size
+from jaxmnist.sweep.placed import Layout
 
 
 @pytest.mark.parametrize("text,n", [("4GiB", 4 * 1024**3), ("512MB", 512e6),
@@ -27,26 +28,26 @@ def test_a_bad_max_memory_is_refused_in_one_line(text):
 
 
 def test_layouts_fill_the_budget_and_cover_every_member():
-    assert chunks.fitting(3, 5, 1, 100) == Layout(3, 5)  # fits whole
-    assert chunks.fitting(4, 5, 1, 10) == Layout(2, 5)  # whole seed rows
-    assert chunks.fitting(3, 5, 1, 12) == Layout(2, 5)  # 2 chunks, 1 padded
-    assert chunks.fitting(1, 10, 2, 7) == Layout(1, 6)  # 6 + 4 (padded to 6)
-    assert chunks.fitting(1, 10, 4, 1) == Layout(1, 4)  # one device row min
+    assert placed.fitting(3, 5, 1, 100) == Layout(3, 5)  # fits whole
+    assert placed.fitting(4, 5, 1, 10) == Layout(2, 5)  # whole seed rows
+    assert placed.fitting(3, 5, 1, 12) == Layout(2, 5)  # 2 chunks, 1 padded
+    assert placed.fitting(1, 10, 2, 7) == Layout(1, 6)  # 6 + 4 (padded to 6)
+    assert placed.fitting(1, 10, 4, 1) == Layout(1, 4)  # one device row min
     layout = Layout(2, 2)
-    parts = chunks.split(3, 5, layout)
-    assert chunks.count(3, 5, layout) == len(parts) == 6
+    parts = placed.split(3, 5, layout)
+    assert placed.count(3, 5, layout) == len(parts) == 6
     covered = sorted(i for p in parts for i in p.members(5))
     assert covered == list(range(15))
 
 
 def test_scatter_puts_each_chunk_in_group_order():
     parts = [([0, 2], {"a": np.array([10, 12])}), ([1], {"a": np.array([11])})]
-    np.testing.assert_array_equal(chunks.scatter(parts, 3)["a"], [10, 11, 12])
+    np.testing.assert_array_equal(placed.scatter(parts, 3)["a"], [10, 11, 12])
 
 
 def _whole_bytes(spec, data) -> int:
     g, _ = placed.compile_epoch(placed.place(spec, data))
-    return chunks.compiled_bytes(g.epoch)
+    return compiled_bytes(g.epoch)
 
 
 @pytest.mark.slow  # a long run: many compiles
@@ -68,8 +69,8 @@ def test_a_chunked_group_equals_one_program(tmp_path, dynamics):
     budget = int(0.6 * _whole_bytes(spec, data))
     split = train_group(spec, data, progress=False, checkpoint_dir=tmp_path,
                         max_memory=budget)
-    assert chunks.recorded(tmp_path) is not None
-    n = chunks.count(2, 6, chunks.recorded(tmp_path))
+    assert placed.recorded(tmp_path) is not None
+    n = placed.count(2, 6, placed.recorded(tmp_path))
     assert n > 1 and (tmp_path / f"chunk{n - 1:04d}" / "done.json").is_file()
     assert split.members == whole.members
     for f in jm.Metrics._fields:
@@ -110,4 +111,4 @@ def test_members_per_program_sets_the_chunks_without_measuring():
                           batch_size=32, dynamics=False).groups()
     _, layout, _ = plan_group(spec, data, members_per_program=3,
                               max_memory=1000)  # the budget is not asked
-    assert layout == Layout(1, 3) and chunks.count(2, 3, layout) == 2
+    assert layout == Layout(1, 3) and placed.count(2, 3, layout) == 2

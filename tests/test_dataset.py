@@ -111,14 +111,6 @@ BAD_IMAGES = [
 ]
 
 
-@pytest.mark.parametrize("build", CONSTRUCTORS.values(), ids=CONSTRUCTORS)
-@pytest.mark.parametrize("spoil,error,message", BAD_IMAGES)
-def test_bad_images_are_refused_by_both(build, spoil, error, message):
-    x, y = arrays()
-    with pytest.raises(error, match=message):
-        build(spoil(x), y)
-
-
 BAD_LABELS = [
     (lambda y: with_value(y, 7, 10), ValueError,
      "train_labels must be integers in 0..9, got 10 at index 7"),
@@ -134,12 +126,21 @@ BAD_LABELS = [
 ]
 
 
+#: (spoil (images, labels), error, message): each bad case above, applied
+#: to the images or to the labels.
+BAD_ARRAYS = (
+    [(lambda x, y, bad=bad: (bad(x), y), error, message)
+     for bad, error, message in BAD_IMAGES]
+    + [(lambda x, y, bad=bad: (x, bad(y)), error, message)
+       for bad, error, message in BAD_LABELS])
+
+
 @pytest.mark.parametrize("build", CONSTRUCTORS.values(), ids=CONSTRUCTORS)
-@pytest.mark.parametrize("spoil,error,message", BAD_LABELS)
-def test_bad_labels_are_refused_by_both(build, spoil, error, message):
-    x, y = arrays()
+@pytest.mark.parametrize("spoil,error,message", BAD_ARRAYS)
+def test_bad_images_or_labels_are_refused_by_both(build, spoil, error,
+                                                  message):
     with pytest.raises(error, match=message):
-        build(x, spoil(y))
+        build(*spoil(*arrays()))
 
 
 def test_replace_checks_and_unchecked_does_not():

@@ -214,38 +214,27 @@ def test_vmapped_probes_equal_solo_probes(tiny_data):
 
 
 @pytest.mark.slow  # a long run: many compiles
-def test_grad_norm_is_the_gradient_of_the_step():
-    """One step per epoch: the probe's gradient norm is jax.grad's."""
-    data = synthetic_dataset(n_train=32, n_val=16, n_test=16)
-    cfg = jm.TrainConfig(optimizer="sgd", batch_size=32, epochs=1,
-                         activations=("tanh",),
-                         sizes=(784, 8, 10), dynamics=True, probe_size=16,
+@pytest.mark.parametrize("n_train,activation,sizes,first_layer,seed", [
+    (32, "tanh", (784, 8, 10), "auto", 3),  # one step of the whole batch
+    # one step of one example: the rank-one identity, no weight gradient
+    (1, "relu", (784, 8, 6, 10), "dense", 4),
+])
+def test_grad_norm_is_the_gradient_of_the_step(n_train, activation, sizes,
+                                               first_layer, seed):
+    """One step per epoch: the probe's gradient norms are jax.grad's, for
+    a whole batch and for one example (where they come from the rank-one
+    identity)."""
+    data = synthetic_dataset(n_train=n_train, n_val=16, n_test=16)
+    cfg = jm.TrainConfig(optimizer="sgd", batch_size=n_train, epochs=1,
+                         activations=(activation,), first_layer=first_layer,
+                         sizes=sizes, dynamics=True, probe_size=16,
                          sharpness_iterations=2)
-    key, hp = jax.random.key(3), jm.make_hparams("tanh", 0.1)
+    key, hp = jax.random.key(seed), jm.make_hparams(activation, 0.1)
     res = jax.jit(jm.make_train(cfg))(key, hp, data)
     params = jax.jit(jm.make_init(cfg))(jax.random.split(key)[0], hp,
                                         data).params
     grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
-                              data.train_labels)  # the one batch is all 32
-    want = [float(jnp.linalg.norm(g["w"])) for g in grads]
-    np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)
-
-
-@pytest.mark.slow  # a long run: many compiles
-def test_grad_norms_of_one_example_are_the_rank_one_identity():
-    """One step of one example, where the norms come from the rank-one
-    identity (no weight gradient read): jax.grad's."""
-    data = synthetic_dataset(n_train=1, n_val=16, n_test=16)
-    cfg = jm.TrainConfig(optimizer="sgd", batch_size=1, epochs=1,
-                         activations=("relu",), first_layer="dense",
-                         sizes=(784, 8, 6, 10), dynamics=True, probe_size=16,
-                         sharpness_iterations=2)
-    key, hp = jax.random.key(4), jm.make_hparams("relu", 0.1)
-    res = jax.jit(jm.make_train(cfg))(key, hp, data)
-    params = jax.jit(jm.make_init(cfg))(jax.random.split(key)[0], hp,
-                                        data).params
-    grads = jax.grad(jm.loss)(params, hp.activation, data.train_images,
-                              data.train_labels)
+                              data.train_labels)  # the one batch is all
     want = [float(jnp.linalg.norm(g["w"])) for g in grads]
     np.testing.assert_allclose(res.dynamics.grad_norm[0], want, rtol=1e-5)
 

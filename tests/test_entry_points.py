@@ -3,6 +3,8 @@
 The entry points are run in this process (``runpy``, as ``python -m``
 runs them) with ``--help``: the fast layer starts no subprocess, and a
 shim that imported the wrong ``main`` would print another command's usage.
+The help is also checked for what every command offers (``--debug``) and
+for no raw reStructuredText markup leaking from the docstrings.
 """
 
 import runpy
@@ -23,4 +25,5 @@ def test_python_m_reaches_the_commands_own_help(command, monkeypatch,
                          alter_sys=True)
     assert stop.value.code in (0, None)
     usage = capsys.readouterr().out
-    assert f"python -m jaxmnist.{command}" in usage.splitlines()[0], usage
+    assert usage.startswith(f"usage: python -m jaxmnist.{command} "), usage
+    assert "``" not in usage and "--debug" in usage  # no raw reST markup

@@ -71,7 +71,7 @@ def test_sweep_driver_equals_pure_train(optimizer):
 def test_a_finished_group_is_returned_from_its_checkpoint(tmp_path):
     data = synthetic_dataset(n_train=64, n_val=16, n_test=16)
     spec = only_group(SweepConfig(activations=("relu",), optimizers=("adam",),
-                                  epochs=2, batch_size=32))
+                                  epochs=2, batch_size=32, dynamics=False))
     first = train_group(spec, data, progress=False, checkpoint_dir=tmp_path)
     again = train_group(spec, data, progress=False, checkpoint_dir=tmp_path)
     assert again.members == first.members

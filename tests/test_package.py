@@ -1,10 +1,9 @@
-"""The package: explicit public API, light imports, every entry point."""
+"""The package: explicit public API and light imports (every entry point's
+``--help``: tests/test_entry_points.py)."""
 
 import importlib.metadata
 import subprocess
 import sys
-
-import pytest
 
 import jaxmnist as jm
 
@@ -33,13 +32,3 @@ def test_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-@pytest.mark.parametrize("command", ["sweep", "evaluate", "predict", "plot",
-                                     "compare", "bench"])
-def test_every_command_has_help(command):
-    proc = subprocess.run([sys.executable, "-m", f"jaxmnist.{command}",
-                           "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("usage: python -m jaxmnist.")
-    assert "``" not in proc.stdout and "--debug" in proc.stdout

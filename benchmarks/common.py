@@ -3,6 +3,7 @@ of where a figure comes from (command, commit, date, machine, load)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
@@ -60,3 +61,23 @@ def write_record(path: Path, record: dict) -> None:
     """The record as indented JSON (the folder made if missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def parser(module: str, doc: str | None, record: str
+           ) -> argparse.ArgumentParser:
+    """The argument parser of ``python -m <module>`` with the options every
+    real-data benchmark takes: ``--manual-dir`` and ``--out`` (default
+    ``benchmarks/results/<record>``)."""
+    p = argparse.ArgumentParser(prog=f"python -m {module}",
+                                description=(doc or "").split("\n")[0])
+    p.add_argument("--manual-dir", default=None)
+    p.add_argument("--out", default=str(RESULTS / record))
+    return p
+
+
+def publish(out: str, record: dict, text: str) -> None:
+    """Write ``record`` to ``out`` and print ``text`` with the load average
+    the measurement started at."""
+    write_record(Path(out), record)
+    print(text)
+    print(f"(load {record['load_average'][0]:.2f}) -> {out}")

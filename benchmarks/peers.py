@@ -21,7 +21,6 @@ figures).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
@@ -138,13 +137,10 @@ def table(f: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m benchmarks.peers",
-                                description=(__doc__ or "").split("\n")[0])
+    p = common.parser("benchmarks.peers", __doc__, "peers.json")
     p.add_argument("--members", default="1,4,24")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--numpy-samples", type=int, default=3000)
-    p.add_argument("--manual-dir", default=None)
-    p.add_argument("--out", default=str(common.RESULTS / "peers.json"))
     args = p.parse_args(argv)
     record = common.provenance("benchmarks.peers", argv)
     data = jax.device_put(jm.load_dataset("mnist",
@@ -152,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     record["figures"] = measure(
         data, [int(k) for k in args.members.split(",")], args.rounds,
         args.numpy_samples)
-    common.write_record(common.Path(args.out), record)
-    print(table(record["figures"]))
-    print(f"(load {record['load_average'][0]:.2f}) -> {args.out}")
+    common.publish(args.out, record, table(record["figures"]))
     return 0
 
 

@@ -20,7 +20,6 @@ machine, figures).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
@@ -107,21 +106,16 @@ def table(f: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m benchmarks.public_path",
-                                description=(__doc__ or "").split("\n")[0])
+    p = common.parser("benchmarks.public_path", __doc__, "public_path.json")
     p.add_argument("--members", type=int, default=24)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--manual-dir", default=None)
-    p.add_argument("--out", default=str(common.RESULTS / "public_path.json"))
     args = p.parse_args(argv)
     record = common.provenance("benchmarks.public_path", argv)
     data = jax.device_put(jm.load_dataset("mnist",
                                           manual_dir=args.manual_dir))
     record["figures"] = measure(data, args.members, args.epochs, args.rounds)
-    common.write_record(common.Path(args.out), record)
-    print(table(record["figures"]))
-    print(f"(load {record['load_average'][0]:.2f}) -> {args.out}")
+    common.publish(args.out, record, table(record["figures"]))
     return 0
 
 

@@ -142,3 +142,25 @@ def test_the_transposed_first_layer_equals_the_dense_one(optimizer,
     for got, want in zip(runs[1][1], runs[0][1]):
         tree_allclose(got.metrics, want.metrics, RTOL, ATOL)
         tree_allclose(got.dynamics, want.dynamics, 1e-8, 1e-10)
+
+
+@pytest.mark.slow  # a long run: many compiles
+@pytest.mark.parametrize("optimizer,structure", [
+    ("adam", "dropout"),
+    *[(opt, "weight_decay") for opt in ("sgd", "momentum", "adagrad", "adam")],
+])
+def test_a_zero_rate_compiled_in_equals_the_plain_program(optimizer,
+                                                           structure, x64):
+    """Dropout at rate 0 keeps every unit and divides by 1; weight decay 0
+    adds ``0 * w`` (its optimizer state gains the decay's slot
+    besides): compiled in, either trains as the program without it."""
+    plain = dataclasses.replace(CFG, optimizer=optimizer, dynamics=False)
+    params = _start(plain, MEMBERS[0], x64).params  # the same draws for all
+    runs = [_run(c, _start(c, MEMBERS[0], x64)._replace(params=params),
+                 MEMBERS[0], x64) for c in
+            (plain, dataclasses.replace(plain, **{structure: True}))]
+    (state, results), (want, want_results) = runs[1], runs[0]
+    assert jax.tree.leaves(state.params)[0].dtype == jnp.float64
+    tree_allclose(state.params, want.params, RTOL, ATOL)
+    tree_allclose([r.metrics for r in results],
+                  [r.metrics for r in want_results], RTOL, ATOL)

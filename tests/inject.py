@@ -1,9 +1,14 @@
-"""``python -m jaxmnist.sweep`` with one kind of write failing.
+"""``python -m jaxmnist.sweep`` with one kind of write failing, or stopped
+at a chosen moment.
 
     python tests/inject.py KIND ERRNO [sweep arguments...]
+    python tests/inject.py sigterm [sweep arguments...]
 
-KIND names the write that fails, ERRNO (``ENOSPC``, ``EACCES``, ``EROFS``)
-the error:
+``sigterm`` sends the process SIGTERM as soon as the adam group's epoch-1
+checkpoint is written (while epoch 2 trains), so the stop lands after
+epoch 2 on any machine: an epoch of the tests' tiny sweep takes about as
+long as a poll from outside. Otherwise KIND names the write that fails,
+ERRNO (``ENOSPC``, ``EACCES``, ``EROFS``) the error:
 
 - ``checkpoint``: the adam group's epoch-2 checkpoint (its npz, in the
   temporary ``epochs/2.tmp`` folder, which stays behind).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -59,8 +65,29 @@ def fail_file(code: int, matches, nth: int) -> None:
     tempfile.mkstemp = failing_mkstemp(code, tempfile.mkstemp, matches, nth)
 
 
+def term_after_checkpoint(group: str, epoch: int) -> None:
+    """SIGTERM to this process once ``group``'s epoch-``epoch`` checkpoint
+    is written."""
+    from jaxmnist.sweep import checkpoint  # noqa: PLC0415
+
+    save = checkpoint.save_epoch
+
+    def saving(path, finished, *args):
+        save(path, finished, *args)
+        if finished == epoch and path.name.startswith(group):
+            os.kill(os.getpid(), signal.SIGTERM)
+    checkpoint.save_epoch = saving
+
+
 def main() -> int:
-    kind, name, *argv = sys.argv[1:]
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this
+    from jaxmnist.cli.sweep import main as sweep  # noqa: PLC0415  checkout
+
+    kind, *argv = sys.argv[1:]
+    if kind == "sigterm":
+        term_after_checkpoint("adam", 1)
+        return sweep(argv)
+    name, *argv = argv
     code = getattr(errno, name)
     if kind == "checkpoint":
         fail_file(code, lambda p, d: p == ".state.npz." and d.name == "2.tmp"
@@ -73,9 +100,6 @@ def main() -> int:
         fail_file(code, lambda p, d: p.endswith(".png."), 1)
     else:
         raise SystemExit(f"unknown kind {kind!r}")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this
-    from jaxmnist.cli.sweep import main as sweep  # noqa: PLC0415  checkout
-
     return sweep(argv)
 
 

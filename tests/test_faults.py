@@ -106,15 +106,12 @@ def test_a_second_sweep_on_a_folder_in_use_is_refused(reference):
 def test_sigterm_stops_after_the_epoch_and_resumes(reference, sweeper,
                                                    tmp_path):
     out = tmp_path / "run"
-    proc = sweeper.start(out)
-    wait_for(lambda: (out / "checkpoints" / GROUPS[1] / "epochs" / "1"
-                      ).exists(), proc)
-    proc.send_signal(signal.SIGTERM)
+    proc = sweeper.start(out, inject=("sigterm",))  # stops after epoch 2
     _, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 143, err[-2000:]
     assert "SIGTERM: stopping after the epoch in progress" in err
     stopped = re.search(r"interrupted: group adam-h16 stopped after epoch "
-                        r"([23]) of 4 \(SIGTERM\); finished epochs and groups"
+                        r"(2) of 4 \(SIGTERM\); finished epochs and groups"
                         r" are saved in (.*)\.\nresume with: (.*)\n", err)
     assert stopped, err
     assert "Traceback" not in err and not (out / "sweep.lock").exists()
@@ -135,15 +132,13 @@ def test_damaged_checkpoints_fall_back_to_readable_epochs(reference, sweeper,
     resume one line names each file and says what the group does instead,
     and the run finishes with the uninterrupted results."""
     out = tmp_path / "run"
-    proc = sweeper.start(out)
+    proc = sweeper.start(out, inject=("sigterm",))  # stops after epoch 2
     ck = out / "checkpoints"
     epochs = ck / GROUPS[1] / "epochs"
-    wait_for(lambda: (epochs / "2").exists(), proc)
-    proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 143, err[-2000:]
     saved = sorted(int(d.name) for d in epochs.iterdir() if d.name.isdigit())
-    assert len(saved) == 2, saved  # the latest and the one before
+    assert saved == [1, 2], saved  # the latest and the one before
     latest = epochs / str(saved[1]) / "state.npz"
     latest.write_bytes(latest.read_bytes()[:100])
     result = ck / GROUPS[0] / "result.npz"

@@ -139,6 +139,19 @@ def test_saturating_units_have_no_inactive_side(activation):
     assert float(stats.saturated_fraction[0]) > 0.95
 
 
+def test_histograms_count_each_value_in_its_bin_as_numpy_does():
+    """Values on the edges fall in the bin they open; beyond the outer
+    edges, in the outer bins: NumPy's searchsorted, clipped."""
+    edges = D.HIST_EDGES
+    z = np.concatenate([edges, edges[:-1] + 0.1, [-100.0, 100.0, -8.01]])
+    want = np.bincount(np.clip(np.searchsorted(edges, z, "right") - 1, 0,
+                               len(edges) - 2), minlength=len(edges) - 1)
+    got = D._histograms([jnp.asarray(z, jnp.float32).reshape(-1, 1),
+                         jnp.asarray(z[::-1], jnp.float32).reshape(1, -1)])
+    assert got.shape == (2, 64) and want.sum() == len(z)
+    np.testing.assert_array_equal(got, np.stack([want, want]))
+
+
 def test_loss_windows():
     losses = jnp.arange(10.0)
     mean, top = D.loss_windows(losses, 5)

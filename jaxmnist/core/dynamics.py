@@ -118,11 +118,17 @@ def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
     saturated: ``saturated_fraction`` is NaN for them, and
     ``inactive_fraction`` NaN for the saturating activations."""
     activation = as_index(activation)
+    zs = net.forward(params, activation, images, choices, stats)[1]
+    return _unit_stats(zs, activation, choices)
+
+
+def _unit_stats(zs: list, activation, choices) -> UnitStats:
+    """:func:`unit_stats` of the hidden pre-activations ``zs``."""
     index = jnp.asarray(activation, jnp.int32)
     peak = jnp.asarray(DERIVATIVE_MAX)[index]
     relu_like = jnp.asarray(RELU_LIKE)[index]
     dead, saturated, inactive, gate = [], [], [], []
-    for z in net.forward(params, activation, images, choices, stats)[1]:
+    for z in zs:
         d = jnp.abs(activation_derivative(activation, z, choices))
         dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
         saturated.append(jnp.where(relu_like, jnp.nan,
@@ -140,13 +146,27 @@ def preactivation_histograms(params: model.Params, activation, images: Array,
     ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
     outer bins)."""
     activation = as_index(activation)
-    edges = jnp.asarray(HIST_EDGES, jnp.float32)
+    return _histograms(net.forward(params, activation, images, choices,
+                                   stats)[1])
+
+
+def _histograms(zs: list) -> jax.Array:
+    """:func:`preactivation_histograms` of the pre-activations ``zs``.
+
+    Counted, not scattered: the number of values at or above each inner
+    edge, differenced (bin ``b`` holds ``edges[b] <= z < edges[b+1]``, as
+    ``searchsorted(edges, z, "right") - 1``, clipped to the outer bins).
+    One compare-and-sum per layer compiles to one fusion, where a
+    search and a scatter-add under vmap compiled to several."""
+    inner = HIST_EDGES[1:-1]
     hists = []
-    for z in net.forward(params, activation, images, choices, stats)[1]:
-        idx = jnp.clip(jnp.searchsorted(edges, z.ravel(), side="right") - 1,
-                       0, len(HIST_EDGES) - 2)
-        hists.append(jnp.zeros(len(HIST_EDGES) - 1, jnp.float32).at[idx].add(
-            1.0))
+    for z in zs:
+        values = z.reshape(-1, 1)
+        above = jnp.sum(values >= jnp.asarray(inner, z.dtype), axis=0,
+                        dtype=jnp.int32)
+        total = jnp.full(1, values.shape[0], jnp.int32)
+        hists.append(-jnp.diff(jnp.concatenate(
+            [total, above, jnp.zeros(1, jnp.int32)])).astype(jnp.float32))
     return jnp.stack(hists)
 
 
@@ -248,21 +268,35 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
                                     probe.preconditioned_vector]))
         sharp, pre_sharp = sharps[0], sharps[1]
         v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
-    units = unit_stats(params, activation, images, choices, stats)
+    zs = net.forward(params, activation, images, choices, stats)[1]
     return BatchProbes(
-        **units._asdict(), sharpness=sharp,
+        **_unit_stats(zs, activation, choices)._asdict(), sharpness=sharp,
         preconditioned_sharpness=pre_sharp,
         hist_start=preactivation_histograms(start[0], activation, images,
                                             choices, start[1]),
-        hist_end=preactivation_histograms(params, activation, images,
-                                          choices, stats)), ProbeState(v, u)
+        hist_end=_histograms(zs)), ProbeState(v, u)
 
 
-def unprobed(probes: BatchProbes) -> BatchProbes:
-    """An epoch without the probe batch's probes: ``probes`` (arrays or
-    shapes) as NaN."""
-    return jax.tree.map(lambda x: jnp.full(x.shape, jnp.nan, x.dtype),
-                        probes)
+def unprobed(params: model.Params, activation, images: Array,
+             choices: tuple[int, ...] | None = None,
+             stats: list | None = None) -> BatchProbes:
+    """An epoch without the probe batch's probes: :class:`BatchProbes`
+    shaped as :func:`batch_probes` gives them, every value NaN. Only a
+    forward pass is traced for the shapes, not the Hessian's programs."""
+    units = jax.eval_shape(lambda p: _unit_stats(net.forward(
+        p, activation, images, choices, stats)[1], activation, choices),
+        params)
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+
+    def nan(shape, dt):
+        return jnp.full(shape, jnp.nan, dt)
+    hist = nan([units.dead_fraction.shape[0], len(HIST_EDGES) - 1],
+               jnp.float32)
+    return BatchProbes(**{k: nan(x.shape, x.dtype)
+                          for k, x in units._asdict().items()},
+                       sharpness=nan([], dtype),
+                       preconditioned_sharpness=nan([], dtype),
+                       hist_start=hist, hist_end=hist)
 
 
 def combine(training: TrainingProbes, batch: BatchProbes) -> Dynamics:

@@ -46,10 +46,10 @@ def lanczos_top(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
     degree ``iterations`` rather than a power of that degree (Golub & Van
     Loan, *Matrix Computations*, §10.1). Measured on MNIST runs (5 epochs,
     5 optimizers, warm-started each epoch): 8 steps are within 0.1% of 60
-    steps but for one epoch (0.75%), where 20 power steps were 1–4% off;
-    on the classic grid's 20 mini-batch cells over 10 epochs, against 40
-    steps, 198 of 200 epochs within 1%, the worst 2.0% low
-    (``docs/lanczos_accuracy.py``).
+    steps but for one epoch (0.75%), where 20 power steps were 1–4% off.
+    How far the probes' defaults (warm-started every ``probe_every``
+    epochs) are from 40 steps: ``benchmarks/lanczos_accuracy.py`` and
+    docs/dynamics.md.
     Gives the algebraically largest eigenvalue (power iteration: the largest
     in magnitude). Works under ``jax.vmap`` (over ``v0`` and the operator).
     """

@@ -252,7 +252,9 @@ def _probe_batch(config: TrainConfig, hparams: HParams, data: Dataset,
         return state, batch
 
     def skip():
-        return probe, dynamics.unprobed(jax.eval_shape(run)[1])
+        return probe, dynamics.unprobed(end[0], hparams.activation,
+                                        data.val_images[:n],
+                                        config.activation_choices, end[1])
 
     if isinstance(when, bool):
         return run() if when else skip()

@@ -16,6 +16,8 @@ from helpers import (
     synthetic_dataset,
     wait_for,
 )
+from jaxmnist.core.train import Metrics
+from jaxmnist.results.members import GroupResult, Member
 from jaxmnist.sweep import checkpoint
 from jaxmnist.sweep.config import SweepConfig
 from jaxmnist.sweep.group import train_group
@@ -125,9 +127,20 @@ def test_a_damaged_epoch_falls_back_to_the_one_before(damage, tmp_path):
         str(latest), str(tmp_path / "epochs" / "2" / "state.npz")]
 
 
-def test_a_damaged_result_is_named_and_not_returned(tmp_path):
-    checkpoint.save_result(tmp_path, {"x": np.arange(3)}, {"a": 1})
-    assert (checkpoint.load_result(tmp_path) or (None, None))[1] == {"a": 1}
+def test_a_result_reads_back_and_a_damaged_one_is_named(tmp_path):
+    member = Member("adam", "relu", 1e-3, 0, "mlp", "2", False, 0.0, 0.0, "")
+    metrics = Metrics(*(np.full((1, 2), i, np.float32)
+                        for i in range(len(Metrics._fields))))
+    group = GroupResult([member], metrics, [{"w": np.ones((2, 2))}], 1.5,
+                        0.5, [1.0, 2.0], 3, None, [{"mean": np.zeros(2)}])
+    checkpoint.save_result(tmp_path, group)
+    back = checkpoint.load_result(tmp_path)
+    assert back is not None and back.members == [member]
+    assert (back.seconds, back.steps_per_epoch, back.dynamics) == (1.5, 3,
+                                                                   None)
+    jax.tree.map(np.testing.assert_array_equal, back.history, metrics)
+    jax.tree.map(np.testing.assert_array_equal, (back.params, back.stats),
+                 (group.params, group.stats))
     for name in ("done.json", "result.npz"):
         truncate(tmp_path / name) if name.endswith("npz") else \
             (tmp_path / name).write_text('{"a": ')

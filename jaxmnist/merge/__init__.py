@@ -34,8 +34,6 @@ from jaxmnist.sweep.config import (
     read_toml,
     to_toml,
 )
-from jaxmnist.sweep.group import from_arrays
-from jaxmnist.sweep.placed import place
 from jaxmnist.sweep.run import (
     Results,
     check_run_dir,
@@ -140,30 +138,18 @@ def _incomplete(run: Path, count: int, missing: list[int],
             f"from its checkpoints), then merge again")
 
 
-def assemble(spec: GroupSpec, parts: list[tuple[Path, GroupSpec]],
-             data) -> GroupResult:
-    """Group ``spec`` from its pieces' saved results (``(piece dir, piece
-    spec)``): members in the group's order, the pieces' seconds and epoch
-    times summed."""
+def assemble(spec: GroupSpec, parts: list[Path]) -> GroupResult:
+    """Group ``spec`` from its pieces' saved results (their dirs): members
+    in the group's order, the pieces' seconds and epoch times summed."""
+    index = {m: i for i, m in enumerate(spec.members)}
     results = []
-    for path, piece in parts:
+    for path in parts:
         saved = checkpoint.load_result(path)
         if saved is None:
             raise ValueError(f"{str(path)!r} holds no finished result; "
                              f"resubmit its shard")
-        results.append(from_arrays(*saved, place(piece, data).state_like))
-    if len(results) == 1:
-        return results[0]
-    index = {m: i for i, m in enumerate(spec.members)}
-    history, params, stats, dynamics = placed.scatter(
-        [([index[m] for m in r.members], (r.history, r.params, r.stats,
-                                          r.dynamics)) for r in results],
-        len(spec.members))
-    times = np.sum([r.epoch_seconds for r in results], axis=0)
-    return GroupResult(
-        spec.members, history, params, sum(r.seconds for r in results),
-        sum(r.compile_seconds for r in results), [float(t) for t in times],
-        results[0].steps_per_epoch, dynamics, stats)
+        results.append(([index[m] for m in saved.members], saved))
+    return placed.joined(spec.members, results)
 
 
 def _meta(checked: Checked, load_s: float) -> dict:
@@ -211,11 +197,11 @@ def merge_run(run: Path) -> SweepConfig:
         def gather() -> Results:
             results = Results(cfg, run)
             for g, spec in enumerate(cfg.groups()):
-                parts = [(piece_dir(shards.shard_dir(run, cluster.Shard(
-                    s, checked.count)), p), p.spec)
+                parts = [piece_dir(shards.shard_dir(run, cluster.Shard(
+                    s, checked.count)), p)
                     for s, pieces in enumerate(plan) for p in pieces
                     if p.group == g]
-                results.add(spec, assemble(spec, parts, data), meta)
+                results.add(spec, assemble(spec, parts), meta)
             return results
         write_run(cfg, run, host_test, gather, StopRequest(), data)
     return cfg

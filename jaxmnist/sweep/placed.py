@@ -1,28 +1,16 @@
-"""A group's programs and its members placed on the devices.
+"""A group's programs and its members placed on the devices, in chunks.
 
-:func:`group_programs` makes a group's jitted ``init`` and ``epoch``
-programs (the probes, with dynamics, inside the epoch) from its static
-:class:`TrainConfig`; :func:`place` puts a :class:`GroupSpec`'s members
-(padded to a chunk layout) on the devices beside them;
-:func:`compile_epoch` and :func:`compile_init` compile them, and
-:func:`plan_chunks` chooses the chunks a group too large for its memory
-budget runs in. What runs the epochs is :mod:`jaxmnist.sweep.group`.
-A group too large for memory, as chunks run one after another.
-
-A group's program is shaped ``[seeds, cells]`` (seeds outer, cells inner).
-When it needs more memory than the budget, its members are split into
-chunks of one fixed shape ``[s, c]``: whole seed rows while one row of every
-cell fits, else one seed and ``c`` cells. The last chunk along each axis is
-padded (the last seed or cell repeated, its results dropped), so every chunk
-runs the same compiled program: one compile per group.
-
-A member's numbers do not depend on its chunk: its data order, dropout and
-initial key come from its seed number, its hyperparameters from its cell,
-and vmapped members never mix. What can differ is the floating-point
-reduction order of the first-layer matmuls, ``[B, 784] @ [784, M*128]`` and
-its gradient, whose blocking XLA picks per shape ``M``: chunked results
-equal one-program results to float tolerance, and tests/test_placed.py
-checks whether they are bitwise on this backend.
+:func:`group_programs` makes a group's jitted ``init`` and ``epoch`` (the
+probes inside the epoch) from its :class:`TrainConfig`; :func:`place` puts
+a :class:`GroupSpec`'s members beside them; :func:`plan_chunks` chooses the
+chunks a group over its memory budget runs in. A group's program is shaped
+``[seeds, cells]``; a chunk is a fixed ``[s, c]`` (whole seed rows while a
+row of every cell fits, else one seed and ``c`` cells), the last chunk along
+each axis padded (its last seed or cell repeated, the results dropped), so
+every chunk runs the same program: one compile per group. A member's numbers
+do not depend on its chunk (data order, dropout and init come from its seed,
+its hyperparameters from its cell); only XLA's blocking of the first-layer
+matmul ``[B, 784] @ [784, M*128]`` may change the float rounding.
 """
 
 from __future__ import annotations
@@ -47,6 +35,7 @@ from jaxmnist.core.train import (
     probes_epoch,
 )
 from jaxmnist.data.dataset import Dataset
+from jaxmnist.results.members import GroupResult
 from jaxmnist.sweep.cluster import (
     along,
     budget,
@@ -59,24 +48,14 @@ from jaxmnist.sweep.cluster import (
 )
 from jaxmnist.sweep.config import GroupSpec
 
-__all__ = ["PlacedGroup", "Programs", "compile_epoch", "compile_init",
-           "compiled_like", "epoch_like", "group_programs", "member_axes",
-           "place", "place_chunk", "placed_chunks", "plan_chunks"]
-
-
 LAYOUT_FILE = "chunks.json"
 
 
 def member_axes(state, tcfg: TrainConfig):
-    """Where each state leaf keeps its member (cell) axis.
-
-    First-layer weight leaves (params and their optimizer moments,
-    ``[sizes[0], sizes[1]]``) keep it in the middle: ``[784, M, 128]``, so
-    the shared batch's matmul ``x @ W1`` for all members is one wide matmul
-    ``[B, 784] @ [784, M*128]`` with no per-step transpose of W1 (faster:
-    docs/performance.md). Every other leaf keeps it
-    first.
-    """
+    """Where each state leaf keeps its member (cell) axis: in the middle
+    for first-layer weights (``[784, M, 128]``: the batch's ``x @ W1`` for
+    all members is one wide matmul, no transpose; docs/performance.md),
+    first for every other leaf."""
     w1 = tuple(tcfg.sizes[:2])
     return jax.tree.map(lambda x: 1 if tuple(np.shape(x)) == w1 else 0, state)
 
@@ -95,13 +74,10 @@ def by_cell(mesh, per_member):
 
 
 def group_programs(tcfg: TrainConfig, data: Dataset, mesh) -> Programs:
-    """The group's ``init`` and ``epoch`` (jitted; the epoch's fifth
-    argument says whether it runs the probe batch's probes) and where the
-    state keeps the member axes: vmapped over seeds (outer: key batched)
-    and over cells (inner: hparams batched, key shared, so one seed's
-    members share each batch gather and first-layer matmul), with the cell
-    axis split over the mesh's devices.
-    """
+    """The group's jitted ``init`` and ``epoch`` (its fifth argument: run
+    the probes?), vmapped over seeds (outer: keys batched) and cells
+    (inner: hparams batched, so one seed's members share each batch), the
+    cell axis split over the mesh."""
     init1, epoch1 = make_init(tcfg), make_epoch(tcfg)
     hp1 = make_hparams("relu", 1e-3, optimizer={  # shapes only
         k: 0.5 for k in tcfg.vmapped_options})
@@ -154,15 +130,12 @@ def place(spec: GroupSpec, data: Dataset, programs=None,
     the cells padded to a multiple of the device count), with ``programs``
     (default: made anew for ``spec.config``)."""
     mesh = cluster.mesh()
-    layout = layout or whole(len(spec.seeds), len(spec.cells),
-                                    mesh.size)
+    layout = layout or whole(len(spec.seeds), len(spec.cells), mesh.size)
     hp = stack_hparams([c.hparams(spec.config.vmapped_options)
                         for c in spec.cells])
-    hp = jax.device_put(pad_members(hp, layout.cells),
-                        along(mesh, 1, 0))
+    hp = jax.device_put(pad_members(hp, layout.cells), along(mesh, 1, 0))
     keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, pad_members(np.asarray(spec.seeds),
-                                             layout.seeds))
+        spec.root_seed, pad_members(np.asarray(spec.seeds), layout.seeds))
     data = jax.device_put(data, replicated(mesh))
     programs = programs or group_programs(spec.config, data, mesh)
     init, epoch, axes = programs
@@ -204,8 +177,7 @@ def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:
     return g._replace(epoch=epoch), time.perf_counter() - t
 
 
-def place_chunk(g: PlacedGroup, layout: Layout, i: int
-                ) -> PlacedGroup:
+def place_chunk(g: PlacedGroup, layout: Layout, i: int) -> PlacedGroup:
     """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
     spec = g.spec
     chunk = split(len(spec.seeds), len(spec.cells), layout)[i]
@@ -219,17 +191,12 @@ def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
                 resumed: Layout | None = None
                 ) -> tuple[PlacedGroup, Layout, float]:
     """(``g`` with its programs compiled for its chunk layout, the layout,
-    compile seconds): the one place a group's chunks are chosen.
-
-    The layout is, first that applies: ``resumed`` (a resumed group's
-    checkpoints', when every process resumes the same one); at most
-    ``members`` per program (``--members-per-program``); else measured:
-    the whole group compiles, and if XLA's memory analysis says it needs
-    more than the budget (``max_memory``, default
-    :func:`.cluster.default_budget`; the smallest over the processes), the
-    members per chunk are fitted to it (linear in the members: the data
-    fixed, the rest per member) and checked by compiling that chunk,
-    refitted from the last two measurements (3 tries).
+    compile seconds). The layout is, first that applies: ``resumed`` (when
+    every process resumes the same one); at most ``members`` per program;
+    else measured: if XLA says the whole group needs more than the budget
+    (``max_memory``, the smallest over the processes), the members per
+    chunk are fitted to it (the data fixed, the rest linear in the members)
+    and checked by compiling that chunk, refitted up to 3 times.
 
     Raises:
       ValueError: even the smallest chunk is over the budget.
@@ -265,9 +232,9 @@ def _measured(g: PlacedGroup, full: Layout, budget: int
     for _ in range(3):
         (b0, m0), (b1, m1) = points[-2:]
         per = (b1 - b0) / (m1 - m0)
+        fit = int((budget - (b1 - per * m1)) // max(per, 1.0))
         layout = fitting(len(spec.seeds), len(spec.cells), unit,
-                                members_within(budget, b1 - per * m1,
-                                                      per, unit))
+                         max(unit, fit))
         if layout.members == m1:
             break
         c, s = compile_epoch(place_chunk(g, layout, 0))
@@ -357,13 +324,6 @@ def split(n_seeds: int, n_cells: int, layout: Layout) -> list[Chunk]:
             for c in range(0, n_cells, layout.cells)]
 
 
-def members_within(budget: int, fixed: float, per_member: float,
-                   unit: int) -> int:
-    """How many members fit ``budget`` bytes at ``fixed + per_member * m``
-    (at least ``unit``)."""
-    return max(unit, int((budget - fixed) // max(per_member, 1.0)))
-
-
 def scatter(parts: list[tuple[list[int], object]], total: int):
     """Pytrees with a leading member axis, one per chunk (``(member indices,
     tree)``), as one tree of ``total`` members in group order."""
@@ -374,6 +334,23 @@ def scatter(parts: list[tuple[list[int], object]], total: int):
             out[np.asarray(idx)] = np.asarray(leaf)
         return out
     return jax.tree.map(merge, *(tree for _, tree in parts))
+
+
+def joined(members: list, parts: list[tuple[list[int], GroupResult]]
+           ) -> GroupResult:
+    """One group's result from its chunks' or pieces' (``(member indices,
+    result)``): members in group order, seconds and epoch times summed."""
+    results = [r for _, r in parts]
+    if len(results) == 1:
+        return results[0]
+    history, params, stats, dynamics = scatter(
+        [(idx, (r.history, r.params, r.stats, r.dynamics))
+         for idx, r in parts], len(members))
+    times = np.sum([r.epoch_seconds for r in results], axis=0)
+    return GroupResult(
+        members, history, params, sum(r.seconds for r in results),
+        sum(r.compile_seconds for r in results), [float(t) for t in times],
+        results[0].steps_per_epoch, dynamics, stats)
 
 
 def record(path: Path | None, layout: Layout) -> None:

@@ -93,7 +93,7 @@ def test_one_process_answers_locally():
     assert cluster.agreed_min(12345) == 12345  # not rounded to MiB alone
     host = cluster.to_host({"a": np.arange(3)})
     np.testing.assert_array_equal(host["a"], [0, 1, 2])
-    cluster.check_same_sweep({"epochs": 1})  # nothing to compare with
+    cluster.check_same_sweep("digest")  # nothing to compare with
     cluster.leave(1)  # not distributed: returns
 
 

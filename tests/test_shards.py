@@ -13,8 +13,8 @@ from jaxmnist.cli import merge, shard, sweep
 from jaxmnist.merge import Incomplete, check_shards, merge_run
 from jaxmnist.sweep import checkpoint, cluster, shards
 from jaxmnist.sweep.cluster import Shard, from_environment
-from jaxmnist.sweep.config import SweepConfig, to_toml
-from jaxmnist.sweep.shards import pieces_of, sweep_digest
+from jaxmnist.sweep.config import SweepConfig, digest, to_toml
+from jaxmnist.sweep.shards import pieces_of
 
 SMOKE = SweepConfig(activations=("relu", "tanh"),
                     optimizers=("minibatch_sgd", "adam"), epochs=1)
@@ -162,7 +162,7 @@ def fake_shard(run, cfg: SweepConfig, index: int, count: int,
     (d / "config.toml").write_text(to_toml(cfg))
     pieces = pieces_of(cfg, Shard(index, count))
     (d / shards.SHARD_FILE).write_text(json.dumps({
-        "shard": index, "count": count, "digest": sweep_digest(cfg),
+        "shard": index, "count": count, "digest": digest(cfg),
         "pieces": [p.spec.name for p in pieces]}))
     if finished:
         checkpoint.finish(d, keep_checkpoints=True)

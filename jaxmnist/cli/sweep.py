@@ -158,9 +158,7 @@ def run(argv: list[str] | None = None) -> int:
         init_distributed(args)
     from jaxmnist.sweep.cluster import cluster  # noqa: PLC0415
 
-    cluster.check_same_sweep({n: getattr(cfg, n) for n in
-                              sweep_config.numeric_fields()},
-                             args.num_processes)
+    cluster.check_same_sweep(sweep_config.digest(cfg), args.num_processes)
 
     from jaxmnist.report.summary import WALL_TIME_KEY  # noqa: PLC0415
     from jaxmnist.results.tables import cells_table, summary_table  # noqa: PLC0415

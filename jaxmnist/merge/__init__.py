@@ -31,6 +31,7 @@ from jaxmnist.sweep.config import (
     GroupSpec,
     SweepConfig,
     differences,
+    digest,
     read_toml,
     to_toml,
 )
@@ -44,7 +45,6 @@ from jaxmnist.sweep.run import (
 from jaxmnist.sweep.shards import (
     piece_dir,
     read_shard_file,
-    sweep_digest,
     unsharded,
 )
 
@@ -109,8 +109,7 @@ def check_shards(run: Path) -> Checked:
     for i, d in sorted(present.items()):
         other, info = _config(d), read_shard_file(d) or {}
         diff = differences(cfg, other)
-        if diff or info.get("digest", sweep_digest(other)) != sweep_digest(
-                cfg):
+        if diff or info.get("digest", digest(other)) != digest(cfg):
             raise ValueError(f"shard {d.name} trained another sweep than "
                              f"{first.name} ({diff[0] if diff else 'digest'}"
                              f"); remove the stale shard and resubmit it")

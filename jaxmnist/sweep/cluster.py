@@ -1,42 +1,19 @@
 """The processes and devices one sweep runs on, behind one object.
 
-:data:`cluster` is what the driver asks about everything multi-process:
-whether this is the process that writes the run dir (:attr:`Cluster.main`),
-every process's value of an int (:meth:`Cluster.gathered`) and what follows
-from them (:meth:`~Cluster.everyone`, :meth:`~Cluster.agreed_min`), a
-sharded result fetched whole (:meth:`~Cluster.to_host`) and the mesh the
-members are split over (:meth:`~Cluster.mesh`). With one process every one
-of them is a plain local answer: no collective runs.
+:data:`cluster` answers everything multi-process: whether this process
+writes the run dir (:attr:`~Cluster.main`), every process's value of an int
+(:meth:`~Cluster.gathered`), a sharded result fetched whole
+(:meth:`~Cluster.to_host`), the mesh the members are split over
+(:meth:`~Cluster.mesh`: every device of every process, the dataset
+replicated, members padded to a multiple of the device count). With one
+process each is a local answer. Joining, a different sweep on another
+process and a lost peer are each one line; rerunning every process resumes.
 
-Several processes (hosts) each run the same command with their own
-``--process-id``; the member axis of each group is split over all their
-devices (a 1-D mesh named ``"members"``; the dataset replicated, one uint8
-copy per device; a member count that is not a multiple of the device count
-padded with copies of the last member, whose results are dropped). Process
-0 writes the combined files and each process saves its share of the models.
-What can go wrong is turned into one line:
-
-- joining: a process that cannot reach the coordinator, or is started with
-  another process count, gives up after ``timeout_s`` seconds;
-- agreeing: every process hashes the options that change the numbers and
-  the process count; a process whose sweep differs is refused;
-- failing: when a process dies (killed, host lost), the others fail at
-  their next collective (gloo: "connection reset by peer") and exit at once
-  with that one line (:meth:`Cluster.leave`: no wait at JAX's shutdown
-  barrier); one busy longer than ``timeout_s`` is ended by JAX's heartbeat
-  check. Rerunning every process resumes from the checkpoints.
-
-Processes that never talk split a sweep instead: shard I of N (a Slurm
-array task, a Kubernetes Indexed Job; :class:`Shard`, :func:`parse`,
-:func:`from_environment`) trains its slice of the groups into a run dir of
-its own (:mod:`.shards`).
-
-How much memory a group needs is read from its compiled epoch program
-(:func:`compiled_bytes`: XLA's memory analysis, arguments + outputs -
-donated aliases + temporary buffers, per device). The budget
-(:func:`budget`) is ``--max-memory`` when given, else a share of what is
-free: half the available RAM on a CPU (the host also holds the checkpoint
-copies and finished results there), 80% of an accelerator's free memory.
+Processes that never talk split a sweep into shards instead
+(:class:`Shard`, :func:`from_environment`; :mod:`.shards`). A group's memory
+is read from its compiled program (:func:`compiled_bytes`); the budget is
+``--max-memory``, else half the available RAM on a CPU or 80% of an
+accelerator's free memory (:func:`budget`).
 """
 
 from __future__ import annotations
@@ -64,17 +41,14 @@ ACCELERATOR_SHARE = 0.8
 
 
 class Cluster:
-    """This sweep's processes: their index, their devices, what they agree
-    on. Every method is local (no collective) in a one-process run."""
+    """This sweep's processes: their index, devices, what they agree on."""
 
     @property
     def index(self) -> int:
-        """This process's index (0 in a one-process run)."""
         return jax.process_index()
 
     @property
     def size(self) -> int:
-        """How many processes run the sweep."""
         return jax.process_count()
 
     @property
@@ -96,8 +70,7 @@ class Cluster:
             np.int32(value)))]
 
     def everyone(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on every process (resume only what all
-        processes can: a host may have checkpointed one epoch more)."""
+        """Whether ``flag`` holds on every process."""
         return min(self.gathered(int(flag))) == 1
 
     def agreed_min(self, value: int) -> int:
@@ -115,20 +88,17 @@ class Cluster:
 
         return multihost_utils.process_allgather(tree, tiled=True)
 
-    def check_same_sweep(self, fields: dict,
+    def check_same_sweep(self, sweep: str,
                          num_processes: int | None = None) -> None:
-        """Refuse to run unless every process runs the same sweep, started
-        with the same process count (``num_processes``: as given on its
-        command line; JAX itself takes the count from process 0).
-
-        Raises:
-          ValueError: naming the first process whose sweep differs.
-        """
+        """ValueError naming the first process whose ``sweep`` (the digest
+        of its number-changing options) or ``--num-processes`` differs from
+        process 0's (JAX takes the count from process 0)."""
         if self.size == 1:
             return
         from jax.experimental import multihost_utils  # noqa: PLC0415
 
-        mine = sweep_digest(fields, num_processes or self.size)
+        text = f"{sweep}|processes={num_processes or self.size}"
+        mine = np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
         every = np.asarray(multihost_utils.process_allgather(mine))
         odd = [i for i in range(len(every))
                if not np.array_equal(every[i], every[0])]
@@ -144,8 +114,9 @@ class Cluster:
              process_id: int | None, timeout_s: int = DEFAULT_TIMEOUT_S
              ) -> None:
         """``jax.distributed.initialize`` with bounded joining and
-        heartbeats (arguments left None come from the cluster environment,
-        e.g. SLURM); call it before any other JAX call."""
+        heartbeats (None: from the environment, e.g. SLURM); a peer silent
+        for ``timeout_s`` counts as dead. Call it before any other JAX
+        call."""
         kwargs: dict = {k: v for k, v in (
             ("coordinator_address", coordinator),
             ("num_processes", num_processes), ("process_id", process_id))
@@ -163,9 +134,8 @@ class Cluster:
 
     @staticmethod
     def leave(code: int) -> None:
-        """A distributed process that failed leaves at once (``os._exit``):
-        JAX's exit handler would wait for the other processes at a shutdown
-        barrier, and a lost peer never comes."""
+        """A failed distributed process leaves at once (``os._exit``): JAX's
+        exit handler would wait at a shutdown barrier for a lost peer."""
         if code == 0 or "jax" not in sys.modules:
             return
         from jax._src import distributed  # noqa: PLC0415
@@ -197,13 +167,6 @@ def join_failure(error: Exception, coordinator: str | None, seconds: float,
             f"{first[:200] or type(error).__name__}); {hint}")
 
 
-def sweep_digest(fields: dict, process_count: int) -> np.ndarray:
-    """32 bytes naming a sweep: its number-changing options and the count of
-    processes running it."""
-    text = repr(sorted(fields.items())) + f"|processes={process_count}"
-    return np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
-
-
 def pad_members(tree, n: int):
     """Repeat the last row of every leaf until the leading axis has ``n``."""
     def pad(x):
@@ -223,8 +186,7 @@ def along(mesh: Mesh, ndim: int, axis: int) -> NamedSharding:
 
 
 def shard_members(tree, mesh: Mesh | None = None, axis: int = 0):
-    """``device_put`` every leaf split along ``axis`` over the mesh, e.g.
-    stacked HParams before ``jax.jit(jax.vmap(train, (None, 0, None)))``."""
+    """``device_put`` every leaf split along ``axis`` over the mesh."""
     mesh = mesh or cluster.mesh()
     return jax.tree.map(lambda x: jax.device_put(
         x, along(mesh, np.ndim(x), axis)), tree)
@@ -233,7 +195,6 @@ def shard_members(tree, mesh: Mesh | None = None, axis: int = 0):
 def replicated(mesh: Mesh) -> NamedSharding:
     """A whole copy on every device of the mesh."""
     return NamedSharding(mesh, P())
-
 
 
 # --------------------------------------------------------------------------
@@ -261,11 +222,7 @@ class Shard(NamedTuple):
 
 
 def parse(text: str) -> Shard:
-    """``"I/N"`` as a Shard.
-
-    Raises:
-      ValueError: (one line) not two integers, N < 1, or I outside 0..N-1.
-    """
+    """``"I/N"`` as a Shard (ValueError, one line, unless 0 <= I < N)."""
     index, sep, count = str(text).strip().partition("/")
     try:
         shard = Shard(int(index), int(count))
@@ -284,18 +241,11 @@ def parse(text: str) -> Shard:
 
 
 def from_environment(env: Mapping[str, str]) -> str | None:
-    """``"I/N"`` from a Slurm array task or a Kubernetes Indexed Job's
-    environment, None outside both.
-
-    Slurm: I is ``SLURM_ARRAY_TASK_ID``; N is ``JAXMNIST_SHARD_COUNT`` if
-    set, else ``SLURM_ARRAY_TASK_COUNT``, but only for a whole array 0..N-1
-    (a resubmitted task is an array of one, whose count is 1). Kubernetes:
-    I is ``JOB_COMPLETION_INDEX``, N ``JAXMNIST_SHARD_COUNT`` (the Job's
-    completions, which the pod is not told).
-
-    Raises:
-      ValueError: (one line) an index without a count it can trust.
-    """
+    """``"I/N"`` from a Slurm array task (``SLURM_ARRAY_TASK_ID`` of a
+    whole array 0..N-1: a resubmitted task is an array of one) or a
+    Kubernetes Indexed Job (``JOB_COMPLETION_INDEX``), N from
+    ``JAXMNIST_SHARD_COUNT`` when set; None outside both. ValueError (one
+    line): an index without a count it can trust."""
     count = env.get(COUNT_ENV)
     task = env.get("SLURM_ARRAY_TASK_ID")
     if task is not None:
@@ -349,7 +299,7 @@ def compiled_bytes(compiled) -> int:
 
 
 def tree_bytes(tree) -> int:
-    """Bytes of every array leaf of ``tree`` (one copy)."""
+    """Bytes of every array leaf of ``tree``."""
     return int(sum(np.prod(np.shape(x)) * np.dtype(x.dtype).itemsize
                    for x in jax.tree.leaves(tree)))
 
@@ -365,15 +315,14 @@ def _available_ram() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def default_budget() -> int:
-    """Per-device bytes a group may take when no ``--max-memory`` is set."""
+def budget(max_memory: int | None = None) -> int:
+    """Per-device bytes a group may take: ``max_memory``, else a share of
+    what is free (the host also holds checkpoint copies on a CPU)."""
+    if max_memory is not None:
+        return max_memory
     device = jax.local_devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and stats.get("bytes_limit"):
         free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
         return int(ACCELERATOR_SHARE * free)
     return int(CPU_SHARE * _available_ram() / jax.local_device_count())
-
-
-def budget(max_memory: int | None) -> int:
-    return default_budget() if max_memory is None else max_memory

@@ -1,31 +1,22 @@
 """The sweep's configuration: defaults < TOML file < command line.
 
-:class:`SweepConfig` is the single source of truth. Each field declares, in
-its :func:`option` metadata, its help text, where it lives in a TOML file,
-how a value is parsed and checked, and whether it changes the numbers; the
-TOML reader and writer, the command-line flags, the validation and the "same
-sweep?" check on resume are all derived from those declarations. Adding an
-option is adding one field.
-
-From a config to its groups (:meth:`SweepConfig.groups`): everything
-structural (optimizer, model family, hidden shape, batch norm) makes a group
-of its own, one compiled program each; everything numeric (activation,
-learning rate, dropout, weight decay, optimizer options with several values)
-varies between the members of a group, as arrays. A group's name is its
-optimizer, with ``-cnn``, ``-h<widths>`` (a hidden shape other than 128x64)
-and ``-bn`` for the structure it does not share with the classic MLP, so the
-classic grid's groups keep their optimizer names.
-
-Sweep TOML files (:func:`read_toml`, :func:`to_toml`): every key is a field's
-declared TOML key (``table.key`` for the keys of a table such as
-``[tuning]``); :func:`read_run` reads a finished run dir's records back with
-its config.
+:class:`SweepConfig` is the single source of truth: each field's
+:func:`option` declares its help, TOML key, parser, check and whether it
+changes the numbers; the TOML reader and writer, the flags, the validation
+and the resume check derive from them. :meth:`SweepConfig.groups` makes one
+group per structure (optimizer, model, hidden shape, batch norm: one
+compiled program each) whose members vary the numbers (activation, rate,
+dropout, weight decay, optimizer options) as arrays; a group is named by its
+optimizer plus ``-cnn``, ``-h<widths>``, ``-bn`` where it differs from the
+classic MLP.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import tomllib
 import typing
 from pathlib import Path
@@ -58,8 +49,6 @@ from jaxmnist.sweep.options import (
     check_learning_rates,
     check_option_axes,
     check_plugins,
-    check_shard,
-    check_size,
     check_target,
     check_tune_factor,
     check_tune_points,
@@ -77,6 +66,7 @@ from jaxmnist.sweep.options import (
     parse_size,
     parse_size_option,
     parse_switch,
+    parsed,
     positive_int,
 )
 
@@ -90,18 +80,11 @@ _DROPOUT = numbers_of(check_dropout)
 _DECAY = numbers_of(check_weight_decay)
 
 
-# --------------------------------------------------------------------------
-# The config
-# --------------------------------------------------------------------------
-
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """A whole sweep: the grid, the data and where results go.
-
-    Constructing one validates every field (ValueError, one line).
-    """
-    # Bring your own (issue 37): first, so its modules are imported (and
-    # their optimizers and activations registered) before those are checked.
+    """A whole sweep: the grid, the data and where results go (validated
+    on construction: ValueError, one line)."""
+    # first, so its modules register their names before those are checked
     plugins: tuple[str, ...] = option(
         (), "modules to import first, which register optimizers and "
         "activations of their own (comma list of import paths; "
@@ -214,23 +197,20 @@ class SweepConfig:
         None, "most memory one group's compiled program may take per device "
         "(e.g. 4GiB, 512MiB); a larger group trains in chunks of members, "
         "one after another, with the same results", parse=parse_size_option,
-        check=check_size, numeric=False, metavar="SIZE",
+        check=parsed(parse_size_option), numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
     members_per_program: int | None = option(
         None, "train each group in chunks of at most N members, one after "
         "another, with one compiled program", check=positive_int,
         metavar="N", shown="as many as --max-memory allows")
-    # Sharding: this process trains one of N slices into RUN/shards/I-of-N/
-    # (merged by python -m jaxmnist.merge RUN); see sweep/shards.py.
     shard: str | None = option(
         None, "train shard I of N of the sweep into RUN/shards/I-of-N/ "
         "(then python -m jaxmnist.merge RUN); off: one process whatever the "
-        "environment says", parse=parse_shard, check=check_shard,
+        "environment says", parse=parse_shard, check=parsed(parse_shard),
         numeric=False, metavar="I/N", shown="SLURM_ARRAY_TASK_ID/"
         "SLURM_ARRAY_TASK_COUNT of a whole array, JOB_COMPLETION_INDEX/"
         "JAXMNIST_SHARD_COUNT, else none")
-    # JAX's persistent compilation cache (jaxmnist/compile_cache.py).
     compile_cache: str | None = option(
         None, "folder of JAX's persistent compilation cache, where a rerun or "
         "a resume finds its compiled programs; off: compile every program",
@@ -255,16 +235,11 @@ class SweepConfig:
 
     @property
     def max_memory_bytes(self) -> int | None:
-        """``max_memory`` in bytes (None: decided from the free memory)."""
         return None if self.max_memory is None else parse_size(self.max_memory)
 
     def lrs_for(self, optimizer: str) -> tuple[float, ...]:
-        """The learning rates the group of ``optimizer`` trains.
-
-        Explicit ``learning_rates`` win. Otherwise the registry default, or,
-        with ``tune_lr``, ``tune_points`` log-spaced rates around it, a factor
-        ``tune_factor`` apart (5 points, factor 3: default x 1/9 .. 9).
-        """
+        """``optimizer``'s rates: explicit ones, else its default, or with
+        ``tune_lr`` ``tune_points`` rates around it ``tune_factor`` apart."""
         explicit = dict(self.learning_rates).get(optimizer)
         if explicit:
             return explicit
@@ -278,15 +253,12 @@ class SweepConfig:
     def batch_size_for(self, optimizer: str) -> int:
         return get_spec(optimizer).batch_size_for(self.batch_size)
 
-    def options_for(self, optimizer: str) -> tuple[tuple[str, tuple[float,
-                                                                   ...]], ...]:
-        """The optimizer options the sweep gives ``optimizer``, with their
-        values."""
+    def options_for(self, optimizer: str):
+        """``((option, values), ...)`` the sweep gives ``optimizer``."""
         return dict(self.optimizer_options).get(optimizer, ())
 
     def groups(self) -> list[GroupSpec]:
-        """One vmapped group per optimizer and structure (model, hidden
-        shape, batch norm), members seed-major; see :mod:`.plan`."""
+        """Every group of the sweep, in order, members seed-major."""
         return groups(self)
 
 
@@ -324,6 +296,14 @@ def coerce(name: str, value: Any) -> Any:
     value = parse(name, value) if parse else value
     check_type(name, _HINTS[name], value)
     return float(value) if field_type(name) is float else value
+
+
+def digest(cfg: SweepConfig) -> str:
+    """A hash of the options that change ``cfg``'s numbers: the processes
+    and the shards of one sweep have the same."""
+    text = json.dumps({n: getattr(cfg, n) for n in numeric_fields()},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def differences(old: SweepConfig, new: SweepConfig) -> list[str]:
@@ -382,21 +362,12 @@ class GroupSpec(NamedTuple):
 DEFAULT_HIDDEN = DEFAULT_SIZES[1:-1]
 
 
-def structures(cfg: SweepConfig):
-    """(optimizer, model, hidden or None, batch norm) of every group."""
-    for opt, model in itertools.product(cfg.optimizers, cfg.model):
-        for hidden in (cfg.hidden if model == "mlp" else (None,)):
-            for bn in cfg.batch_norm:
-                yield opt, model, hidden, bn
-
-
 def train_config(cfg: SweepConfig, optimizer: str, model: str = "mlp",
                  hidden: tuple[int, ...] | None = DEFAULT_HIDDEN,
                  batch_norm: bool = False) -> TrainConfig:
-    """The static config the group (optimizer, model, hidden, batch norm)
-    compiles: optimizer options with one value are constants, several
-    values are vmapped; dropout and weight decay compile only when some
-    member uses them."""
+    """The static config a group compiles: an optimizer option with one
+    value is a constant, with several vmapped; dropout and weight decay
+    compile only when some member uses them."""
     options = cfg.options_for(optimizer)
     return TrainConfig(
         optimizer=optimizer, epochs=cfg.epochs,
@@ -413,8 +384,7 @@ def train_config(cfg: SweepConfig, optimizer: str, model: str = "mlp",
 
 
 def cells(cfg: SweepConfig, optimizer: str) -> tuple[Cell, ...]:
-    """Every numeric combination of ``optimizer``'s group: activation x
-    learning rate x dropout x weight decay x optimizer option values."""
+    """Every numeric combination of ``optimizer``'s group."""
     options = cfg.options_for(optimizer)
     names = [k for k, _ in options]
     combos = list(itertools.product(*(v for _, v in options)))
@@ -425,13 +395,14 @@ def cells(cfg: SweepConfig, optimizer: str) -> tuple[Cell, ...]:
 
 
 def groups(cfg: SweepConfig) -> list[GroupSpec]:
-    """Every group of the sweep, in the config's order."""
     out = []
-    for opt, model, hidden, bn in structures(cfg):
-        config = train_config(cfg, opt, model, hidden, bn)
-        out.append(GroupSpec(setup_name(opt, model, hidden_label(config), bn),
-                             config, cells(cfg, opt), tuple(range(cfg.seeds)),
-                             cfg.seed))
+    for opt, model in itertools.product(cfg.optimizers, cfg.model):
+        for hidden in (cfg.hidden if model == "mlp" else (None,)):
+            for bn in cfg.batch_norm:
+                c = train_config(cfg, opt, model, hidden, bn)
+                out.append(GroupSpec(
+                    setup_name(opt, model, hidden_label(c), bn), c,
+                    cells(cfg, opt), tuple(range(cfg.seeds)), cfg.seed))
     return out
 
 # --------------------------------------------------------------------------
@@ -439,8 +410,8 @@ def groups(cfg: SweepConfig) -> list[GroupSpec]:
 # --------------------------------------------------------------------------
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """The options in a sweep TOML file, parsed and type-checked (a
-    ValueError names the file)."""
+    """A sweep TOML file's options, parsed and checked (a ValueError names
+    the file)."""
     p = Path(path)
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -458,21 +429,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"config file {str(p)!r}: {e}") from e
 
 
-def read_config(path: Path) -> SweepConfig:
-    """The SweepConfig a run dir's ``config.toml`` holds."""
-    return SweepConfig(**read_toml(path))
-
-
 def read_run(run_dir: str | Path) -> RunRecords:
-    """The records of a finished run directory, its config a SweepConfig
-    (:func:`jaxmnist.results.records.read_records`; a ValueError of one
-    line when it is not a finished run dir or a file in it is damaged)."""
-    return read_records(run_dir, read_config)
+    """A finished run dir's records, its config a SweepConfig (ValueError,
+    one line, when it is none or a file in it is damaged)."""
+    return read_records(run_dir, lambda p: SweepConfig(**read_toml(p)))
 
 
 def check_values(path: str | Path, values: dict[str, Any]) -> None:
-    """ValueError naming the file ``path`` unless its ``values`` (those
-    the command line leaves) make a valid SweepConfig."""
+    """ValueError naming ``path`` unless ``values`` (what the command line
+    leaves of its file) make a valid SweepConfig."""
     try:
         SweepConfig(**values)
     except ValueError as e:

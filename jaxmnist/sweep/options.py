@@ -27,15 +27,11 @@ OptionAxes = tuple[tuple[str, tuple[tuple[str, tuple[float, ...]], ...]], ...]
 
 
 class Option(typing.NamedTuple):
-    """What a :class:`SweepConfig` field declares besides its type and default.
-
-    ``toml`` is its key (``"table.key"`` inside a table); ``numeric`` says
-    whether a different value changes what the sweep computes (its numbers,
-    or what its checkpoints hold): a run dir refuses to resume under a
-    different numeric value; ``parse`` turns a
-    TOML or command-line value into the field's type and ``check`` validates
-    it, both raising ValueError with one line.
-    """
+    """What a :class:`SweepConfig` field declares besides type and default:
+    ``toml``, its key (``"table.key"`` inside a table); ``numeric``, whether
+    another value changes the numbers (a run dir refuses to resume under
+    it); ``parse`` (a TOML or flag value -> the field's type) and
+    ``check``, each raising ValueError with one line."""
     help: str
     toml: str
     numeric: bool
@@ -61,17 +57,22 @@ def option(default, help: str, *, toml: str | None = None,
 # Parsers and checks the fields use (each raises ValueError with one line)
 # --------------------------------------------------------------------------
 
+def _strings(key: str, value: Any, what: str) -> list[str]:
+    """A comma list or a TOML list of strings."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of {what}, got {value!r}")
+    return list(value)
+
+
 def names_of(kind: str, choices: Sequence[str]):
-    """A comma list or TOML list of names, each one of ``choices``; a
-    ``module:name`` imports a plugin module and means the ``name`` it
-    registered (see :mod:`jaxmnist.plugins`)."""
+    """(parse, check) of a list of names, each one of ``choices``; a
+    ``module:name`` means the ``name`` a plugin module registers."""
     def parse(key: str, value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)) or not all(
-                isinstance(v, str) for v in value):
-            raise ValueError(f"{key} must be a list of names, got {value!r}")
-        return tuple(plugins.resolve(kind, v) for v in value)
+        return tuple(plugins.resolve(kind, v)
+                     for v in _strings(key, value, "names"))
 
     def check(key: str, value: tuple[str, ...]) -> None:
         if not value:
@@ -86,14 +87,7 @@ def names_of(kind: str, choices: Sequence[str]):
 
 
 def parse_plugins(key: str, value: Any) -> tuple[str, ...]:
-    """A comma list or TOML list of module import paths."""
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) for v in value):
-        raise ValueError(f"{key} must be a list of module paths like "
-                         f"mypkg.opt, got {value!r}")
-    return tuple(value)
+    return tuple(_strings(key, value, "module paths like mypkg.opt"))
 
 
 def check_plugins(key: str, value: tuple[str, ...]) -> None:
@@ -165,9 +159,7 @@ def check_target(key: str, value: float) -> None:
 
 
 def check_tune_points(key: str, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"tuning points must be a positive integer, got "
-                         f"{value}")
+    check_positive_int("tuning points", value)
 
 
 def check_tune_factor(key: str, value: float) -> None:
@@ -176,8 +168,8 @@ def check_tune_factor(key: str, value: float) -> None:
 
 
 def _items(value: Any) -> list:
-    """A comma (or space) separated string, a list of such, or a TOML list,
-    as a flat list of items."""
+    """A comma or space separated string, a list of such, or a TOML list,
+    as one flat list."""
     if isinstance(value, str):
         return [v for v in value.replace(",", " ").split() if v]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str)
@@ -187,7 +179,7 @@ def _items(value: Any) -> list:
 
 
 def numbers_of(check_each: Callable[[float], None]):
-    """A number, or a comma list or TOML list of numbers, each checked."""
+    """(parse, check) of one or more numbers, each checked."""
     def parse(key: str, value: Any) -> tuple[float, ...]:
         out = []
         for v in _items(value):
@@ -211,8 +203,8 @@ def numbers_of(check_each: Callable[[float], None]):
 
 
 def parse_hidden(key: str, value: Any) -> tuple[tuple[int, ...], ...]:
-    """``"128,64 256,128"`` (or the flag's words), TOML ``[128, 64]`` or
-    ``[[128, 64], [256, 128]]``: one or more hidden-layer shapes."""
+    """``"128,64 256,128"``, TOML ``[128, 64]`` or ``[[128, 64], [256,
+    128]]``: one or more hidden-layer shapes."""
     if isinstance(value, str):
         value = value.split()
     if isinstance(value, (list, tuple)) and value and all(
@@ -260,10 +252,11 @@ def parse_switch(key: str, value: Any) -> tuple[bool, ...]:
 
 def parse_option_axes(key: str, value: Any) -> OptionAxes:
     """``adam.b2=0.99,0.999 momentum.momentum=0.8,0.9`` (the flag's words),
-    or a TOML table ``[optimizer_options.adam] b2 = [0.99, 0.999]``."""
+    or TOML tables ``[optimizer_options.adam] b2 = [0.99, 0.999]``."""
     if isinstance(value, (str, list, tuple)):
         table: dict[str, dict[str, list]] = {}
-        for item in _words(value):
+        words = [value] if isinstance(value, str) else value
+        for item in (w for v in words for w in str(v).split()):
             name, sep, values = item.partition("=")
             opt, dot, option_name = name.partition(".")
             if not (sep and dot and values):
@@ -280,12 +273,6 @@ def parse_option_axes(key: str, value: Any) -> OptionAxes:
     return tuple((opt, tuple((name, parse(f"{opt}.{name}", values))
                              for name, values in options.items()))
                  for opt, options in value.items())
-
-
-def _words(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return value.split()
-    return [w for v in value for w in str(v).split()]
 
 
 def check_option_axes(key: str, value: OptionAxes) -> None:
@@ -317,11 +304,8 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$")
 
 
 def parse_size(text: Any) -> int:
-    """Bytes from ``4GiB``, ``512MB``, ``1.5G`` (binary), ``2e9`` or an int.
-
-    Raises:
-      ValueError: one line naming the bad value.
-    """
+    """Bytes from ``4GiB``, ``512MB``, ``1.5G`` (binary), ``2e9`` or an int
+    (ValueError, one line, naming a bad one)."""
     match = (None if isinstance(text, bool) or not isinstance(
         text, (int, float, str)) else _SIZE.match(str(text).lower()))
     if match is None or match.group(2) not in _UNITS:
@@ -342,11 +326,6 @@ def parse_size_option(key: str, value: Any) -> str:
     return str(value).strip()
 
 
-def check_size(key: str, value: str | None) -> None:
-    if value is not None:
-        parse_size_option(key, value)
-
-
 def parse_shard(key: str, value: Any) -> str:
     """``"I/N"`` (task I of N; spaces dropped) or ``"off"``."""
     text = str(value).strip().replace(" ", "")
@@ -355,9 +334,12 @@ def parse_shard(key: str, value: Any) -> str:
     return str(parse(text))
 
 
-def check_shard(key: str, value: str | None) -> None:
-    if value is not None:
-        parse_shard(key, value)
+def parsed(parse: Callable[[str, Any], Any]):
+    """The check of a field whose value is valid when it parses."""
+    def check(key: str, value: Any) -> None:
+        if value is not None:
+            parse(key, value)
+    return check
 
 
 # --------------------------------------------------------------------------

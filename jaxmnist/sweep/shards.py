@@ -1,38 +1,22 @@
 """A sweep split into N independent shards, one per array task.
 
-The groups of a sweep, and the members of a group, train independently, so
-a sweep can run as N separate processes (Slurm array tasks, a Kubernetes
-Indexed Job) that never talk to each other: shard I of N trains the I-th
-slice of the work into ``RUN/shards/I-of-N/`` (a run dir of its own: its
-lock, checkpoints and resume), and :mod:`.merge` puts the slices together.
-
-:func:`plan` is a pure function of the groups and N, so every task computes
-the same split: with at least N groups, whole groups, spread over the shards
-by their member-epochs (largest first, each to the least loaded shard);
-with fewer groups than shards, each group is cut into pieces (whole seeds
-first, then blocks of cells of one seed), the shards given to the groups in
-proportion to their members. A piece is a :class:`GroupSpec` of a subset of
-the group's seeds and cells: a member's numbers do not depend on which other
-members train beside it (only the matmul shapes do).
-
-:func:`run_shard` trains one shard into its own run dir: held by its own
-lock, its pieces checkpointed every epoch and resumed from there, a
-finished piece kept as its checkpoint's result (which the merge reads), and
-``finished.json`` written once every piece is done. Besides the sweep's
-``config.toml`` it holds ``shard.json``: the shard, the digest of the
-options that change the numbers, its pieces, and when finished its timings.
-It writes no result tables, models or figures: the merge does, for the
-whole sweep.
+Shard I of N (a Slurm array task, a Kubernetes Indexed Job) trains its
+slice of the work into ``RUN/shards/I-of-N/``, a run dir of its own (lock,
+checkpoints, resume, ``finished.json``, and ``shard.json``: the shard, the
+sweep's digest, its pieces and timings); ``python -m jaxmnist.merge`` puts
+the slices together. :func:`plan` is a pure function of the groups and N,
+so every task computes the same split: whole groups spread by their
+member-epochs when there are at least N, else groups cut into pieces (whole
+seeds first, then blocks of one seed's cells). A member's numbers do not
+depend on which others train beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -45,7 +29,7 @@ from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import (
     GroupSpec,
     SweepConfig,
-    numeric_fields,
+    digest,
     to_toml,
 )
 from jaxmnist.sweep.progress import RunBar
@@ -61,16 +45,11 @@ from jaxmnist.sweep.run import (
 SHARDS_DIR = "shards"
 #: What a shard dir holds besides a run dir's files: which shard it is.
 SHARD_FILE = "shard.json"
+
+
 def shard_dir(run: Path, shard: Shard) -> Path:
     """``RUN/shards/I-of-N``: shard ``shard``'s own run dir."""
     return Path(run) / SHARDS_DIR / shard.name
-
-
-def digest(numeric: Mapping[str, object]) -> str:
-    """A hash of the options that change the numbers: two shards of one
-    sweep have the same."""
-    text = json.dumps(dict(numeric), sort_keys=True, default=list)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------
@@ -167,11 +146,6 @@ def unsharded(cfg: SweepConfig) -> SweepConfig:
     return dataclasses.replace(cfg, shard=None)
 
 
-def sweep_digest(cfg: SweepConfig) -> str:
-    """The digest of the options that change ``cfg``'s numbers."""
-    return digest({n: getattr(cfg, n) for n in numeric_fields()})
-
-
 def pieces_of(cfg: SweepConfig, shard: Shard) -> list[Piece]:
     """What ``shard`` trains of ``cfg`` (the same in every task)."""
     return plan(cfg.groups(), shard.count)[shard.index]
@@ -194,23 +168,20 @@ def _write_shard_file(shard_dir: Path, cfg: SweepConfig, shard: Shard,
                       pieces: list[Piece], **timing) -> None:
     files.write_json(shard_dir / SHARD_FILE, {
         "shard": shard.index, "count": shard.count,
-        "digest": sweep_digest(cfg),
+        "digest": digest(cfg),
         "pieces": [p.spec.name for p in pieces], **timing})
 
 
 def run_shard(cfg: SweepConfig, run: Path, shard: Shard,
               progress: bool = True, stop: StopRequest | None = None
               ) -> Path:
-    """Train ``shard`` of the sweep ``cfg`` into ``RUN/shards/I-of-N``
-    (resuming from its checkpoints; a finished shard is left as it is);
-    the shard dir.
+    """Train ``shard`` of ``cfg`` into ``RUN/shards/I-of-N`` (resumed
+    from its checkpoints; a finished shard left as it is); the shard dir.
 
     Raises:
-      ValueError: more shards than the sweep has members; a group's
-        config does not fit the data.
+      ValueError: more shards than members; a group does not fit the data.
       InUse: another process holds the shard dir.
-      Interrupted: ``stop`` was requested, or Ctrl-C; every finished epoch
-        and piece is saved.
+      Interrupted: ``stop`` was requested, or Ctrl-C.
     """
     out = shard_dir(run, shard)
     pieces = pieces_of(cfg, shard)  # refuses too many shards before loading
@@ -241,8 +212,7 @@ def _train(cfg: SweepConfig, out: Path, shard: Shard, pieces: list[Piece],
     start = time.perf_counter()
     try:
         for _ in trained_groups(specs, [piece_dir(out, p) for p in pieces],
-                                data, cfg,
-                                bar, stop):
+                                data, cfg, bar, stop):
             pass  # each piece keeps its result in its checkpoint dir
     finally:
         bar.close()

@@ -19,9 +19,6 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
-import numpy as np
-
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
 from jaxmnist.results.members import GroupResult
@@ -188,19 +185,12 @@ def merge_run(run: Path) -> SweepConfig:
     plan = shards.plan(cfg.groups(), checked.count)
     with checkpoint.held(run):
         files.write_text(run / "config.toml", to_toml(unsharded(cfg)))
-        host_test = (np.asarray(data.test_images),
-                     np.asarray(data.test_labels))
-        data = jax.device_put(data)
-        meta = _meta(checked, load_s)
-
-        def gather() -> Results:
-            results = Results(cfg, run)
-            for g, spec in enumerate(cfg.groups()):
-                parts = [piece_dir(shards.shard_dir(run, cluster.Shard(
-                    s, checked.count)), p)
-                    for s, pieces in enumerate(plan) for p in pieces
-                    if p.group == g]
-                results.add(spec, assemble(spec, parts), meta)
-            return results
-        write_run(cfg, run, host_test, gather, StopRequest(), data)
+        meta, results = _meta(checked, load_s), Results(cfg, run)
+        for g, spec in enumerate(cfg.groups()):
+            parts = [piece_dir(shards.shard_dir(run, cluster.Shard(
+                s, checked.count)), p)
+                for s, pieces in enumerate(plan) for p in pieces
+                if p.group == g]
+            results.add(spec, assemble(spec, parts), meta)
+        write_run(cfg, run, results, StopRequest(), data)
     return cfg

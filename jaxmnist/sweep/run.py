@@ -1,18 +1,11 @@
 """A whole sweep, end to end: data, groups, results, models, figures.
 
-:func:`run_sweep` reads top to bottom as the pipeline: load and check the
-data, train each group (resuming from its checkpoints), turn the groups into
-typed result records, save each member's model, then hand the records to the
-writers and the report. ``python -m jaxmnist.sweep`` parses the options and
-calls it. One sweep at a time holds the run dir (:mod:`.checkpoint`); a
-:class:`~jaxmnist.errors.StopRequest` stops it at its next safe point.
-
-:class:`Results` is where every trained (or, for a sharded sweep, merged)
-group goes: its members' records are added to the run's, each member's
-model is saved, the result tables and TensorBoard events are rewritten, and
-the best member so far is kept for its predictions. A sweep adds its groups
-as they train, the merge of a sharded sweep (:mod:`jaxmnist.merge`) as it
-reads them back from the shards: the same files either way.
+:func:`run_sweep` reads as the pipeline: load and check the data, train each
+group in order (resumed from its checkpoints), add it to the run's
+:class:`Results` (its records, result files and saved models), then write
+the best member's predictions, the figures and the summary
+(:func:`write_run`). The merge of a sharded sweep adds the groups it reads
+back from the shards to the same :class:`Results`: the same files.
 """
 
 from __future__ import annotations
@@ -21,7 +14,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import NamedTuple
@@ -46,7 +39,6 @@ from jaxmnist.results.members import (
     GroupResult,
     Member,
     member_path,
-    setup_name,
 )
 from jaxmnist.results.records import MemberResult, RunRecords
 from jaxmnist.sweep import checkpoint, store
@@ -72,12 +64,8 @@ RUN_DIRS = (checkpoint.CHECKPOINTS_DIR, MODELS_DIR,
 
 
 def check_run_dir(cfg: SweepConfig, out: Path, overwrite: bool) -> None:
-    """Refuse to mix two sweeps in one run dir; ``overwrite`` starts over.
-
-    A run dir with the same config (every field that changes the numbers)
-    is resumed: finished groups are kept, an interrupted one continues from
-    its last checkpoint.
-    """
+    """Refuse to mix two sweeps in one run dir (one with the same numeric
+    fields resumes); ``overwrite`` starts over."""
     old_file = out / "config.toml"
     if not old_file.is_file():
         return
@@ -136,9 +124,9 @@ def versions() -> dict[str, str]:
 def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
                    cfg: SweepConfig, bar: RunBar, stop: StopRequest
                    ) -> Iterator[tuple[GroupSpec, GroupResult]]:
-    """Each group of ``specs`` planned, compiled and trained in order
-    (resumed from, and checkpointed in, its dir of ``dirs``; a finished one
-    read back), chunked by ``cfg``'s memory options."""
+    """Each group of ``specs`` trained in order, checkpointed in (and
+    resumed from) its dir of ``dirs``, chunked by ``cfg``'s memory
+    options."""
     # what is free now, before any group holds memory: every group's budget
     max_memory = budget(cfg.max_memory_bytes)
     # on every device once: each group's placing then finds it there
@@ -152,37 +140,18 @@ def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
                                 members_per_program=cfg.members_per_program)
 
 
-def train_groups(cfg: SweepConfig, data: Dataset, out: Path, load_s: float,
-                 bar: RunBar, stop: StopRequest) -> Results:
-    """Train every group of ``cfg`` into ``out``, adding each to the run's
-    :class:`Results` as it finishes."""
-    results, start = Results(cfg, out), time.perf_counter()
-    specs = cfg.groups()
-    dirs = [checkpoint.group_dir(out, spec.name) for spec in specs]
-    for spec, group in trained_groups(specs, dirs, data, cfg, bar, stop):
-        results.add(spec, group, {
-            "device": str(jax.devices()[0]), "versions": versions(),
-            "data_load_seconds": round(load_s, 3),
-            "train_seconds": round(time.perf_counter() - start, 3)})
-    return results
-
-
 def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
               stop: StopRequest | None = None) -> RunRecords:
-    """Train the sweep ``cfg`` and write everything into ``out``.
-
-    Re-running it on the same ``out`` resumes (see :func:`check_run_dir`);
-    a finished run is read back, not trained again. The run dir is created
-    only once the data has loaded, then held (:class:`RunLock`) until this
-    returns.
+    """Train the sweep ``cfg`` into ``out``, resuming what is there (a
+    finished run is read back). The run dir is made once the data has
+    loaded, then held until this returns.
 
     Raises:
       InUse: another sweep holds ``out``.
       Interrupted: ``stop`` was requested, or Ctrl-C; every finished epoch
         and group is saved.
-      OSError: a file could not be written (a full disk, a read-only or
-        forbidden folder); it names the file, and what was saved before it
-        is intact.
+      OSError: naming a file that could not be written; what was saved
+        before it is intact.
     """
     when = checkpoint.run_finished(out)
     if when is not None:
@@ -203,43 +172,46 @@ def run_sweep(cfg: SweepConfig, out: Path, progress: bool = True,
 
 def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
          progress: bool, stop: StopRequest) -> RunRecords:
-    host_test = (np.asarray(data.test_images), np.asarray(data.test_labels))
-    data = jax.device_put(data)
     print(f"{cfg.dataset}: {data.num_train} train / {len(data.val_labels)} val"
           f" / {len(data.test_labels)} test images, loaded in {load_s:.1f} s;"
           f" device {jax.devices()[0]}; output {out}", flush=True)
     if cluster.main:
         files.write_text(out / "config.toml", to_toml(cfg))
-    bar = RunBar(sum(len(g.members) * g.config.epochs for g in cfg.groups()),
+    specs = cfg.groups()
+    bar = RunBar(sum(len(g.members) * g.config.epochs for g in specs),
                  enabled=progress)
+    results, start = Results(cfg, out), time.perf_counter()
+    try:
+        for spec, group in trained_groups(
+                specs, [checkpoint.group_dir(out, s.name) for s in specs],
+                data, cfg, bar, stop):
+            results.add(spec, group, {
+                "device": str(jax.devices()[0]), "versions": versions(),
+                "data_load_seconds": round(load_s, 3),
+                "train_seconds": round(time.perf_counter() - start, 3)})
+    finally:
+        bar.close()
+    return write_run(cfg, out, results, stop, data)
 
-    def train() -> Results:
-        try:
-            return train_groups(cfg, data, out, load_s, bar, stop)
-        finally:
-            bar.close()
-    return write_run(cfg, out, host_test, train, stop, data)
 
-
-def write_run(cfg: SweepConfig, out: Path, host_test: tuple,
-              results: Callable[[], Results], stop: StopRequest,
-              data: Dataset) -> RunRecords:
-    """Call ``results`` (which trains, or gathers, every group into
-    ``out``), then write the best member's predictions, the figures and
-    summary.md, and mark ``out`` finished. ``host_test``: the test split's
-    (images, labels); ``data`` the whole dataset (for ``--landscape``)."""
-    done = results()
-    run, best = done.run, done.best
+def write_run(cfg: SweepConfig, out: Path, results: Results,
+              stop: StopRequest, data: Dataset) -> RunRecords:
+    """After every group is in ``results``: write the best member's
+    predictions, the landscape (``--landscape``), the figures and
+    summary.md, and mark ``out`` finished (process 0)."""
+    run, best = results.run, results.best
     if not cluster.main:
         return run
     stop.check("stopped before the figures (every group is trained and "
                "saved)")
     if best is not None:
+        test = (np.asarray(data.test_images), np.asarray(data.test_labels))
         probs = np.asarray(class_probabilities(
-            best.params, best.member.activation, host_test[0]))
-        save_best_predictions(out, best.member, probs, *host_test)
+            best.params, best.member.activation, test[0]))
+        save_best_predictions(out, best.member, probs, *test)
     if cfg.landscape:
-        land = run_landscape(cfg, out, data, run.members, run.cells)
+        land = run_landscape(cfg, out, jax.device_put(data), run.members,
+                             run.cells)
         write_landscape(out, land)
         print(f"landscape: {len(land.rows)} paths and "
               f"{len(land.surfaces)} slices in {land.meta['seconds']:.1f}"
@@ -289,38 +261,40 @@ def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
                        if i * n // len(members) == me])
 
 
-class _Best(NamedTuple):
+class Best(NamedTuple):
     member: MemberResult
     params: list
 
 
-def _better(best: _Best | None, group: GroupResult,
-            members: list[MemberResult]) -> _Best | None:
-    """The best member by validation accuracy so far (the first of equals)."""
-    champion = stats.best_member(members)
-    if champion is None or (best is not None and champion.val_accuracy
-                            <= best.member.val_accuracy):
-        return best
-    return _Best(champion, member_params(group, members.index(champion)))
-
-
 class Results:
-    """A run's records, group by group: each group's models saved and the
-    result files rewritten as it is added (a killed sweep keeps what
-    finished); the best member's parameters kept for its predictions."""
+    """A run's records, group by group: as each is added its models are
+    saved and the result files rewritten (a killed sweep keeps what
+    finished); the best member (by validation, the first of equals) is
+    kept with its parameters."""
 
     def __init__(self, cfg: SweepConfig, out: Path):
         self.cfg, self.out = cfg, out
         self.run = RunRecords(cfg, [], [], [], {})
         self.light: list[GroupResult] = []  # without their params
-        self.best: _Best | None = None
+        self.best: Best | None = None
 
     def add(self, spec: GroupSpec, group: GroupResult, meta: dict) -> None:
         """Add a finished group; ``meta``: results.json's run fields."""
         members = records.member_results(group, self.cfg.target)
         save_models(self.cfg, self.out, spec, group, members)
         self.light.append(group._replace(params=[]))
-        self.run = _add_group(self.run, group, members, self.light, meta)
+        run, every = self.run, self.run.members + members
+        timing = {"group": spec.name, "optimizer": spec.config.optimizer,
+                  "members": len(group.members),
+                  "seconds": round(group.seconds, 3),
+                  "compile_seconds": round(group.compile_seconds, 3),
+                  "epoch_seconds": round(sum(group.epoch_seconds), 3)}
+        self.run = run._replace(
+            members=every, cells=stats.cell_results(every),
+            history=run.history + records.history_rows(group),
+            meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
+            dynamics=run.dynamics + records.dynamics_rows(group),
+            dynamics_arrays=records.dynamics_arrays(self.light))
         if cluster.main:  # process 0 writes the results
             records.write_results(self.out, self.run)
             if self.cfg.tensorboard:
@@ -328,23 +302,7 @@ class Results:
                     self.out, records.history_rows(group),
                     tensorboard.dynamics_scalars(
                         records.dynamics_rows(group)))
-        self.best = _better(self.best, group, members)
-
-
-def _add_group(run: RunRecords, group: GroupResult,
-               members: list[MemberResult], light: list[GroupResult],
-               meta: dict) -> RunRecords:
-    all_members = run.members + members
-    timing = {"group": setup_name(*(getattr(group.members[0], k) for k in (
-        "optimizer", "model", "hidden", "batch_norm"))),
-              "optimizer": group.members[0].optimizer,
-              "members": len(group.members),
-              "seconds": round(group.seconds, 3),
-              "compile_seconds": round(group.compile_seconds, 3),
-              "epoch_seconds": round(sum(group.epoch_seconds), 3)}
-    return run._replace(
-        members=all_members, cells=stats.cell_results(all_members),
-        history=run.history + records.history_rows(group),
-        meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
-        dynamics=run.dynamics + records.dynamics_rows(group),
-        dynamics_arrays=records.dynamics_arrays(light))
+        top = stats.best_member(members)
+        if top is not None and (self.best is None or top.val_accuracy
+                                > self.best.member.val_accuracy):
+            self.best = Best(top, member_params(group, members.index(top)))

@@ -10,9 +10,10 @@ import json
 import pytest
 
 from jaxmnist.cli import merge, shard, sweep
+from jaxmnist.cli.shard import COUNT_ENV, from_environment
 from jaxmnist.merge import Incomplete, check_shards, merge_run
 from jaxmnist.sweep import checkpoint, cluster, shards
-from jaxmnist.sweep.cluster import Shard, from_environment
+from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import SweepConfig, digest, to_toml
 from jaxmnist.sweep.shards import pieces_of
 
@@ -101,8 +102,8 @@ RESUBMITTED = {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "1",
 
 @pytest.mark.parametrize("env,expected", [
     ({}, None), (SLURM, "2/3"),
-    ({**RESUBMITTED, cluster.COUNT_ENV: "3"}, "1/3"),
-    ({"JOB_COMPLETION_INDEX": "4", cluster.COUNT_ENV: "6"}, "4/6"),
+    ({**RESUBMITTED, COUNT_ENV: "3"}, "1/3"),
+    ({"JOB_COMPLETION_INDEX": "4", COUNT_ENV: "6"}, "4/6"),
 ], ids=["none", "slurm-array", "resubmitted-with-count", "kubernetes"])
 def test_the_shard_from_the_environment(env, expected):
     assert from_environment(env) == expected

@@ -2,7 +2,7 @@
 
 The shard comes from ``--shard`` (or the config's ``shard`` key), else from
 a Slurm array task's or a Kubernetes Indexed Job's environment (see
-:func:`jaxmnist.sweep.cluster.from_environment`); ``--shard off`` runs the
+:func:`from_environment`); ``--shard off`` runs the
 whole sweep whatever the environment says. A shard trains into
 ``RUN/shards/I-of-N/``; ``python -m jaxmnist.merge RUN`` writes the run's
 files once every shard has finished.
@@ -12,10 +12,45 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 
 from jaxmnist.sweep import cluster, shards
 from jaxmnist.sweep.cluster import Shard
 from jaxmnist.sweep.config import SweepConfig, coerce
+
+#: Kubernetes Indexed Jobs give the index only; the count comes from here.
+COUNT_ENV = "JAXMNIST_SHARD_COUNT"
+
+
+def from_environment(env: Mapping[str, str]) -> str | None:
+    """``"I/N"`` from a Slurm array task (``SLURM_ARRAY_TASK_ID`` of a
+    whole array 0..N-1: a resubmitted task is an array of one) or a
+    Kubernetes Indexed Job (``JOB_COMPLETION_INDEX``), N from
+    ``JAXMNIST_SHARD_COUNT`` when set; None outside both. ValueError (one
+    line): an index without a count it can trust."""
+    count = env.get(COUNT_ENV)
+    task = env.get("SLURM_ARRAY_TASK_ID")
+    if task is not None:
+        if count is None:
+            low, high = (env.get(f"SLURM_ARRAY_TASK_{k}") for k in
+                         ("MIN", "MAX"))
+            total = env.get("SLURM_ARRAY_TASK_COUNT")
+            if low != "0" or total is None or high is None \
+                    or not total.isdigit() or str(int(total) - 1) != high:
+                raise ValueError(
+                    f"Slurm array task {task} of the array {low}-{high} is "
+                    f"not one of a whole array 0..N-1 (a resubmitted "
+                    f"task?): give --shard {task}/N or set {COUNT_ENV}")
+            count = total
+        return f"{task}/{count}"
+    index = env.get("JOB_COMPLETION_INDEX")
+    if index is not None:
+        if count is None:
+            raise ValueError(f"JOB_COMPLETION_INDEX={index} is set but no "
+                             f"shard count: set {COUNT_ENV} to the Job's "
+                             f"completions, or give --shard {index}/N")
+        return f"{index}/{count}"
+    return None
 
 
 def from_args(cfg: SweepConfig, distributed: bool) -> Shard | None:
@@ -27,7 +62,7 @@ def from_args(cfg: SweepConfig, distributed: bool) -> Shard | None:
     """
     value = cfg.shard
     if value is None and not distributed:
-        found = cluster.from_environment(os.environ)
+        found = from_environment(os.environ)
         value = None if found is None else coerce("shard", found)
     shard = cluster.of(value)
     if shard is not None and distributed:

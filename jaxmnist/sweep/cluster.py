@@ -10,7 +10,7 @@ process each is a local answer. Joining, a different sweep on another
 process and a lost peer are each one line; rerunning every process resumes.
 
 Processes that never talk split a sweep into shards instead
-(:class:`Shard`, :func:`from_environment`; :mod:`.shards`). A group's memory
+(:class:`Shard`; :mod:`.shards`). A group's memory
 is read from its compiled program (:func:`compiled_bytes`); the budget is
 ``--max-memory``, else half the available RAM on a CPU or 80% of an
 accelerator's free memory (:func:`budget`).
@@ -22,7 +22,6 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
@@ -201,8 +200,6 @@ def replicated(mesh: Mesh) -> NamedSharding:
 # Shards: processes that split the work without talking
 # --------------------------------------------------------------------------
 
-#: Kubernetes Indexed Jobs give the index only; the count comes from here.
-COUNT_ENV = "JAXMNIST_SHARD_COUNT"
 #: ``--shard off``: one process, whatever the environment says.
 OFF = "off"
 
@@ -238,37 +235,6 @@ def parse(text: str) -> Shard:
         raise ValueError(f"shard {text!r}: I must be in 0..{shard.count - 1}"
                          f", got {shard.index}")
     return shard
-
-
-def from_environment(env: Mapping[str, str]) -> str | None:
-    """``"I/N"`` from a Slurm array task (``SLURM_ARRAY_TASK_ID`` of a
-    whole array 0..N-1: a resubmitted task is an array of one) or a
-    Kubernetes Indexed Job (``JOB_COMPLETION_INDEX``), N from
-    ``JAXMNIST_SHARD_COUNT`` when set; None outside both. ValueError (one
-    line): an index without a count it can trust."""
-    count = env.get(COUNT_ENV)
-    task = env.get("SLURM_ARRAY_TASK_ID")
-    if task is not None:
-        if count is None:
-            low, high = (env.get(f"SLURM_ARRAY_TASK_{k}") for k in
-                         ("MIN", "MAX"))
-            total = env.get("SLURM_ARRAY_TASK_COUNT")
-            if low != "0" or total is None or high is None \
-                    or not total.isdigit() or str(int(total) - 1) != high:
-                raise ValueError(
-                    f"Slurm array task {task} of the array {low}-{high} is "
-                    f"not one of a whole array 0..N-1 (a resubmitted "
-                    f"task?): give --shard {task}/N or set {COUNT_ENV}")
-            count = total
-        return f"{task}/{count}"
-    index = env.get("JOB_COMPLETION_INDEX")
-    if index is not None:
-        if count is None:
-            raise ValueError(f"JOB_COMPLETION_INDEX={index} is set but no "
-                             f"shard count: set {COUNT_ENV} to the Job's "
-                             f"completions, or give --shard {index}/N")
-        return f"{index}/{count}"
-    return None
 
 
 def of(value: str | None) -> Shard | None:

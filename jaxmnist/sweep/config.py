@@ -40,44 +40,17 @@ from jaxmnist.optim.schedules import SCHEDULES
 from jaxmnist.plugins import with_sources
 from jaxmnist.results.members import Member, setup_name
 from jaxmnist.results.records import RunRecords, read_records
-from jaxmnist.sweep.options import (
-    LearningRates,
-    Option,
-    OptionAxes,
-    base_type,
-    check_hidden,
-    check_learning_rates,
-    check_option_axes,
-    check_plugins,
-    check_target,
-    check_tune_factor,
-    check_tune_points,
-    check_type,
-    choice_of,
-    names_of,
-    non_negative_int,
-    numbers_of,
-    option,
-    parse_hidden,
-    parse_learning_rates,
-    parse_option_axes,
-    parse_plugins,
-    parse_shard,
-    parse_size,
-    parse_size_option,
-    parse_switch,
-    parsed,
-    positive_int,
-)
+from jaxmnist.sweep import options as opts
+from jaxmnist.sweep.options import LearningRates, Option, OptionAxes, option
 
 CLASSIC_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
 CLASSIC_OPTIMIZERS = ("sgd", "minibatch_sgd", "momentum", "adam", "adagrad",
                       "adadelta")
-_ACTS = names_of("activation", ACTIVATIONS)
-_OPTS = names_of("optimizer", OPTIMIZERS)
-_MODELS = names_of("model", MODELS)
-_DROPOUT = numbers_of(check_dropout)
-_DECAY = numbers_of(check_weight_decay)
+_ACTS = opts.names_of("activation", ACTIVATIONS)
+_OPTS = opts.names_of("optimizer", OPTIMIZERS)
+_MODELS = opts.names_of("model", MODELS)
+_DROPOUT = opts.numbers_of(check_dropout)
+_DECAY = opts.numbers_of(check_weight_decay)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +62,8 @@ class SweepConfig:
         (), "modules to import first, which register optimizers and "
         "activations of their own (comma list of import paths; "
         "--optimizers MODULE:NAME and --activations MODULE:NAME add theirs)",
-        parse=parse_plugins, check=check_plugins, metavar="MODULE,MODULE")
+        parse=opts.parse_plugins, check=opts.check_plugins,
+        metavar="MODULE,MODULE")
     activations: tuple[str, ...] = option(
         CLASSIC_ACTIVATIONS, "activations to compare (comma list of "
         f"{', '.join(ACTIVATIONS)})", parse=_ACTS[0], check=_ACTS[1],
@@ -99,23 +73,23 @@ class SweepConfig:
         f"{', '.join(OPTIMIZERS)})", parse=_OPTS[0], check=_OPTS[1],
         metavar="A,B")
     epochs: int = option(10, "passes over the training split",
-                         check=positive_int)
-    seeds: int = option(1, "seeds per cell", check=positive_int)
+                         check=opts.positive_int)
+    seeds: int = option(1, "seeds per cell", check=opts.positive_int)
     seed: int = option(0, "root seed: seed s of every cell uses "
-                       "fold_in(key(root), s)", check=non_negative_int)
+                       "fold_in(key(root), s)", check=opts.non_negative_int)
     learning_rates: LearningRates = option(
         (), "learning rates per optimizer, OPT=RATE[,OPT=RATE...]; repeat "
         "OPT for several (TOML: a [learning_rates] table); others use their "
-        "default", parse=parse_learning_rates, check=check_learning_rates,
-        metavar="OPT=RATE")
+        "default", parse=opts.parse_learning_rates,
+        check=opts.check_learning_rates, metavar="OPT=RATE")
     batch_size: int | None = option(
         None, "mini-batch size of every mini-batch optimizer (per-sample "
-        "sgd always uses 1)", check=positive_int, shown="128")
+        "sgd always uses 1)", check=opts.positive_int, shown="128")
     optimizer_options: OptionAxes = option(
         (), "optimizer hyperparameters, OPT.OPTION=V1[,V2...] ...; several "
         "values train in the same compiled group, chosen per cell on "
         "validation like the rate (TOML: [optimizer_options.OPT] tables)",
-        parse=parse_option_axes, check=check_option_axes, nargs="+",
+        parse=opts.parse_option_axes, check=opts.check_option_axes, nargs="+",
         metavar="OPT.OPTION=V", shown="each optimizer's defaults")
     model: tuple[str, ...] = option(
         ("mlp",), f"model families, comma list of {', '.join(MODELS)} "
@@ -123,12 +97,12 @@ class SweepConfig:
     hidden: tuple[tuple[int, ...], ...] = option(
         ((128, 64),), "MLP hidden widths; several shapes compare them, e.g. "
         "--hidden 128,64 256,128 (TOML: [128, 64] or [[128, 64], [256, 128]])",
-        parse=parse_hidden, check=check_hidden, nargs="+", metavar="W,W",
-        shown="128,64")
+        parse=opts.parse_hidden, check=opts.check_hidden, nargs="+",
+        metavar="W,W", shown="128,64")
     batch_norm: tuple[bool, ...] = option(
         (False,), "batch-normalise the hidden layers: --batch-norm (on), or "
         "off,on to compare both (TOML: true or [false, true])",
-        parse=parse_switch, nargs="?", const="on", metavar="off,on",
+        parse=opts.parse_switch, nargs="?", const="on", metavar="off,on",
         shown="off")
     dropout: tuple[float, ...] = option(
         (0.0,), "dropout rates on the hidden outputs, chosen per cell on "
@@ -139,7 +113,7 @@ class SweepConfig:
         "per cell on validation (e.g. 0,1e-4,1e-3)", parse=_DECAY[0],
         check=_DECAY[1], metavar="L,L", shown="0")
     dataset: str = option("mnist", f"one of {', '.join(DATASETS)}",
-                          check=choice_of("dataset", DATASETS))
+                          check=opts.choice_of("dataset", DATASETS))
     manual_dir: str | None = option(
         None, "folder with the four official IDX gz files, or a parent of "
         "mnist/ and fashion_mnist/", numeric=False, metavar="DIR",
@@ -149,26 +123,26 @@ class SweepConfig:
         metavar="DIR", shown="$TFDS_DATA_DIR or ~/tensorflow_datasets")
     train_subset: int | None = option(
         None, "train on the first N training images (quick runs)",
-        check=positive_int, metavar="N", shown="all")
+        check=opts.positive_int, metavar="N", shown="all")
     val_size: int = option(5000, "training images held out for validation",
-                           check=non_negative_int, metavar="N")
+                           check=opts.non_negative_int, metavar="N")
     implementation: str = option(
         "ours", "ours (our optimizers) or optax (optax's built-ins)",
-        check=choice_of("implementation", IMPLEMENTATIONS))
+        check=opts.choice_of("implementation", IMPLEMENTATIONS))
     schedule: str = option("constant", f"learning-rate schedule, one of "
                            f"{', '.join(SCHEDULES)}",
-                           check=choice_of("schedule", SCHEDULES))
+                           check=opts.choice_of("schedule", SCHEDULES))
     tune_lr: bool = option(
         False, "train a log-spaced grid of learning rates per optimizer and "
         "report the best on validation", toml="tuning.enabled")
-    tune_points: int = option(5, "learning rates per optimizer when tuning",
-                              toml="tuning.points", check=check_tune_points,
-                              metavar="N")
-    tune_factor: float = option(3.0, "ratio between neighbouring tuned rates",
-                                toml="tuning.factor", check=check_tune_factor,
-                                metavar="X")
+    tune_points: int = option(
+        5, "learning rates per optimizer when tuning", toml="tuning.points",
+        check=opts.check_tune_points, metavar="N")
+    tune_factor: float = option(
+        3.0, "ratio between neighbouring tuned rates", toml="tuning.factor",
+        check=opts.check_tune_factor, metavar="X")
     target: float = option(0.97, "validation accuracy for time-to-target",
-                           check=check_target)
+                           check=opts.check_target)
     dynamics: bool = option(
         True, "compute the learning-dynamics probes (gradient flow, dead "
         "and saturated units, effective steps, sharpness) inside the "
@@ -177,8 +151,7 @@ class SweepConfig:
     probe_every: int = option(
         PROBE_EVERY, "with dynamics, run the probe batch's probes (sharpness, "
         "units, histograms) after the first epoch, every N epochs and after "
-        "the last", metavar="N",
-        check=positive_int)
+        "the last", metavar="N", check=opts.positive_int)
     landscape: bool = option(
         False, "after training, evaluate loss landscapes (off by default: "
         "it costs): every member's straight path from its initial to its "
@@ -196,21 +169,21 @@ class SweepConfig:
     max_memory: str | None = option(
         None, "most memory one group's compiled program may take per device "
         "(e.g. 4GiB, 512MiB); a larger group trains in chunks of members, "
-        "one after another, with the same results", parse=parse_size_option,
-        check=parsed(parse_size_option), numeric=False, metavar="SIZE",
+        "one after another, with the same results",
+        parse=opts.parse_size_option, numeric=False, metavar="SIZE",
         shown="half the available RAM on a CPU, 80 percent of an "
         "accelerator's free memory")
     members_per_program: int | None = option(
         None, "train each group in chunks of at most N members, one after "
-        "another, with one compiled program", check=positive_int,
+        "another, with one compiled program", check=opts.positive_int,
         metavar="N", shown="as many as --max-memory allows")
     shard: str | None = option(
         None, "train shard I of N of the sweep into RUN/shards/I-of-N/ "
         "(then python -m jaxmnist.merge RUN); off: one process whatever the "
-        "environment says", parse=parse_shard, check=parsed(parse_shard),
-        numeric=False, metavar="I/N", shown="SLURM_ARRAY_TASK_ID/"
-        "SLURM_ARRAY_TASK_COUNT of a whole array, JOB_COMPLETION_INDEX/"
-        "JAXMNIST_SHARD_COUNT, else none")
+        "environment says", parse=opts.parse_shard, numeric=False,
+        metavar="I/N", shown="SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT "
+        "of a whole array, JOB_COMPLETION_INDEX/JAXMNIST_SHARD_COUNT, else "
+        "none")
     compile_cache: str | None = option(
         None, "folder of JAX's persistent compilation cache, where a rerun or "
         "a resume finds its compiled programs; off: compile every program",
@@ -225,17 +198,20 @@ class SweepConfig:
         for f in dataclasses.fields(self):
             opt: Option = f.metadata["option"]
             value = getattr(self, f.name)
-            check_type(f.name, _HINTS[f.name], value)
+            opts.check_type(f.name, _HINTS[f.name], value)
             if field_type(f.name) is float and value is not None:
                 object.__setattr__(self, f.name, float(value))
             if opt.check is not None:
                 opt.check(f.name, value)
+            elif opt.parse is not None and value is not None:
+                opt.parse(f.name, value)  # valid when it parses
         object.__setattr__(self, "plugins", with_sources(
             self.plugins, self.optimizers, self.activations))
 
     @property
     def max_memory_bytes(self) -> int | None:
-        return None if self.max_memory is None else parse_size(self.max_memory)
+        return (None if self.max_memory is None
+                else opts.parse_size(self.max_memory))
 
     def lrs_for(self, optimizer: str) -> tuple[float, ...]:
         """``optimizer``'s rates: explicit ones, else its default, or with
@@ -283,18 +259,18 @@ _HINTS = typing.get_type_hints(SweepConfig)
 
 def field_type(name: str) -> type:
     """int, float, bool, str or tuple: the field's type without None."""
-    return base_type(_HINTS[name])
+    return opts.base_type(_HINTS[name])
 
 
 def coerce(name: str, value: Any) -> Any:
-    """A TOML or command-line value of field ``name``, parsed and typed."""
+    """A TOML or command-line value of field ``name``, opts.parsed and typed."""
     if name not in FIELDS:
         raise ValueError(f"unknown config key {name!r}"
                          f"{closest(name, list(FIELDS))}; valid keys: "
                          f"{', '.join(FIELDS)}")
     parse = declared(name).parse
     value = parse(name, value) if parse else value
-    check_type(name, _HINTS[name], value)
+    opts.check_type(name, _HINTS[name], value)
     return float(value) if field_type(name) is float else value
 
 
@@ -410,7 +386,7 @@ def groups(cfg: SweepConfig) -> list[GroupSpec]:
 # --------------------------------------------------------------------------
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """A sweep TOML file's options, parsed and checked (a ValueError names
+    """A sweep TOML file's options, opts.parsed and checked (a ValueError names
     the file)."""
     p = Path(path)
     try:

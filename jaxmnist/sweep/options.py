@@ -31,7 +31,8 @@ class Option(typing.NamedTuple):
     ``toml``, its key (``"table.key"`` inside a table); ``numeric``, whether
     another value changes the numbers (a run dir refuses to resume under
     it); ``parse`` (a TOML or flag value -> the field's type) and
-    ``check``, each raising ValueError with one line."""
+    ``check`` (default: that it parses), each raising ValueError with one
+    line."""
     help: str
     toml: str
     numeric: bool
@@ -332,14 +333,6 @@ def parse_shard(key: str, value: Any) -> str:
     if text.lower() == OFF:
         return OFF
     return str(parse(text))
-
-
-def parsed(parse: Callable[[str, Any], Any]):
-    """The check of a field whose value is valid when it parses."""
-    def check(key: str, value: Any) -> None:
-        if value is not None:
-            parse(key, value)
-    return check
 
 
 # --------------------------------------------------------------------------

@@ -276,6 +276,19 @@ def stack(results: list):
                         *results)
 
 
+def _npz(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(x) for k, x in arrays.items()})
+    return buf.getvalue()
+
+
+def _read_npz(file: Path) -> dict:
+    """Every array of ``file``, read in full: a damaged file fails here,
+    with one of :data:`READ_ERRORS`."""
+    with np.load(file) as f:
+        return {k: f[k] for k in f.files}
+
+
 def damage_message(file: Path, error: BaseException) -> str:
     """One line: ``file`` cannot be read, and why."""
     why = " ".join(str(error).split())[:160]
@@ -294,15 +307,13 @@ def save_epoch(path: Path, epoch: int, state, history: list,
     temporary folder; one finding the epoch already in place keeps it."""
     tree = {"state": jax.device_get(state), "history": stack(history),
             "epoch_times": np.asarray(epoch_times, np.float64)}
-    buf = io.BytesIO()
-    np.savez(buf, **{f"leaf{i}": np.asarray(x)
-                     for i, x in enumerate(jax.tree.leaves(tree))})
     epochs = path / "epochs"
     mine = ".tmp" if cluster.size == 1 else f".tmp{cluster.index}"
     final, tmp = epochs / str(epoch), epochs / f"{epoch}{mine}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        files.write_bytes(tmp / NPZ_STATE, buf.getvalue())
+        files.write_bytes(tmp / NPZ_STATE, _npz({
+            f"leaf{i}": x for i, x in enumerate(jax.tree.leaves(tree))}))
     except OSError as e:
         raise files.named(e, final) from e
     shutil.rmtree(final, ignore_errors=True)
@@ -347,8 +358,8 @@ def restore_epoch(path: Path, state_like, epoch_like,
     for epoch in saved_epochs(path):
         file = path / "epochs" / str(epoch) / NPZ_STATE
         try:
-            with np.load(file) as f:
-                leaves = [f[f"leaf{i}"] for i in range(len(f.files))]
+            a = _read_npz(file)
+            leaves = [a[f"leaf{i}"] for i in range(len(a))]
         except READ_ERRORS as e:
             if damaged is not None:
                 damaged(damage_message(file, e))
@@ -405,9 +416,7 @@ def save_result(path: Path, group: GroupResult) -> None:
               **_layers("params", group.params),
               **_layers("stats", group.stats),
               "epoch_seconds": np.asarray(group.epoch_seconds)}
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    files.write_bytes(path / "result.npz", buf.getvalue())
+    files.write_bytes(path / "result.npz", _npz(arrays))
     files.write_json(path / "done.json", {
         "members": [list(m) for m in group.members],
         "seconds": group.seconds, "compile_seconds": group.compile_seconds,
@@ -423,8 +432,7 @@ def load_result(path: Path, damaged: Callable[[str], None] | None = None
         return None
     file = path / "result.npz"
     try:
-        with np.load(file) as f:
-            a = {k: f[k] for k in f.files}
+        a = _read_npz(file)
         file = path / "done.json"
         meta = json.loads(file.read_text())  # a ValueError when damaged
         file = path / "result.npz"

@@ -37,14 +37,9 @@ def with_running_stats(params: list, stats: list | None) -> list:
 
 
 def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
-    """Save ``params`` (a pytree of arrays) and ``metadata`` under ``path``.
-
-    An existing model at ``path`` is replaced; metadata.json is written last,
-    so a directory with metadata.json always has complete params.
-
-    Raises:
-      OSError: naming the file or folder that could not be written.
-    """
+    """Save ``params`` and ``metadata`` under ``path``, replacing a model
+    there; metadata.json last, so a folder with it has complete params
+    (an OSError names what could not be written)."""
     import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
     path = Path(path).absolute()
@@ -59,15 +54,10 @@ def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
 def save_models(models: list[tuple[Path, Any, dict[str, Any]]]) -> None:
     """Save each ``(path, params, metadata)`` as :func:`save_model` does.
 
-    In a run of several JAX processes, orbax writes numpy arrays from
-    process 0 only and meets the other processes at its barriers, so a
-    process's models would depend on its peers saving theirs at the same
-    moment (process 1's came out without params). There each process hands
-    its models to one child Python process outside the distributed run,
-    which saves them alone.
-
-    Raises:
-      OSError: naming the file or folder that could not be written.
+    With several JAX processes, orbax's numpy handler writes from process 0
+    only (``if multihost.process_index() == 0``), so each process hands its
+    models to one child Python process outside the distributed run, which
+    saves them alone (an OSError names what could not be written).
     """
     if cluster.size == 1 or not models:
         for path, params, metadata in models:
@@ -105,12 +95,8 @@ def _save_job(job: str) -> int:
 
 
 def load_model(path: str | Path) -> tuple[list, dict[str, Any]]:
-    """``(params, metadata)`` of the model saved at ``path``.
-
-    Raises:
-      ValueError: (one line) when ``path`` holds no complete model or it
-        cannot be read.
-    """
+    """``(params, metadata)`` of the model saved at ``path`` (ValueError,
+    one line, when there is none or it cannot be read)."""
     path = Path(path).absolute()
     meta_file = path / "metadata.json"
     if not meta_file.is_file():

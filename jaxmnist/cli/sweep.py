@@ -103,9 +103,11 @@ def config_from_args(argv: list[str] | None = None
                               if hasattr(args, "config") else {})
     given = {name: sweep_config.coerce(name, getattr(args, name))
              for name in sweep_config.FIELDS if hasattr(args, name)}
-    if values:  # what the file sets and the command line leaves: its errors
-        sweep_config.check_values(args.config, {
-            k: v for k, v in values.items() if k not in given})
+    try:  # what the file sets and the command line leaves: its errors
+        if values:
+            SweepConfig(**{k: v for k, v in values.items() if k not in given})
+    except ValueError as e:
+        raise ValueError(f"config file {str(args.config)!r}: {e}") from e
     return SweepConfig(**{**values, **given}), args
 
 

@@ -263,7 +263,7 @@ def field_type(name: str) -> type:
 
 
 def coerce(name: str, value: Any) -> Any:
-    """A TOML or command-line value of field ``name``, opts.parsed and typed."""
+    """A TOML or command-line value of field ``name``, parsed and typed."""
     if name not in FIELDS:
         raise ValueError(f"unknown config key {name!r}"
                          f"{closest(name, list(FIELDS))}; valid keys: "
@@ -386,7 +386,7 @@ def groups(cfg: SweepConfig) -> list[GroupSpec]:
 # --------------------------------------------------------------------------
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """A sweep TOML file's options, opts.parsed and checked (a ValueError names
+    """A sweep TOML file's options, parsed and checked (a ValueError names
     the file)."""
     p = Path(path)
     try:
@@ -409,15 +409,6 @@ def read_run(run_dir: str | Path) -> RunRecords:
     """A finished run dir's records, its config a SweepConfig (ValueError,
     one line, when it is none or a file in it is damaged)."""
     return read_records(run_dir, lambda p: SweepConfig(**read_toml(p)))
-
-
-def check_values(path: str | Path, values: dict[str, Any]) -> None:
-    """ValueError naming ``path`` unless ``values`` (what the command line
-    leaves of its file) make a valid SweepConfig."""
-    try:
-        SweepConfig(**values)
-    except ValueError as e:
-        raise ValueError(f"config file {str(path)!r}: {e}") from e
 
 
 def _read_values(raw: dict[str, Any]) -> dict[str, Any]:

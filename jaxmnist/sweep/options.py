@@ -123,24 +123,13 @@ def parse_learning_rates(key: str, value: Any) -> LearningRates:
             if not sep:
                 raise ValueError(f"learning_rates item {item!r} must look "
                                  f"like OPTIMIZER=RATE, e.g. adam=0.001")
-            try:
-                table.setdefault(opt.strip(), []).append(float(lr))
-            except ValueError:
-                raise ValueError(f"learning rate {lr!r} for {opt} is not a "
-                                 f"number") from None
+            table.setdefault(opt.strip(), []).append(lr)
         value = table
     if not isinstance(value, dict):
         raise ValueError(f"learning_rates must be a table of OPTIMIZER = "
                          f"rate(s), got {value!r}")
-    out = []
-    for opt, lrs in value.items():
-        lrs = lrs if isinstance(lrs, list) else [lrs]
-        for lr in lrs:
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-                raise ValueError(f"learning rate {lr!r} for {opt} is not a "
-                                 f"number")
-        out.append((opt, tuple(float(lr) for lr in lrs)))
-    return tuple(out)
+    return tuple((opt, _numbers(f"learning rate for {opt}", lrs))
+                 for opt, lrs in value.items())
 
 
 def check_learning_rates(key: str, value: LearningRates) -> None:
@@ -179,20 +168,21 @@ def _items(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _numbers(key: str, value: Any) -> tuple[float, ...]:
+    """A number, or a comma list or TOML list of numbers."""
+    out = []
+    for v in _items(value):
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} value {v!r} is not a number") from None
+    return tuple(out)
+
+
 def numbers_of(check_each: Callable[[float], None]):
     """(parse, check) of one or more numbers, each checked."""
-    def parse(key: str, value: Any) -> tuple[float, ...]:
-        out = []
-        for v in _items(value):
-            try:
-                if isinstance(v, bool):
-                    raise ValueError
-                out.append(float(v))
-            except (TypeError, ValueError):
-                raise ValueError(f"{key} value {v!r} is not a number") \
-                    from None
-        return tuple(out)
-
     def check(key: str, value: tuple[float, ...]) -> None:
         if not value:
             raise ValueError(f"{key} needs at least one value")
@@ -200,7 +190,7 @@ def numbers_of(check_each: Callable[[float], None]):
             check_each(v)
         if len(set(value)) < len(value):
             raise ValueError(f"{key} lists a value twice: {value}")
-    return parse, check
+    return _numbers, check
 
 
 def parse_hidden(key: str, value: Any) -> tuple[tuple[int, ...], ...]:
@@ -270,8 +260,7 @@ def parse_option_axes(key: str, value: Any) -> OptionAxes:
                                               for v in value.values()):
         raise ValueError(f"{key} must be a table of [optimizer_options."
                          f"OPTIMIZER] tables, got {value!r}")
-    parse = numbers_of(lambda v: None)[0]
-    return tuple((opt, tuple((name, parse(f"{opt}.{name}", values))
+    return tuple((opt, tuple((name, _numbers(f"{opt}.{name}", values))
                              for name, values in options.items()))
                  for opt, options in value.items())
 

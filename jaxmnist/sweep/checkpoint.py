@@ -277,8 +277,8 @@ def stack(results: list):
 
 
 def _npz(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(x) for k, x in arrays.items()})
+    buf, named = io.BytesIO(), {k: np.asarray(x) for k, x in arrays.items()}
+    np.savez(buf, **named)  # type: ignore[arg-type]
     return buf.getvalue()
 
 
@@ -439,7 +439,8 @@ def load_result(path: Path, damaged: Callable[[str], None] | None = None
         return GroupResult(
             [Member(*m) for m in meta["members"]],
             Metrics(*(a[f"history.{f}"] for f in Metrics._fields)),
-            _unlayers("params", a), meta["seconds"], meta["compile_seconds"],
+            _unlayers("params", a) or [], meta["seconds"],
+            meta["compile_seconds"],
             [float(t) for t in a["epoch_seconds"]], meta["steps_per_epoch"],
             Dynamics(*(a[f"dynamics.{f}"] for f in Dynamics._fields))
             if "dynamics.sharpness" in a else None, _unlayers("stats", a))

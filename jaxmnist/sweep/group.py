@@ -126,7 +126,7 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
         t = time.perf_counter()
         state, out = g.epoch(state, g.hparams, g.data, g.epoch_keys(e),
                              g.probes(e))
-        if saved is not None:
+        if saved is not None and path is not None:
             checkpoint.save_epoch(path, *saved, history, epoch_times)
         out = cluster.to_host(out)  # the host sync
         epoch_times.append(time.perf_counter() - t)
@@ -136,7 +136,7 @@ def _run_epochs(g: PlacedGroup, first: int, state, history: list,
         saved = ((e + 1, cluster.to_host(state))
                  if path is not None and e + 1 < epochs else None)
         if stop is not None and stop.requested and e + 1 < epochs:
-            if saved is not None:
+            if saved is not None and path is not None:
                 checkpoint.save_epoch(path, *saved, history, epoch_times)
             stop.check(f"group {g.spec.name} stopped after epoch {e + 1} "
                        f"of {epochs}")

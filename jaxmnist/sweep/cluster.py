@@ -184,6 +184,15 @@ def along(mesh: Mesh, ndim: int, axis: int) -> NamedSharding:
     return NamedSharding(mesh, P(*spec))
 
 
+def shard_members(tree, mesh: Mesh | None = None, axis: int = 0):
+    """``device_put`` every leaf split along ``axis`` over the mesh, e.g.
+    stacked HParams before ``jax.jit(jax.vmap(train, (None, 0, None)))``
+    (docs/clusters.md)."""
+    mesh = mesh or cluster.mesh()
+    return jax.tree.map(lambda x: jax.device_put(
+        x, along(mesh, np.ndim(x), axis)), tree)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     """A whole copy on every device of the mesh."""
     return NamedSharding(mesh, P())

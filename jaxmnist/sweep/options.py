@@ -128,7 +128,8 @@ def parse_learning_rates(key: str, value: Any) -> LearningRates:
     if not isinstance(value, dict):
         raise ValueError(f"learning_rates must be a table of OPTIMIZER = "
                          f"rate(s), got {value!r}")
-    return tuple((opt, _numbers(f"learning rate for {opt}", lrs))
+    return tuple((opt, _numbers(opt, lrs, "learning rate {v!r} for {key} "
+                                          "is not a number"))
                  for opt, lrs in value.items())
 
 
@@ -168,7 +169,9 @@ def _items(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _numbers(key: str, value: Any) -> tuple[float, ...]:
+def _numbers(key: str, value: Any,
+             bad: str = "{key} value {v!r} is not a number"
+             ) -> tuple[float, ...]:
     """A number, or a comma list or TOML list of numbers."""
     out = []
     for v in _items(value):
@@ -177,7 +180,7 @@ def _numbers(key: str, value: Any) -> tuple[float, ...]:
                 raise ValueError
             out.append(float(v))
         except (TypeError, ValueError):
-            raise ValueError(f"{key} value {v!r} is not a number") from None
+            raise ValueError(bad.format(key=key, v=v)) from None
     return tuple(out)
 
 

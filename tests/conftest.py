@@ -1,6 +1,7 @@
 """Strict dtype promotion catches silent float64/int mixes; shared fixtures;
 the slow layer: every test that reads the real data is marked ``slow``; one
-compilation cache for the session."""
+compilation cache for the session; XLA's slow optimisations off in this
+process."""
 
 import fcntl
 import os
@@ -16,6 +17,13 @@ from helpers import ROOT, shared_data_dir, synthetic_dataset
 from jaxmnist import compile_cache
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+# Most of the fast layer's time is XLA compiling small programs; the tests
+# check the math, not XLA's optimiser, and its expensive passes are skipped.
+# Only in this process: the commands the slow layer starts compile as
+# users' runs do.
+# JAX_DISABLE_MOST_OPTIMIZATIONS=0 in the environment keeps them on.
+if os.environ.get("JAX_DISABLE_MOST_OPTIMIZATIONS", "1") != "0":
+    jax.config.update("jax_disable_most_optimizations", True)
 
 #: Fixtures that read ../shared/data: a test using one is in the slow layer.
 REAL_DATA = {"shared_data", "mnist_dirs", "smoke_run"}

@@ -107,7 +107,7 @@ def test_the_sweeps_group_chunked_equals_it_whole(x64, monkeypatch):
     spec = spec._replace(config=dataclasses.replace(
         spec.config, probe_size=16, sharpness_iterations=3, probe_every=1))
     whole = train_group(spec, x64, progress=False)
-    g, _ = placed.compile_epoch(placed.place(spec, x64))
+    g, _ = placed.compile_group(placed.place(spec, x64))
     budget = int(0.7 * compiled_bytes(g.epoch))
     chunked = train_group(spec, x64, progress=False, max_memory=budget)
     assert jax.tree.leaves(whole.params)[0].dtype == jnp.float64

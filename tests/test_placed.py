@@ -5,10 +5,11 @@ import pytest
 
 import jaxmnist as jm
 from helpers import synthetic_dataset, tree_allclose
+from jaxmnist.results.members import GroupResult
 from jaxmnist.sweep import placed
 from jaxmnist.sweep.cluster import compiled_bytes
 from jaxmnist.sweep.config import SweepConfig
-from jaxmnist.sweep.group import plan_group, train_group
+from jaxmnist.sweep.group import train_group
 from jaxmnist.sweep.options import parse_size
 from jaxmnist.sweep.placed import Layout
 
@@ -33,20 +34,28 @@ def test_layouts_fill_the_budget_and_cover_every_member():
     assert placed.fitting(3, 5, 1, 12) == Layout(2, 5)  # 2 chunks, 1 padded
     assert placed.fitting(1, 10, 2, 7) == Layout(1, 6)  # 6 + 4 (padded to 6)
     assert placed.fitting(1, 10, 4, 1) == Layout(1, 4)  # one device row min
-    layout = Layout(2, 2)
-    parts = placed.split(3, 5, layout)
-    assert placed.count(3, 5, layout) == len(parts) == 6
-    covered = sorted(i for p in parts for i in p.members(5))
-    assert covered == list(range(15))
+    (spec,) = SweepConfig(activations=("relu", "tanh", "sigmoid", "elu",
+                                       "gelu"), optimizers=("adam",),
+                          seeds=3).groups()
+    chunks = placed.chunk_specs(spec, Layout(2, 2))
+    assert [(len(c.seeds), len(c.cells)) for c in chunks] == [
+        (2, 2), (2, 2), (2, 1), (1, 2), (1, 2), (1, 1)]
+    assert sorted(m for c in chunks for m in c.members) == sorted(
+        spec.members)
 
 
-def test_scatter_puts_each_chunk_in_group_order():
-    parts = [([0, 2], {"a": np.array([10, 12])}), ([1], {"a": np.array([11])})]
-    np.testing.assert_array_equal(placed.scatter(parts, 3)["a"], [10, 11, 12])
+def test_joined_puts_each_chunk_in_group_order():
+    def part(members, values):
+        return GroupResult(members, jm.Metrics(*[np.asarray(values)] * 7),
+                              [], 1.0, 0.5, [1.0], 1)
+    whole = placed.joined([0, 1, 2], [part([0, 2], [10, 12]),
+                                      part([1], [11])])
+    np.testing.assert_array_equal(whole.history.train_loss, [10, 11, 12])
+    assert whole.seconds == 2.0 and whole.epoch_seconds == [2.0]
 
 
 def _whole_bytes(spec, data) -> int:
-    g, _ = placed.compile_epoch(placed.place(spec, data))
+    g, _ = placed.compile_group(placed.place(spec, data))
     return compiled_bytes(g.epoch)
 
 
@@ -69,8 +78,9 @@ def test_a_chunked_group_equals_one_program(tmp_path, dynamics):
     budget = int(0.6 * _whole_bytes(spec, data))
     split = train_group(spec, data, progress=False, checkpoint_dir=tmp_path,
                         max_memory=budget)
-    assert placed.recorded(tmp_path) is not None
-    n = placed.count(2, 6, placed.recorded(tmp_path))
+    layout = placed.recorded(tmp_path)
+    assert layout is not None
+    n = len(placed.chunk_specs(spec, layout))
     assert n > 1 and (tmp_path / f"chunk{n - 1:04d}" / "done.json").is_file()
     assert split.members == whole.members
     for f in jm.Metrics._fields:
@@ -109,6 +119,6 @@ def test_members_per_program_sets_the_chunks_without_measuring():
     (spec,) = SweepConfig(activations=("relu", "tanh", "sigmoid"),
                           optimizers=("adam",), epochs=1, seeds=2,
                           batch_size=32, dynamics=False).groups()
-    _, layout, _ = plan_group(spec, data, members_per_program=3,
-                              max_memory=1000)  # the budget is not asked
-    assert layout == Layout(1, 3) and placed.count(2, 3, layout) == 2
+    chunks, layout, _ = placed.placed_chunks(
+        spec, data, max_memory=1000, members=3)  # the budget is not asked
+    assert layout == Layout(1, 3) and len(chunks) == 2

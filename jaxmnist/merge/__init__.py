@@ -137,14 +137,13 @@ def _incomplete(run: Path, count: int, missing: list[int],
 def assemble(spec: GroupSpec, parts: list[Path]) -> GroupResult:
     """Group ``spec`` from its pieces' saved results (their dirs): members
     in the group's order, the pieces' seconds and epoch times summed."""
-    index = {m: i for i, m in enumerate(spec.members)}
     results = []
     for path in parts:
         saved = checkpoint.load_result(path)
         if saved is None:
             raise ValueError(f"{str(path)!r} holds no finished result; "
                              f"resubmit its shard")
-        results.append(([index[m] for m in saved.members], saved))
+        results.append(saved)
     return placed.joined(spec.members, results)
 
 

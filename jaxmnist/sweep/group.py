@@ -29,7 +29,7 @@ from jaxmnist.results.members import GroupResult
 from jaxmnist.sweep import checkpoint, placed
 from jaxmnist.sweep.cluster import cluster
 from jaxmnist.sweep.config import GroupSpec
-from jaxmnist.sweep.placed import PlacedGroup, compiled_like, epoch_like
+from jaxmnist.sweep.placed import PlacedGroup, epoch_like
 from jaxmnist.sweep.progress import GroupBar, RunBar
 
 
@@ -157,22 +157,6 @@ def _finished(path: Path | None, run_bar: RunBar, name: str,
     return done
 
 
-def plan_group(spec: GroupSpec, data: Dataset, path: Path | None = None,
-               max_memory: int | None = None,
-               members_per_program: int | None = None
-               ) -> tuple[PlacedGroup, placed.Layout, float]:
-    """(``spec`` placed and compiled for its chunk layout, the layout,
-    compile seconds): a resumed group keeps its checkpoints' layout (the
-    whole group when it checkpointed unchunked); see
-    :func:`.placed.plan_chunks`."""
-    g = placed.place(spec, data)
-    resumed = (placed.recorded(path)
-               if path is None or not (path / "epochs").is_dir() else
-               placed.whole(len(spec.seeds), len(spec.cells),
-                            cluster.mesh().size))
-    return placed.plan_chunks(g, max_memory, members_per_program, resumed)
-
-
 def train_group(spec: GroupSpec, data: Dataset,
                 progress: bool | RunBar = True,
                 checkpoint_dir: Path | None = None,
@@ -185,7 +169,7 @@ def train_group(spec: GroupSpec, data: Dataset,
     from there (or is returned as saved, if it finished). A group whose
     program needs more than ``max_memory`` bytes per device, or more than
     ``members_per_program`` members, runs in chunks of members, one after
-    another (:func:`.placed.plan_chunks`). ``progress``: a bool or the
+    another (:func:`.placed.placed_chunks`). ``progress``: a bool or the
     run's bar.
 
     Raises:
@@ -217,27 +201,25 @@ def _train(spec: GroupSpec, data: Dataset, run_bar: RunBar,
     checkpointed in, and skipped when finished, its own dir)."""
     start = time.perf_counter()
     run_bar.status(f"compiling {spec.name}...")
-    g, layout, compile_s = plan_group(spec, data, path, max_memory,
-                                      members_per_program)
-    chunks = placed.split(len(spec.seeds), len(spec.cells), layout)
+    chunks, layout, compile_s = placed.placed_chunks(  # resumed: its layout
+        spec, data, max_memory, members_per_program, placed.recorded(path))
+    placed.record(path, layout)
     n = len(chunks)
     if n > 1:
         run_bar.note(f"{spec.name}: {len(spec.members)} members over the "
                      f"memory budget: {n} chunks of {layout.members}, one "
                      f"after another")
-        placed.record(path, layout)
     parts = []
-    for i, chunk in enumerate(chunks):
-        c, where, name, result = g, path, spec.name, None
+    for i, c in enumerate(chunks):
+        where, name, result = path, spec.name, None
         if n > 1:
-            c = compiled_like(placed.place_chunk(g, layout, i), g)
             where, name = placed.chunk_dir(path, i), f"{spec.name} {i + 1}/{n}"
             result = _finished(where, run_bar, name, c.spec)
         if result is None:
             result = _train_one(c, run_bar, where, name, stop)
             if n > 1 and where is not None:
                 checkpoint.save_result(where, result)
-        parts.append((chunk.members(len(spec.cells)), result))
+        parts.append(result)
     group = placed.joined(spec.members, parts)._replace(
         seconds=time.perf_counter() - start, compile_seconds=compile_s)
     if path is not None:

@@ -2,8 +2,8 @@
 
 :func:`group_programs` makes a group's jitted ``init`` and ``epoch`` (the
 probes inside the epoch) from its :class:`TrainConfig`; :func:`place` puts
-a :class:`GroupSpec`'s members beside them; :func:`plan_chunks` chooses the
-chunks a group over its memory budget runs in. A group's program is shaped
+a :class:`GroupSpec`'s members beside them; :func:`placed_chunks` plans
+the chunks a group over its memory budget runs in. A group's program is shaped
 ``[seeds, cells]``; a chunk is a fixed ``[s, c]`` (whole seed rows while a
 row of every cell fits, else one seed and ``c`` cells), the last chunk along
 each axis padded (its last seed or cell repeated, the results dropped), so
@@ -106,11 +106,10 @@ class PlacedGroup(NamedTuple):
     hparams: Any  # HParams, [padded cells], split over the mesh
     keys: jax.Array  # [padded seeds]: each seed's key
     data: Dataset  # replicated on every device
-    init: Any  # jitted (compiled by compile_init)
-    epoch: Any  # jitted (compiled by compile_epoch)
+    init: Any  # jitted, or compiled by compile_group
+    epoch: Any  # jitted, or compiled by compile_group
     axes: Any  # where each state leaf keeps its cell axis
     state_like: Any  # ShapeDtypeStructs of the state
-    programs: Programs  # as group_programs made them
 
     def epoch_keys(self, epoch: int) -> jax.Array:
         return jax.vmap(epoch_key, in_axes=(0, None))(self.keys, epoch)
@@ -124,24 +123,29 @@ class PlacedGroup(NamedTuple):
         return self.init(init_keys(self.keys), self.hparams, self.data)
 
 
-def place(spec: GroupSpec, data: Dataset, programs=None,
-          layout: Layout | None = None) -> PlacedGroup:
+def _members(spec: GroupSpec, layout: Layout):
+    """``spec``'s hparams and seed keys, padded to ``layout``, placed."""
+    hp = stack_hparams([c.hparams(spec.config.vmapped_options)
+                        for c in spec.cells])
+    hp = jax.device_put(pad_members(hp, layout.cells),
+                        along(cluster.mesh(), 1, 0))
+    keys = jax.vmap(member_key, in_axes=(None, 0))(
+        spec.root_seed, pad_members(np.asarray(spec.seeds), layout.seeds))
+    return hp, keys
+
+
+def place(spec: GroupSpec, data: Dataset, layout: Layout | None = None,
+          programs: Programs | None = None) -> PlacedGroup:
     """``spec`` on the devices, padded to ``layout`` (default: every seed,
     the cells padded to a multiple of the device count), with ``programs``
     (default: made anew for ``spec.config``)."""
     mesh = cluster.mesh()
     layout = layout or whole(len(spec.seeds), len(spec.cells), mesh.size)
-    hp = stack_hparams([c.hparams(spec.config.vmapped_options)
-                        for c in spec.cells])
-    hp = jax.device_put(pad_members(hp, layout.cells), along(mesh, 1, 0))
-    keys = jax.vmap(member_key, in_axes=(None, 0))(
-        spec.root_seed, pad_members(np.asarray(spec.seeds), layout.seeds))
+    hp, keys = _members(spec, layout)
     data = jax.device_put(data, replicated(mesh))
-    programs = programs or group_programs(spec.config, data, mesh)
-    init, epoch, axes = programs
+    init, epoch, axes = programs or group_programs(spec.config, data, mesh)
     state_like = jax.eval_shape(init, init_keys(keys), hp, data)
-    return PlacedGroup(spec, hp, keys, data, init, epoch, axes, state_like,
-                       programs)
+    return PlacedGroup(spec, hp, keys, data, init, epoch, axes, state_like)
 
 
 def epoch_like(g: PlacedGroup):
@@ -156,112 +160,92 @@ def init_keys(keys: jax.Array) -> jax.Array:
     return jax.vmap(lambda k: jax.random.split(k)[0])(keys)
 
 
-def compile_init(g: PlacedGroup) -> tuple[PlacedGroup, float]:
-    """The group with its init program compiled, and the seconds spent."""
-    t = time.perf_counter()
-    init = g.init.lower(init_keys(g.keys), g.hparams, g.data).compile()
-    return g._replace(init=init), time.perf_counter() - t
-
-
-def compiled_like(g: PlacedGroup, compiled: PlacedGroup) -> PlacedGroup:
-    """``g`` (a chunk of a group, or the group) with ``compiled``'s
-    compiled programs (for the same shapes)."""
-    return g._replace(init=compiled.init, epoch=compiled.epoch)
-
-
-def compile_epoch(g: PlacedGroup) -> tuple[PlacedGroup, float]:
-    """The group with its epoch program compiled, and the seconds spent."""
+def compile_group(g: PlacedGroup) -> tuple[PlacedGroup, float]:
+    """The group with its programs compiled, and the seconds spent."""
     t = time.perf_counter()
     epoch = g.epoch.lower(g.state_like, g.hparams, g.data, g.epoch_keys(0),
                           g.probes(0)).compile()
-    return g._replace(epoch=epoch), time.perf_counter() - t
+    init = g.init.lower(init_keys(g.keys), g.hparams, g.data).compile()
+    return g._replace(init=init, epoch=epoch), time.perf_counter() - t
 
 
-def place_chunk(g: PlacedGroup, layout: Layout, i: int) -> PlacedGroup:
-    """Chunk ``i`` of ``g``'s group placed with ``g``'s programs."""
-    spec = g.spec
-    chunk = split(len(spec.seeds), len(spec.cells), layout)[i]
-    sub = spec._replace(cells=tuple(spec.cells[c] for c in chunk.cells),
-                        seeds=tuple(spec.seeds[s] for s in chunk.seeds))
-    return place(sub, g.data, g.programs, layout)
+def chunk_specs(spec: GroupSpec, layout: Layout) -> list[GroupSpec]:
+    """The group's chunks under ``layout`` (unpadded): blocks of
+    ``layout.seeds`` seeds outer, of ``layout.cells`` cells inner."""
+    return [spec._replace(seeds=spec.seeds[s:s + layout.seeds],
+                          cells=spec.cells[c:c + layout.cells])
+            for s in range(0, len(spec.seeds), layout.seeds)
+            for c in range(0, len(spec.cells), layout.cells)]
 
 
-def plan_chunks(g: PlacedGroup, max_memory: int | None = None,
-                members: int | None = None,
-                resumed: Layout | None = None
-                ) -> tuple[PlacedGroup, Layout, float]:
-    """(``g`` with its programs compiled for its chunk layout, the layout,
-    compile seconds). The layout is, first that applies: ``resumed`` (when
-    every process resumes the same one); at most ``members`` per program;
-    else measured: if XLA says the whole group needs more than the budget
-    (``max_memory``, the smallest over the processes), the members per
-    chunk are fitted to it (the data fixed, the rest linear in the members)
-    and checked by compiling that chunk, refitted up to 3 times.
+def placed_chunks(spec: GroupSpec, data: Dataset,
+                  max_memory: int | None = None, members: int | None = None,
+                  resumed: Layout | None = None
+                  ) -> tuple[list[PlacedGroup], Layout, float]:
+    """(every chunk of ``spec`` placed, all running one compiled program;
+    their layout; compile seconds). The layout is, first that applies:
+    ``resumed`` (when every process resumes the same one); at most
+    ``members`` per chunk; else measured (:func:`_measured`) against the
+    budget (``max_memory``, the smallest over the processes).
 
     Raises:
       ValueError: even the smallest chunk is over the budget.
     """
-    spec, unit = g.spec, cluster.mesh().size
-    n_seeds, n_cells = len(spec.seeds), len(spec.cells)
-    full = whole(n_seeds, n_cells, unit)
-    fits = cluster.agreed_min(budget(max_memory))  # all processes
+    unit = cluster.mesh().size
+    if resumed is not None and resumed.cells % unit:
+        resumed = None  # checkpointed on another device count
     if len(set(cluster.gathered(-1 if resumed is None else resumed.members))
            ) > 1:  # processes resuming different layouts: plan afresh
         resumed = None
-    layout = resumed or (None if members is None else
-                         fitting(n_seeds, n_cells, unit, members))
+    data = jax.device_put(data, replicated(cluster.mesh()))
+    programs = group_programs(spec.config, data, cluster.mesh())
+    layout = resumed or (None if members is None else fitting(
+        len(spec.seeds), len(spec.cells), unit, members))
     if layout is None:
-        c, layout, seconds = _measured(g, full, fits)
+        first, layout, seconds = _measured(
+            spec, data, programs, cluster.agreed_min(budget(max_memory)))
     else:
-        c, seconds = compile_epoch(g if layout == full
-                                   else place_chunk(g, layout, 0))
-    c, init_s = compile_init(c)
-    return compiled_like(g, c), layout, seconds + init_s
+        first, seconds = compile_group(place(
+            chunk_specs(spec, layout)[0], data, layout, programs))
+    chunks = []
+    for sub in chunk_specs(spec, layout):
+        hp, keys = _members(sub, layout)
+        chunks.append(first._replace(spec=sub, hparams=hp, keys=keys))
+    return chunks, layout, seconds
 
 
-def _measured(g: PlacedGroup, full: Layout, budget: int
-              ) -> tuple[PlacedGroup, Layout, float]:
+def _measured(spec: GroupSpec, data: Dataset, programs: Programs,
+              budget: int) -> tuple[PlacedGroup, Layout, float]:
     """(the compiled first chunk of the largest layout whose epoch program
-    is within ``budget``, that layout, seconds spent compiling)."""
-    spec, unit = g.spec, cluster.mesh().size
-    c, seconds = compile_epoch(g)
-    points = [(tree_bytes(g.data), 0),
-              (compiled_bytes(c.epoch), full.members)]
-    if points[-1][0] <= budget:
-        return c, full, seconds
+    XLA says is within ``budget``, that layout, compile seconds). The whole
+    group first; when over, the members per chunk are fitted to the budget
+    (the data fixed, the rest linear in the members) and checked by
+    compiling that chunk, refitted up to 3 times."""
+    unit, n_seeds, n_cells = cluster.mesh().size, len(spec.seeds), len(
+        spec.cells)
+    layout = whole(n_seeds, n_cells, unit)
+    g, seconds = compile_group(place(spec, data, layout, programs))
+    points = [(tree_bytes(data), 0), (compiled_bytes(g.epoch), layout.members)]
     for _ in range(3):
+        if points[-1][0] <= budget:
+            return g, layout, seconds
         (b0, m0), (b1, m1) = points[-2:]
         per = (b1 - b0) / (m1 - m0)
         fit = int((budget - (b1 - per * m1)) // max(per, 1.0))
-        layout = fitting(len(spec.seeds), len(spec.cells), unit,
-                         max(unit, fit))
+        layout = fitting(n_seeds, n_cells, unit, max(unit, fit))
         if layout.members == m1:
             break
-        c, s = compile_epoch(place_chunk(g, layout, 0))
-        points.append((compiled_bytes(c.epoch), layout.members))
+        g, s = compile_group(place(chunk_specs(spec, layout)[0], data,
+                                   layout, programs))
+        points.append((compiled_bytes(g.epoch), layout.members))
         seconds += s
-        if points[-1][0] <= budget:
-            return c, layout, seconds
+    if points[-1][0] <= budget:
+        return g, layout, seconds
     raise ValueError(
         f"{spec.name}: {points[-1][1]} members need "
         f"{format_size(points[-1][0])} per device, over the budget "
         f"of {format_size(budget)}; raise --max-memory or lower "
         f"--members-per-program")
-
-
-def placed_chunks(spec: GroupSpec, data: Dataset,
-                  max_memory: int | None = None,
-                  members: int | None = None
-                  ) -> tuple[list[PlacedGroup], Layout, float]:
-    """What :func:`~jaxmnist.sweep.group.train_group` runs, ready: every
-    chunk of ``spec`` placed with the one compiled epoch program, the
-    layout, compile seconds."""
-    g, layout, seconds = plan_chunks(place(spec, data), max_memory, members)
-    n = count(len(spec.seeds), len(spec.cells), layout)
-    if n == 1:
-        return [g], layout, seconds
-    return ([compiled_like(place_chunk(g, layout, i), g)
-             for i in range(n)], layout, seconds)
 
 
 # --------------------------------------------------------------------------
@@ -301,51 +285,21 @@ def fitting(n_seeds: int, n_cells: int, unit: int, members: int) -> Layout:
     return Layout(1, math.ceil(per / unit) * unit)
 
 
-def count(n_seeds: int, n_cells: int, layout: Layout) -> int:
-    return (math.ceil(n_seeds / layout.seeds)
-            * math.ceil(n_cells / layout.cells))
-
-
-class Chunk(NamedTuple):
-    """Which seeds and cells (positions in the group) one chunk trains."""
-    seeds: tuple[int, ...]
-    cells: tuple[int, ...]
-
-    def members(self, n_cells: int) -> list[int]:
-        """The group's member indices of this chunk (seed-major)."""
-        return [s * n_cells + c for s in self.seeds for c in self.cells]
-
-
-def split(n_seeds: int, n_cells: int, layout: Layout) -> list[Chunk]:
-    """The chunks, seed blocks outer, cell blocks inner (unpadded)."""
-    return [Chunk(tuple(range(s, min(s + layout.seeds, n_seeds))),
-                  tuple(range(c, min(c + layout.cells, n_cells))))
-            for s in range(0, n_seeds, layout.seeds)
-            for c in range(0, n_cells, layout.cells)]
-
-
-def scatter(parts: list[tuple[list[int], object]], total: int):
-    """Pytrees with a leading member axis, one per chunk (``(member indices,
-    tree)``), as one tree of ``total`` members in group order."""
-    def merge(*leaves):
-        first = np.asarray(leaves[0])
-        out = np.empty((total, *first.shape[1:]), first.dtype)
-        for (idx, _), leaf in zip(parts, leaves):
-            out[np.asarray(idx)] = np.asarray(leaf)
-        return out
-    return jax.tree.map(merge, *(tree for _, tree in parts))
-
-
-def joined(members: list, parts: list[tuple[list[int], GroupResult]]
-           ) -> GroupResult:
-    """One group's result from its chunks' or pieces' (``(member indices,
-    result)``): members in group order, seconds and epoch times summed."""
-    results = [r for _, r in parts]
+def joined(members: list, results: list[GroupResult]) -> GroupResult:
+    """One group's result from its chunks' or pieces': members in group
+    order, seconds and epoch times summed."""
     if len(results) == 1:
         return results[0]
-    history, params, stats, dynamics = scatter(
-        [(idx, (r.history, r.params, r.stats, r.dynamics))
-         for idx, r in parts], len(members))
+    index = {m: i for i, m in enumerate(members)}
+
+    def merge(*leaves):  # a leaf of each result -> the group's leaf
+        out = np.empty((len(members), *np.shape(leaves[0])[1:]),
+                       np.asarray(leaves[0]).dtype)
+        for r, leaf in zip(results, leaves):
+            out[np.asarray([index[m] for m in r.members])] = leaf
+        return out
+    history, params, stats, dynamics = jax.tree.map(merge, *(
+        (r.history, r.params, r.stats, r.dynamics) for r in results))
     times = np.sum([r.epoch_seconds for r in results], axis=0)
     return GroupResult(
         members, history, params, sum(r.seconds for r in results),
@@ -354,13 +308,13 @@ def joined(members: list, parts: list[tuple[list[int], GroupResult]]
 
 
 def record(path: Path | None, layout: Layout) -> None:
-    """Remember the layout a chunked group's checkpoints were made with."""
+    """Remember the layout a group's checkpoints are made with."""
     if path is not None:
         files.write_json(path / LAYOUT_FILE, layout._asdict())
 
 
 def recorded(path: Path | None) -> Layout | None:
-    """The layout an interrupted group was checkpointed with, if any."""
+    """The layout a group was checkpointed with, if any."""
     if path is None or not (path / LAYOUT_FILE).is_file():
         return None
     return Layout(**json.loads((path / LAYOUT_FILE).read_text()))

@@ -1,5 +1,6 @@
 """One sweep per run dir: the lock, its stale cases and its readers."""
 
+import contextlib
 import json
 import os
 import socket
@@ -13,9 +14,9 @@ from jaxmnist.sweep import checkpoint
 from jaxmnist.sweep.checkpoint import (
     LOCK_FILE,
     InUse,
-    RunLock,
     check_free,
     check_not_in_progress,
+    held,
     held_by,
     read_holder,
 )
@@ -26,11 +27,10 @@ STARTED = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(0))
 #: A process that takes ``argv[1]``'s lock, says so, and sleeps.
 HOLD = """
 import sys, time
-from jaxmnist.sweep.checkpoint import RunLock
-lock = RunLock(sys.argv[1])
-lock.acquire()
-print("held", flush=True)
-time.sleep(120)
+from jaxmnist.sweep.checkpoint import held
+with held(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
 """
 
 
@@ -49,7 +49,7 @@ def hold(folder) -> subprocess.Popen:
 
 
 def test_a_lock_is_taken_released_and_names_its_holder(tmp_path):
-    with RunLock(tmp_path) as stale:
+    with held(tmp_path) as stale:
         assert stale is None
         holder = read_holder(tmp_path)
         assert holder is not None and holder.pid == os.getpid()
@@ -69,8 +69,8 @@ def test_a_live_holder_refuses_a_second_sweep_and_its_death_frees_it(
                    rf" wait for it or use another --out")
         with pytest.raises(InUse, match=message):
             check_free(tmp_path)
-        with pytest.raises(InUse, match=message):
-            RunLock(tmp_path).acquire()
+        with pytest.raises(InUse, match=message), held(tmp_path):
+            pass
         with pytest.raises(ValueError, match="is a sweep in progress, by "
                            f"pid {holder.pid}"):
             check_not_in_progress(tmp_path)
@@ -81,7 +81,7 @@ def test_a_live_holder_refuses_a_second_sweep_and_its_death_frees_it(
     assert read_holder(tmp_path) == named
     check_free(tmp_path)  # the kernel freed the lock
     check_not_in_progress(tmp_path)
-    with RunLock(tmp_path) as stale:
+    with held(tmp_path) as stale:
         assert stale == named
     assert not (tmp_path / LOCK_FILE).exists()
 
@@ -98,35 +98,34 @@ def test_a_lock_file_nobody_holds_is_taken_over(tmp_path, how):
     assert held_by(tmp_path) is None
     check_free(tmp_path)
     check_not_in_progress(tmp_path)
-    lock = RunLock(tmp_path)
-    assert lock.acquire() == before
-    assert read_holder(tmp_path) == lock.holder
-    lock.release()
+    with held(tmp_path) as stale:
+        assert stale == before
+        now = read_holder(tmp_path)
+        assert now is not None and now.pid == os.getpid()
     assert not list(tmp_path.iterdir())
 
 
 def test_a_lock_held_in_this_process_refuses_another_taker(tmp_path,
                                                            monkeypatch):
     monkeypatch.setattr(checkpoint, "RETRY_S", 0.0)
-    with RunLock(tmp_path) as stale:
+    with held(tmp_path) as stale:
         assert stale is None
-        with pytest.raises(InUse, match=f"by pid {os.getpid()} on "):
-            RunLock(tmp_path).acquire()
-    with RunLock(tmp_path) as stale:
+        with pytest.raises(InUse, match=f"by pid {os.getpid()} on "), \
+                held(tmp_path):
+            pass
+    with held(tmp_path) as stale:
         assert stale is None
 
 
 def test_release_leaves_another_sweeps_lock(tmp_path):
     """A lock file removed by hand while held, and taken by a second sweep:
     the first's release leaves the second's file (and lock) alone."""
-    first = RunLock(tmp_path)
-    first.acquire()
-    (tmp_path / LOCK_FILE).unlink()
-    second = RunLock(tmp_path)
-    assert second.acquire() is None
-    first.release()
-    assert read_holder(tmp_path) == second.holder
-    with pytest.raises(InUse):
-        check_free(tmp_path)
-    second.release()
+    with contextlib.ExitStack() as second:
+        with held(tmp_path):
+            (tmp_path / LOCK_FILE).unlink()
+            assert second.enter_context(held(tmp_path)) is None
+            named = read_holder(tmp_path)
+        assert read_holder(tmp_path) == named is not None
+        with pytest.raises(InUse):
+            check_free(tmp_path)
     assert not (tmp_path / LOCK_FILE).exists()

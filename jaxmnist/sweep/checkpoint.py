@@ -77,7 +77,6 @@ class InUse(ValueError):
     def __init__(self, out: Path, holder: Holder):
         super().__init__(f"{str(out)!r} is in use by {holder.describe()}; "
                          f"wait for it or use another --out")
-        self.holder = holder
 
 
 def _now() -> str:
@@ -149,86 +148,62 @@ def _same_file(f: IO, path: Path) -> bool:
         return False
 
 
-class RunLock:
-    """Holds ``out`` for this process: ``with RunLock(out) as stale:``,
-    ``stale`` the holder a dead sweep's lock file named (or None).
-
-    Raises:
-      InUse: a live sweep holds ``out``.
-    """
-
-    def __init__(self, out: Path):
-        self.path = Path(out) / LOCK_FILE
-        self.holder = Holder(socket.gethostname(), os.getpid(), _now())
-        self._file: IO | None = None
-
-    def acquire(self) -> Holder | None:
-        f = self._locked()
-        stale = _parse(f.read())
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps(self.holder._asdict()) + "\n")
-        f.flush()
-        self._file = f
-        return stale
-
-    def _locked(self) -> IO:
-        deadline = time.monotonic() + RETRY_S
-        while True:
-            f = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _parse(f.read()) or UNKNOWN
-                f.close()
-                if time.monotonic() > deadline:
-                    raise InUse(self.path.parent, holder) from None
-                time.sleep(0.02)
-                continue
-            except OSError as e:
-                f.close()
-                if e.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
-                    raise _no_locks(self.path, e) from None
-                raise
-            if _same_file(f, self.path):
-                return f
-            f.close()  # removed by its releasing holder meanwhile: again
-
-    def release(self) -> None:
-        """Remove the lock file (if still ours), then free the lock. Never
-        raises: the error that stopped the sweep is what counts."""
-        f, self._file = self._file, None
-        if f is None:
-            return
-        with contextlib.suppress(OSError):
-            if _same_file(f, self.path):
-                self.path.unlink()
-        f.close()
-
-    def __enter__(self) -> Holder | None:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+def _locked(path: Path) -> IO:
+    """``path`` opened and exclusively locked (InUse naming its holder)."""
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        f = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _parse(f.read()) or UNKNOWN
+            f.close()
+            if time.monotonic() > deadline:
+                raise InUse(path.parent, holder) from None
+            time.sleep(0.02)
+            continue
+        except OSError as e:
+            f.close()
+            if e.errno in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise _no_locks(path, e) from None
+            raise
+        if _same_file(f, path):
+            return f
+        f.close()  # removed by its releasing holder meanwhile: again
 
 
 @contextlib.contextmanager
-def held(out: Path) -> Iterator[None]:
-    """Hold ``out`` for the ``with`` block; a stale holder taken over is
-    noted on stderr, and its interrupted writes' temporary files (``.NAME.
-    XXXX.tmp``, :mod:`jaxmnist.files`) removed.
+def held(out: Path) -> Iterator[Holder | None]:
+    """Hold ``out`` for the ``with`` block, this process named in its lock
+    file; yields the holder a dead sweep's lock file named (noted on
+    stderr; its interrupted writes' temporary files, ``.NAME.XXXX.tmp``,
+    removed), else None. On leaving, the lock file is removed (if still
+    ours) and the lock freed.
 
     Raises:
       InUse: a live sweep holds ``out``.
     """
-    with RunLock(out) as stale:
+    path = Path(out) / LOCK_FILE
+    f = _locked(path)
+    try:
+        stale = _parse(f.read())
+        f.seek(0)
+        f.truncate()
+        me = Holder(socket.gethostname(), os.getpid(), _now())
+        f.write(json.dumps(me._asdict()) + "\n")
+        f.flush()
         if stale is not None:
             print(f"note: {out} was held by {stale.describe()}, which is no "
                   f"longer running; taking it over", file=sys.stderr)
         for p in Path(out).rglob(".*.tmp"):
             if p.is_file():
                 p.unlink(missing_ok=True)
-        yield
+        yield stale
+    finally:  # never raises: the error that stopped the sweep counts
+        with contextlib.suppress(OSError):
+            if _same_file(f, path):
+                path.unlink()
+        f.close()
 
 # --------------------------------------------------------------------------
 # The run dir: finished, its checkpoints

@@ -19,9 +19,9 @@ from jaxmnist.results.records import (
     HistoryRow,
     MemberResult,
     read_csv,
-    time_to_target,
     write_csv,
 )
+from jaxmnist.results.rows import time_to_target
 from jaxmnist.sweep.config import read_run, to_toml
 
 

@@ -32,7 +32,7 @@ from jaxmnist.landscape import run_landscape
 from jaxmnist.plugins import source_modules
 from jaxmnist.report import figures, summary, tensorboard
 from jaxmnist.report.predictions import BEST_PREDICTIONS, save_best_predictions
-from jaxmnist.results import records, stats
+from jaxmnist.results import records, rows, stats
 from jaxmnist.results.landscape import LANDSCAPE_FILES, write_landscape
 from jaxmnist.results.members import (
     MODELS_DIR,
@@ -280,7 +280,7 @@ class Results:
 
     def add(self, spec: GroupSpec, group: GroupResult, meta: dict) -> None:
         """Add a finished group; ``meta``: results.json's run fields."""
-        members = records.member_results(group, self.cfg.target)
+        members = rows.member_results(group, self.cfg.target)
         save_models(self.cfg, self.out, spec, group, members)
         self.light.append(group._replace(params=[]))
         run, every = self.run, self.run.members + members
@@ -291,17 +291,17 @@ class Results:
                   "epoch_seconds": round(sum(group.epoch_seconds), 3)}
         self.run = run._replace(
             members=every, cells=stats.cell_results(every),
-            history=run.history + records.history_rows(group),
+            history=run.history + rows.history_rows(group),
             meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
-            dynamics=run.dynamics + records.dynamics_rows(group),
-            dynamics_arrays=records.dynamics_arrays(self.light))
+            dynamics=run.dynamics + rows.dynamics_rows(group),
+            dynamics_arrays=rows.dynamics_arrays(self.light))
         if cluster.main:  # process 0 writes the results
             records.write_results(self.out, self.run)
             if self.cfg.tensorboard:
                 tensorboard.write_run_events(
-                    self.out, records.history_rows(group),
+                    self.out, rows.history_rows(group),
                     tensorboard.dynamics_scalars(
-                        records.dynamics_rows(group)))
+                        rows.dynamics_rows(group)))
         top = stats.best_member(members)
         if top is not None and (self.best is None or top.val_accuracy
                                 > self.best.member.val_accuracy):

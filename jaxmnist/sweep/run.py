@@ -250,17 +250,6 @@ def member_params(group: GroupResult, i: int) -> list:
     return store.with_running_stats(take(group.params), take(group.stats))
 
 
-def save_models(cfg: SweepConfig, out: Path, spec: GroupSpec,
-                group: GroupResult, members: list[MemberResult]) -> None:
-    """Each process saves its share: members ``i`` with
-    ``i * process_count // len(members) == process_index``."""
-    n, me = cluster.size, cluster.index
-    store.save_models([(member_path(out, m), member_params(group, i),
-                        model_metadata(cfg, spec, m))
-                       for i, m in enumerate(members)
-                       if i * n // len(members) == me])
-
-
 class Best(NamedTuple):
     member: MemberResult
     params: list
@@ -281,7 +270,6 @@ class Results:
     def add(self, spec: GroupSpec, group: GroupResult, meta: dict) -> None:
         """Add a finished group; ``meta``: results.json's run fields."""
         members = rows.member_results(group, self.cfg.target)
-        save_models(self.cfg, self.out, spec, group, members)
         self.light.append(group._replace(params=[]))
         run, every = self.run, self.run.members + members
         timing = {"group": spec.name, "optimizer": spec.config.optimizer,
@@ -295,7 +283,11 @@ class Results:
             meta={**meta, "groups": [*run.meta.get("groups", []), timing]},
             dynamics=run.dynamics + rows.dynamics_rows(group),
             dynamics_arrays=rows.dynamics_arrays(self.light))
-        if cluster.main:  # process 0 writes the results
+        if cluster.main:  # process 0 saves the models, writes the results
+            for i, m in enumerate(members):
+                store.save_model(member_path(self.out, m),
+                                 member_params(group, i),
+                                 model_metadata(self.cfg, spec, m))
             records.write_results(self.out, self.run)
             if self.cfg.tensorboard:
                 tensorboard.write_run_events(

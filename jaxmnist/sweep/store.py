@@ -9,11 +9,6 @@ jaxmnist version): everything needed to run it again.
 from __future__ import annotations
 
 import json
-import os
-import pickle
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +16,6 @@ import jax
 import numpy as np
 
 from jaxmnist import files
-from jaxmnist.sweep.cluster import cluster
 
 FORMAT = 1
 
@@ -39,59 +33,20 @@ def with_running_stats(params: list, stats: list | None) -> list:
 def save_model(path: str | Path, params, metadata: dict[str, Any]) -> None:
     """Save ``params`` and ``metadata`` under ``path``, replacing a model
     there; metadata.json last, so a folder with it has complete params
-    (an OSError names what could not be written)."""
+    (an OSError names what could not be written). With several JAX
+    processes only process 0 may call it: orbax is told it saves alone,
+    and its numpy handler writes from process 0 only."""
     import orbax.checkpoint as ocp  # noqa: PLC0415  (slow import, lazy)
 
     path = Path(path).absolute()
     (path / "metadata.json").unlink(missing_ok=True)
-    ckpt = ocp.StandardCheckpointer()
+    ckpt = ocp.StandardCheckpointer(multiprocessing_options=(
+        ocp.options.MultiprocessingOptions(primary_host=0,
+                                           active_processes={0})))
     with files.orbax_write(path / "params"):
         ckpt.save(path / "params", params, force=True)
         ckpt.wait_until_finished()
     files.write_json(path / "metadata.json", {"format": FORMAT, **metadata})
-
-
-def save_models(models: list[tuple[Path, Any, dict[str, Any]]]) -> None:
-    """Save each ``(path, params, metadata)`` as :func:`save_model` does.
-
-    With several JAX processes, orbax's numpy handler writes from process 0
-    only (``if multihost.process_index() == 0``), so each process hands its
-    models to one child Python process outside the distributed run, which
-    saves them alone (an OSError names what could not be written).
-    """
-    if cluster.size == 1 or not models:
-        for path, params, metadata in models:
-            save_model(path, params, metadata)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        job = Path(tmp) / "models.pickle"
-        with job.open("wb") as f:  # our own arrays, read back by our child
-            pickle.dump([(str(p), params, meta) for p, params, meta
-                         in models], f)
-        env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys; from jaxmnist.sweep.store "
-             "import _save_job; sys.exit(_save_job(sys.argv[1]))", str(job)],
-            env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        lines = done.stderr.strip().splitlines() or ["no message"]
-        raise OSError(done.returncode if done.returncode < 128 else None,
-                      f"saving {len(models)} models failed: {lines[-1]}",
-                      str(models[0][0]))
-
-
-def _save_job(job: str) -> int:
-    """The child of :func:`save_models`: 0, or the errno of the first
-    failed save (its message on stderr)."""
-    with open(job, "rb") as f:
-        models = pickle.load(f)
-    try:
-        for path, params, metadata in models:
-            save_model(path, params, metadata)
-    except OSError as e:
-        print(f"{e.strerror or e}: {e.filename}", file=sys.stderr)
-        return e.errno or 1
-    return 0
 
 
 def load_model(path: str | Path) -> tuple[list, dict[str, Any]]:

@@ -92,15 +92,10 @@ class Cluster:
         """ValueError naming the first process whose ``sweep`` (the digest
         of its number-changing options) or ``--num-processes`` differs from
         process 0's (JAX takes the count from process 0)."""
-        if self.size == 1:
-            return
-        from jax.experimental import multihost_utils  # noqa: PLC0415
-
         text = f"{sweep}|processes={num_processes or self.size}"
-        mine = np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
-        every = np.asarray(multihost_utils.process_allgather(mine))
-        odd = [i for i in range(len(every))
-               if not np.array_equal(every[i], every[0])]
+        every = self.gathered(int(hashlib.sha256(text.encode()).hexdigest()
+                                  [:7], 16))  # 28 bits: an int32
+        odd = [i for i, h in enumerate(every) if h != every[0]]
         if odd:
             raise ValueError(
                 f"process {odd[0]} runs a different sweep than process 0 "

@@ -415,27 +415,20 @@ def _read_values(raw: dict[str, Any]) -> dict[str, Any]:
     by_key = {declared(n).toml or n: n for n in FIELDS}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in by_key:
-            values[by_key[key]] = coerce(by_key[key], value)
-        elif isinstance(value, dict) and any(k.startswith(f"{key}.")
-                                             for k in by_key):
-            values.update(_read_table(key, value, by_key))
-        elif key in {k.split(".")[0] for k in by_key if "." in k}:
-            raise ValueError(f"[{key}] must be a table, got {value!r}")
-        else:
-            values[key] = coerce(key, value)  # raises: unknown key
+        keys = [k.split(".", 1)[1] for k in by_key if k.startswith(f"{key}.")]
+        items = [(key, value)]
+        if keys:  # a table of options: [tuning]
+            if not isinstance(value, dict):
+                raise ValueError(f"[{key}] must be a table, got {value!r}")
+            bad = [k for k in value if k not in keys][:1]
+            if bad:
+                raise ValueError(f"unknown [{key}] key {bad[0]!r}"
+                                 f"{closest(bad[0], keys)}; valid keys: "
+                                 f"{', '.join(keys)}")
+            items = [(f"{key}.{k}", v) for k, v in value.items()]
+        for k, v in items:
+            values[by_key.get(k, k)] = coerce(by_key.get(k, k), v)
     return values
-
-
-def _read_table(table: str, value: dict, by_key: dict[str, str]) -> dict:
-    keys = [k.split(".", 1)[1] for k in by_key if k.startswith(f"{table}.")]
-    out = {}
-    for k, v in value.items():
-        if k not in keys:
-            raise ValueError(f"unknown [{table}] key {k!r}{closest(k, keys)}"
-                             f"; valid keys: {', '.join(keys)}")
-        out[by_key[f"{table}.{k}"]] = coerce(by_key[f"{table}.{k}"], v)
-    return out
 
 
 def _fmt(v: Any) -> str:

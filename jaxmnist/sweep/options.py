@@ -60,12 +60,10 @@ def option(default, help: str, *, toml: str | None = None,
 
 def _strings(key: str, value: Any, what: str) -> list[str]:
     """A comma list or a TOML list of strings."""
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, str) for v in value):
+    items = _items(value)
+    if not all(isinstance(v, str) for v in items):
         raise ValueError(f"{key} must be a list of {what}, got {value!r}")
-    return list(value)
+    return items
 
 
 def names_of(kind: str, choices: Sequence[str]):
@@ -93,8 +91,7 @@ def parse_plugins(key: str, value: Any) -> tuple[str, ...]:
 
 def check_plugins(key: str, value: tuple[str, ...]) -> None:
     """Import every plugin module (ValueError, one line, if one fails)."""
-    if len(set(value)) < len(value):
-        raise ValueError(f"{key} lists a module twice: {value}")
+    _distinct(key, value, "module")
     plugins.import_plugins(value)
 
 
@@ -191,9 +188,13 @@ def numbers_of(check_each: Callable[[float], None]):
             raise ValueError(f"{key} needs at least one value")
         for v in value:
             check_each(v)
-        if len(set(value)) < len(value):
-            raise ValueError(f"{key} lists a value twice: {value}")
+        _distinct(key, value, "value")
     return _numbers, check
+
+
+def _distinct(key: str, values: tuple, what: str) -> None:
+    if len(set(values)) < len(values):
+        raise ValueError(f"{key} lists a {what} twice: {values}")
 
 
 def parse_hidden(key: str, value: Any) -> tuple[tuple[int, ...], ...]:
@@ -223,8 +224,7 @@ def check_hidden(key: str, value: tuple[tuple[int, ...], ...]) -> None:
         if not shape or min(shape) < 1:
             raise ValueError(f"hidden size {shape} must be one or more "
                              f"positive widths, e.g. 128,64")
-    if len(set(value)) < len(value):
-        raise ValueError(f"hidden lists a shape twice: {value}")
+    _distinct(key, value, "shape")
 
 
 def parse_switch(key: str, value: Any) -> tuple[bool, ...]:
@@ -284,9 +284,7 @@ def check_option_axes(key: str, value: OptionAxes) -> None:
                                  f"finite values, got {values}")
             for v in values:
                 check_option(opt, name, v)
-            if len(set(values)) < len(values):
-                raise ValueError(f"optimizer_options: {opt}.{name} lists a "
-                                 f"value twice: {values}")
+            _distinct(f"optimizer_options: {opt}.{name}", values, "value")
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3,

@@ -99,7 +99,7 @@ def test_only_numeric_fields_block_a_resume():
     (dict(optimizers=("adam", "adam")), "optimizer 'adam' is listed twice"),
     (dict(epochs=1.5), "epochs must be an integer, got 1.5"),
     (dict(val_size=-1), "val_size must be >= 0, got -1"),
-    (dict(tune_points=0), "tuning points must be a positive integer"),
+    (dict(tune_points=0), "tune_points must be a positive integer, got 0"),
 ])
 def test_library_construction_validates(kwargs, message):
     with pytest.raises(ValueError, match=message):

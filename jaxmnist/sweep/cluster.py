@@ -217,14 +217,12 @@ class Shard(NamedTuple):
 
 def parse(text: str) -> Shard:
     """``"I/N"`` as a Shard (ValueError, one line, unless 0 <= I < N)."""
-    index, sep, count = str(text).strip().partition("/")
+    index, _, count = str(text).strip().partition("/")  # no "/": count ""
     try:
         shard = Shard(int(index), int(count))
     except ValueError:
         raise ValueError(f"shard {text!r} must be I/N, two integers: task "
                          f"I (0..N-1) of N, e.g. 0/4") from None
-    if not sep:
-        raise ValueError(f"shard {text!r} must be I/N, e.g. 0/4")
     if shard.count < 1:
         raise ValueError(f"shard {text!r}: the shard count N must be >= 1, "
                          f"got {shard.count}")

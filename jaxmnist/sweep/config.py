@@ -73,10 +73,10 @@ class SweepConfig:
         f"{', '.join(OPTIMIZERS)})", parse=_OPTS[0], check=_OPTS[1],
         metavar="A,B")
     epochs: int = option(10, "passes over the training split",
-                         check=opts.positive_int)
-    seeds: int = option(1, "seeds per cell", check=opts.positive_int)
+                         check=opts.at_least(1))
+    seeds: int = option(1, "seeds per cell", check=opts.at_least(1))
     seed: int = option(0, "root seed: seed s of every cell uses "
-                       "fold_in(key(root), s)", check=opts.non_negative_int)
+                       "fold_in(key(root), s)", check=opts.at_least(0))
     learning_rates: LearningRates = option(
         (), "learning rates per optimizer, OPT=RATE[,OPT=RATE...]; repeat "
         "OPT for several (TOML: a [learning_rates] table); others use their "
@@ -84,7 +84,7 @@ class SweepConfig:
         check=opts.check_learning_rates, metavar="OPT=RATE")
     batch_size: int | None = option(
         None, "mini-batch size of every mini-batch optimizer (per-sample "
-        "sgd always uses 1)", check=opts.positive_int, shown="128")
+        "sgd always uses 1)", check=opts.at_least(1), shown="128")
     optimizer_options: OptionAxes = option(
         (), "optimizer hyperparameters, OPT.OPTION=V1[,V2...] ...; several "
         "values train in the same compiled group, chosen per cell on "
@@ -123,9 +123,9 @@ class SweepConfig:
         metavar="DIR", shown="$TFDS_DATA_DIR or ~/tensorflow_datasets")
     train_subset: int | None = option(
         None, "train on the first N training images (quick runs)",
-        check=opts.positive_int, metavar="N", shown="all")
+        check=opts.at_least(1), metavar="N", shown="all")
     val_size: int = option(5000, "training images held out for validation",
-                           check=opts.non_negative_int, metavar="N")
+                           check=opts.at_least(0), metavar="N")
     implementation: str = option(
         "ours", "ours (our optimizers) or optax (optax's built-ins)",
         check=opts.choice_of("implementation", IMPLEMENTATIONS))
@@ -137,7 +137,7 @@ class SweepConfig:
         "report the best on validation", toml="tuning.enabled")
     tune_points: int = option(
         5, "learning rates per optimizer when tuning", toml="tuning.points",
-        check=opts.check_tune_points, metavar="N")
+        check=opts.at_least(1), metavar="N")
     tune_factor: float = option(
         3.0, "ratio between neighbouring tuned rates", toml="tuning.factor",
         check=opts.check_tune_factor, metavar="X")
@@ -151,7 +151,7 @@ class SweepConfig:
     probe_every: int = option(
         PROBE_EVERY, "with dynamics, run the probe batch's probes (sharpness, "
         "units, histograms) after the first epoch, every N epochs and after "
-        "the last", metavar="N", check=opts.positive_int)
+        "the last", metavar="N", check=opts.at_least(1))
     landscape: bool = option(
         False, "after training, evaluate loss landscapes (off by default: "
         "it costs): every member's straight path from its initial to its "
@@ -175,7 +175,7 @@ class SweepConfig:
         "accelerator's free memory")
     members_per_program: int | None = option(
         None, "train each group in chunks of at most N members, one after "
-        "another, with one compiled program", check=opts.positive_int,
+        "another, with one compiled program", check=opts.at_least(1),
         metavar="N", shown="as many as --max-memory allows")
     shard: str | None = option(
         None, "train shard I of N of the sweep into RUN/shards/I-of-N/ "

@@ -15,7 +15,6 @@ from jaxmnist import plugins
 from jaxmnist.errors import (
     check_choice,
     check_positive_float,
-    check_positive_int,
     unknown_name_message,
 )
 from jaxmnist.optim.registry import OPTIMIZERS, check_option, get_spec
@@ -101,14 +100,14 @@ def choice_of(kind: str, choices: tuple[str, ...]):
     return check
 
 
-def positive_int(key: str, value: int | None) -> None:
-    if value is not None:
-        check_positive_int(key, value)
-
-
-def non_negative_int(key: str, value: int) -> None:
-    if value < 0:
-        raise ValueError(f"{key} must be >= 0, got {value}")
+def at_least(low: int):
+    """The check of an int option (None allowed): ``value >= low``."""
+    def check(key: str, value: int | None) -> None:
+        if value is not None and value < low:
+            raise ValueError(f"{key} must be "
+                             + ("a positive integer" if low == 1 else
+                                f">= {low}") + f", got {value}")
+    return check
 
 
 def parse_learning_rates(key: str, value: Any) -> LearningRates:
@@ -144,10 +143,6 @@ def check_learning_rates(key: str, value: LearningRates) -> None:
 def check_target(key: str, value: float) -> None:
     if not (0 < value <= 1):
         raise ValueError(f"target must be an accuracy in (0, 1], got {value}")
-
-
-def check_tune_points(key: str, value: int) -> None:
-    check_positive_int("tuning points", value)
 
 
 def check_tune_factor(key: str, value: float) -> None:

@@ -46,11 +46,6 @@ from jaxmnist.sweep.options import LearningRates, Option, OptionAxes, option
 CLASSIC_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu")
 CLASSIC_OPTIMIZERS = ("sgd", "minibatch_sgd", "momentum", "adam", "adagrad",
                       "adadelta")
-_ACTS = opts.names_of("activation", ACTIVATIONS)
-_OPTS = opts.names_of("optimizer", OPTIMIZERS)
-_MODELS = opts.names_of("model", MODELS)
-_DROPOUT = opts.numbers_of(check_dropout)
-_DECAY = opts.numbers_of(check_weight_decay)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +61,12 @@ class SweepConfig:
         metavar="MODULE,MODULE")
     activations: tuple[str, ...] = option(
         CLASSIC_ACTIVATIONS, "activations to compare (comma list of "
-        f"{', '.join(ACTIVATIONS)})", parse=_ACTS[0], check=_ACTS[1],
-        metavar="A,B")
+        f"{', '.join(ACTIVATIONS)})", metavar="A,B",
+        rule=opts.names_of("activation", ACTIVATIONS))
     optimizers: tuple[str, ...] = option(
         CLASSIC_OPTIMIZERS, f"optimizers (comma list of "
-        f"{', '.join(OPTIMIZERS)})", parse=_OPTS[0], check=_OPTS[1],
-        metavar="A,B")
+        f"{', '.join(OPTIMIZERS)})", metavar="A,B",
+        rule=opts.names_of("optimizer", OPTIMIZERS))
     epochs: int = option(10, "passes over the training split",
                          check=opts.at_least(1))
     seeds: int = option(1, "seeds per cell", check=opts.at_least(1))
@@ -93,7 +88,7 @@ class SweepConfig:
         metavar="OPT.OPTION=V", shown="each optimizer's defaults")
     model: tuple[str, ...] = option(
         ("mlp",), f"model families, comma list of {', '.join(MODELS)} "
-        f"(cnn: LeNet-5)", parse=_MODELS[0], check=_MODELS[1], metavar="M")
+        f"(cnn: LeNet-5)", rule=opts.names_of("model", MODELS), metavar="M")
     hidden: tuple[tuple[int, ...], ...] = option(
         ((128, 64),), "MLP hidden widths; several shapes compare them, e.g. "
         "--hidden 128,64 256,128 (TOML: [128, 64] or [[128, 64], [256, 128]])",
@@ -106,12 +101,12 @@ class SweepConfig:
         shown="off")
     dropout: tuple[float, ...] = option(
         (0.0,), "dropout rates on the hidden outputs, chosen per cell on "
-        "validation (e.g. 0,0.2,0.5)", parse=_DROPOUT[0], check=_DROPOUT[1],
+        "validation (e.g. 0,0.2,0.5)", rule=opts.numbers_of(check_dropout),
         metavar="P,P", shown="0")
     weight_decay: tuple[float, ...] = option(
         (0.0,), "L2 weight decays added to the weights' gradients, chosen "
-        "per cell on validation (e.g. 0,1e-4,1e-3)", parse=_DECAY[0],
-        check=_DECAY[1], metavar="L,L", shown="0")
+        "per cell on validation (e.g. 0,1e-4,1e-3)", metavar="L,L",
+        shown="0", rule=opts.numbers_of(check_weight_decay))
     dataset: str = option("mnist", f"one of {', '.join(DATASETS)}",
                           check=opts.choice_of("dataset", DATASETS))
     manual_dir: str | None = option(
@@ -235,7 +230,16 @@ class SweepConfig:
 
     def groups(self) -> list[GroupSpec]:
         """Every group of the sweep, in order, members seed-major."""
-        return groups(self)
+        out = []
+        for opt, model in itertools.product(self.optimizers, self.model):
+            for hidden in (self.hidden if model == "mlp" else (None,)):
+                for bn in self.batch_norm:
+                    c = train_config(self, opt, model, hidden, bn)
+                    out.append(GroupSpec(
+                        setup_name(opt, model, hidden_label(c), bn), c,
+                        cells(self, opt), tuple(range(self.seeds)),
+                        self.seed))
+        return out
 
 
 FIELDS: dict[str, dataclasses.Field] = {
@@ -369,17 +373,6 @@ def cells(cfg: SweepConfig, optimizer: str) -> tuple[Cell, ...]:
                  for d in cfg.dropout for w in cfg.weight_decay
                  for combo in combos)
 
-
-def groups(cfg: SweepConfig) -> list[GroupSpec]:
-    out = []
-    for opt, model in itertools.product(cfg.optimizers, cfg.model):
-        for hidden in (cfg.hidden if model == "mlp" else (None,)):
-            for bn in cfg.batch_norm:
-                c = train_config(cfg, opt, model, hidden, bn)
-                out.append(GroupSpec(
-                    setup_name(opt, model, hidden_label(c), bn), c,
-                    cells(cfg, opt), tuple(range(cfg.seeds)), cfg.seed))
-    return out
 
 # --------------------------------------------------------------------------
 # TOML files

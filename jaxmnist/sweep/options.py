@@ -44,10 +44,12 @@ class Option(typing.NamedTuple):
 
 
 def option(default, help: str, *, toml: str | None = None,
-           numeric: bool = True, parse=None, check=None,
+           numeric: bool = True, parse=None, check=None, rule=None,
            metavar: str | None = None, nargs: str | None = None,
            const: str | None = None, shown: str | None = None):
-    """A dataclass field carrying its :class:`Option` declaration."""
+    """A dataclass field carrying its :class:`Option` declaration;
+    ``rule``: a (parse, check) pair."""
+    parse, check = rule or (parse, check)
     return dataclasses.field(default=default, metadata={"option": Option(
         help, toml or "", numeric, parse, check, metavar, nargs, const,
         shown)})

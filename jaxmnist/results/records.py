@@ -121,7 +121,7 @@ class MemberResult(KeyTail, _MemberValues, MemberHead):
     the best validation accuracy (0 when it was never finite);
     ``diverged_epoch`` the 1-based epoch in which the training loss first
     became non-finite; ``target_*`` when validation accuracy first reached
-    the sweep's target (see :func:`time_to_target`).
+    the sweep's target (see :func:`.rows.time_to_target`).
     """
 
     @property

@@ -100,6 +100,9 @@ def test_only_numeric_fields_block_a_resume():
     (dict(epochs=1.5), "epochs must be an integer, got 1.5"),
     (dict(val_size=-1), "val_size must be >= 0, got -1"),
     (dict(tune_points=0), "tune_points must be a positive integer, got 0"),
+    # two values the results would name alike ("0.999999"): one member key
+    (dict(optimizer_options=(("adam", (("b2", (0.9999991, 0.9999992)),)),)),
+     "adam.b2 lists a value twice"),
 ])
 def test_library_construction_validates(kwargs, message):
     with pytest.raises(ValueError, match=message):

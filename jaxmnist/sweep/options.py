@@ -281,7 +281,8 @@ def check_option_axes(key: str, value: OptionAxes) -> None:
                                  f"finite values, got {values}")
             for v in values:
                 check_option(opt, name, v)
-            _distinct(f"optimizer_options: {opt}.{name}", values, "value")
+            _distinct(f"optimizer_options: {opt}.{name}",  # as results
+                      tuple(f"{v:g}" for v in values), "value")  # name them
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3,

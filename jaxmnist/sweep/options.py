@@ -285,11 +285,9 @@ def check_option_axes(key: str, value: OptionAxes) -> None:
                       tuple(f"{v:g}" for v in values), "value")  # name them
 
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3,
-          "t": 1024**4, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
-          "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3,
-          "tib": 1024**4}
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$")
+#: A number, then k, m, g or t (binary; decimal with "b" and no "i").
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*"
+                   r"(?:([kmgt])(i?))?(b?)\s*$")
 
 
 def parse_size(text: Any) -> int:
@@ -297,10 +295,12 @@ def parse_size(text: Any) -> int:
     (ValueError, one line, naming a bad one)."""
     match = (None if isinstance(text, bool) or not isinstance(
         text, (int, float, str)) else _SIZE.match(str(text).lower()))
-    if match is None or match.group(2) not in _UNITS:
+    if match is None:
         raise ValueError(f"{str(text)!r} is not a size; use bytes with an "
                          f"optional unit, e.g. 4GiB, 512MiB, 8GB or 2e9")
-    size = float(match.group(1)) * _UNITS[match.group(2)]
+    number, prefix, binary, decimal = match.groups()
+    size = float(number) * ((1000 if decimal and not binary else 1024)
+                            ** ("kmgt".index(prefix) + 1) if prefix else 1)
     if not math.isfinite(size) or size < 1:
         raise ValueError(f"{str(text)!r} is not a positive size")
     return int(size)

@@ -114,11 +114,15 @@ def prepare_out(path: Path) -> None:
                          f"({e.strerror or type(e).__name__})") from e
 
 
-def versions() -> dict[str, str]:
-    """The software a run's numbers depend on."""
-    return {"jaxmnist": __version__, "jax": jax.__version__,
-            "jaxlib": version("jaxlib"), "optax": version("optax"),
-            "numpy": np.__version__, "python": platform.python_version()}
+def timings(load_s: float, start: float) -> dict:
+    """A run's (or shard's) device, the software its numbers depend on,
+    and its data-load and training seconds (since ``start``)."""
+    return {"device": str(jax.devices()[0]), "versions": {
+        "jaxmnist": __version__, "jax": jax.__version__,
+        "jaxlib": version("jaxlib"), "optax": version("optax"),
+        "numpy": np.__version__, "python": platform.python_version()},
+        "data_load_seconds": round(load_s, 3),
+        "train_seconds": round(time.perf_counter() - start, 3)}
 
 
 def trained_groups(specs: list[GroupSpec], dirs: list[Path], data: Dataset,
@@ -185,10 +189,7 @@ def _run(cfg: SweepConfig, out: Path, data: Dataset, load_s: float,
         for spec, group in trained_groups(
                 specs, [checkpoint.group_dir(out, s.name) for s in specs],
                 data, cfg, bar, stop):
-            results.add(spec, group, {
-                "device": str(jax.devices()[0]), "versions": versions(),
-                "data_load_seconds": round(load_s, 3),
-                "train_seconds": round(time.perf_counter() - start, 3)})
+            results.add(spec, group, timings(load_s, start))
     finally:
         bar.close()
     return write_run(cfg, out, results, stop, data)

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
-
 from jaxmnist import files
 from jaxmnist.errors import StopRequest
 from jaxmnist.sweep import checkpoint
@@ -37,8 +35,8 @@ from jaxmnist.sweep.run import (
     check_groups,
     load_data,
     prepare_out,
+    timings,
     trained_groups,
-    versions,
 )
 
 #: Where a run dir keeps its shards, each as ``I-of-N``.
@@ -216,8 +214,5 @@ def _train(cfg: SweepConfig, out: Path, shard: Shard, pieces: list[Piece],
             pass  # each piece keeps its result in its checkpoint dir
     finally:
         bar.close()
-    _write_shard_file(out, cfg, shard, pieces,
-                      device=str(jax.devices()[0]), versions=versions(),
-                      data_load_seconds=round(load_s, 3),
-                      train_seconds=round(time.perf_counter() - start, 3))
+    _write_shard_file(out, cfg, shard, pieces, **timings(load_s, start))
     checkpoint.finish(out, keep_checkpoints=True)  # the merge reads them

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from jaxmnist.core import model, net
 from jaxmnist.core.activations import (
@@ -47,13 +48,13 @@ from jaxmnist.core.activations import (
     as_index,
 )
 from jaxmnist.core.sharpness import hvp_fn as hvp_fn
+from jaxmnist.core.sharpness import lanczos_flat
 from jaxmnist.core.sharpness import lanczos_top as lanczos_top
 from jaxmnist.core.sharpness import preconditioner as preconditioner
 from jaxmnist.core.sharpness import random_direction as random_direction
 from jaxmnist.core.sharpness import (
     top_hessian_eigenvalue as top_hessian_eigenvalue,
 )
-from jaxmnist.core.sharpness import tree_mul, tree_stack
 from jaxmnist.types import Array
 
 DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
@@ -201,12 +202,29 @@ def update_ratios(start: model.Params, end: model.Params) -> jax.Array:
 def loss_windows(losses: jax.Array, windows: int) -> tuple[jax.Array,
                                                            jax.Array]:
     """Per-step losses ``[steps]`` reduced to ``windows`` consecutive
-    windows: (mean, max) each ``[windows]``."""
+    windows: (mean, max) each ``[windows]``. The windows are a fixed 0/1
+    matrix (the steps are static): a product and a masked max, where a
+    segment sum and max compiled to scatters."""
     steps = losses.shape[0]
-    which = (jnp.arange(steps) * windows) // steps
-    total = jax.ops.segment_sum(losses, which, windows)
-    count = jax.ops.segment_sum(jnp.ones_like(losses), which, windows)
-    return total / count, jax.ops.segment_max(losses, which, windows)
+    which = (np.arange(steps) * windows) // steps
+    member = which[None, :] == np.arange(windows)[:, None]  # [windows, steps]
+    total = jnp.sum(jnp.where(member, losses, 0), axis=1)
+    top = jnp.max(jnp.where(member, losses, -jnp.inf), axis=1)
+    return total / jnp.asarray(member.sum(axis=1), losses.dtype), top
+
+
+def _update_and_weight_norms(start: list, end: list
+                             ) -> tuple[jax.Array, jax.Array]:
+    """(update ratios, weight norms) ``[layers]`` as :func:`update_ratios`
+    and :func:`layer_norms` of the ``w`` leaves give them, each leaf's
+    three sums of squares (change, start, end) in one reduction."""
+    sums = [jax.tree.map(lambda a, b: jnp.sum(
+        jnp.stack([b - a, a, b]).reshape(3, -1) ** 2, axis=1), s, e)
+        for s, e in zip(start, end)]
+    per_layer = jnp.stack([sum(jax.tree.leaves(layer)) for layer in sums])
+    weights = jnp.stack([layer["w"][2] for layer in sums])
+    return (jnp.sqrt(per_layer[:, 0]) / jnp.sqrt(per_layer[:, 1]),
+            jnp.sqrt(weights))
 
 
 class TrainingProbes(NamedTuple):
@@ -237,11 +255,12 @@ def training_probes(params_before: model.Params, params_after: model.Params,
     ``grad_norms`` ``[steps, weight layers]`` of every step."""
     window_mean, window_max = loss_windows(
         losses, min(LOSS_WINDOWS, losses.shape[0]))
+    ratio, weight = _update_and_weight_norms(list(params_before),
+                                             list(params_after))
     return TrainingProbes(
-        grad_norm=jnp.nanmean(grad_norms, axis=0),
-        update_ratio=update_ratios(list(params_before), list(params_after)),
-        weight_norm=layer_norms([layer["w"] for layer in params_after]),
-        loss_window_mean=window_mean, loss_window_max=window_max)
+        grad_norm=jnp.nanmean(grad_norms, axis=0), update_ratio=ratio,
+        weight_norm=weight, loss_window_mean=window_mean,
+        loss_window_max=window_max)
 
 
 def batch_probes(start: tuple, end: tuple, probe: ProbeState,
@@ -255,26 +274,32 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
     the next probe's warm starts."""
     params, stats = end
     hvp = hvp_fn(params, activation, images, labels, choices, stats)
+    v0, unravel = ravel_pytree(probe.hessian_vector)
+
+    def flat_hvp(x):
+        return ravel_pytree(hvp(unravel(x)))[0]
     if preconditioner is None:
-        sharp, v = lanczos_top(hvp, probe.hessian_vector, iterations)
+        sharp, v = lanczos_flat(flat_hvp, v0, iterations)
         pre_sharp, u = jnp.full([], jnp.nan, sharp.dtype), None
     else:  # both at once: one Hessian-vector graph, batched over the two
-        ones = jax.tree.map(jnp.ones_like, preconditioner)
-        scales = tree_stack([ones, jax.tree.map(jax.lax.rsqrt,
-                                                preconditioner)])
-        sharps, both = jax.vmap(lambda s, v0: lanczos_top(
-            lambda q: tree_mul(s, hvp(tree_mul(s, q))), v0, iterations))(
-                scales, tree_stack([probe.hessian_vector,
-                                    probe.preconditioned_vector]))
+        scale = ravel_pytree(jax.tree.map(jax.lax.rsqrt, preconditioner))[0]
+        sharps, both = jax.vmap(lambda s, q0: lanczos_flat(
+            lambda q: s * flat_hvp(s * q), q0, iterations))(
+                jnp.stack([jnp.ones_like(scale), scale]),
+                jnp.stack([v0, ravel_pytree(probe.preconditioned_vector)[0]]))
         sharp, pre_sharp = sharps[0], sharps[1]
-        v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
-    zs = net.forward(params, activation, images, choices, stats)[1]
+        v, u = both[0], unravel(both[1])
+    v = unravel(v)
+    # One forward program for both ends, batched over the two.
+    both_zs = jax.vmap(lambda p, st: net.forward(
+        p, activation, images, choices, st)[1])(
+            *jax.tree.map(lambda a, b: jnp.stack([a, b]), start, end))
+    hists = jax.vmap(_histograms)(both_zs)
+    end_zs = [z[1] for z in both_zs]
     return BatchProbes(
-        **_unit_stats(zs, activation, choices)._asdict(), sharpness=sharp,
-        preconditioned_sharpness=pre_sharp,
-        hist_start=preactivation_histograms(start[0], activation, images,
-                                            choices, start[1]),
-        hist_end=_histograms(zs)), ProbeState(v, u)
+        **_unit_stats(end_zs, activation, choices)._asdict(),
+        sharpness=sharp, preconditioned_sharpness=pre_sharp,
+        hist_start=hists[0], hist_end=hists[1]), ProbeState(v, u)
 
 
 def unprobed(params: model.Params, activation, images: Array,

@@ -98,9 +98,10 @@ class Dynamics(NamedTuple):
 
 class ProbeState(NamedTuple):
     """What the probes carry from one probed epoch to the next: the
-    Lanczos iterations' warm-start vectors (pytrees shaped like the
-    params; ``preconditioned_vector`` None for an optimizer without a
-    diagonal preconditioner)."""
+    Lanczos iterations' warm-start vectors, flat (``ravel_pytree`` of a
+    params-shaped tree; :func:`batch_probes` also takes the trees);
+    ``preconditioned_vector`` None for an optimizer without a diagonal
+    preconditioner."""
     hessian_vector: Any
     preconditioned_vector: Any = None
 
@@ -123,21 +124,43 @@ def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
     return _unit_stats(zs, activation, choices)
 
 
+def _by_layer(zs: list) -> tuple[jax.Array, jax.Array, np.ndarray]:
+    """The hidden layers' pre-activations side by side, ``[images,
+    units]`` (a unit: one position of a layer's output), the ``[units,
+    layers]`` 0/1 matrix of which layer each is in, and each layer's unit
+    count: every layer's figures then come from one program."""
+    flat = [z.reshape(z.shape[0], -1) for z in zs]
+    sizes = np.asarray([f.shape[1] for f in flat])
+    which = np.repeat(np.arange(len(flat)), sizes)
+    member = which[:, None] == np.arange(len(flat))[None, :]
+    z = jnp.concatenate(flat, axis=1)
+    return z, jnp.asarray(member, z.dtype), sizes
+
+
+def _per_layer(member: jax.Array, per_unit: jax.Array) -> jax.Array:
+    """``[..., layers]`` sums over each layer's units of ``per_unit``
+    ``[..., units]``."""
+    return jnp.matmul(per_unit, member, precision=jax.lax.Precision.HIGHEST)
+
+
 def _unit_stats(zs: list, activation, choices) -> UnitStats:
-    """:func:`unit_stats` of the hidden pre-activations ``zs``."""
+    """:func:`unit_stats` of the hidden pre-activations ``zs``: a unit is
+    dead when its largest |f′(z)| over the images is below
+    :data:`DEAD_BELOW`."""
     index = jnp.asarray(activation, jnp.int32)
     peak = jnp.asarray(DERIVATIVE_MAX)[index]
     relu_like = jnp.asarray(RELU_LIKE)[index]
-    dead, saturated, inactive, gate = [], [], [], []
-    for z in zs:
-        d = jnp.abs(activation_derivative(activation, z, choices))
-        dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
-        saturated.append(jnp.where(relu_like, jnp.nan,
-                                   jnp.mean(d < SATURATED_BELOW * peak)))
-        inactive.append(jnp.where(relu_like, jnp.mean(z <= 0), jnp.nan))
-        gate.append(jnp.mean(d))
-    return UnitStats(jnp.stack(dead), jnp.stack(saturated),
-                     jnp.stack(inactive), jnp.stack(gate))
+    z, member, sizes = _by_layer(zs)
+    d = jnp.abs(activation_derivative(activation, z, choices))
+    n = z.shape[0]
+    sums = _per_layer(member, jnp.stack([
+        (jnp.max(d, axis=0) < DEAD_BELOW).astype(z.dtype),
+        jnp.sum(d < SATURATED_BELOW * peak, axis=0, dtype=z.dtype) / n,
+        jnp.sum(z <= 0, axis=0, dtype=z.dtype) / n,
+        jnp.mean(d, axis=0)])) / jnp.asarray(sizes, z.dtype)
+    dead, saturated, inactive, gate = sums
+    return UnitStats(dead, jnp.where(relu_like, jnp.nan, saturated),
+                     jnp.where(relu_like, inactive, jnp.nan), gate)
 
 
 def preactivation_histograms(params: model.Params, activation, images: Array,
@@ -156,19 +179,16 @@ def _histograms(zs: list) -> jax.Array:
 
     Counted, not scattered: the number of values at or above each inner
     edge, differenced (bin ``b`` holds ``edges[b] <= z < edges[b+1]``, as
-    ``searchsorted(edges, z, "right") - 1``, clipped to the outer bins).
-    One compare-and-sum per layer compiles to one fusion, where a
-    search and a scatter-add under vmap compiled to several."""
-    inner = HIST_EDGES[1:-1]
-    hists = []
-    for z in zs:
-        values = z.reshape(-1, 1)
-        above = jnp.sum(values >= jnp.asarray(inner, z.dtype), axis=0,
-                        dtype=jnp.int32)
-        total = jnp.full(1, values.shape[0], jnp.int32)
-        hists.append(-jnp.diff(jnp.concatenate(
-            [total, above, jnp.zeros(1, jnp.int32)])).astype(jnp.float32))
-    return jnp.stack(hists)
+    ``searchsorted(edges, z, "right") - 1``, clipped to the outer bins),
+    every layer's units at once: a search and a scatter-add under vmap
+    compiled to several kernels a layer."""
+    z, member, sizes = _by_layer(zs)
+    above = jnp.sum(z[..., None] >= jnp.asarray(HIST_EDGES[1:-1], z.dtype),
+                    axis=0, dtype=jnp.float32)  # [units, inner edges]
+    counts = _per_layer(member.astype(jnp.float32), above.T).T
+    totals = jnp.asarray(z.shape[0] * sizes[:, None], jnp.float32)
+    return -jnp.diff(jnp.concatenate(
+        [totals, counts, jnp.zeros_like(totals)], axis=1), axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -271,10 +291,11 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
     an epoch, ``end`` = (params, batch-norm stats); ``start`` the same
     before it (for ``hist_start``); ``preconditioner`` the optimizer's
     diagonal one (None: not adaptive, and no preconditioned pass). Also
-    the next probe's warm starts."""
+    the next probe's warm starts (flat vectors)."""
     params, stats = end
     hvp = hvp_fn(params, activation, images, labels, choices, stats)
-    v0, unravel = ravel_pytree(probe.hessian_vector)
+    unravel = ravel_pytree(params)[1]
+    v0 = ravel_pytree(probe.hessian_vector)[0]
 
     def flat_hvp(x):
         return ravel_pytree(hvp(unravel(x)))[0]
@@ -282,14 +303,13 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
         sharp, v = lanczos_flat(flat_hvp, v0, iterations)
         pre_sharp, u = jnp.full([], jnp.nan, sharp.dtype), None
     else:  # both at once: one Hessian-vector graph, batched over the two
-        scale = ravel_pytree(jax.tree.map(jax.lax.rsqrt, preconditioner))[0]
+        scale = jax.lax.rsqrt(ravel_pytree(preconditioner)[0])
         sharps, both = jax.vmap(lambda s, q0: lanczos_flat(
             lambda q: s * flat_hvp(s * q), q0, iterations))(
                 jnp.stack([jnp.ones_like(scale), scale]),
                 jnp.stack([v0, ravel_pytree(probe.preconditioned_vector)[0]]))
         sharp, pre_sharp = sharps[0], sharps[1]
-        v, u = both[0], unravel(both[1])
-    v = unravel(v)
+        v, u = both[0], both[1]
     # One forward program for both ends, batched over the two.
     both_zs = jax.vmap(lambda p, st: net.forward(
         p, activation, images, choices, st)[1])(

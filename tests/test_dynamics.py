@@ -147,7 +147,7 @@ def test_histograms_count_each_value_in_its_bin_as_numpy_does():
     want = np.bincount(np.clip(np.searchsorted(edges, z, "right") - 1, 0,
                                len(edges) - 2), minlength=len(edges) - 1)
     # two layers of 3 units and 1 unit on 44 images
-    got = D._histograms([jnp.asarray(z, jnp.float32).reshape(44, 3),
+    got = D.histograms_of([jnp.asarray(z, jnp.float32).reshape(44, 3),
                          jnp.asarray(z[::3], jnp.float32).reshape(44, 1)])
     want = np.stack([want, np.bincount(np.clip(
         np.searchsorted(edges, z[::3], "right") - 1, 0, len(edges) - 2),

@@ -8,7 +8,8 @@ program (``TrainConfig(dynamics=True)``):
 * per weight layer: gradient norm ‖∇W_l‖ (every step's own, averaged
   over the epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
   ‖θ_l(start)‖ — the effective step the optimizer really took;
-* per hidden layer, on a fixed probe batch: ``dead_fraction`` (units whose
+* per hidden layer, on a fixed probe batch (:mod:`jaxmnist.core.units`):
+  ``dead_fraction`` (units whose
   activation derivative is ~0 for every probe image); for the saturating
   activations (sigmoid, tanh) ``saturated_fraction``, unit-image pairs in a
   flat tail (derivative below 5% of its maximum); for the ReLU-like ones
@@ -41,12 +42,6 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from jaxmnist.core import model, net
-from jaxmnist.core.activations import (
-    DERIVATIVE_MAX,
-    HE_INIT,
-    activation_derivative,
-    as_index,
-)
 from jaxmnist.core.sharpness import hvp_fn as hvp_fn
 from jaxmnist.core.sharpness import lanczos_flat
 from jaxmnist.core.sharpness import lanczos_top as lanczos_top
@@ -55,26 +50,20 @@ from jaxmnist.core.sharpness import random_direction as random_direction
 from jaxmnist.core.sharpness import (
     top_hessian_eigenvalue as top_hessian_eigenvalue,
 )
+from jaxmnist.core.units import DEAD_BELOW as DEAD_BELOW
+from jaxmnist.core.units import HIST_EDGES as HIST_EDGES
+from jaxmnist.core.units import RELU_LIKE as RELU_LIKE
+from jaxmnist.core.units import SATURATED_BELOW as SATURATED_BELOW
+from jaxmnist.core.units import UnitStats as UnitStats
+from jaxmnist.core.units import histograms_of as histograms_of
+from jaxmnist.core.units import (
+    preactivation_histograms as preactivation_histograms,
+)
+from jaxmnist.core.units import unit_stats as unit_stats
+from jaxmnist.core.units import unit_stats_of as unit_stats_of
 from jaxmnist.types import Array
 
-DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
-SATURATED_BELOW = 0.05  # of the derivative's maximum
-#: Per activation index: True for the ReLU-like activations (the He
-#: initialisation family), whose off side (z <= 0) is measured as
-#: "inactive"; False for the saturating ones, measured as "saturated".
-RELU_LIKE: list[bool] = HE_INIT  # the same list: plugins append to it
-HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
 LOSS_WINDOWS = 50
-
-
-class UnitStats(NamedTuple):
-    """Per hidden layer, on a batch: each field ``[hidden layers]``
-    (``saturated_fraction`` NaN for a ReLU-like activation,
-    ``inactive_fraction`` NaN for a saturating one)."""
-    dead_fraction: jax.Array
-    saturated_fraction: jax.Array
-    inactive_fraction: jax.Array
-    mean_gate: jax.Array
 
 
 class Dynamics(NamedTuple):
@@ -104,91 +93,6 @@ class ProbeState(NamedTuple):
     preconditioner."""
     hessian_vector: Any
     preconditioned_vector: Any = None
-
-
-# --------------------------------------------------------------------------
-# Units
-# --------------------------------------------------------------------------
-
-def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
-               images: Array, choices: tuple[int, ...] | None = None,
-               stats: list | None = None) -> UnitStats:
-    """Dead, saturated or inactive, and mean-gate figures of every hidden
-    layer on ``images`` (``activation`` a name or an index; ``stats``:
-    batch-norm running statistics when they are not stored in the params).
-    A ReLU-like activation's units are inactive on their off side, not
-    saturated: ``saturated_fraction`` is NaN for them, and
-    ``inactive_fraction`` NaN for the saturating activations."""
-    activation = as_index(activation)
-    zs = net.forward(params, activation, images, choices, stats)[1]
-    return _unit_stats(zs, activation, choices)
-
-
-def _by_layer(zs: list) -> tuple[jax.Array, jax.Array, np.ndarray]:
-    """The hidden layers' pre-activations side by side, ``[images,
-    units]`` (a unit: one position of a layer's output), the ``[units,
-    layers]`` 0/1 matrix of which layer each is in, and each layer's unit
-    count: every layer's figures then come from one program."""
-    flat = [z.reshape(z.shape[0], -1) for z in zs]
-    sizes = np.asarray([f.shape[1] for f in flat])
-    which = np.repeat(np.arange(len(flat)), sizes)
-    member = which[:, None] == np.arange(len(flat))[None, :]
-    z = jnp.concatenate(flat, axis=1)
-    return z, jnp.asarray(member, z.dtype), sizes
-
-
-def _per_layer(member: jax.Array, per_unit: jax.Array) -> jax.Array:
-    """``[..., layers]`` sums over each layer's units of ``per_unit``
-    ``[..., units]``."""
-    return jnp.matmul(per_unit, member, precision=jax.lax.Precision.HIGHEST)
-
-
-def _unit_stats(zs: list, activation, choices) -> UnitStats:
-    """:func:`unit_stats` of the hidden pre-activations ``zs``: a unit is
-    dead when its largest |f′(z)| over the images is below
-    :data:`DEAD_BELOW`."""
-    index = jnp.asarray(activation, jnp.int32)
-    peak = jnp.asarray(DERIVATIVE_MAX)[index]
-    relu_like = jnp.asarray(RELU_LIKE)[index]
-    z, member, sizes = _by_layer(zs)
-    d = jnp.abs(activation_derivative(activation, z, choices))
-    n = z.shape[0]
-    sums = _per_layer(member, jnp.stack([
-        (jnp.max(d, axis=0) < DEAD_BELOW).astype(z.dtype),
-        jnp.sum(d < SATURATED_BELOW * peak, axis=0, dtype=z.dtype) / n,
-        jnp.sum(z <= 0, axis=0, dtype=z.dtype) / n,
-        jnp.mean(d, axis=0)])) / jnp.asarray(sizes, z.dtype)
-    dead, saturated, inactive, gate = sums
-    return UnitStats(dead, jnp.where(relu_like, jnp.nan, saturated),
-                     jnp.where(relu_like, inactive, jnp.nan), gate)
-
-
-def preactivation_histograms(params: model.Params, activation, images: Array,
-                             choices: tuple[int, ...] | None = None,
-                             stats: list | None = None) -> jax.Array:
-    """``[hidden layers, bins]`` counts of the pre-activations on
-    ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
-    outer bins)."""
-    activation = as_index(activation)
-    return _histograms(net.forward(params, activation, images, choices,
-                                   stats)[1])
-
-
-def _histograms(zs: list) -> jax.Array:
-    """:func:`preactivation_histograms` of the pre-activations ``zs``.
-
-    Counted, not scattered: the number of values at or above each inner
-    edge, differenced (bin ``b`` holds ``edges[b] <= z < edges[b+1]``, as
-    ``searchsorted(edges, z, "right") - 1``, clipped to the outer bins),
-    every layer's units at once: a search and a scatter-add under vmap
-    compiled to several kernels a layer."""
-    z, member, sizes = _by_layer(zs)
-    above = jnp.sum(z[..., None] >= jnp.asarray(HIST_EDGES[1:-1], z.dtype),
-                    axis=0, dtype=jnp.float32)  # [units, inner edges]
-    counts = _per_layer(member.astype(jnp.float32), above.T).T
-    totals = jnp.asarray(z.shape[0] * sizes[:, None], jnp.float32)
-    return -jnp.diff(jnp.concatenate(
-        [totals, counts, jnp.zeros_like(totals)], axis=1), axis=1)
 
 
 # --------------------------------------------------------------------------
@@ -314,10 +218,10 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
     both_zs = jax.vmap(lambda p, st: net.forward(
         p, activation, images, choices, st)[1])(
             *jax.tree.map(lambda a, b: jnp.stack([a, b]), start, end))
-    hists = jax.vmap(_histograms)(both_zs)
+    hists = jax.vmap(histograms_of)(both_zs)
     end_zs = [z[1] for z in both_zs]
     return BatchProbes(
-        **_unit_stats(end_zs, activation, choices)._asdict(),
+        **unit_stats_of(end_zs, activation, choices)._asdict(),
         sharpness=sharp, preconditioned_sharpness=pre_sharp,
         hist_start=hists[0], hist_end=hists[1]), ProbeState(v, u)
 
@@ -328,7 +232,7 @@ def unprobed(params: model.Params, activation, images: Array,
     """An epoch without the probe batch's probes: :class:`BatchProbes`
     shaped as :func:`batch_probes` gives them, every value NaN. Only a
     forward pass is traced for the shapes, not the Hessian's programs."""
-    units = jax.eval_shape(lambda p: _unit_stats(net.forward(
+    units = jax.eval_shape(lambda p: unit_stats_of(net.forward(
         p, activation, images, choices, stats)[1], activation, choices),
         params)
     dtype = jnp.result_type(*jax.tree.leaves(params))

@@ -70,7 +70,7 @@ def lanczos_flat(matvec, v0: jax.Array, iterations: int
         w = matvec(q)
         alpha, scale = jnp.vdot(q, w), jnp.linalg.norm(w)
         w = w - alpha * q - beta_prev * q_prev
-        w = w - basis.T @ (basis @ w)  # rows after j are still zero
+        w = w - (basis @ w) @ basis  # rows after j are still zero
         beta = jnp.linalg.norm(w)
         # What is left is rounding: an invariant subspace was found (the
         # answer is exact); the later rows stay zero.

@@ -146,10 +146,14 @@ def test_histograms_count_each_value_in_its_bin_as_numpy_does():
     z = np.concatenate([edges, edges[:-1] + 0.1, [-100.0, 100.0, -8.01]])
     want = np.bincount(np.clip(np.searchsorted(edges, z, "right") - 1, 0,
                                len(edges) - 2), minlength=len(edges) - 1)
-    got = D._histograms([jnp.asarray(z, jnp.float32).reshape(-1, 1),
-                         jnp.asarray(z[::-1], jnp.float32).reshape(1, -1)])
-    assert got.shape == (2, 64) and want.sum() == len(z)
-    np.testing.assert_array_equal(got, np.stack([want, want]))
+    # two layers of 3 units and 1 unit on 44 images
+    got = D.histograms_of([jnp.asarray(z, jnp.float32).reshape(44, 3),
+                         jnp.asarray(z[::3], jnp.float32).reshape(44, 1)])
+    want = np.stack([want, np.bincount(np.clip(
+        np.searchsorted(edges, z[::3], "right") - 1, 0, len(edges) - 2),
+        minlength=len(edges) - 1)])
+    assert got.shape == (2, 64) and want[0].sum() == len(z)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_loss_windows():

@@ -234,6 +234,30 @@ def _apply(choices, index, x):
 def _apply_jvp(choices, primals, tangents):
     index, x = primals
     _, x_dot = tangents
-    y, dy = lax.switch(_local_index(choices, index),
-                       [_VALUE_AND_DERIVATIVE[c] for c in choices], x)
+    y, dy = _value_and_slope(choices, index, x)
     return y, dy * x_dot
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _value_and_slope(choices, index, x):
+    """(f(x), f'(x)) of activation ``index``; its own derivative (for
+    second-order products, e.g. the probes' Hessian) is one select of
+    f''(x), not one per branch."""
+    return lax.switch(_local_index(choices, index),
+                      [_VALUE_AND_DERIVATIVE[c] for c in choices], x)
+
+
+@_value_and_slope.defjvp
+def _value_and_slope_jvp(choices, primals, tangents):
+    index, x = primals
+    _, x_dot = tangents
+
+    def curvature(c):
+        def branch(v):
+            (y, dy), (_, ddy) = jax.jvp(_VALUE_AND_DERIVATIVE[c], (v,),
+                                        (jnp.ones_like(v),))
+            return y, dy, ddy
+        return branch
+    y, dy, ddy = lax.switch(_local_index(choices, index),
+                            [curvature(c) for c in choices], x)
+    return (y, dy), (dy * x_dot, ddy * x_dot)

@@ -8,7 +8,8 @@ program (``TrainConfig(dynamics=True)``):
 * per weight layer: gradient norm ‖∇W_l‖ (every step's own, averaged
   over the epoch), weight norm ‖W_l‖ and update ratio ‖θ_l(end) − θ_l(start)‖ /
   ‖θ_l(start)‖ — the effective step the optimizer really took;
-* per hidden layer, on a fixed probe batch: ``dead_fraction`` (units whose
+* per hidden layer, on a fixed probe batch (:mod:`jaxmnist.core.units`):
+  ``dead_fraction`` (units whose
   activation derivative is ~0 for every probe image); for the saturating
   activations (sigmoid, tanh) ``saturated_fraction``, unit-image pairs in a
   flat tail (derivative below 5% of its maximum); for the ReLU-like ones
@@ -38,42 +39,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 
 from jaxmnist.core import model, net
-from jaxmnist.core.activations import (
-    DERIVATIVE_MAX,
-    HE_INIT,
-    activation_derivative,
-    as_index,
-)
 from jaxmnist.core.sharpness import hvp_fn as hvp_fn
+from jaxmnist.core.sharpness import lanczos_flat
 from jaxmnist.core.sharpness import lanczos_top as lanczos_top
 from jaxmnist.core.sharpness import preconditioner as preconditioner
 from jaxmnist.core.sharpness import random_direction as random_direction
 from jaxmnist.core.sharpness import (
     top_hessian_eigenvalue as top_hessian_eigenvalue,
 )
-from jaxmnist.core.sharpness import tree_mul, tree_stack
+from jaxmnist.core.units import DEAD_BELOW as DEAD_BELOW
+from jaxmnist.core.units import HIST_EDGES as HIST_EDGES
+from jaxmnist.core.units import RELU_LIKE as RELU_LIKE
+from jaxmnist.core.units import SATURATED_BELOW as SATURATED_BELOW
+from jaxmnist.core.units import UnitStats as UnitStats
+from jaxmnist.core.units import histograms_of as histograms_of
+from jaxmnist.core.units import (
+    preactivation_histograms as preactivation_histograms,
+)
+from jaxmnist.core.units import unit_stats as unit_stats
+from jaxmnist.core.units import unit_stats_of as unit_stats_of
 from jaxmnist.types import Array
 
-DEAD_BELOW = 1e-6  # a derivative this small passes no gradient
-SATURATED_BELOW = 0.05  # of the derivative's maximum
-#: Per activation index: True for the ReLU-like activations (the He
-#: initialisation family), whose off side (z <= 0) is measured as
-#: "inactive"; False for the saturating ones, measured as "saturated".
-RELU_LIKE: list[bool] = HE_INIT  # the same list: plugins append to it
-HIST_EDGES = np.linspace(-8.0, 8.0, 65)  # 64 bins; outer bins take the tails
 LOSS_WINDOWS = 50
-
-
-class UnitStats(NamedTuple):
-    """Per hidden layer, on a batch: each field ``[hidden layers]``
-    (``saturated_fraction`` NaN for a ReLU-like activation,
-    ``inactive_fraction`` NaN for a saturating one)."""
-    dead_fraction: jax.Array
-    saturated_fraction: jax.Array
-    inactive_fraction: jax.Array
-    mean_gate: jax.Array
 
 
 class Dynamics(NamedTuple):
@@ -97,77 +87,12 @@ class Dynamics(NamedTuple):
 
 class ProbeState(NamedTuple):
     """What the probes carry from one probed epoch to the next: the
-    Lanczos iterations' warm-start vectors (pytrees shaped like the
-    params; ``preconditioned_vector`` None for an optimizer without a
-    diagonal preconditioner)."""
+    Lanczos iterations' warm-start vectors, flat (``ravel_pytree`` of a
+    params-shaped tree; :func:`batch_probes` also takes the trees);
+    ``preconditioned_vector`` None for an optimizer without a diagonal
+    preconditioner."""
     hessian_vector: Any
     preconditioned_vector: Any = None
-
-
-# --------------------------------------------------------------------------
-# Units
-# --------------------------------------------------------------------------
-
-def unit_stats(params: model.Params, activation: str | jax.typing.ArrayLike,
-               images: Array, choices: tuple[int, ...] | None = None,
-               stats: list | None = None) -> UnitStats:
-    """Dead, saturated or inactive, and mean-gate figures of every hidden
-    layer on ``images`` (``activation`` a name or an index; ``stats``:
-    batch-norm running statistics when they are not stored in the params).
-    A ReLU-like activation's units are inactive on their off side, not
-    saturated: ``saturated_fraction`` is NaN for them, and
-    ``inactive_fraction`` NaN for the saturating activations."""
-    activation = as_index(activation)
-    zs = net.forward(params, activation, images, choices, stats)[1]
-    return _unit_stats(zs, activation, choices)
-
-
-def _unit_stats(zs: list, activation, choices) -> UnitStats:
-    """:func:`unit_stats` of the hidden pre-activations ``zs``."""
-    index = jnp.asarray(activation, jnp.int32)
-    peak = jnp.asarray(DERIVATIVE_MAX)[index]
-    relu_like = jnp.asarray(RELU_LIKE)[index]
-    dead, saturated, inactive, gate = [], [], [], []
-    for z in zs:
-        d = jnp.abs(activation_derivative(activation, z, choices))
-        dead.append(jnp.mean(jnp.all(d < DEAD_BELOW, axis=0)))
-        saturated.append(jnp.where(relu_like, jnp.nan,
-                                   jnp.mean(d < SATURATED_BELOW * peak)))
-        inactive.append(jnp.where(relu_like, jnp.mean(z <= 0), jnp.nan))
-        gate.append(jnp.mean(d))
-    return UnitStats(jnp.stack(dead), jnp.stack(saturated),
-                     jnp.stack(inactive), jnp.stack(gate))
-
-
-def preactivation_histograms(params: model.Params, activation, images: Array,
-                             choices: tuple[int, ...] | None = None,
-                             stats: list | None = None) -> jax.Array:
-    """``[hidden layers, bins]`` counts of the pre-activations on
-    ``images`` over :data:`HIST_EDGES` (values beyond the edges fall in the
-    outer bins)."""
-    activation = as_index(activation)
-    return _histograms(net.forward(params, activation, images, choices,
-                                   stats)[1])
-
-
-def _histograms(zs: list) -> jax.Array:
-    """:func:`preactivation_histograms` of the pre-activations ``zs``.
-
-    Counted, not scattered: the number of values at or above each inner
-    edge, differenced (bin ``b`` holds ``edges[b] <= z < edges[b+1]``, as
-    ``searchsorted(edges, z, "right") - 1``, clipped to the outer bins).
-    One compare-and-sum per layer compiles to one fusion, where a
-    search and a scatter-add under vmap compiled to several."""
-    inner = HIST_EDGES[1:-1]
-    hists = []
-    for z in zs:
-        values = z.reshape(-1, 1)
-        above = jnp.sum(values >= jnp.asarray(inner, z.dtype), axis=0,
-                        dtype=jnp.int32)
-        total = jnp.full(1, values.shape[0], jnp.int32)
-        hists.append(-jnp.diff(jnp.concatenate(
-            [total, above, jnp.zeros(1, jnp.int32)])).astype(jnp.float32))
-    return jnp.stack(hists)
 
 
 # --------------------------------------------------------------------------
@@ -201,12 +126,29 @@ def update_ratios(start: model.Params, end: model.Params) -> jax.Array:
 def loss_windows(losses: jax.Array, windows: int) -> tuple[jax.Array,
                                                            jax.Array]:
     """Per-step losses ``[steps]`` reduced to ``windows`` consecutive
-    windows: (mean, max) each ``[windows]``."""
+    windows: (mean, max) each ``[windows]``. The windows are a fixed 0/1
+    matrix (the steps are static): a product and a masked max, where a
+    segment sum and max compiled to scatters."""
     steps = losses.shape[0]
-    which = (jnp.arange(steps) * windows) // steps
-    total = jax.ops.segment_sum(losses, which, windows)
-    count = jax.ops.segment_sum(jnp.ones_like(losses), which, windows)
-    return total / count, jax.ops.segment_max(losses, which, windows)
+    which = (np.arange(steps) * windows) // steps
+    member = which[None, :] == np.arange(windows)[:, None]  # [windows, steps]
+    total = jnp.sum(jnp.where(member, losses, 0), axis=1)
+    top = jnp.max(jnp.where(member, losses, -jnp.inf), axis=1)
+    return total / jnp.asarray(member.sum(axis=1), losses.dtype), top
+
+
+def _update_and_weight_norms(start: list, end: list
+                             ) -> tuple[jax.Array, jax.Array]:
+    """(update ratios, weight norms) ``[layers]`` as :func:`update_ratios`
+    and :func:`layer_norms` of the ``w`` leaves give them, each leaf's
+    three sums of squares (change, start, end) in one reduction."""
+    sums = [jax.tree.map(lambda a, b: jnp.sum(
+        jnp.stack([b - a, a, b]).reshape(3, -1) ** 2, axis=1), s, e)
+        for s, e in zip(start, end)]
+    per_layer = jnp.stack([sum(jax.tree.leaves(layer)) for layer in sums])
+    weights = jnp.stack([layer["w"][2] for layer in sums])
+    return (jnp.sqrt(per_layer[:, 0]) / jnp.sqrt(per_layer[:, 1]),
+            jnp.sqrt(weights))
 
 
 class TrainingProbes(NamedTuple):
@@ -237,11 +179,12 @@ def training_probes(params_before: model.Params, params_after: model.Params,
     ``grad_norms`` ``[steps, weight layers]`` of every step."""
     window_mean, window_max = loss_windows(
         losses, min(LOSS_WINDOWS, losses.shape[0]))
+    ratio, weight = _update_and_weight_norms(list(params_before),
+                                             list(params_after))
     return TrainingProbes(
-        grad_norm=jnp.nanmean(grad_norms, axis=0),
-        update_ratio=update_ratios(list(params_before), list(params_after)),
-        weight_norm=layer_norms([layer["w"] for layer in params_after]),
-        loss_window_mean=window_mean, loss_window_max=window_max)
+        grad_norm=jnp.nanmean(grad_norms, axis=0), update_ratio=ratio,
+        weight_norm=weight, loss_window_mean=window_mean,
+        loss_window_max=window_max)
 
 
 def batch_probes(start: tuple, end: tuple, probe: ProbeState,
@@ -252,29 +195,35 @@ def batch_probes(start: tuple, end: tuple, probe: ProbeState,
     an epoch, ``end`` = (params, batch-norm stats); ``start`` the same
     before it (for ``hist_start``); ``preconditioner`` the optimizer's
     diagonal one (None: not adaptive, and no preconditioned pass). Also
-    the next probe's warm starts."""
+    the next probe's warm starts (flat vectors)."""
     params, stats = end
     hvp = hvp_fn(params, activation, images, labels, choices, stats)
+    unravel = ravel_pytree(params)[1]
+    v0 = ravel_pytree(probe.hessian_vector)[0]
+
+    def flat_hvp(x):
+        return ravel_pytree(hvp(unravel(x)))[0]
     if preconditioner is None:
-        sharp, v = lanczos_top(hvp, probe.hessian_vector, iterations)
+        sharp, v = lanczos_flat(flat_hvp, v0, iterations)
         pre_sharp, u = jnp.full([], jnp.nan, sharp.dtype), None
     else:  # both at once: one Hessian-vector graph, batched over the two
-        ones = jax.tree.map(jnp.ones_like, preconditioner)
-        scales = tree_stack([ones, jax.tree.map(jax.lax.rsqrt,
-                                                preconditioner)])
-        sharps, both = jax.vmap(lambda s, v0: lanczos_top(
-            lambda q: tree_mul(s, hvp(tree_mul(s, q))), v0, iterations))(
-                scales, tree_stack([probe.hessian_vector,
-                                    probe.preconditioned_vector]))
+        scale = jax.lax.rsqrt(ravel_pytree(preconditioner)[0])
+        sharps, both = jax.vmap(lambda s, q0: lanczos_flat(
+            lambda q: s * flat_hvp(s * q), q0, iterations))(
+                jnp.stack([jnp.ones_like(scale), scale]),
+                jnp.stack([v0, ravel_pytree(probe.preconditioned_vector)[0]]))
         sharp, pre_sharp = sharps[0], sharps[1]
-        v, u = (jax.tree.map(lambda x, i=i: x[i], both) for i in (0, 1))
-    zs = net.forward(params, activation, images, choices, stats)[1]
+        v, u = both[0], both[1]
+    # One forward program for both ends, batched over the two.
+    both_zs = jax.vmap(lambda p, st: net.forward(
+        p, activation, images, choices, st)[1])(
+            *jax.tree.map(lambda a, b: jnp.stack([a, b]), start, end))
+    hists = jax.vmap(histograms_of)(both_zs)
+    end_zs = [z[1] for z in both_zs]
     return BatchProbes(
-        **_unit_stats(zs, activation, choices)._asdict(), sharpness=sharp,
-        preconditioned_sharpness=pre_sharp,
-        hist_start=preactivation_histograms(start[0], activation, images,
-                                            choices, start[1]),
-        hist_end=_histograms(zs)), ProbeState(v, u)
+        **unit_stats_of(end_zs, activation, choices)._asdict(),
+        sharpness=sharp, preconditioned_sharpness=pre_sharp,
+        hist_start=hists[0], hist_end=hists[1]), ProbeState(v, u)
 
 
 def unprobed(params: model.Params, activation, images: Array,
@@ -283,7 +232,7 @@ def unprobed(params: model.Params, activation, images: Array,
     """An epoch without the probe batch's probes: :class:`BatchProbes`
     shaped as :func:`batch_probes` gives them, every value NaN. Only a
     forward pass is traced for the shapes, not the Hessian's programs."""
-    units = jax.eval_shape(lambda p: _unit_stats(net.forward(
+    units = jax.eval_shape(lambda p: unit_stats_of(net.forward(
         p, activation, images, choices, stats)[1], activation, choices),
         params)
     dtype = jnp.result_type(*jax.tree.leaves(params))

@@ -19,9 +19,9 @@ from jaxmnist.core import draws, model, net
 from jaxmnist.core.activations import as_index
 from jaxmnist.types import Array
 
-__all__ = ["BREAKDOWN", "hvp_fn", "lanczos_top", "preconditioner",
-           "random_direction", "top_hessian_eigenvalue", "tree_mul",
-           "tree_stack"]
+__all__ = ["BREAKDOWN", "hvp_fn", "lanczos_flat", "lanczos_top",
+           "preconditioner", "random_direction", "top_hessian_eigenvalue",
+           "tree_mul", "tree_stack"]
 
 #: Lanczos stops when less than this fraction of ``A q`` is new.
 BREAKDOWN = 1e-4
@@ -35,6 +35,18 @@ def _unit(tree):
 def lanczos_top(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
     """(largest eigenvalue, its Ritz vector) of the symmetric operator
     ``matvec`` (pytree -> pytree) by ``iterations`` Lanczos steps from
+    ``v0``, with full reorthogonalisation: :func:`lanczos_flat` on the
+    flattened pytrees."""
+    flat0, unravel = ravel_pytree(v0)
+    value, ritz = lanczos_flat(
+        lambda x: ravel_pytree(matvec(unravel(x)))[0], flat0, iterations)
+    return value, unravel(ritz)
+
+
+def lanczos_flat(matvec, v0: jax.Array, iterations: int
+                 ) -> tuple[jax.Array, jax.Array]:
+    """(largest eigenvalue, its unit Ritz vector) of the symmetric operator
+    ``matvec`` (vector -> vector) by ``iterations`` Lanczos steps from
     ``v0``, with full reorthogonalisation.
 
     Step j: ``w = A q_j``, ``α_j = q_j·w``, ``w -= α_j q_j + β_{j-1}
@@ -44,38 +56,34 @@ def lanczos_top(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
     q_j`` to warm-start the next call. One matvec per step, as power
     iteration, but the error falls like that of a Chebyshev polynomial of
     degree ``iterations`` rather than a power of that degree (Golub & Van
-    Loan, *Matrix Computations*, §10.1). Measured on MNIST runs (5 epochs,
-    5 optimizers, warm-started each epoch): 8 steps are within 0.1% of 60
-    steps but for one epoch (0.75%), where 20 power steps were 1–4% off.
-    How far the probes' defaults (warm-started every ``probe_every``
-    epochs) are from 40 steps: ``benchmarks/lanczos_accuracy.py`` and
-    docs/dynamics.md.
+    Loan, *Matrix Computations*, §10.1). How far the probes' defaults
+    (warm-started every ``probe_every`` epochs) are from 40 steps:
+    ``benchmarks/lanczos_accuracy.py`` and docs/dynamics.md.
     Gives the algebraically largest eigenvalue (power iteration: the largest
     in magnitude). Works under ``jax.vmap`` (over ``v0`` and the operator).
     """
-    flat0, unravel = ravel_pytree(v0)
     k = iterations
 
     def step(carry, j):
-        basis, alphas, betas = carry
-        q, q_prev = basis[j], basis[jnp.maximum(j - 1, 0)]
-        w = ravel_pytree(matvec(unravel(q)))[0]
+        basis, q_prev, beta_prev = carry
+        q = basis[j]
+        w = matvec(q)
         alpha, scale = jnp.vdot(q, w), jnp.linalg.norm(w)
-        w = w - alpha * q - jnp.where(j > 0, betas[j - 1], 0.0) * q_prev
-        w = w - basis.T @ (basis @ w)  # rows after j are still zero
+        w = w - alpha * q - beta_prev * q_prev
+        w = w - (basis @ w) @ basis  # rows after j are still zero
         beta = jnp.linalg.norm(w)
         # What is left is rounding: an invariant subspace was found (the
         # answer is exact); the later rows stay zero.
         beta = jnp.where(beta > BREAKDOWN * scale, beta, 0.0)
         q_next = jnp.where(beta > 0, w / jnp.where(beta > 0, beta, 1.0), 0.0)
-        return (basis.at[j + 1].set(q_next), alphas.at[j].set(alpha),
-                betas.at[j].set(beta)), None
+        basis = jax.lax.dynamic_update_index_in_dim(basis, q_next, j + 1, 0)
+        return (basis, q, beta), (alpha, beta)
 
-    basis = jnp.zeros((k + 1, flat0.shape[0]), flat0.dtype)
-    basis = basis.at[0].set(flat0 / jnp.linalg.norm(flat0))
-    zeros = jnp.zeros(k, flat0.dtype)
-    (basis, alphas, betas), _ = jax.lax.scan(
-        step, (basis, zeros, zeros), jnp.arange(k))
+    basis = jnp.zeros((k + 1, v0.shape[0]), v0.dtype)
+    basis = basis.at[0].set(v0 / jnp.linalg.norm(v0))
+    zero = jnp.zeros([], v0.dtype)
+    (basis, _, _), (alphas, betas) = jax.lax.scan(
+        step, (basis, jnp.zeros_like(v0), zero), jnp.arange(k))
     # After a breakdown the unused steps' diagonal repeats α_0, a Rayleigh
     # quotient, so it is no larger than the top eigenvalue sought.
     used = jnp.concatenate([jnp.ones(1, bool),
@@ -86,7 +94,7 @@ def lanczos_top(matvec, v0, iterations: int) -> tuple[jax.Array, Any]:
     values, vectors = jnp.linalg.eigh(tri)
     ritz = vectors[:, -1] @ basis[:k]
     ritz = jnp.where(jnp.linalg.norm(ritz) > 0.5, ritz, basis[0])
-    return values[-1], unravel(ritz / jnp.linalg.norm(ritz))
+    return values[-1], ritz / jnp.linalg.norm(ritz)
 
 
 def hvp_fn(params: model.Params, activation, images: Array, labels: Array,
@@ -94,8 +102,10 @@ def hvp_fn(params: model.Params, activation, images: Array, labels: Array,
     """``v -> H v``, H the Hessian of the mean loss on (images, labels), in
     evaluation mode."""
     def loss(p):
-        return model.loss_from_logits(
-            net.forward(p, activation, images, choices, stats)[0], labels)
+        logits = net.forward(p, activation, images, choices, stats)[0]
+        log_p = jax.nn.log_softmax(logits)
+        hot = jax.nn.one_hot(labels, logits.shape[-1], dtype=log_p.dtype)
+        return -jnp.mean(jnp.sum(hot * log_p, axis=-1))
 
     # Linearised once: each product then costs only the tangent pass, the
     # forward and backward at ``params`` being computed a single time.

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.flatten_util import ravel_pytree
 
 from jaxmnist.core import deferred, dynamics, model
 from jaxmnist.core.checks import checked_inputs, valid_member
@@ -144,7 +145,8 @@ def make_init(config: TrainConfig
         if config.dynamics:
             adaptive = dynamics.preconditioner(
                 opt_state, member_options(config, hparams)) is not None
-            probe = dynamics.ProbeState(params, params if adaptive else None)
+            flat = ravel_pytree(params)[0]
+            probe = dynamics.ProbeState(flat, flat if adaptive else None)
         return TrainState(params, opt_state, ~valid_member(hparams, config),
                           probe, stats)
 

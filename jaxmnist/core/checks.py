@@ -17,8 +17,6 @@ Two halves, because a hyperparameter is either known on the host or traced:
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,11 +28,10 @@ from jaxmnist.data.dataset import Dataset, check_dataset
 
 __all__ = ["check_hparams", "checked_inputs", "valid_member"]
 
-_RANGES = {  # field: (test, the valid range in words)
-    "learning_rate": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"),
-    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "weight_decay": (lambda v: math.isfinite(v) and v >= 0,
-                     "finite and >= 0"),
+_RANGES = {  # field: (test of a NumPy or a traced value, range in words)
+    "learning_rate": (lambda v: (v > 0) & (v < np.inf), "finite and > 0"),
+    "dropout": (lambda v: (v >= 0) & (v < 1), "in [0, 1)"),
+    "weight_decay": (lambda v: (v >= 0) & (v < np.inf), "finite and >= 0"),
 }
 
 
@@ -73,7 +70,7 @@ def check_hparams(hparams: HParams, config: TrainConfig) -> None:
     _check_activation(hparams.activation, config)
     for name, (ok, valid) in _RANGES.items():
         value = _concrete(getattr(hparams, name))
-        if value is not None and not ok(float(value)):
+        if value is not None and not ok(np.float64(value)):
             raise ValueError(f"HParams.{name} must be {valid}, got "
                              f"{float(value)!r}")
 
@@ -105,12 +102,8 @@ def valid_member(hparams: HParams, config: TrainConfig) -> jax.Array:
     choices = config.activation_choices or tuple(range(len(ACTIVATIONS)))
     activation = jnp.asarray(hparams.activation)
     ok = jnp.isin(activation, jnp.asarray(choices, activation.dtype))
-    lr = jnp.asarray(hparams.learning_rate)
-    ok &= jnp.isfinite(lr) & (lr > 0)
-    if hparams.dropout is not None:
-        rate = jnp.asarray(hparams.dropout)
-        ok &= (rate >= 0) & (rate < 1)
-    if hparams.weight_decay is not None:
-        decay = jnp.asarray(hparams.weight_decay)
-        ok &= jnp.isfinite(decay) & (decay >= 0)
+    for name, (in_range, _) in _RANGES.items():
+        value = getattr(hparams, name)
+        if value is not None:
+            ok &= in_range(jnp.asarray(value))
     return ok

@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmnist.core import layers
-from jaxmnist.core.activations import HE_INIT
 from jaxmnist.core.model import Params, to_float
 from jaxmnist.types import Array
 
@@ -33,26 +32,11 @@ EVAL_CHUNK = 500
 
 def init_cnn(key: jax.Array, activation: jax.typing.ArrayLike = 0,
              batch_norm: bool = False) -> tuple[Params, list | None]:
-    """(params, batch-norm running stats or None) of the LeNet-5 network."""
-    he = jnp.asarray(HE_INIT)[jnp.asarray(activation, jnp.int32)]
+    """(params, batch-norm running stats or None) of the LeNet-5 network
+    (:func:`jaxmnist.core.layers.init_layers`)."""
     shapes = [(k, k, cin, cout) for k, cin, cout, _ in CONVS]
-    shapes += list(zip(DENSE[:-1], DENSE[1:]))
-    keys = jax.random.split(key, len(shapes))
-    params: Params = []
-    stats = []
-    for i, (k, shape) in enumerate(zip(keys, shapes)):
-        positions = shape[0] * shape[1] if len(shape) == 4 else 1
-        hidden = i < len(shapes) - 1
-        layer = {"w": layers.init_weight(k, shape, shape[-2] * positions,
-                                         shape[-1] * positions, he, hidden)}
-        if batch_norm and hidden:  # no bias before batch norm: see model
-            bn, running = layers.init_batch_norm(shape[-1])
-            layer.update(bn)
-            stats.append(running)
-        else:
-            layer["b"] = jnp.zeros((shape[-1],), jnp.float32)
-        params.append(layer)
-    return params, stats if batch_norm else None
+    return layers.init_layers(key, shapes + list(zip(DENSE[:-1], DENSE[1:])),
+                              activation, batch_norm)
 
 
 def conv(x: jax.Array, kernel: jax.Array, padding: str) -> jax.Array:

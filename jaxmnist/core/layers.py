@@ -1,6 +1,7 @@
 """The layers both models are built of, as pure functions of arrays:
-weights drawn by the activation's rule, batch normalisation, dropout, and
-the hidden-layer block (weights, bias or batch norm, activation, dropout).
+their initialisation (weights drawn by the activation's rule), batch
+normalisation, dropout, and the hidden-layer block (weights, bias or batch
+norm, activation, dropout).
 
 Batch norm (Ioffe & Szegedy 2015) normalises a layer's pre-activations over
 the batch (and, for convolutions, over positions) and applies a learned
@@ -16,13 +17,14 @@ evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxmnist.core import draws
-from jaxmnist.core.activations import apply_activation
+from jaxmnist.core.activations import HE_INIT, apply_activation
 
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9
@@ -61,12 +63,45 @@ def dropout(x: jax.Array, rate: jax.Array, key: jax.Array) -> jax.Array:
 def init_weight(key: jax.Array, shape: tuple[int, ...], fan_in: int,
                 fan_out: int, he: jax.Array, hidden: bool) -> jax.Array:
     """Weights of ``shape`` drawn from a normal distribution with standard
-    deviation ``sqrt(2 / fan_in)`` (He) where ``he`` holds on a hidden
-    layer, else ``sqrt(2 / (fan_in + fan_out))`` (Glorot)."""
+    deviation ``sqrt(2 / fan_in)`` (He et al. 2015) where ``he`` holds on a
+    hidden layer (ReLU-like activations zero about half of their input and
+    would otherwise shrink the signal layer by layer), else
+    ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio 2010): sigmoid's and
+    tanh's hidden layers, and always the linear output layer."""
     glorot = (2.0 / (fan_in + fan_out)) ** 0.5
     std = jnp.where(he, (2.0 / fan_in) ** 0.5, glorot) if hidden \
         else jnp.asarray(glorot, jnp.float32)
     return draws.normal(key, shape) * std
+
+
+def init_layers(key: jax.Array, shapes: Sequence[tuple[int, ...]],
+                activation: jax.typing.ArrayLike, batch_norm: bool
+                ) -> tuple[list, list | None]:
+    """(params, batch-norm running stats or None) of the layers whose
+    weights have ``shapes`` (dense ``[in, out]``, convolution
+    ``[h, w, in, out]``; the last is the linear output layer), one key of
+    ``split(key)`` each: weights by :func:`init_weight` for the activation
+    index ``activation`` (fans counting a kernel's positions), biases zero.
+    With ``batch_norm`` a hidden layer holds batch norm's ``scale`` and
+    ``shift`` instead of a bias (a bias before batch norm is removed by its
+    mean; its gradient is float noise, which Adam would turn into a random
+    walk)."""
+    he = jnp.asarray(HE_INIT)[jnp.asarray(activation, jnp.int32)]
+    params, stats = [], []
+    for i, (k, shape) in enumerate(zip(jax.random.split(key, len(shapes)),
+                                       shapes)):
+        positions = math.prod(shape[:-2])
+        hidden = i < len(shapes) - 1
+        layer = {"w": init_weight(k, shape, shape[-2] * positions,
+                                  shape[-1] * positions, he, hidden)}
+        if batch_norm and hidden:
+            bn, running = init_batch_norm(shape[-1])
+            layer.update(bn)
+            stats.append(running)
+        else:
+            layer["b"] = jnp.zeros((shape[-1],), jnp.float32)
+        params.append(layer)
+    return params, stats if batch_norm else None
 
 
 def matmul(i: int, x: jax.Array, w: jax.Array) -> jax.Array:

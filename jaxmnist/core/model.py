@@ -5,18 +5,11 @@ dict per dense layer, input layer first. ``sizes=(784, 128, 64, 10)`` gives
 three layers: 784->128 and 128->64 with the chosen activation, then a linear
 64->10 layer whose outputs are the class logits.
 
-Initialisation rule (documented, per activation family, see
-:mod:`jaxmnist.core.activations`): weights are drawn from a normal
-distribution with standard deviation
-
-* ``sqrt(2 / fan_in)`` (He et al. 2015) for the hidden layers of ReLU-like
-  activations (relu, leaky_relu, elu, gelu, silu), which zero about half of
-  their input and would otherwise shrink the signal layer by layer;
-* ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio 2010) for the hidden layers
-  of sigmoid and tanh, and always for the linear output layer.
-
-Biases start at zero. The activation is an integer index, so the rule is a
-``jnp.where`` and works on traced (vmapped) indices too.
+Weights are drawn by the activation's rule (He for the ReLU-like
+activations, Glorot for sigmoid and tanh and the output layer: see
+:func:`jaxmnist.core.layers.init_weight`), biases start at zero. The
+activation is an integer index, so the rule is a ``jnp.where`` and works on
+traced (vmapped) indices too.
 """
 
 from __future__ import annotations
@@ -28,7 +21,6 @@ import jax.numpy as jnp
 import optax
 
 from jaxmnist.core import layers
-from jaxmnist.core.activations import HE_INIT
 from jaxmnist.types import Array
 
 Params = list[dict[str, jax.Array]]
@@ -46,37 +38,22 @@ def init_mlp(key: jax.Array,
       sizes: input width, hidden widths..., number of classes.
       activation: the activation index the hidden layers will use; it picks
         He or Glorot scaling (see the module docstring).
-
-    See :func:`init_mlp_batch_norm` for the batch-normalised variant.
     """
+    return init_mlp_layers(key, sizes, activation, batch_norm=False)[0]
+
+
+def init_mlp_layers(key: jax.Array, sizes: Sequence[int],
+                    activation: jax.typing.ArrayLike, batch_norm: bool
+                    ) -> tuple[Params, list | None]:
+    """(params, batch-norm running stats or None): :func:`init_mlp`'s
+    weights, with ``batch_norm`` each hidden layer's bias replaced by batch
+    norm's ``scale`` and ``shift``
+    (:func:`jaxmnist.core.layers.init_layers`)."""
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ValueError(f"sizes must be at least two positive widths, "
                          f"got {tuple(sizes)}")
-    he = jnp.asarray(HE_INIT)[jnp.asarray(activation, jnp.int32)]
-    keys = jax.random.split(key, len(sizes) - 1)
-    return [{"w": layers.init_weight(k, (fan_in, fan_out), fan_in, fan_out,
-                                     he, hidden=i < len(sizes) - 2),
-             "b": jnp.zeros((fan_out,), jnp.float32)}
-            for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1],
-                                                         sizes[1:]))]
-
-
-def init_mlp_batch_norm(key: jax.Array, sizes: Sequence[int] = DEFAULT_SIZES,
-                        activation: jax.typing.ArrayLike = 0
-                        ) -> tuple[Params, list]:
-    """(params, running stats) of an MLP whose hidden layers are batch
-    normalised before their activation: the same weights as
-    :func:`init_mlp`, and each hidden layer's bias replaced by the batch
-    norm's ``scale`` and ``shift`` (a bias before batch norm is removed by
-    its mean; its gradient is float noise, which Adam would turn into a
-    random walk)."""
-    params = init_mlp(key, sizes, activation)
-    stats = []
-    for layer in params[:-1]:
-        bn, running = layers.init_batch_norm(layer.pop("b").shape[0])
-        layer.update(bn)
-        stats.append(running)
-    return params, stats
+    return layers.init_layers(key, list(zip(sizes[:-1], sizes[1:])),
+                              activation, batch_norm)
 
 
 def to_float(images: Array) -> jax.Array:

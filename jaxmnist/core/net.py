@@ -38,11 +38,8 @@ def make_net(name: str, sizes: tuple[int, ...] = model.DEFAULT_SIZES,
     if name == "cnn":
         return Net(name, lambda key, act: cnn.init_cnn(key, act, batch_norm),
                    cnn.apply_cnn)
-    if batch_norm:
-        init = lambda key, act: model.init_mlp_batch_norm(key, sizes, act)
-    else:
-        init = lambda key, act: (model.init_mlp(key, sizes, act), None)
-    return Net(name, init, model.apply)
+    return Net(name, lambda key, act: model.init_mlp_layers(
+        key, sizes, act, batch_norm), model.apply)
 
 
 def is_cnn(params: model.Params) -> bool:

@@ -31,52 +31,71 @@ class Activation(NamedTuple):
     description: str
 
 
-def relu(x: jax.Array) -> jax.Array:
-    """max(x, 0)."""
-    return jnp.maximum(x, 0)
+def _relu(x):
+    return jnp.maximum(x, 0), (x > 0).astype(x.dtype)
 
 
-def sigmoid(x: jax.Array) -> jax.Array:
-    """1 / (1 + exp(-x))."""
-    return jax.nn.sigmoid(x)
+def _sigmoid(x):
+    s = jax.nn.sigmoid(x)
+    return s, s * (1 - s)
 
 
-def tanh(x: jax.Array) -> jax.Array:
-    """Hyperbolic tangent."""
-    return jnp.tanh(x)
+def _tanh(x):
+    t = jnp.tanh(x)
+    return t, 1 - t * t
 
 
-def leaky_relu(x: jax.Array) -> jax.Array:
-    """x for x > 0, 0.01 x otherwise (Maas et al. 2013; Keras' slope is 0.3)."""
-    return jnp.where(x >= 0, x, 0.01 * x)
+def _leaky_relu(x):
+    pos = x >= 0
+    return jnp.where(pos, x, 0.01 * x), jnp.where(pos, 1.0, 0.01).astype(
+        x.dtype)
 
 
-def elu(x: jax.Array) -> jax.Array:
-    """x for x > 0, exp(x) - 1 otherwise (Clevert et al. 2016, alpha = 1)."""
-    return jnp.where(x > 0, x, jnp.expm1(jnp.minimum(x, 0)))
+def _elu(x):
+    e = jnp.expm1(jnp.minimum(x, 0))
+    return jnp.where(x > 0, x, e), jnp.where(x > 0, 1.0, e + 1).astype(
+        x.dtype)
 
 
-def gelu(x: jax.Array) -> jax.Array:
-    """x * Phi(x), the exact (erf) form (Hendrycks & Gimpel 2016)."""
-    return jax.nn.gelu(x, approximate=False)
+def _gelu(x):
+    cdf = 0.5 * (1 + jax.lax.erf(x * (2 ** -0.5)))
+    pdf = jnp.exp(-0.5 * x * x) * (2 * jnp.pi) ** -0.5
+    return x * cdf, cdf + x * pdf
 
 
-def silu(x: jax.Array) -> jax.Array:
-    """x * sigmoid(x), a.k.a. swish (Ramachandran et al. 2017)."""
-    return x * jax.nn.sigmoid(x)
+def _silu(x):
+    s = jax.nn.sigmoid(x)
+    return x * s, s * (1 + x * (1 - s))
+
+
+#: Each activation's ``x -> (f(x), f'(x))`` in closed form, in index order:
+#: the backward pass and the probes use it.
+_VALUE_AND_DERIVATIVE: list[Callable] = [_relu, _sigmoid, _tanh, _leaky_relu,
+                                         _elu, _gelu, _silu]
+
+
+def _value(value_and_derivative: Callable) -> Callable:
+    """``x -> f(x)`` of ``x -> (f(x), f'(x))`` (the unused ``f'`` is not
+    computed in a compiled program)."""
+    return lambda x: value_and_derivative(x)[0]
 
 
 #: Every activation, in index order: the built-ins, then those registered
 #: with :func:`add_activation` (a list, appended in place, so every module
 #: that imported it sees the additions).
 REGISTRY: list[Activation] = [
-        Activation("relu", relu, "he", "rectified linear unit"),
-        Activation("sigmoid", sigmoid, "glorot", "logistic sigmoid"),
-        Activation("tanh", tanh, "glorot", "hyperbolic tangent"),
-        Activation("leaky_relu", leaky_relu, "he", "leaky ReLU, slope 0.01"),
-        Activation("elu", elu, "he", "exponential linear unit, alpha 1"),
-        Activation("gelu", gelu, "he", "Gaussian error linear unit (exact)"),
-        Activation("silu", silu, "he", "sigmoid linear unit (swish)"),
+    Activation("relu", _value(_relu), "he", "rectified linear unit"),
+    Activation("sigmoid", _value(_sigmoid), "glorot", "logistic sigmoid"),
+    Activation("tanh", _value(_tanh), "glorot", "hyperbolic tangent"),
+    Activation("leaky_relu", _value(_leaky_relu), "he",
+               "leaky ReLU, slope 0.01 (Maas et al. 2013; Keras' is 0.3)"),
+    Activation("elu", _value(_elu), "he",
+               "exponential linear unit, alpha 1 (Clevert et al. 2016)"),
+    Activation("gelu", functools.partial(jax.nn.gelu, approximate=False),
+               "he", "Gaussian error linear unit, exact (Hendrycks & "
+               "Gimpel 2016)"),
+    Activation("silu", _value(_silu), "he",
+               "sigmoid linear unit, swish (Ramachandran et al. 2017)"),
 ]
 
 #: The activation names, in index order.
@@ -107,45 +126,6 @@ def as_index(activation: str | jax.typing.ArrayLike) -> jax.typing.ArrayLike:
     return activation_index(activation) if isinstance(activation, str) \
         else activation
 
-
-def _value_and_derivative(name: str):
-    """(f(x), f'(x)) in closed form for the activation ``name``."""
-
-    def relu_vd(x):
-        return jnp.maximum(x, 0), (x > 0).astype(x.dtype)
-
-    def sigmoid_vd(x):
-        s = jax.nn.sigmoid(x)
-        return s, s * (1 - s)
-
-    def tanh_vd(x):
-        t = jnp.tanh(x)
-        return t, 1 - t * t
-
-    def leaky_relu_vd(x):
-        pos = x >= 0
-        return jnp.where(pos, x, 0.01 * x), jnp.where(pos, 1.0, 0.01).astype(
-            x.dtype)
-
-    def elu_vd(x):
-        e = jnp.expm1(jnp.minimum(x, 0))
-        return jnp.where(x > 0, x, e), jnp.where(x > 0, 1.0, e + 1).astype(
-            x.dtype)
-
-    def gelu_vd(x):
-        cdf = 0.5 * (1 + jax.lax.erf(x * (2 ** -0.5)))
-        pdf = jnp.exp(-0.5 * x * x) * (2 * jnp.pi) ** -0.5
-        return x * cdf, cdf + x * pdf
-
-    def silu_vd(x):
-        s = jax.nn.sigmoid(x)
-        return x * s, s * (1 + x * (1 - s))
-
-    return locals()[f"{name}_vd"]
-
-
-_VALUE_AND_DERIVATIVE: list[Callable] = [_value_and_derivative(n)
-                                         for n in ACTIVATIONS]
 
 #: max over x of |f'(x)| per activation, in index order (gelu's at
 #: x = sqrt(2), silu's at x = 2.3994); the scale "saturated" is measured on.

@@ -39,7 +39,7 @@ def mu_hat(g, m, b1, count, nesterov: bool):
         dtype) + hyper(1 - b1, dtype) * debias(g, b1, count).astype(dtype))
 
 
-def _adam_out(m_hat, v_hat, eps, eps_root, like):
+def adam_out(m_hat, v_hat, eps, eps_root, like):
     """``m^ / (sqrt(v^ + eps_root) + eps)`` in ``like``'s dtype."""
     dtype = promote(m_hat.dtype, v_hat.dtype)
     m_hat, v_hat = m_hat.astype(dtype), v_hat.astype(dtype)
@@ -90,7 +90,7 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
         nu = jax.tree.map(lambda g, v: ema(abs_sq(g), v, b2), updates,
                           state.nu)
         count = safe_increment(state.count)
-        out = jax.tree.map(lambda g, m, v: _adam_out(
+        out = jax.tree.map(lambda g, m, v: adam_out(
             mu_hat(g, m, b1, count, nesterov), debias(v, b2, count), eps,
             eps_root, g), updates, mu, nu)
         return out, ScaleByAdamState(count=count, mu=cast_like(mu, state.mu),

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmnist.errors import check_choice
+from jaxmnist.optim._adam import adam_out
 from jaxmnist.optim._common import (
     Hyper,
     abs_sq,
@@ -155,6 +156,12 @@ def scale_by_adopt(b1: Hyper = 0.9, b2: Hyper = 0.9999, eps: Hyper = 1e-6,
     return optax.GradientTransformation(init_fn, update_fn)
 
 
+def _mix(m1_hat: jax.Array, m2: jax.Array, alpha) -> jax.Array:
+    """``m1^ + alpha m2`` in the promoted dtype of both."""
+    dtype = promote(m1_hat.dtype, m2.dtype)
+    return m1_hat.astype(dtype) + hyper(alpha, dtype) * m2.astype(dtype)
+
+
 class ScaleByAdemamixState(NamedTuple):
     count: jax.Array  # pyright: ignore[reportIncompatibleMethodOverride]
     count_m2: jax.Array  # steps of the slow average (its schedules' clock)
@@ -194,13 +201,6 @@ def scale_by_ademamix(b1: Hyper = 0.9, b2: Hyper = 0.999,
         return ScaleByAdemamixState(count=zero_count(), count_m2=zero_count(),
                                     m1=zeros, m2=zeros, nu=zeros)
 
-    def mix(m1, m2, v, c_alpha):
-        dtype = promote(m1.dtype, m2.dtype, v.dtype)
-        num = m1.astype(dtype) + hyper(c_alpha, dtype) * m2.astype(dtype)
-        den = jnp.sqrt(v.astype(dtype) + hyper(eps_root, dtype)) \
-            + hyper(eps, dtype)
-        return num / den
-
     def update_fn(updates, state, params=None):
         del params
         c_b3 = b3(state.count_m2) if callable(b3) else b3
@@ -210,10 +210,10 @@ def scale_by_ademamix(b1: Hyper = 0.9, b2: Hyper = 0.999,
         nu = jax.tree.map(lambda g, v: ema(abs_sq(g), v, b2), updates,
                           state.nu)
         count = safe_increment(state.count)
-        out = jax.tree.map(lambda a, b, v: mix(
-            debias(a, b1, count), b, debias(v, b2, count), c_alpha), m1, m2,
-            nu)
-        return cast_like(out, updates), ScaleByAdemamixState(
+        out = jax.tree.map(lambda g, a, b, v: adam_out(
+            _mix(debias(a, b1, count), b, c_alpha), debias(v, b2, count), eps,
+            eps_root, g), updates, m1, m2, nu)
+        return out, ScaleByAdemamixState(
             count=count, count_m2=safe_increment(state.count_m2),
             m1=cast_like(m1, state.m1), m2=cast_like(m2, state.m2),
             nu=cast_like(nu, state.nu))

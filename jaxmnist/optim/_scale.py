@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,11 +36,29 @@ def _scale(u: jax.Array, eta, sign: int) -> jax.Array:
     return ((-e if sign < 0 else e) * u.astype(wide)).astype(u.dtype)
 
 
-def _scheduled(schedule: Callable, count: jax.Array, updates) -> Any:
-    """``schedule(count)`` for each leaf, in its :func:`correction_dtype`."""
-    return jax.tree.map(
-        lambda u: evaluate(schedule, count, correction_dtype(u.dtype)),
-        updates)
+def _leafwise(value, state_type: type, apply: Callable
+              ) -> optax.GradientTransformation:
+    """``apply(updates, values, params)`` with ``values`` a tree of
+    ``value`` per leaf: a constant (state ``optax.EmptyState()``) or a
+    schedule of the steps taken so far, evaluated in each leaf's
+    :func:`correction_dtype` (state ``state_type(count)``)."""
+    scheduled = callable(value)
+
+    def init_fn(params):
+        del params
+        return state_type(count=zero_count()) if scheduled \
+            else optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        if not scheduled:
+            return apply(updates, jax.tree.map(lambda _: value, updates),
+                         params), state
+        values = jax.tree.map(lambda u: evaluate(
+            value, state.count, correction_dtype(u.dtype)), updates)
+        return apply(updates, values, params), state_type(
+            count=safe_increment(state.count))
+
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
@@ -68,32 +86,11 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
       rejects in ``apply_updates``; we round the product to bfloat16).
     """
     sign = -1 if flip_sign else 1
-    eta_const = 1.0 if learning_rate is None else learning_rate
-
-    if callable(eta_const):
-        schedule = cast(Callable, eta_const)
-
-        def init_fn(params):
-            del params
-            return ScaleByLearningRateState(count=zero_count())
-
-        def update_fn(updates, state, params=None):
-            del params
-            etas = _scheduled(schedule, state.count, updates)
-            updates = jax.tree.map(lambda u, e: _scale(u, e, sign), updates,
-                                   etas)
-            return updates, ScaleByLearningRateState(
-                count=safe_increment(state.count))
-
-        return optax.GradientTransformation(init_fn, update_fn)
-
-    def const_update(updates, state, params=None):
-        del params
-        return jax.tree.map(lambda u: _scale(u, eta_const, sign),
-                            updates), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(),
-                                        const_update)
+    return _leafwise(
+        1.0 if learning_rate is None else learning_rate,
+        ScaleByLearningRateState,
+        lambda updates, etas, params: jax.tree.map(
+            lambda u, e: _scale(u, e, sign), updates, etas))
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -135,36 +132,16 @@ def add_decayed_weights(weight_decay: float | jax.Array | Callable = 0.0,
       A transformation that needs ``params`` in ``update``; its state is
       ``optax.EmptyState()`` or, for a scheduled decay, a step count.
     """
-    scheduled = callable(weight_decay)
-
-    def init_fn(params):
-        del params
-        if scheduled:
-            return AddDecayedWeightsState(count=zero_count())
-        return optax.EmptyState()
-
-    def update_fn(updates, state, params=None):
+    def apply(updates, wds, params):
         if params is None:
             raise ValueError("add_decayed_weights needs params in update")
-        new_state = AddDecayedWeightsState(safe_increment(state.count)) \
-            if scheduled else state
         if is_python_number(weight_decay) and weight_decay == 0.0:
-            return updates, new_state
-        if scheduled:
-            wds = _scheduled(cast(Callable, weight_decay), state.count,
-                             updates)
-        else:
-            wds = jax.tree.map(lambda _: weight_decay, updates)
-
-        def decay(g, p, wd):
-            return jax.tree.map(_decay_leaf, g, p, wd)
-
+            return updates
         if mask is None:
-            return jax.tree.map(_decay_leaf, updates, params, wds), new_state
-        m = mask(params) if callable(mask) else mask
-        out = jax.tree.map(
-            lambda keep, g, p, wd: decay(g, p, wd) if keep else g, m, updates,
-            params, wds)
-        return out, new_state
+            return jax.tree.map(_decay_leaf, updates, params, wds)
+        return jax.tree.map(
+            lambda keep, g, p, wd: jax.tree.map(_decay_leaf, g, p, wd)
+            if keep else g, mask(params) if callable(mask) else mask,
+            updates, params, wds)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _leafwise(weight_decay, AddDecayedWeightsState, apply)

@@ -36,7 +36,6 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Hyper | None = None,
     ``v`` is stored in ``accumulator_dtype`` (default: the params').
 
     Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
       momentum: ``beta``, or None for plain SGD.
       nesterov: Nesterov's look-ahead form of the momentum.
       accumulator_dtype: dtype of ``v`` (default: the params').
@@ -60,10 +59,7 @@ def momentum(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
     Equals ``optax.sgd(learning_rate, momentum=0.9)``. The effective step for
     a constant gradient is ``eta / (1 - beta)``, ten times ``eta`` at 0.9.
 
-    Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
-      momentum: ``beta``.
-      accumulator_dtype: dtype of ``v`` (default: the params').
+    Arguments as :func:`sgd`.
 
     Reference: Polyak (1964); Goodfellow et al. (2016), Algorithm 8.2.
     """
@@ -78,10 +74,7 @@ def nesterov(learning_rate: ScalarOrSchedule, momentum: Hyper = 0.9,
     Equals ``optax.sgd(learning_rate, momentum=0.9, nesterov=True)``: the
     look-ahead reformulated on the current gradient, as in PyTorch.
 
-    Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
-      momentum: ``beta``.
-      accumulator_dtype: dtype of ``v`` (default: the params').
+    Arguments as :func:`sgd`.
 
     Reference: Nesterov (1983); Sutskever, Martens, Dahl & Hinton (2013).
     """
@@ -100,7 +93,6 @@ def adam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9, b2: Hyper = 0.999,
     NAdam (:func:`nadam`).
 
     Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
       b1, b2: decays of the first and second moments.
       eps, eps_root: added outside / inside the root of ``v^``.
       mu_dtype: dtype of ``m`` (default: the params').
@@ -125,9 +117,7 @@ def nadam(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
     ``m^ = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`` replaces
     Adam's ``m_t / (1 - b1^t)``: the first moment looks one step ahead.
 
-    Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
-      b1, b2, eps, eps_root, mu_dtype: as :func:`adam`.
+    Arguments as :func:`adam`.
 
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016
     workshop.
@@ -147,7 +137,6 @@ def adamw(learning_rate: ScalarOrSchedule, b1: Hyper = 0.9,
     learning rate, as ``optax.adamw`` and PyTorch.
 
     Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
       b1, b2, eps, eps_root, mu_dtype, nesterov: as :func:`adam`.
       weight_decay: ``lambda`` (float, traced scalar or schedule).
       mask: bools (a prefix of the params' tree) or ``params -> bools``.
@@ -173,7 +162,6 @@ def adagrad(learning_rate: ScalarOrSchedule,
     is *inside* the square root.
 
     Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
       initial_accumulator_value: ``G_0``.
       eps: added under the root.
 
@@ -236,7 +224,6 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: Hyper = 0.9,
     ``bias_correction=True`` divides ``nu`` (and ``mu``) by ``1 - decay^t``.
 
     Args:
-      learning_rate: ``eta``: float, traced scalar or schedule.
       decay: decay of the running mean(s).
       eps: added inside (``eps_in_sqrt``) or outside the root.
       initial_scale: ``nu_0``.

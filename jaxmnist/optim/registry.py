@@ -268,24 +268,17 @@ def check_option(optimizer: str, name: str, value) -> None:
 _SCHEDULE_FREE_STATES = (ScheduleFreeState, optax.contrib.ScheduleFreeState)
 
 
-def _find_schedule_free_state(opt_state):
-    """The schedule-free state inside ``opt_state`` (ours or optax's, also
-    within ``inject_hyperparams`` or a chain), or None."""
-    def is_state(node):
-        return isinstance(node, _SCHEDULE_FREE_STATES)
-
-    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state)
-             if is_state(n)]
-    return found[0] if found else None
-
-
 def evaluation_params(name: str, opt_state, params):
     """The point to evaluate (validate, test, save) after training with
     ``name``: Schedule-Free's average ``x = (y - (1 - b1) z) / b1``
-    (optax's ``schedule_free_eval_params``), the params themselves for
-    every other optimizer."""
-    state = _find_schedule_free_state(opt_state) if get_spec(
-        name).name == "schedule_free_adamw" else None
-    if state is None:
+    (optax's ``schedule_free_eval_params``) from the schedule-free state in
+    ``opt_state`` (ours or optax's, also within ``inject_hyperparams`` or a
+    chain), the params themselves for every other optimizer."""
+    def is_state(node):
+        return isinstance(node, _SCHEDULE_FREE_STATES)
+
+    if get_spec(name).name != "schedule_free_adamw":
         return params
-    return schedule_free_eval_params(state, params)
+    found = [n for n in jax.tree.leaves(opt_state, is_leaf=is_state)
+             if is_state(n)]
+    return schedule_free_eval_params(found[0], params) if found else params

@@ -213,9 +213,6 @@ def scale_by_adadelta(rho: Hyper = 0.9, eps: Hyper = 1e-6
     Args:
       rho: decay of both running means (Python float or traced scalar).
       eps: stabiliser under both roots.
-
-    Returns:
-      A transformation with state :class:`ScaleByAdadeltaState`.
     """
 
     def init_fn(params):

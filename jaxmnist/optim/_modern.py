@@ -49,9 +49,6 @@ def scale_by_lion(b1: Hyper = 0.9, b2: Hyper = 0.99,
       mu_dtype: dtype of ``m`` (default: the params').
       mode: ``"hard"``, ``"smooth"`` or ``"refined"`` sign.
       smooth_beta: sharpness of the ``"smooth"`` sign.
-
-    Returns:
-      A transformation with state :class:`ScaleByLionState`.
     """
     check_choice("lion mode", mode, LION_MODES)
     mu_dtype = canonical_dtype(mu_dtype)
@@ -112,9 +109,6 @@ def scale_by_adopt(b1: Hyper = 0.9, b2: Hyper = 0.9999, eps: Hyper = 1e-6,
       nesterov: look-ahead output.
       use_clipping: clip the normalised gradient.
       clip_value_fn: the clip bound as a function of the step count.
-
-    Returns:
-      A transformation with state :class:`ScaleByAdoptState`.
     """
     mu_dtype = canonical_dtype(mu_dtype)
 
@@ -190,9 +184,6 @@ def scale_by_ademamix(b1: Hyper = 0.9, b2: Hyper = 0.999,
       alpha: weight of the slow moment (float, traced scalar or schedule).
       eps, eps_root: added outside / inside the root of ``v^``.
       mu_dtype: dtype of all three moments (default: the params').
-
-    Returns:
-      A transformation with state :class:`ScaleByAdemamixState`.
     """
     mu_dtype = canonical_dtype(mu_dtype)
 

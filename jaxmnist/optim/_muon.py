@@ -161,9 +161,6 @@ def scale_by_muon(ns_coeffs: Sequence | str = NS_COEFFS, ns_steps: int = 5,
     ``adaptive``, ``O <- <m^, O> O``. Leaves of rank > 2 are folded into
     matrices by ``weight_dimension_numbers`` (a tree of
     ``MuonDimensionNumbers``, or a function of the updates giving one).
-
-    Returns:
-      A transformation with state :class:`MuonState`.
     """
     check_choice("muon preconditioning", preconditioning, PRECONDITIONINGS)
     mu_dtype = canonical_dtype(mu_dtype)

@@ -87,80 +87,70 @@ def _split_betas(prodigy: Callable) -> Callable:
     return factory
 
 
-_MOMENTUM = {"momentum": 0.9}
-_ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "eps_root": 0.0}
+def _builtin(name: str, ours: Callable, builtin: Callable,
+             learning_rate: float, batch_size: int, why: str,
+             per_sample: bool = False) -> OptimizerSpec:
+    """A built-in's spec: every option of ``ours`` with a float default
+    (besides the learning rate) is vmappable, with that default."""
+    vmappable = {p.name: p.default
+                 for p in inspect.signature(ours).parameters.values()
+                 if type(p.default) is float and p.name != "learning_rate"}
+    return OptimizerSpec(name, ours, builtin, learning_rate, batch_size, why,
+                         vmappable, per_sample)
+
 
 _SPECS: tuple[OptimizerSpec, ...] = (
-    OptimizerSpec("sgd", alias.sgd, optax.sgd, 0.01, 1,
-                  "per-sample SGD: 0.01 is the classic from-scratch choice; "
-                  "at batch 1 larger steps make the 55k noisy updates "
-                  "diverge", {}, per_sample=True),
-    OptimizerSpec("minibatch_sgd", alias.sgd, optax.sgd, 0.1, 128,
-                  "batch 128 averages the gradient, so a 10x larger step "
-                  "than per-sample SGD is stable and ~10x faster per epoch",
-                  {}),
-    OptimizerSpec("momentum", alias.momentum,
-                  functools.partial(optax.sgd, momentum=0.9), 0.01, 128,
-                  "beta 0.9 multiplies the step by 1/(1-beta) = 10, so 0.01 "
-                  "matches minibatch SGD's effective 0.1", _MOMENTUM),
-    OptimizerSpec("nesterov", alias.nesterov, functools.partial(
-        optax.sgd, momentum=0.9, nesterov=True), 0.01, 128,
-                  "as momentum", _MOMENTUM),
-    OptimizerSpec("adam", alias.adam, optax.adam, 1e-3, 128,
-                  "Kingma & Ba's default, the common default everywhere",
-                  _ADAM),
-    OptimizerSpec("adamw", alias.adamw, optax.adamw, 1e-3, 128,
-                  "Adam's step: a 1e-4 decay barely changes the steps, "
-                  "only the weights' pull towards 0",
-                  {**_ADAM, "weight_decay": 1e-4}),
-    OptimizerSpec("nadam", alias.nadam, optax.nadam, 1e-3, 128,
-                  "Adam's, as Dozat and Keras: the look-ahead changes the "
-                  "direction, not the size, of the step", _ADAM),
-    OptimizerSpec("adagrad", alias.adagrad, optax.adagrad, 0.01, 128,
-                  "Duchi et al.'s and PyTorch's default; Keras' 0.001 crawls "
-                  "because the accumulated squares only grow",
-                  {"initial_accumulator_value": 0.1, "eps": 1e-7}),
-    OptimizerSpec("adadelta", alias.adadelta, optax.adadelta, 1.0, 128,
-                  "Zeiler's method has no learning rate, i.e. 1.0; Keras' "
-                  "0.001 makes it 1000x slower",
-                  {"rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}),
-    OptimizerSpec("rmsprop", alias.rmsprop, optax.rmsprop, 1e-3, 128,
-                  "Hinton's lecture and Keras' default",
-                  {"decay": 0.9, "eps": 1e-8, "initial_scale": 0.0}),
-    OptimizerSpec("lion", modern.lion, optax.lion, 3e-4, 128,
-                  "sign updates move every weight by the full rate, so "
-                  "Chen et al. advise 3-10x below Adam's 1e-3", {
-                      "b1": 0.9, "b2": 0.99, "weight_decay": 1e-3}),
-    OptimizerSpec("muon", _with_model_dims(modern.muon),
-                  _with_model_dims(optax.contrib.muon), 5e-3, 128,
-                  "orthogonalised steps have spectral norm ~1 whatever the "
-                  "gradient's size; 5e-3 also suits the Adam-updated biases",
-                  {"beta": 0.95, "eps": 1e-8, "weight_decay": 0.0,
-                   "adam_b1": 0.9, "adam_b2": 0.999, "adam_eps_root": 0.0,
-                   "adam_weight_decay": 0.0}),
-    OptimizerSpec("schedule_free_adamw", schedule_free_adamw,
-                  optax.contrib.schedule_free_adamw, 2.5e-3, 128,
-                  "optax's default 2.5e-3: averaging tolerates a larger "
-                  "step than Adam's", {
-                      "b1": 0.9, "b2": 0.999, "eps": 1e-8,
-                      "weight_decay": 0.0, "weight_lr_power": 2.0}),
-    OptimizerSpec("adopt", modern.adopt, optax.contrib.adopt, 1e-3, 128,
-                  "Adam's scale: the normalised gradient is clipped to "
-                  "t^(1/4), so steps are Adam-sized", {
-                      "b1": 0.9, "b2": 0.9999, "eps": 1e-6}),
-    OptimizerSpec("ademamix", modern.ademamix, optax.contrib.ademamix, 1e-3,
-                  128, "Adam's 1e-3, as the paper uses Adam's rates", {
-                      "b1": 0.9, "b2": 0.999, "b3": 0.9999, "alpha": 5.0,
-                      "eps": 1e-8, "eps_root": 0.0, "weight_decay": 0.0}),
-    OptimizerSpec("prodigy", _split_betas(_prodigy),
-                  _split_betas(optax.contrib.prodigy), 1.0, 128,
-                  "the rate multiplies the estimated step size: 1.0 is "
-                  "Prodigy's point, nothing to tune", {
-                      "b1": 0.9, "b2": 0.999, "eps": 1e-8,
-                      "estim_lr0": 1e-6, "estim_lr_coef": 1.0,
-                      "weight_decay": 0.0}),
+    _builtin("sgd", alias.sgd, optax.sgd, 0.01, 1,
+             "per-sample SGD: 0.01 is the classic from-scratch choice; at "
+             "batch 1 larger steps make the 55k noisy updates diverge",
+             per_sample=True),
+    _builtin("minibatch_sgd", alias.sgd, optax.sgd, 0.1, 128,
+             "batch 128 averages the gradient, so a 10x larger step than "
+             "per-sample SGD is stable and ~10x faster per epoch"),
+    _builtin("momentum", alias.momentum,
+             functools.partial(optax.sgd, momentum=0.9), 0.01, 128,
+             "beta 0.9 multiplies the step by 1/(1-beta) = 10, so 0.01 "
+             "matches minibatch SGD's effective 0.1"),
+    _builtin("nesterov", alias.nesterov, functools.partial(
+        optax.sgd, momentum=0.9, nesterov=True), 0.01, 128, "as momentum"),
+    _builtin("adam", alias.adam, optax.adam, 1e-3, 128,
+             "Kingma & Ba's default, the common default everywhere"),
+    _builtin("adamw", alias.adamw, optax.adamw, 1e-3, 128,
+             "Adam's step: a 1e-4 decay barely changes the steps, only the "
+             "weights' pull towards 0"),
+    _builtin("nadam", alias.nadam, optax.nadam, 1e-3, 128,
+             "Adam's, as Dozat and Keras: the look-ahead changes the "
+             "direction, not the size, of the step"),
+    _builtin("adagrad", alias.adagrad, optax.adagrad, 0.01, 128,
+             "Duchi et al.'s and PyTorch's default; Keras' 0.001 crawls "
+             "because the accumulated squares only grow"),
+    _builtin("adadelta", alias.adadelta, optax.adadelta, 1.0, 128,
+             "Zeiler's method has no learning rate, i.e. 1.0; Keras' 0.001 "
+             "makes it 1000x slower"),
+    _builtin("rmsprop", alias.rmsprop, optax.rmsprop, 1e-3, 128,
+             "Hinton's lecture and Keras' default"),
+    _builtin("lion", modern.lion, optax.lion, 3e-4, 128,
+             "sign updates move every weight by the full rate, so Chen et "
+             "al. advise 3-10x below Adam's 1e-3"),
+    _builtin("muon", _with_model_dims(modern.muon),
+             _with_model_dims(optax.contrib.muon), 5e-3, 128,
+             "orthogonalised steps have spectral norm ~1 whatever the "
+             "gradient's size; 5e-3 also suits the Adam-updated biases"),
+    _builtin("schedule_free_adamw", schedule_free_adamw,
+             optax.contrib.schedule_free_adamw, 2.5e-3, 128,
+             "optax's default 2.5e-3: averaging tolerates a larger step "
+             "than Adam's"),
+    _builtin("adopt", modern.adopt, optax.contrib.adopt, 1e-3, 128,
+             "Adam's scale: the normalised gradient is clipped to t^(1/4), "
+             "so steps are Adam-sized"),
+    _builtin("ademamix", modern.ademamix, optax.contrib.ademamix, 1e-3, 128,
+             "Adam's 1e-3, as the paper uses Adam's rates"),
+    _builtin("prodigy", _split_betas(_prodigy),
+             _split_betas(optax.contrib.prodigy), 1.0, 128,
+             "the rate multiplies the estimated step size: 1.0 is "
+             "Prodigy's point, nothing to tune"),
 )
-#: The newer optimizers (issue 37), after the classic ones.
+#: The newer optimizers, after the classic ones.
 MODERN_OPTIMIZERS: tuple[str, ...] = ("lion", "muon", "schedule_free_adamw",
                                       "adopt", "ademamix", "prodigy")
 

@@ -30,64 +30,43 @@ for the dtype rules shared by all transforms. Where they differ from optax
 * ``scale_by_learning_rate(None)`` means a rate of 1.0 with the sign flip.
 """
 
-from jaxmnist.optim._adam import ScaleByAdamState, scale_by_adam
+from jaxmnist.optim._adam import ScaleByAdamState as ScaleByAdamState
+from jaxmnist.optim._adam import scale_by_adam as scale_by_adam
 from jaxmnist.optim._adaptive import (
-                                      ScaleByAdadeltaState,
-                                      ScaleByRmsState,
-                                      ScaleByRmsWithCountState,
-                                      ScaleByRssState,
-                                      ScaleByStddevState,
-                                      ScaleByStddevWithCountState,
-                                      scale_by_adadelta,
-                                      scale_by_rms,
-                                      scale_by_rss,
-                                      scale_by_stddev,
+    ScaleByAdadeltaState as ScaleByAdadeltaState,
 )
-from jaxmnist.optim._common import ScalarOrSchedule
-from jaxmnist.optim._modern import (
-                                      ScaleByAdemamixState,
-                                      ScaleByAdoptState,
-                                      ScaleByLionState,
-                                      scale_by_ademamix,
-                                      scale_by_adopt,
-                                      scale_by_lion,
+from jaxmnist.optim._adaptive import ScaleByRmsState as ScaleByRmsState
+from jaxmnist.optim._adaptive import (
+    ScaleByRmsWithCountState as ScaleByRmsWithCountState,
 )
-from jaxmnist.optim._muon import MuonState, scale_by_muon, scale_by_shape
+from jaxmnist.optim._adaptive import ScaleByRssState as ScaleByRssState
+from jaxmnist.optim._adaptive import ScaleByStddevState as ScaleByStddevState
+from jaxmnist.optim._adaptive import (
+    ScaleByStddevWithCountState as ScaleByStddevWithCountState,
+)
+from jaxmnist.optim._adaptive import scale_by_adadelta as scale_by_adadelta
+from jaxmnist.optim._adaptive import scale_by_rms as scale_by_rms
+from jaxmnist.optim._adaptive import scale_by_rss as scale_by_rss
+from jaxmnist.optim._adaptive import scale_by_stddev as scale_by_stddev
+from jaxmnist.optim._common import ScalarOrSchedule as ScalarOrSchedule
+from jaxmnist.optim._modern import ScaleByAdemamixState as ScaleByAdemamixState
+from jaxmnist.optim._modern import ScaleByAdoptState as ScaleByAdoptState
+from jaxmnist.optim._modern import ScaleByLionState as ScaleByLionState
+from jaxmnist.optim._modern import scale_by_ademamix as scale_by_ademamix
+from jaxmnist.optim._modern import scale_by_adopt as scale_by_adopt
+from jaxmnist.optim._modern import scale_by_lion as scale_by_lion
+from jaxmnist.optim._muon import MuonState as MuonState
+from jaxmnist.optim._muon import scale_by_muon as scale_by_muon
+from jaxmnist.optim._muon import scale_by_shape as scale_by_shape
 from jaxmnist.optim._scale import (
-                                      AddDecayedWeightsState,
-                                      ScaleByLearningRateState,
-                                      add_decayed_weights,
-                                      scale_by_learning_rate,
+    AddDecayedWeightsState as AddDecayedWeightsState,
 )
-from jaxmnist.optim._trace import TraceState, trace
-
-__all__ = [
-    "AddDecayedWeightsState",
-    "MuonState",
-    "ScalarOrSchedule",
-    "ScaleByAdadeltaState",
-    "ScaleByAdamState",
-    "ScaleByAdemamixState",
-    "ScaleByAdoptState",
-    "ScaleByLearningRateState",
-    "ScaleByLionState",
-    "ScaleByRmsState",
-    "ScaleByRmsWithCountState",
-    "ScaleByRssState",
-    "ScaleByStddevState",
-    "ScaleByStddevWithCountState",
-    "TraceState",
-    "add_decayed_weights",
-    "scale_by_adadelta",
-    "scale_by_adam",
-    "scale_by_ademamix",
-    "scale_by_adopt",
-    "scale_by_learning_rate",
-    "scale_by_lion",
-    "scale_by_muon",
-    "scale_by_rms",
-    "scale_by_rss",
-    "scale_by_shape",
-    "scale_by_stddev",
-    "trace",
-]
+from jaxmnist.optim._scale import (
+    ScaleByLearningRateState as ScaleByLearningRateState,
+)
+from jaxmnist.optim._scale import add_decayed_weights as add_decayed_weights
+from jaxmnist.optim._scale import (
+    scale_by_learning_rate as scale_by_learning_rate,
+)
+from jaxmnist.optim._trace import TraceState as TraceState
+from jaxmnist.optim._trace import trace as trace

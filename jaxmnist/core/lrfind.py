@@ -28,7 +28,7 @@ import optax
 from jax import lax
 
 from jaxmnist.core.config import HParams, TrainConfig
-from jaxmnist.core.step import Carry, make_step, step_layout
+from jaxmnist.core.step import Carry, keep_where, make_step, step_layout
 from jaxmnist.data.dataset import Dataset
 from jaxmnist.optim.registry import make_optimizer
 
@@ -75,10 +75,8 @@ def range_test(loss_fn: Callable, params, tx: optax.GradientTransformation,
         loss, grads = jax.value_and_grad(loss_fn)(p, batch)
         updates, new_state = tx.update(grads, state, p)
         bad = bad | ~jnp.isfinite(loss)
-        keep = lambda new, old: jax.tree.map(
-            lambda n, o: jnp.where(bad, o, n), new, old)
-        carry = (keep(optax.apply_updates(p, updates), p),
-                 keep(new_state, state), bad)
+        carry = (keep_where(~bad, optax.apply_updates(p, updates), p),
+                 keep_where(~bad, new_state, state), bad)
         return carry, jnp.where(bad, jnp.inf, loss)
 
     init = (params, tx.init(params), jnp.zeros([], bool))

@@ -99,12 +99,8 @@ def make_step(config: TrainConfig, tx: optax.GradientTransformation,
     accuracy, per-layer gradient norms ``[layers]`` or 0 without
     probes))``; the norms are those of the step's own gradients. Where
     ``config.transposed_first_layer``, the carry holds the first layer's
-    weights (and their optimizer state) transposed
-    (:func:`step_layout`): under ``vmap`` with a shared batch the
-    members' first-layer products are then one matmul that reads the
-    weights as they lie, and their gradients come out in the same layout,
-    with no per-step copy of either (the same arithmetic as the dense
-    step)."""
+    weights (and their optimizer state) transposed (:func:`step_layout`,
+    :func:`~jaxmnist.core.layers.matmul_transposed_first` says why)."""
     choices, act = config.activation_choices, hparams.activation
     rank_one = rank_one_norms(config)
     loss_fn = _make_loss(config, hparams)

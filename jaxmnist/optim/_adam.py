@@ -67,14 +67,6 @@ def scale_by_adam(b1: Hyper = 0.9, b2: Hyper = 0.999, eps: Hyper = 1e-8,
       eps_root: added under the root (for meta-gradients through Adam).
       mu_dtype: dtype of the first moment; ``None``: the params' dtype.
       nesterov: Nesterov momentum (NAdam).
-
-    Returns:
-      A transformation with state :class:`ScaleByAdamState`. Moments are
-      updated in the promoted dtype of gradient and state and stored back in
-      their initial dtypes (optax does so for ``nu`` but keeps a promoted
-      ``mu`` when ``mu_dtype`` is None); bias corrections are computed in the
-      params' real dtype, at least float32; the output has the gradient's
-      dtype.
     """
     mu_dtype = canonical_dtype(mu_dtype)
 

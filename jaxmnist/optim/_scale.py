@@ -77,13 +77,6 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule | None,
         at least float32). ``None`` means 1.0, *with* the sign flip (optax's
         ``None`` skips the flip, so ``optax.adadelta()`` ascends the loss).
       flip_sign: multiply by ``-eta`` (True) or ``eta``.
-
-    Returns:
-      A transformation whose state is ``optax.EmptyState()`` for a constant
-      rate (as optax's ``scale(-lr)``) and a step count for a schedule.
-      Updates keep their dtype (optax returns float32 updates for bfloat16
-      gradients and a float32 array rate, which strict dtype promotion then
-      rejects in ``apply_updates``; we round the product to bfloat16).
     """
     sign = -1 if flip_sign else 1
     return _leafwise(

@@ -35,13 +35,6 @@ def trace(decay: Hyper, nesterov: bool = False,
         float or a (traced) scalar array.
       nesterov: use the look-ahead (Nesterov) form.
       accumulator_dtype: dtype of ``v``; ``None``: the params' dtype.
-
-    Returns:
-      A transformation with state :class:`TraceState`. ``v`` is computed in
-      the promoted dtype of ``g`` and ``v`` and stored back in ``v``'s dtype
-      (optax keeps the promoted dtype when ``accumulator_dtype`` is None, so
-      its state changes dtype after one step of float32 gradients on
-      bfloat16 params); the output has ``g``'s dtype.
     """
     accumulator_dtype = canonical_dtype(accumulator_dtype)
 

@@ -15,11 +15,12 @@ Notation: ``g`` is the incoming update (the gradient for a first transform),
 Numeric hyperparameters (``decay``, ``b1``, ``eps``, ...) may be Python
 numbers or (traced, vmapped) scalar arrays; see :mod:`jaxmnist.optim._common`
 for the dtype rules shared by all transforms. Where they differ from optax
-0.2.8 (each transform's docstring says how):
+0.2.8:
 
-* states keep the dtype they were initialised with (optax lets Adam's ``mu``
-  and the momentum trace take the promoted dtype of float32 gradients on
-  bfloat16 params, unless ``mu_dtype``/``accumulator_dtype`` is given);
+* states keep the dtype they were initialised with, the arithmetic runs in
+  the promoted dtype of update and state (optax lets Adam's ``mu`` and the
+  momentum trace take the promoted dtype of float32 gradients on bfloat16
+  params, unless ``mu_dtype``/``accumulator_dtype`` is given);
 * updates keep the incoming updates' dtype, also when multiplied by a wider
   traced learning rate (optax returns float32 updates for bfloat16 gradients
   and a float32 array rate, which ``apply_updates`` under strict promotion

@@ -20,6 +20,7 @@ import sys
 
 import jax
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from benchmarks import common
 from jaxmnist.core import dynamics
@@ -49,7 +50,9 @@ def reference_program(cfg: TrainConfig, images, labels):
     def one(state, start, hp):
         hvp = dynamics.hvp_fn(state.params, hp.activation, images, labels,
                               cfg.activation_choices, state.stats)
-        value = dynamics.lanczos_top(hvp, start.hessian_vector, REFERENCE)[0]
+        unravel = ravel_pytree(state.params)[1]  # the warm starts are flat
+        value = dynamics.lanczos_top(hvp, unravel(start.hessian_vector),
+                                     REFERENCE)[0]
         pre = dynamics.preconditioner(state.opt_state,
                                       member_options(cfg, hp))
         if pre is None:
@@ -57,7 +60,7 @@ def reference_program(cfg: TrainConfig, images, labels):
         scale = jax.tree.map(jax.lax.rsqrt, pre)
         return value, dynamics.lanczos_top(
             lambda q: tree_mul(scale, hvp(tree_mul(scale, q))),
-            start.preconditioned_vector, REFERENCE)[0]
+            unravel(start.preconditioned_vector), REFERENCE)[0]
     return jax.jit(jax.vmap(one))
 
 

@@ -97,6 +97,9 @@ def test_only_numeric_fields_block_a_resume():
 @pytest.mark.parametrize("kwargs,message", [
     (dict(activations=()), "no activations given"),
     (dict(optimizers=("adam", "adam")), "optimizer 'adam' is listed twice"),
+    # one member twice: its chunks would fill one slot and leave the other
+    (dict(learning_rates=(("adam", (1e-3, 0.001)),)),
+     "learning_rates for adam lists a value twice"),
     (dict(epochs=1.5), "epochs must be an integer, got 1.5"),
     (dict(val_size=-1), "val_size must be >= 0, got -1"),
     (dict(tune_points=0), "tune_points must be a positive integer, got 0"),

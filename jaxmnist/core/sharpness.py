@@ -21,7 +21,7 @@ from jaxmnist.types import Array
 
 __all__ = ["BREAKDOWN", "hvp_fn", "lanczos_flat", "lanczos_top",
            "preconditioner", "random_direction", "top_hessian_eigenvalue",
-           "tree_mul", "tree_stack"]
+           "tree_mul"]
 
 #: Lanczos stops when less than this fraction of ``A q`` is new.
 BREAKDOWN = 1e-4
@@ -208,8 +208,3 @@ def _states(tree):
 def tree_mul(a, b):
     """Leafwise ``a * b``."""
     return jax.tree.map(jnp.multiply, a, b)
-
-
-def tree_stack(trees: list):
-    """The trees' leaves stacked on a new leading axis."""
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)

@@ -140,6 +140,7 @@ def check_learning_rates(key: str, value: LearningRates) -> None:
             raise ValueError(f"learning_rates for {opt} is empty")
         for lr in lrs:
             check_positive_float(f"learning rate for {opt}", lr)
+        _distinct(f"learning_rates for {opt}", tuple(lrs), "value")
 
 
 def check_target(key: str, value: float) -> None:
